@@ -1,0 +1,116 @@
+"""Run a plan against OCP, batch by batch, phase by phase.
+
+Rows of a number that failed are followed by nothing for that number: its later
+operations are skipped (they depend on it), everything independent goes on. A file
+that OCP refused as a whole counts as failed for each of its rows. An answer whose
+outcome is unknown (transport error, 5xx after the body was sent) stops the run
+without retrying: the caller re-exports and plans again, never resending blindly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .csvio import write_operations
+from .model import OperationRow
+from .ocp.client import ApiError, ExecuteResult
+from .plan import Plan
+
+
+class Executor(Protocol):
+    """What apply needs from the API client."""
+
+    def execute(self, body: bytes, *, filename: str = ...) -> ExecuteResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RowFailure:
+    """A row OCP did not apply and why (its message, or the whole file's refusal)."""
+
+    row: OperationRow
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What happened to one uploaded file: ``phase`` and ``batch`` are 1-based."""
+
+    phase: int
+    batch: int
+    rows: int
+    status: int | None
+    failures: tuple[RowFailure, ...] = ()
+    skipped: tuple[OperationRow, ...] = ()
+    error: str | None = None
+    ambiguous: bool = False  # sent, but whether OCP applied it is unknown
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """The outcome of a whole apply.
+
+    ``applied``: rows OCP accepted (or did not report as failed); ``failures``: rows that
+    failed with the reason; ``skipped``: rows not sent because an earlier row of the same
+    number failed; ``interrupted``: the sentence explaining why the run stopped early, if it did.
+    """
+
+    requests: int = 0
+    applied: int = 0
+    failures: list[RowFailure] = field(default_factory=list)
+    skipped: list[OperationRow] = field(default_factory=list)
+    interrupted: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every row was applied."""
+        return not self.failures and not self.skipped and self.interrupted is None
+
+
+def apply_plan(plan: Plan, client: Executor, *, on_batch: Callable[[BatchOutcome], None] | None = None) -> ApplyResult:
+    """Upload every batch of ``plan`` in order; see the module doc for failure handling."""
+    result = ApplyResult()
+    failed_numbers: set[str] = set()
+    total_rows = sum(len(p.rows) for p in plan.phases)
+    for p, phase in enumerate(plan.phases, start=1):
+        for b, batch in enumerate(phase.batches, start=1):
+            rows = [r for r in batch.rows if r.number not in failed_numbers]
+            skipped = tuple(r for r in batch.rows if r.number in failed_numbers)
+            result.skipped.extend(skipped)
+            if not rows:
+                outcome = BatchOutcome(p, b, 0, None, skipped=skipped)
+            else:
+                outcome = _upload(p, b, rows, skipped, client)
+                result.requests += 1
+                result.failures.extend(outcome.failures)
+                failed_numbers.update(f.row.number for f in outcome.failures)
+                if not outcome.ambiguous:
+                    result.applied += len(rows) - len(outcome.failures)
+            if on_batch:
+                on_batch(outcome)
+            if outcome.ambiguous:
+                done = result.applied + len(result.failures) + len(result.skipped)
+                result.interrupted = (
+                    f"stopped after phase {p} batch {b}: {outcome.error}. The outcome of that file is unknown; "
+                    f"{total_rows - done} later row(s) were not sent. Run plan again: it starts from the live state."
+                )
+                return result
+    return result
+
+
+def _upload(phase: int, batch: int, rows: list[OperationRow], skipped: tuple[OperationRow, ...], client: Executor) -> BatchOutcome:
+    body = write_operations(rows)
+    try:
+        answer = client.execute(body, filename=f"phase{phase:02d}-batch{batch:03d}.csv")
+    except ApiError as exc:
+        # A 4xx refusal means nothing in the file was applied; anything else is ambiguous.
+        refused = exc.status is not None and exc.status < 500 or not exc.sent
+        failures = tuple(RowFailure(r, str(exc)) for r in rows) if refused else ()
+        return BatchOutcome(phase, batch, len(rows), exc.status, failures, skipped, str(exc), ambiguous=not refused)
+    failures = tuple(RowFailure(rows[f.row - 1] if 0 < f.row <= len(rows) else _by_number(rows, f.number), f.message) for f in answer.failed)
+    return BatchOutcome(phase, batch, len(rows), answer.status, failures, skipped)
+
+
+def _by_number(rows: list[OperationRow], number: str) -> OperationRow:
+    return next((r for r in rows if r.number == number), rows[0])

@@ -1,0 +1,200 @@
+"""The numsync command line: thin wrappers over the pipeline. The only module that prints.
+
+Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, 2 changes present
+(``plan --detailed-exitcode``) or a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .apply import apply_plan
+from .config import DEFAULT_CONFIG, Config, ConfigError, Environment, load_config
+from .csvio import ExportFormatError
+from .desired import DesiredError
+from .ocp import ApiError, AuthError
+from .pipeline import StalePlanError, check_fresh, connect, export_live, load_environment_desired, plan_environment, verify
+from .plan import Plan
+from .planner import PlanningError
+from .reports import text
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Failure(click.ClickException):
+    """An error already explained to the user; exit 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.message}", err=True)
+
+
+def handle_errors(func: F) -> F:
+    """Turn numsync's errors into one clear paragraph on stderr and exit code 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, DesiredError) as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            what = "numsync.yaml" if isinstance(exc, ConfigError) else "desired files"
+            raise Failure(f"{len(exc.problems)} problem(s) in {what}; nothing was sent to OCP") from None
+        except AuthError as exc:
+            raise Failure(f"{exc} Nothing was written.") from None
+        except ExportFormatError as exc:
+            raise Failure(f"the live export cannot be read: {exc}. Nothing was planned or written.") from None
+        except ApiError as exc:
+            raise Failure(str(exc)) from None
+        except PlanningError as exc:
+            raise Failure(f"{exc}\nNothing was written.") from None
+        except StalePlanError as exc:
+            raise Failure(f"{exc}. Nothing was written.") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="numsync")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG, show_default=True, envvar="NUMSYNC_CONFIG", help="numsync.yaml to read.")
+@click.option("--env", "env_name", envvar="NUMSYNC_ENV", help="Environment in numsync.yaml (default: the only one).")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, env_name: str | None) -> None:
+    """numsync: OCP phone numbers as code — validate, plan, apply."""
+    ctx.obj = {"config_path": config_path, "env_name": env_name}
+
+
+def _config(ctx: click.Context) -> Config:
+    return load_config(ctx.obj["config_path"])
+
+
+def _env(ctx: click.Context) -> Environment:
+    return _config(ctx).environment(ctx.obj["env_name"])
+
+
+@main.command()
+@click.pass_context
+@handle_errors
+def validate(ctx: click.Context) -> None:
+    """Check numsync.yaml and the desired files offline; report every problem as path:line:column."""
+    config = _config(ctx)
+    names = [ctx.obj["env_name"]] if ctx.obj["env_name"] else list(config.environments)
+    problems = []
+    numbers = 0
+    for name in names:
+        env = config.environment(name)
+        try:
+            numbers += len(load_environment_desired(env).records)
+        except DesiredError as exc:
+            problems += exc.problems
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        raise Failure(f"{len(problems)} problem(s) found")
+    click.echo(f"OK: {numbers} number(s) in {len(names)} environment(s), no problems.")
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the CSV here instead of stdout.")
+@click.pass_context
+@handle_errors
+def export(ctx: click.Context, out: Path | None) -> None:
+    """Download the live numbers CSV exactly as OCP sends it."""
+    env = _env(ctx)
+    with connect(env) as client:
+        data = client.export()
+    if out:
+        out.write_bytes(data)
+        click.echo(f"wrote {len(data)} bytes to {out}", err=True)
+    else:
+        sys.stdout.buffer.write(data)
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan as JSON for a later 'numsync apply PLAN'.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.")
+@click.pass_context
+@handle_errors
+def plan(ctx: click.Context, out: Path | None, detailed_exitcode: bool) -> None:
+    """Show what apply would change: export live, diff with desired, plan the operation files."""
+    env = _env(ctx)
+    desired = load_environment_desired(env)
+    with connect(env) as client:
+        live = export_live(client)
+    result = plan_environment(env, desired, live).plan
+    click.echo(text.render_plan(result))
+    if out:
+        out.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+        click.echo(f"Saved the plan to {out}; apply it with: numsync apply {out}")
+    if detailed_exitcode and not result.empty:
+        ctx.exit(2)
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@handle_errors
+def show(plan_file: Path) -> None:
+    """Render a saved plan."""
+    click.echo(text.render_plan(_read_plan(plan_file)))
+
+
+def _read_plan(path: Path) -> Plan:
+    try:
+        return Plan.from_json(json.loads(path.read_text("utf-8")))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Failure(f"{path} is not a numsync plan: {exc}") from None
+
+
+@main.command()
+@click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.pass_context
+@handle_errors
+def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool) -> None:
+    """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify."""
+    env = _env(ctx)
+    desired = load_environment_desired(env)
+    with connect(env) as client:
+        live = export_live(client)
+        if plan_file:
+            the_plan = _read_plan(plan_file)
+            check_fresh(the_plan, env, desired.records, live)
+        else:
+            the_plan = plan_environment(env, desired, live).plan
+        click.echo(text.render_plan(the_plan))
+        if the_plan.empty:
+            return
+        if the_plan.conflicts:
+            raise Failure("the plan has conflicts (listed above); resolve them before applying. Nothing was written.")
+        if not plan_file and not auto_approve:
+            if not sys.stdin.isatty():
+                raise Failure("refusing to apply without confirmation: no terminal to ask on; pass --auto-approve (or apply a saved plan)")
+            click.confirm(f"Apply these changes to {env.name}?", abort=True)
+        click.echo(f"Applying to {env.name} ({env.base_url}):")
+        result = apply_plan(the_plan, client, on_batch=lambda o: click.echo(text.render_batch(o)))
+        click.echo(text.render_apply(result))
+        remaining = verify(env, desired.records, export_live(client))
+    click.echo(text.render_verify(remaining))
+    if not result.ok or not remaining.empty:
+        ctx.exit(1)
+
+
+def _register_emulator() -> None:
+    try:
+        from .emulator.command import emulator_command
+    except ImportError:  # pragma: no cover - the emulator ships in the package
+        return
+    main.add_command(emulator_command, "emulator")
+
+
+_register_emulator()

@@ -1,0 +1,156 @@
+"""numsync.yaml: the environments numsync manages, their endpoints, limits and policy."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import yamlsrc
+from .model import DEFAULT_LIMITS, Operation
+from .schemacheck import schema_problems
+from .yamlsrc import Location, Problem
+
+#: Integrations API base URL per OCP region (vendor documentation).
+REGIONS: dict[str, str] = {
+    "EU1": "https://eu1-m.ocp.ai/integrations",
+    "US1": "https://us1-m.ocp.ai/integrations",
+    "US2": "https://us2-m.ocp.ai/integrations",
+    "US1W": "https://us1-w-m.ocp.ai/integrations",
+}
+
+#: Path of the Keycloak token endpoint on the region's host (vendor documentation).
+TOKEN_PATH = "/auth/realms/master/protocol/openid-connect/token"
+
+DEFAULT_CONFIG = "numsync.yaml"
+
+
+class ConfigError(ValueError):
+    """numsync.yaml is missing or wrong; ``problems`` say where."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPolicy:
+    """Policy for one managed GROUP_ID. ``prune``: delete live numbers no desired file lists."""
+
+    group_id: str
+    prune: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """One OCP tenant as configured.
+
+    ``base_url``: Integrations API base (``…/integrations``); ``token_url``: Keycloak token
+    endpoint; ``desired``: folder of desired YAML; ``groups``: managed GROUP_IDs and their
+    policy; ``limits``: rows per file by operation; ``timeout``: seconds per API call.
+    """
+
+    name: str
+    base_url: str
+    token_url: str
+    desired: Path
+    groups: dict[str, GroupPolicy]
+    limits: dict[Operation, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    default_provider: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The loaded numsync.yaml: its path and environments by name."""
+
+    path: Path
+    environments: dict[str, Environment]
+
+    def environment(self, name: str | None) -> Environment:
+        """The environment ``name``; with None, the only one. Raises ConfigError otherwise."""
+        location = Location(str(self.path), 1, 1)
+        if name is None:
+            if len(self.environments) == 1:
+                return next(iter(self.environments.values()))
+            names = ", ".join(self.environments)
+            raise ConfigError([Problem(location, f"several environments are configured ({names}); choose one with --env", "config-env")])
+        if name not in self.environments:
+            names = ", ".join(self.environments)
+            raise ConfigError([Problem(location, f"no environment {name!r} in {self.path} (configured: {names})", "config-env")])
+        return self.environments[name]
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(text: str, location: Location, problems: list[Problem]) -> str:
+    def replace(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        value = os.environ.get(name)
+        if value:
+            return value
+        if default is not None:
+            return default
+        problems.append(Problem(location, f"environment variable {name} is not set (used in {text!r}); set it or give a default with ${{{name}:-…}}", "config-var"))
+        return ""
+
+    return _VAR.sub(replace, text)
+
+
+def token_url_for(base_url: str) -> str:
+    """The token endpoint on the host of ``base_url`` (``https://h/integrations`` → ``https://h/auth/…/token``)."""
+    parts = urlsplit(base_url)
+    return f"{parts.scheme}://{parts.netloc}{TOKEN_PATH}"
+
+
+def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
+    """Read and check numsync.yaml. Raises ConfigError listing every problem with file:line:col."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(Location(str(path), 1, 1), f"no config file {path}; create it (see README, 'Configuration') or pass --config", "config-missing")]) from None
+    try:
+        data, problems = yamlsrc.load(text, str(path))
+    except yamlsrc.YamlSyntaxError as exc:
+        raise ConfigError([exc.problem]) from None
+    if data is None:
+        raise ConfigError([Problem(Location(str(path), 1, 1), "the config file is empty", "config-empty")])
+    problems += schema_problems("config", data, str(path))
+    if problems:
+        raise ConfigError(problems)
+    environments = {name: _environment(name, spec, path, problems) for name, spec in data["environments"].items()}
+    if problems:
+        raise ConfigError(problems)
+    return Config(path=path, environments=environments)
+
+
+def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem]) -> Environment:
+    here = spec.location
+    if "base_url" in spec:
+        base_url = _expand(spec["base_url"], spec.value_locations["base_url"], problems)
+    elif "region" in spec:
+        base_url = REGIONS[spec["region"]]
+    else:
+        problems.append(Problem(here, f"environment {name!r} needs a region (EU1, US1, US2, US1W) or a base_url", "config-endpoint"))
+        base_url = ""
+    base_url = base_url.rstrip("/")
+    if base_url and not urlsplit(base_url).scheme in ("http", "https"):
+        problems.append(Problem(spec.value_locations.get("base_url", here), f"base_url {base_url!r} is not an http(s) URL", "config-endpoint"))
+    token_url = _expand(spec["token_url"], spec.value_locations["token_url"], problems) if "token_url" in spec else token_url_for(base_url)
+    groups = {gid: GroupPolicy(gid, prune=bool((g or {}).get("prune", False))) for gid, g in spec["groups"].items()}
+    limits = dict(DEFAULT_LIMITS)
+    limits.update({Operation(op): n for op, n in (spec.get("limits") or {}).items()})
+    return Environment(
+        name=name,
+        base_url=base_url,
+        token_url=token_url,
+        desired=(path.parent / spec["desired"]).resolve(),
+        groups=groups,
+        limits=limits,
+        default_provider=spec.get("default_provider"),
+        timeout=float(spec.get("timeout", 60.0)),
+    )

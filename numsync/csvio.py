@@ -1,0 +1,138 @@
+"""CSV codec: parse the numbers export, write operation files.
+
+The export (``POST {base}/api/numbers/csv``) is read defensively: column order is free,
+extra columns are ignored, a UTF-8 BOM and CRLF line ends are accepted, NOTE may hold
+quoted commas, quotes and newlines. Anything that is not the expected CSV (an HTML
+page, a cut-off body, a missing column) raises :class:`ExportFormatError` before any
+diff is made. Operation files are written per RFC 4180 (CRLF, minimal quoting).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+from .model import (
+    FIELDS,
+    OPERATION_COLUMNS,
+    REQUIRED_EXPORT_COLUMNS,
+    NumberFormatError,
+    NumberRecord,
+    OperationRow,
+    normalize_number,
+    normalize_value,
+)
+
+
+class ExportFormatError(ValueError):
+    """The export is not the CSV numsync expects. The message says where and shows the start safely."""
+
+
+def preview(data: bytes, limit: int = 120) -> str:
+    """The first ``limit`` bytes of ``data`` as a printable, single-line repr (for error messages)."""
+    head = data[:limit].decode("utf-8", errors="replace")
+    suffix = "…" if len(data) > limit else ""
+    return repr(head) + suffix
+
+
+def parse_export(data: bytes) -> list[NumberRecord]:
+    """Parse the export body into normalized records, in file order.
+
+    Shape: one :class:`NumberRecord` per data row; NUMBER normalized to E.164, values
+    normalized with :func:`normalize_value`, empty cells absent.
+    Raises ExportFormatError for: undecodable bytes, an HTML page, a missing required
+    column (NUMBER, GROUP_ID, MINIAPP_ID, LOCALE, PHONE_NUMBER_SET_ID, APPLICATION_TAG,
+    NOTE), a row whose cell count differs from the header (a cut-off body), an unreadable
+    NUMBER, or a NUMBER listed twice. Messages name the CSV row (1 = first data row).
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ExportFormatError(f"the export is not UTF-8 text (byte {exc.start}); it starts with {preview(data)}") from None
+    if text.lstrip()[:1] == "<":
+        raise ExportFormatError(f"the export is an HTML or XML page, not CSV; it starts with {preview(data)}")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ExportFormatError("the export is empty: not even a header row") from None
+    except csv.Error as exc:
+        raise ExportFormatError(f"the export header is not CSV ({exc}); it starts with {preview(data)}") from None
+    columns = [name.strip().upper() for name in header]
+    missing = [c for c in REQUIRED_EXPORT_COLUMNS if c not in columns]
+    if missing:
+        raise ExportFormatError(
+            f"the export lacks column(s) {', '.join(missing)}; its header is {', '.join(columns) or '(empty)'}"
+        )
+    index = {name: columns.index(name) for name in REQUIRED_EXPORT_COLUMNS}
+    records: list[NumberRecord] = []
+    seen: dict[str, int] = {}
+    row_no = 0
+    try:
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            row_no += 1
+            if len(cells) != len(columns):
+                raise ExportFormatError(
+                    f"export row {row_no} has {len(cells)} cells but the header has {len(columns)}; "
+                    "the response may have been cut off"
+                )
+            records.append(_record(cells, index, row_no, seen))
+    except csv.Error as exc:
+        raise ExportFormatError(f"export row {row_no + 1} is not valid CSV ({exc}); the response may have been cut off") from None
+    return records
+
+
+def _record(cells: Sequence[str], index: dict[str, int], row_no: int, seen: dict[str, int]) -> NumberRecord:
+    raw_number = cells[index["NUMBER"]]
+    try:
+        number = normalize_number(raw_number)
+    except NumberFormatError as exc:
+        raise ExportFormatError(f"export row {row_no}: NUMBER {exc}") from None
+    if number in seen:
+        raise ExportFormatError(f"export row {row_no}: NUMBER {number} is listed again (first in row {seen[number]})")
+    seen[number] = row_no
+    values = {}
+    for f in FIELDS:
+        value = normalize_value(f, cells[index[f.value]])
+        if value is not None:
+            values[f] = value
+    return NumberRecord(number=number, group_id=cells[index["GROUP_ID"]].strip(), fields=values)
+
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(column: str, value: str) -> str:
+    # A spreadsheet runs a cell starting with one of these as a formula (CSV injection);
+    # NUMBER keeps its "+", it is E.164 and never a formula.
+    if column != "NUMBER" and value.startswith(_FORMULA_PREFIXES) and value != "<NULL>":
+        return "'" + value
+    return value
+
+
+def write_operations(rows: Iterable[OperationRow], *, spreadsheet_safe: bool = False) -> bytes:
+    """One operation file for ``PUT {base}/api/numbers/csv``, as UTF-8 bytes.
+
+    Columns: OPERATION and NUMBER always, plus every other :data:`OPERATION_COLUMNS` column
+    that some row sets (PROVIDER appears whenever a Create row is present), in that order.
+    Empty cells mean "leave as is". ``spreadsheet_safe`` prefixes cells a spreadsheet would
+    run as a formula with ``'`` — for files meant for people, never for upload.
+    """
+    rows = list(rows)
+    used = {"OPERATION", "NUMBER"}
+    for row in rows:
+        used.update(k for k, v in row.values.items() if v)
+    columns = [c for c in OPERATION_COLUMNS if c in used]
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        cells = row.cells()
+        if spreadsheet_safe:
+            writer.writerow([_spreadsheet_safe(c, cells[c]) for c in columns])
+        else:
+            writer.writerow([cells[c] for c in columns])
+    return out.getvalue().encode("utf-8")

@@ -1,0 +1,129 @@
+"""Desired vs live → per-number changes.
+
+Both sides arrive normalized (E.164 NUMBER, canonical LOCALE, stripped values), so a
+value that differs only in form is no change. Only numbers in the environment's
+managed groups are considered; live numbers elsewhere are counted, never touched.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .config import GroupPolicy
+from .model import FIELDS, Field, NumberRecord
+
+
+class ChangeKind(str, enum.Enum):
+    """What must happen to one number."""
+
+    CREATE = "create"  # desired, not live
+    UPDATE = "update"  # live in the desired group, some field differs
+    REPLACE = "replace"  # live in another managed group: GROUP_ID cannot be updated → Delete + Create
+    DELETE = "delete"  # live in a group with prune: true, not desired
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field whose live value differs from the desired one; None means empty."""
+
+    field: Field
+    live: str | None
+    desired: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The change of one number: its kind, both sides (None where absent) and differing fields."""
+
+    number: str
+    kind: ChangeKind
+    desired: NumberRecord | None
+    live: NumberRecord | None
+    fields: tuple[FieldChange, ...] = ()
+
+    @property
+    def group_id(self) -> str:
+        """The group the number ends up in (desired), or leaves (live) when deleted."""
+        record = self.desired or self.live
+        assert record is not None
+        return record.group_id
+
+
+@dataclass(slots=True)
+class Diff:
+    """The result of comparing desired with live.
+
+    ``changes``: sorted by NUMBER; ``unmanaged``: live numbers in managed groups that no
+    desired file lists and whose group does not prune (reported only); ``conflicts``:
+    human sentences for differences numsync must not resolve (e.g. a number living in a
+    group this environment does not manage); ``in_sync``: count of managed numbers with
+    nothing to do; ``out_of_scope``: count of live numbers in groups not managed.
+    """
+
+    changes: list[Change] = field(default_factory=list)
+    unmanaged: list[NumberRecord] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    in_sync: int = 0
+    out_of_scope: int = 0
+
+    @property
+    def empty(self) -> bool:
+        """True when there is nothing to apply."""
+        return not self.changes
+
+
+def field_changes(desired: NumberRecord | None, live: NumberRecord | None) -> tuple[FieldChange, ...]:
+    """The fields whose value differs between two records (a missing record has no values)."""
+    changes = []
+    for f in FIELDS:
+        want = desired.get(f) if desired else None
+        have = live.get(f) if live else None
+        if want != have:
+            changes.append(FieldChange(f, have, want))
+    return tuple(changes)
+
+
+def diff(
+    desired: Mapping[str, NumberRecord],
+    live: Iterable[NumberRecord],
+    groups: Mapping[str, GroupPolicy],
+) -> Diff:
+    """Compare desired numbers (by NUMBER) with live records within the managed ``groups``."""
+    result = Diff()
+    live_by_number: dict[str, NumberRecord] = {}
+    conflicted: set[str] = set()
+    for record in live:
+        if record.group_id in groups:
+            live_by_number[record.number] = record
+        elif record.number in desired:
+            wanted = desired[record.number].group_id
+            result.conflicts.append(
+                f"{record.number} is live in group {record.group_id!r}, which this environment does not manage, "
+                f"but desired in {wanted!r}; move it by hand or add {record.group_id!r} to the environment's groups"
+            )
+            conflicted.add(record.number)  # it exists: never plan a Create for it
+        else:
+            result.out_of_scope += 1
+    for number in sorted(desired.keys() | live_by_number.keys()):
+        if number in conflicted:
+            continue
+        want, have = desired.get(number), live_by_number.get(number)
+        if have is None:
+            assert want is not None
+            result.changes.append(Change(number, ChangeKind.CREATE, want, None, field_changes(want, None)))
+        elif want is None:
+            if groups[have.group_id].prune:
+                result.changes.append(Change(number, ChangeKind.DELETE, None, have, field_changes(None, have)))
+            else:
+                result.unmanaged.append(have)
+        elif want.group_id != have.group_id:
+            result.changes.append(Change(number, ChangeKind.REPLACE, want, have, field_changes(want, None)))
+        else:
+            changed = field_changes(want, have)
+            if changed:
+                result.changes.append(Change(number, ChangeKind.UPDATE, want, have, changed))
+            else:
+                result.in_sync += 1
+    return result

@@ -1,0 +1,202 @@
+"""The domain's plain data: number records, fields, operations.
+
+This is the one module that knows the OCP CSV column names (source: the vendor's
+"numbers CSV" Integrations API, see docs/api.md). Every other module speaks in
+:class:`Field` and :class:`Operation` members.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+
+import phonenumbers
+
+#: The literal that clears a field in an operation row (vendor doc: "`<NULL>` clears a field").
+NULL = "<NULL>"
+
+
+class Field(str, enum.Enum):
+    """A writable attribute of a number, valued by its CSV column name."""
+
+    MINIAPP_ID = "MINIAPP_ID"
+    LOCALE = "LOCALE"
+    PHONE_NUMBER_SET_ID = "PHONE_NUMBER_SET_ID"
+    APPLICATION_TAG = "APPLICATION_TAG"
+    NOTE = "NOTE"
+
+    @property
+    def yaml_key(self) -> str:
+        """The desired-YAML key: the column name in lower snake case (``miniapp_id``)."""
+        return self.value.lower()
+
+
+#: Fields in the order they are diffed, written and shown.
+FIELDS: tuple[Field, ...] = tuple(Field)
+
+
+class Operation(str, enum.Enum):
+    """An OPERATION value of ``PUT {base}/api/numbers/csv``."""
+
+    CREATE = "Create"
+    UPDATE = "Update"
+    ATTACH = "Attach"
+    DETACH = "Detach"
+    DELETE = "Delete"
+
+
+#: Default rows per uploaded file and operation (vendor doc: "Default limits per operation type").
+DEFAULT_LIMITS: dict[Operation, int] = {
+    Operation.UPDATE: 800,
+    Operation.ATTACH: 800,
+    Operation.DETACH: 100,
+    Operation.DELETE: 10,
+    Operation.CREATE: 100,
+}
+
+#: Columns of the export (``POST {base}/api/numbers/csv``), in the vendor's order.
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "APPLICATION_TAG",
+    "COUNTRY",
+    "GROUP_ID",
+    "LOCALE",
+    "MINIAPP_DIAMANT_APP_NAME",
+    "MINIAPP_GROUP",
+    "MINIAPP_ID",
+    "MINIAPP_NAME",
+    "MINIAPP_TYPE",
+    "NUMBER",
+    "PHONE_NUMBER_SET_ID",
+    "NOTE",
+)
+
+#: Export columns numsync needs; the others are informational and may be missing.
+REQUIRED_EXPORT_COLUMNS: tuple[str, ...] = ("NUMBER", "GROUP_ID") + tuple(f.value for f in FIELDS)
+
+#: Columns of an operation file (``PUT {base}/api/numbers/csv``), in the order numsync writes them.
+OPERATION_COLUMNS: tuple[str, ...] = (
+    "OPERATION",
+    "GROUP_ID",
+    "NUMBER",
+    "PROVIDER",
+    "MINIAPP_ID",
+    "PHONE_NUMBER_SET_ID",
+    "APPLICATION_TAG",
+    "LOCALE",
+    "NOTE",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberRecord:
+    """The state of one number, normalized (see :func:`normalize_value`).
+
+    ``number`` is E.164 (``+12015550123``), ``group_id`` the owning group (GROUP_ID),
+    ``fields`` maps each :class:`Field` to its value; an empty or cleared field is absent.
+    ``provider`` (PROVIDER) is only known for desired numbers and only used by Create.
+    """
+
+    number: str
+    group_id: str
+    fields: dict[Field, str] = field(default_factory=dict)
+    provider: str | None = None
+
+    def get(self, f: Field) -> str | None:
+        """The value of ``f``, or None when empty."""
+        return self.fields.get(f)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRow:
+    """One row of an operation file.
+
+    ``values`` maps column name to cell text; a missing column is an empty cell
+    ("leave as is"), :data:`NULL` clears.
+    """
+
+    operation: Operation
+    number: str
+    values: dict[str, str] = field(default_factory=dict)
+
+    def cells(self) -> dict[str, str]:
+        """All :data:`OPERATION_COLUMNS` of this row, empty where not set."""
+        row = {column: "" for column in OPERATION_COLUMNS}
+        row.update(self.values)
+        row["OPERATION"] = self.operation.value
+        row["NUMBER"] = self.number
+        return row
+
+    def to_json(self) -> dict[str, str]:
+        """Plain-data form: only non-empty cells."""
+        return {k: v for k, v in self.cells().items() if v}
+
+    @classmethod
+    def from_json(cls, data: dict[str, str]) -> "OperationRow":
+        """Inverse of :meth:`to_json`. Raises ValueError on an unknown OPERATION."""
+        values = {k: v for k, v in data.items() if k not in ("OPERATION", "NUMBER") and v}
+        return cls(Operation(data["OPERATION"]), data["NUMBER"], values)
+
+
+class NumberFormatError(ValueError):
+    """A phone number that cannot be read as E.164."""
+
+
+def normalize_number(raw: str) -> str:
+    """``raw`` as E.164 (``+1 201-555-0123`` → ``+12015550123``).
+
+    Raises NumberFormatError when it has no leading ``+`` country code or cannot be parsed.
+    Validity for its region is checked by the desired loader, not here: live numbers
+    are taken as the platform reports them.
+    """
+    text = raw.strip()
+    if not text.startswith("+"):
+        raise NumberFormatError(f"{raw!r} is not in E.164 form: it must start with + and the country code")
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException as exc:
+        raise NumberFormatError(f"{raw!r} is not a phone number: {exc}") from None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+_LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?$")
+
+
+def normalize_locale(raw: str) -> str:
+    """A locale in canonical case: ``en-us`` / ``en_US`` → ``en-US``, ``zh-hant-tw`` → ``zh-Hant-TW``.
+
+    Values that are not simple language[-Script][-REGION] tags are returned stripped but
+    otherwise unchanged (the desired loader reports them).
+    """
+    text = raw.strip()
+    m = _LOCALE.match(text)
+    if not m:
+        return text
+    language, script, region = m.groups()
+    parts = [language.lower()]
+    if script:
+        parts.append(script.title())
+    if region:
+        parts.append(region.upper())
+    return "-".join(parts)
+
+
+def is_locale(raw: str) -> bool:
+    """Whether ``raw`` is a well-formed language[-Script][-REGION] tag."""
+    return bool(_LOCALE.match(raw.strip()))
+
+
+def normalize_value(f: Field, raw: str | None) -> str | None:
+    """The comparable form of a field value; None for empty.
+
+    Strips surrounding whitespace; LOCALE gets canonical case; NOTE gets ``\\n`` line ends.
+    Both desired and live values pass through here so that a plan converges.
+    """
+    if raw is None:
+        return None
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        return None
+    if f is Field.LOCALE:
+        return normalize_locale(text)
+    return text

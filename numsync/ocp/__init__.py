@@ -1,0 +1,6 @@
+"""The OCP Integrations API client: the only part of numsync that does network I/O."""
+
+from .auth import AuthError, Credentials, OCPAuth
+from .client import ApiError, ExecuteResult, OCPClient, RowResult
+
+__all__ = ["ApiError", "AuthError", "Credentials", "ExecuteResult", "OCPAuth", "OCPClient", "RowResult"]

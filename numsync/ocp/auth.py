@@ -1,0 +1,132 @@
+"""Keycloak token auth for OCP, as an ``httpx.Auth``.
+
+Source: the vendor's auth doc — ``POST {host}/auth/realms/master/protocol/openid-connect/token``,
+form-encoded ``client_id=ocp``, ``grant_type=password`` (``username``, ``password``, and
+``totp`` where two-factor is on) or ``grant_type=refresh_token``. Access tokens live
+``expires_in`` seconds (300), refresh tokens ``refresh_expires_in`` (1800). Every API
+call carries ``Authorization: Bearer <token>``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+
+import httpx
+
+#: Renew this many seconds before the access token expires, so a request never carries a dying token.
+EXPIRY_LEEWAY = 30.0
+
+
+class AuthError(RuntimeError):
+    """OCP refused to issue a token, or no credentials were given. Never contains a secret."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who numsync acts as: a username and password, or a pre-issued bearer token.
+
+    ``repr`` hides the secrets so they cannot leak into logs or tracebacks.
+    """
+
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    otp: str | None = None
+
+    def __repr__(self) -> str:
+        kind = "token" if self.token else f"user={self.username!r}"
+        return f"Credentials({kind}, secrets hidden)"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Credentials":
+        """Read ``OCP_TOKEN``, or ``OCP_USERNAME`` + ``OCP_PASSWORD`` (+ ``OCP_OTP``). Raises AuthError if neither."""
+        env = os.environ if environ is None else environ
+        if env.get("OCP_TOKEN"):
+            return cls(token=env["OCP_TOKEN"])
+        if env.get("OCP_USERNAME") and env.get("OCP_PASSWORD"):
+            return cls(username=env["OCP_USERNAME"], password=env["OCP_PASSWORD"], otp=env.get("OCP_OTP") or None)
+        raise AuthError("no OCP credentials: set OCP_USERNAME and OCP_PASSWORD, or OCP_TOKEN with a pre-issued access token")
+
+    def secrets(self) -> list[str]:
+        """The secret values, for redaction."""
+        return [s for s in (self.password, self.token, self.otp) if s]
+
+
+class OCPAuth(httpx.Auth):
+    """Obtains, renews and attaches OCP access tokens.
+
+    Before a request: reuse the access token unless it expires within
+    :data:`EXPIRY_LEEWAY` seconds; else renew with the refresh token, else log in with the
+    password. On a 401 answer: renew once and replay the request. A pre-issued token is
+    sent as is (it cannot be renewed). Raises AuthError when the token endpoint refuses.
+    """
+
+    requires_response_body = True
+
+    def __init__(self, token_url: str, credentials: Credentials, *, client_id: str = "ocp", clock: Callable[[], float] = time.monotonic) -> None:
+        self.token_url = token_url
+        self.credentials = credentials
+        self.client_id = client_id
+        self.clock = clock
+        self._access: str | None = credentials.token
+        self._access_expires = float("inf") if credentials.token else 0.0
+        self._refresh: str | None = None
+        self._refresh_expires = 0.0
+        self.token_requests = 0
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._access is None or self.clock() >= self._access_expires - EXPIRY_LEEWAY:
+            yield from self._renew()
+        request.headers["Authorization"] = f"Bearer {self._access}"
+        response = yield request
+        if response.status_code == 401 and not self.credentials.token:
+            self._access = None
+            yield from self._renew()
+            request.headers["Authorization"] = f"Bearer {self._access}"
+            yield request
+
+    def _renew(self) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._refresh and self.clock() < self._refresh_expires - EXPIRY_LEEWAY:
+            response = yield self._token_request({"grant_type": "refresh_token", "refresh_token": self._refresh})
+            if response.status_code == 200:
+                self._store(response)
+                return
+        form = {"grant_type": "password", "username": self.credentials.username or "", "password": self.credentials.password or ""}
+        if self.credentials.otp:
+            form["totp"] = self.credentials.otp
+        response = yield self._token_request(form)
+        if response.status_code != 200:
+            raise AuthError(_refusal(response, self.credentials.username))
+        self._store(response)
+
+    def _token_request(self, form: dict[str, str]) -> httpx.Request:
+        self.token_requests += 1
+        return httpx.Request("POST", self.token_url, data={"client_id": self.client_id, **form}, headers={"Accept": "application/json"})
+
+    def _store(self, response: httpx.Response) -> None:
+        try:
+            body = response.json()
+            self._access = str(body["access_token"])
+            now = self.clock()
+            self._access_expires = now + float(body.get("expires_in", 300))
+            self._refresh = body.get("refresh_token")
+            self._refresh_expires = now + float(body.get("refresh_expires_in", 1800))
+        except (ValueError, KeyError, TypeError):
+            raise AuthError(f"the token endpoint {response.request.url} answered HTTP {response.status_code} without an access_token") from None
+
+
+def _refusal(response: httpx.Response, username: str | None) -> str:
+    reason = ""
+    try:
+        body = response.json()
+        reason = str(body.get("error_description") or body.get("error") or "")
+    except ValueError:
+        pass
+    detail = f" ({reason})" if reason else ""
+    return (
+        f"OCP refused to log in user {username!r}: HTTP {response.status_code} from {response.request.url}{detail}. "
+        "Check OCP_USERNAME and OCP_PASSWORD (and OCP_OTP where two-factor is on), or the environment's token_url."
+    )

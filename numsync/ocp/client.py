@@ -1,0 +1,147 @@
+"""Export and execute calls of the OCP numbers CSV API.
+
+Source: vendor doc — ``POST {base}/api/numbers/csv`` exports, ``PUT {base}/api/numbers/csv``
+executes an operation file. What the vendor leaves open is handled defensively:
+
+- upload encoding: multipart/form-data with the file in field ``file`` (configurable);
+- PUT answer: per-row JSON results are read when present (``results`` with ``row``,
+  ``NUMBER``, ``OPERATION``, ``status``, ``message``); any other 2xx body means "accepted,
+  outcome per row unknown" and apply's verification re-export decides;
+- error bodies: JSON ``message``/``error`` when present, else the first bytes, shown safely.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ..csvio import preview
+from .auth import OCPAuth
+
+EXPORT_PATH = "/api/numbers/csv"
+
+
+class ApiError(RuntimeError):
+    """OCP answered with an error status, or not at all. ``status`` is None for transport errors.
+
+    ``sent`` tells whether the request body may have reached the server (matters for writes:
+    an ambiguous write is never retried blindly).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, sent: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.sent = sent
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """OCP's verdict on one uploaded row (``row`` is 1-based, header excluded)."""
+
+    row: int
+    number: str
+    operation: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteResult:
+    """The answer to one PUT: HTTP status, per-row results when OCP gave them (else None)."""
+
+    status: int
+    rows: list[RowResult] | None = None
+    raw: str = field(default="", repr=False)
+
+    @property
+    def failed(self) -> list[RowResult]:
+        """Rows OCP reported as failed (empty when it gave no per-row results)."""
+        return [r for r in self.rows or [] if not r.ok]
+
+
+class OCPClient:
+    """A session with one OCP tenant's Integrations API.
+
+    ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call;
+    ``upload_field``: multipart field name of the operation file. Use as a context manager.
+    """
+
+    def __init__(self, base_url: str, auth: OCPAuth, *, timeout: float = 60.0, upload_field: str = "file", transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.upload_field = upload_field
+        self.put_requests = 0
+        self._http = httpx.Client(auth=auth, timeout=timeout, transport=transport, headers={"User-Agent": "numsync"})
+
+    def __enter__(self) -> "OCPClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def export(self) -> bytes:
+        """The numbers CSV as bytes (``POST {base}/api/numbers/csv``, empty JSON filter = all visible numbers).
+
+        Raises ApiError on a non-2xx status or a transport failure; AuthError when login fails.
+        """
+        url = self.base_url + EXPORT_PATH
+        try:
+            response = self._http.post(url, json={}, headers={"Accept": "text/csv"})
+        except httpx.HTTPError as exc:
+            raise ApiError(f"export from {url} failed: {type(exc).__name__}: {exc}", sent=False) from None
+        _raise_for_status(response, "export")
+        return response.content
+
+    def execute(self, body: bytes, *, filename: str = "operations.csv") -> ExecuteResult:
+        """Upload one operation file (``PUT {base}/api/numbers/csv``) and read OCP's answer.
+
+        Raises ApiError on a non-2xx status (``sent`` False only when the request never left).
+        """
+        url = self.base_url + EXPORT_PATH
+        self.put_requests += 1
+        try:
+            response = self._http.put(url, files={self.upload_field: (filename, body, "text/csv")}, headers={"Accept": "application/json"})
+        except httpx.ConnectError as exc:
+            raise ApiError(f"upload to {url} failed before sending: {exc}", sent=False) from None
+        except httpx.HTTPError as exc:
+            raise ApiError(f"upload to {url} failed, outcome unknown: {type(exc).__name__}: {exc}") from None
+        _raise_for_status(response, "upload")
+        return ExecuteResult(response.status_code, _row_results(response), response.text)
+
+
+def _raise_for_status(response: httpx.Response, what: str) -> None:
+    if response.is_success:
+        return
+    message = ""
+    try:
+        body: Any = response.json()
+        if isinstance(body, dict):
+            message = str(body.get("message") or body.get("error_description") or body.get("error") or "")
+    except (ValueError, json.JSONDecodeError):
+        pass
+    if not message:
+        message = f"body starts with {preview(response.content)}"
+    hint = {401: " (the token was refused)", 403: " (the user lacks the OWNER role or permission on a group)"}.get(response.status_code, "")
+    raise ApiError(f"{what} refused by OCP: HTTP {response.status_code}{hint}: {message}", status=response.status_code)
+
+
+def _row_results(response: httpx.Response) -> list[RowResult] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        return None
+    rows = []
+    for i, item in enumerate(results, start=1):
+        if not isinstance(item, dict):
+            return None
+        status = str(item.get("status", "")).lower()
+        rows.append(RowResult(int(item.get("row", i)), str(item.get("NUMBER", "")), str(item.get("OPERATION", "")), status in ("applied", "ok", "success"), str(item.get("message", ""))))
+    return rows

@@ -1,0 +1,73 @@
+"""The stages wired together: load → export → diff → plan → apply → verify.
+
+Each function takes and returns plain data (the client is the one I/O handle); the CLI,
+rehearsals and CI integrations call these rather than repeating the wiring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Environment
+from .csvio import parse_export
+from .desired import DesiredState, load_desired
+from .diff import Diff, diff
+from .model import NumberRecord
+from .ocp import Credentials, OCPAuth, OCPClient
+from .plan import Plan, fingerprint, make_plan
+
+
+class StalePlanError(RuntimeError):
+    """A saved plan no longer matches live or desired state."""
+
+
+def load_environment_desired(env: Environment, *, display_root: Path | None = None) -> DesiredState:
+    """The desired state of ``env`` (raises desired.DesiredError with every problem)."""
+    return load_desired(env.desired, managed_groups=env.groups, default_provider=env.default_provider, display_root=display_root)
+
+
+def connect(env: Environment, credentials: Credentials | None = None) -> OCPClient:
+    """A client for ``env``'s API; credentials from the process environment by default (raises AuthError if none)."""
+    creds = credentials or Credentials.from_env()
+    return OCPClient(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout)
+
+
+def export_live(client: OCPClient) -> list[NumberRecord]:
+    """Export and parse the live numbers (raises ApiError, AuthError, ExportFormatError)."""
+    return parse_export(client.export())
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A plan with the inputs it came from."""
+
+    plan: Plan
+    diff: Diff
+    desired: DesiredState
+    live: list[NumberRecord]
+
+
+def plan_environment(env: Environment, desired: DesiredState, live: list[NumberRecord]) -> Planned:
+    """Diff and plan one environment (raises planner.PlanningError)."""
+    result = diff(desired.records, live, env.groups)
+    return Planned(make_plan(env, desired.records, live, result), result, desired, live)
+
+
+def check_fresh(plan: Plan, env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord]) -> None:
+    """Raise StalePlanError unless ``plan`` was made for ``env`` from exactly this desired and live state."""
+    if plan.environment != env.name:
+        raise StalePlanError(f"the plan is for environment {plan.environment!r}, not {env.name!r}")
+    reasons = []
+    if fingerprint(r for r in live if r.group_id in env.groups) != plan.live_fingerprint:
+        reasons.append("the live numbers changed since it was made")
+    if fingerprint(desired.values()) != plan.desired_hash:
+        reasons.append("the desired files changed since it was made")
+    if reasons:
+        raise StalePlanError(f"plan is stale: {' and '.join(reasons)}; run plan again")
+
+
+def verify(env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord]) -> Diff:
+    """What still differs after an apply (an empty diff means converged)."""
+    return diff(desired, live, env.groups)

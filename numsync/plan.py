@@ -1,0 +1,168 @@
+"""The Plan artifact: what will be uploaded, in which order, and what it was computed from.
+
+A plan is plain data and round-trips through JSON (``numsync plan --out plan.json``), so
+what a reviewer saw is exactly what ``apply`` uploads. ``live_fingerprint`` and
+``desired_hash`` identify the inputs, so a stale plan can be refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Environment
+from .diff import Change, ChangeKind, Diff
+from .model import FIELDS, NumberRecord, Operation, OperationRow
+from .planner import Batch, Phase, minimum_requests, plan_phases
+
+PLAN_FORMAT_VERSION = 1
+
+
+def fingerprint(records: Iterable[NumberRecord]) -> str:
+    """SHA-256 over the normalized records (sorted by NUMBER): equal iff the states are equal."""
+    h = hashlib.sha256()
+    for r in sorted(records, key=lambda r: r.number):
+        cells = [r.number, r.group_id] + [r.get(f) or "" for f in FIELDS] + [r.provider or ""]
+        h.update(json.dumps(cells, ensure_ascii=False).encode("utf-8"))
+        h.update(b"\n")
+    return "sha256:" + h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSummary:
+    """One number's change as shown to reviewers: kind, group, and field → (live, desired)."""
+
+    number: str
+    kind: str
+    group_id: str
+    fields: dict[str, tuple[str | None, str | None]]
+
+    @classmethod
+    def of(cls, change: Change) -> "ChangeSummary":
+        return cls(change.number, change.kind.value, change.group_id, {c.field.value: (c.live, c.desired) for c in change.fields})
+
+
+@dataclass(slots=True)
+class Plan:
+    """Everything ``apply`` needs and a reviewer reads.
+
+    ``phases``: ordered; each a list of batches; each batch the rows of one PUT.
+    ``changes``: per-number summaries; ``unmanaged``: NUMBERs reported but left alone;
+    ``conflicts``: sentences for what numsync refuses to resolve.
+    """
+
+    environment: str
+    phases: list[Phase]
+    changes: list[ChangeSummary]
+    unmanaged: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    in_sync: int = 0
+    out_of_scope: int = 0
+    limits: dict[str, int] = field(default_factory=dict)
+    live_fingerprint: str = ""
+    desired_hash: str = ""
+    version: int = PLAN_FORMAT_VERSION
+
+    @property
+    def empty(self) -> bool:
+        """True when applying would upload nothing."""
+        return not self.phases
+
+    def operation_counts(self) -> dict[Operation, int]:
+        """Rows per OPERATION over the whole plan."""
+        counts = {op: 0 for op in Operation}
+        for phase in self.phases:
+            for row in phase.rows:
+                counts[row.operation] += 1
+        return counts
+
+    def request_count(self) -> int:
+        """Number of PUT requests the plan makes (one per batch)."""
+        return sum(len(p.batches) for p in self.phases)
+
+    def summary_line(self) -> str:
+        """``N to create, N to update, N to attach, N to detach, N to delete``."""
+        c = self.operation_counts()
+        return (
+            f"{c[Operation.CREATE]} to create, {c[Operation.UPDATE]} to update, {c[Operation.ATTACH]} to attach, "
+            f"{c[Operation.DETACH]} to detach, {c[Operation.DELETE]} to delete"
+        )
+
+    def replacements(self) -> list[str]:
+        """NUMBERs that change group: destroyed and created again."""
+        return [c.number for c in self.changes if c.kind == ChangeKind.REPLACE.value]
+
+    def to_json(self) -> dict[str, Any]:
+        """The artifact as JSON-ready data (see docs/plan-format.md)."""
+        return {
+            "format_version": self.version,
+            "environment": self.environment,
+            "live_fingerprint": self.live_fingerprint,
+            "desired_hash": self.desired_hash,
+            "summary": {op.value: n for op, n in self.operation_counts().items()} | {"requests": self.request_count()},
+            "limits": self.limits,
+            "in_sync": self.in_sync,
+            "out_of_scope": self.out_of_scope,
+            "unmanaged": self.unmanaged,
+            "conflicts": self.conflicts,
+            "changes": [
+                {"number": c.number, "kind": c.kind, "group_id": c.group_id, "fields": {k: {"live": v[0], "desired": v[1]} for k, v in c.fields.items()}}
+                for c in self.changes
+            ],
+            "phases": [[[row.to_json() for row in batch.rows] for batch in phase.batches] for phase in self.phases],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Plan":
+        """Inverse of :meth:`to_json`. Raises ValueError for another format version or a bad shape."""
+        if data.get("format_version") != PLAN_FORMAT_VERSION:
+            raise ValueError(f"plan format version {data.get('format_version')!r} is not {PLAN_FORMAT_VERSION}; make the plan again with this numsync")
+        try:
+            phases = [Phase(tuple(Batch(tuple(OperationRow.from_json(r) for r in batch)) for batch in phase)) for phase in data["phases"]]
+            changes = [
+                ChangeSummary(c["number"], c["kind"], c["group_id"], {k: (v["live"], v["desired"]) for k, v in c["fields"].items()})
+                for c in data["changes"]
+            ]
+            return cls(
+                environment=data["environment"],
+                phases=phases,
+                changes=changes,
+                unmanaged=list(data.get("unmanaged", [])),
+                conflicts=list(data.get("conflicts", [])),
+                in_sync=int(data.get("in_sync", 0)),
+                out_of_scope=int(data.get("out_of_scope", 0)),
+                limits=dict(data.get("limits", {})),
+                live_fingerprint=data.get("live_fingerprint", ""),
+                desired_hash=data.get("desired_hash", ""),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a numsync plan: {exc!r}") from None
+
+
+def make_plan(
+    env: Environment,
+    desired: Mapping[str, NumberRecord],
+    live: Iterable[NumberRecord],
+    result: Diff,
+) -> Plan:
+    """Turn a diff into a Plan for ``env`` (raises planner.PlanningError when a change cannot be planned)."""
+    phases = plan_phases(result, env.limits)
+    scoped = [r for r in live if r.group_id in env.groups]
+    return Plan(
+        environment=env.name,
+        phases=phases,
+        changes=[ChangeSummary.of(c) for c in result.changes],
+        unmanaged=[r.number for r in result.unmanaged],
+        conflicts=list(result.conflicts),
+        in_sync=result.in_sync,
+        out_of_scope=result.out_of_scope,
+        limits={op.value: n for op, n in env.limits.items()},
+        live_fingerprint=fingerprint(scoped),
+        desired_hash=fingerprint(desired.values()),
+    )
+
+
+__all__ = ["Plan", "ChangeSummary", "fingerprint", "make_plan", "minimum_requests"]

@@ -1,0 +1,1 @@
+"""Renderers: plain data in, text out. They never print; the CLI does."""

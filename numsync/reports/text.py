@@ -1,0 +1,104 @@
+"""Plain-text renderings of plans and apply results, for terminals and CI logs."""
+
+from __future__ import annotations
+
+import json
+
+from ..apply import ApplyResult, BatchOutcome
+from ..diff import Diff
+from ..model import Field
+from ..plan import ChangeSummary, Plan
+
+_SIGILS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+
+
+def show(value: str | None) -> str:
+    """A value as shown to people: JSON-quoted (escapes newlines and control characters), or (empty)."""
+    return "(empty)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _change_lines(c: ChangeSummary) -> list[str]:
+    head = f"  {_SIGILS[c.kind]:>3} {c.number}  ({c.group_id})  {c.kind}"
+    if c.kind == "replace":
+        head += "  DESTRUCTIVE: GROUP_ID cannot be updated, the number is deleted and created again"
+    if c.kind == "delete":
+        head += "  (prune)"
+    lines = [head]
+    for name, (live, desired) in c.fields.items():
+        if c.kind == "delete":
+            continue
+        lines.append(f"        {Field(name).yaml_key}: {show(live)} → {show(desired)}")
+    return lines
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as a reviewer reads it: changes per number, then the operations per phase, then the summary line."""
+    out = [f'numsync plan for environment "{plan.environment}"', ""]
+    if plan.conflicts:
+        out.append("Conflicts (numsync will not resolve these):")
+        out += [f"  ! {c}" for c in plan.conflicts]
+        out.append("")
+    if plan.changes:
+        out.append("Changes:")
+        for c in plan.changes:
+            out += _change_lines(c)
+        out.append("")
+    if plan.unmanaged:
+        out.append(f"Unmanaged: {len(plan.unmanaged)} live number(s) in managed groups are in no desired file; left alone (set prune: true on the group to delete them):")
+        out += [f"  ? {n}" for n in plan.unmanaged[:50]]
+        if len(plan.unmanaged) > 50:
+            out.append(f"  … and {len(plan.unmanaged) - 50} more")
+        out.append("")
+    if plan.phases:
+        out.append(f"Operations, in order ({plan.request_count()} request(s)):")
+        for p, phase in enumerate(plan.phases, start=1):
+            out.append(f"  Phase {p} of {len(plan.phases)}: {len(phase.rows)} row(s) in {len(phase.batches)} file(s)")
+            for row in phase.rows:
+                cells = "  ".join(f"{k}={show(v)}" for k, v in row.values.items())
+                out.append(f"    {row.operation.value:<7} {row.number:<16} {cells}".rstrip())
+        out.append("")
+    if plan.empty:
+        out.append(f"No changes. Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope).")
+    else:
+        out.append(f"Plan: {plan.summary_line()}.")
+    return "\n".join(out)
+
+
+def render_batch(outcome: BatchOutcome) -> str:
+    """One progress line per uploaded file."""
+    if outcome.rows == 0:
+        return f"  phase {outcome.phase} file {outcome.batch}: skipped ({len(outcome.skipped)} row(s) depend on failed rows)"
+    status = f"HTTP {outcome.status}" if outcome.status else "no answer"
+    line = f"  phase {outcome.phase} file {outcome.batch}: {outcome.rows} row(s) sent, {status}"
+    if outcome.failures:
+        line += f", {len(outcome.failures)} failed"
+    if outcome.skipped:
+        line += f", {len(outcome.skipped)} skipped"
+    return line
+
+
+def render_apply(result: ApplyResult) -> str:
+    """The outcome of an apply: counts, then a table of what failed and why."""
+    total = result.applied + len(result.failures) + len(result.skipped)
+    out = [f"Applied {result.applied} of {total} operation(s) in {result.requests} request(s), {len(result.failures)} failed, {len(result.skipped)} skipped."]
+    if result.failures:
+        out.append("Failed:")
+        out += [f"  {f.row.operation.value:<7} {f.row.number:<16} {f.message}" for f in result.failures]
+    if result.skipped:
+        out.append("Skipped (an earlier operation on the same number failed):")
+        out += [f"  {r.operation.value:<7} {r.number}" for r in result.skipped]
+    if result.interrupted:
+        out.append(result.interrupted)
+    return "\n".join(out)
+
+
+def render_verify(remaining: Diff) -> str:
+    """After apply: whether live now equals desired, and what differs if not."""
+    if remaining.empty and not remaining.conflicts:
+        return "Verified: live now matches desired."
+    lines = [f"NOT converged: {len(remaining.changes)} number(s) still differ from desired:"]
+    for c in remaining.changes[:50]:
+        fields = ", ".join(f"{fc.field.yaml_key} {show(fc.live)} (want {show(fc.desired)})" for fc in c.fields)
+        lines.append(f"  {c.number} ({c.kind.value}) {fields}".rstrip())
+    lines += [f"  ! {c}" for c in remaining.conflicts]
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""JSON Schema validation whose findings point at YAML lines.
+
+jsonschema does the checking; this module turns each error into a :class:`Problem`
+at the offending key or value, with a did-you-mean for unknown keys and "quote this
+value" where YAML retyped a scalar the schema wanted as a string.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from .yamlsrc import Location, Problem, YamlMap, locate, locate_key
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema ``numsync/schema/<name>.schema.json`` shipped in the package."""
+    text = resources.files("numsync.schema").joinpath(f"{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@cache
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _parent(root: Any, path: list[Any]) -> Any:
+    node = root
+    for step in path:
+        node = node[step]
+    return node
+
+
+def _describe(error: jsonschema.ValidationError, root: Any) -> tuple[list[Any], str, bool]:
+    """(path to point at, message, point at the key rather than the value)."""
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        extras = [k for k in error.instance if k not in allowed and not _matches_pattern(error.schema, k)]
+        key = extras[0] if extras else None
+        if key is not None:
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; allowed keys: {', '.join(allowed)}"
+            return path + [key], f"unknown key {key!r}{suggestion}", True
+    if error.validator == "type" and path:
+        parent = _parent(root, path[:-1])
+        if isinstance(parent, YamlMap):
+            scalar = parent.scalars.get(path[-1])
+            wanted = error.validator_value
+            wants_string = wanted == "string" or (isinstance(wanted, list) and "string" in wanted)
+            if scalar is not None and scalar.retyped_as and wants_string:
+                return path, (
+                    f"YAML read {scalar.text!r} as {scalar.retyped_as}, not text; quote this value: "
+                    f"\"{scalar.text}\""
+                ), False
+    if error.validator == "required":
+        return path, f"{error.message}", False
+    where = ".".join(str(p) for p in path)
+    prefix = f"{where}: " if where else ""
+    return path, prefix + error.message, False
+
+
+def _matches_pattern(schema: dict[str, Any], key: Any) -> bool:
+    import re
+
+    return any(re.search(p, str(key)) for p in schema.get("patternProperties", {}))
+
+
+def schema_problems(name: str, data: Any, path: str, *, prefix: tuple[Any, ...] = ()) -> list[Problem]:
+    """Validate ``data`` against the shipped schema ``name``; one Problem per violation.
+
+    ``prefix`` is prepended to error paths when ``data`` is a part of the loaded document.
+    Problems are sorted by line and column.
+    """
+    fallback = getattr(data, "location", Location(path, 1, 1))
+    problems = []
+    for error in _validator(name).iter_errors(data):
+        error_path, message, at_key = _describe(error, data)
+        where = locate_key if at_key else locate
+        problems.append(Problem(where(data, error_path, fallback), message, f"schema-{error.validator}"))
+    return sorted(problems, key=lambda p: (p.location.line, p.location.column))

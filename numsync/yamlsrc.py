@@ -1,0 +1,215 @@
+"""YAML with positions: every mapping remembers where its keys and values stand.
+
+PyYAML (C parser where present) composes the node graph; this module builds plain
+values from it while keeping file/line/column for every key and value, reports
+duplicate keys (PyYAML would silently keep the last one) and remembers which plain
+scalars YAML retyped (``+12015550123`` → int, ``no`` → bool, ``12:30`` → 750).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+try:  # the C loader is several times faster; fall back cleanly without libyaml
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_TYPE_NAMES = {
+    "tag:yaml.org,2002:int": "an integer",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:bool": "a boolean",
+    "tag:yaml.org,2002:null": "null",
+    "tag:yaml.org,2002:timestamp": "a date",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A place in a source file; ``line`` and ``column`` are 1-based."""
+
+    path: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding about a source file: where, what, and a stable check name."""
+
+    location: Location
+    message: str
+    check: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    """What YAML made of a plain scalar: its source text and the type it resolved to."""
+
+    text: str
+    retyped_as: str | None  # e.g. "an integer" when an unquoted scalar did not stay a string
+
+
+class YamlMap(dict):
+    """A mapping that remembers positions.
+
+    ``location`` is the mapping's own start; ``key_locations[k]`` and ``value_locations[k]``
+    where key ``k`` and its value stand; ``scalars[k]`` the source of a scalar value;
+    ``key_scalars[k]`` the source of the key.
+    """
+
+    location: Location
+    key_locations: dict[Any, Location]
+    value_locations: dict[Any, Location]
+    scalars: dict[Any, Scalar]
+    key_scalars: dict[Any, Scalar]
+
+
+class YamlList(list):
+    """A sequence that remembers the position of each item (``item_locations``)."""
+
+    location: Location
+    item_locations: list[Location]
+
+
+class YamlSyntaxError(ValueError):
+    """The text is not YAML; ``problem`` says where."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _location(path: str, mark: yaml.Mark) -> Location:
+    return Location(path, mark.line + 1, mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+        self._constructor = yaml.constructor.SafeConstructor()
+
+    def scalar(self, node: yaml.ScalarNode) -> tuple[Any, Scalar]:
+        value = self._constructor.construct_object(node, deep=True)
+        retyped = None
+        if node.tag != _STR_TAG and node.style is None:
+            retyped = _TYPE_NAMES.get(node.tag, node.tag)
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            value = node.value  # keep dates as the text the author wrote
+        return value, Scalar(node.value, retyped)
+
+    def build(self, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)[0]
+        if isinstance(node, yaml.SequenceNode):
+            items = YamlList(self.build(child) for child in node.value)
+            items.location = _location(self.path, node.start_mark)
+            items.item_locations = [_location(self.path, child.start_mark) for child in node.value]
+            return items
+        if isinstance(node, yaml.MappingNode):
+            return self.mapping(node)
+        raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
+
+    def mapping(self, node: yaml.MappingNode) -> YamlMap:
+        result = YamlMap()
+        result.location = _location(self.path, node.start_mark)
+        result.key_locations, result.value_locations = {}, {}
+        result.scalars, result.key_scalars = {}, {}
+        self._constructor.flatten_mapping(node)  # resolve "<<" merge keys
+        for key_node, value_node in node.value:
+            key_location = _location(self.path, key_node.start_mark)
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.problems.append(Problem(key_location, "a mapping key must be a plain value", "yaml-key"))
+                continue
+            key, key_scalar = self.scalar(key_node)
+            if key in result:
+                first = result.key_locations[key]
+                self.problems.append(
+                    Problem(
+                        key_location,
+                        f"duplicate key {key_scalar.text!r} (first at line {first.line}); "
+                        "YAML would silently keep only the last one — remove or merge one of them",
+                        "duplicate-key",
+                    )
+                )
+                continue
+            if isinstance(value_node, yaml.ScalarNode):
+                value, result.scalars[key] = self.scalar(value_node)
+            else:
+                value = self.build(value_node)
+            result[key] = value
+            result.key_locations[key] = key_location
+            result.key_scalars[key] = key_scalar
+            result.value_locations[key] = _location(self.path, value_node.start_mark)
+        return result
+
+
+def load(text: str, path: str) -> tuple[Any, list[Problem]]:
+    """Parse one YAML document from ``text`` (read from ``path``, used in locations).
+
+    Returns the value (mappings as :class:`YamlMap`, sequences as :class:`YamlList`,
+    None for an empty document) and the problems found while building it (duplicate
+    keys, non-scalar keys). Raises YamlSyntaxError when the text is not YAML.
+    """
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = _location(path, mark) if mark else Location(path, 1, 1)
+        reason = exc.problem or str(exc)
+        if exc.context:
+            reason = f"{reason} ({exc.context})"
+        raise YamlSyntaxError(Problem(location, f"YAML syntax error: {reason}", "yaml-syntax")) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(Problem(Location(path, 1, 1), f"YAML error: {exc}", "yaml-syntax")) from None
+    if node is None:
+        return None, []
+    builder = _Builder(path)
+    return builder.build(node), builder.problems
+
+
+def locate(root: Any, path: list[Any] | tuple[Any, ...], fallback: Location) -> Location:
+    """Where the value at ``path`` (keys and indexes from ``root``) stands in the source.
+
+    Walks as deep as the path exists; returns the deepest known location, else ``fallback``.
+    """
+    location = getattr(root, "location", fallback)
+    node = root
+    for step in path:
+        if isinstance(node, YamlMap) and step in node:
+            location = node.value_locations.get(step, location)
+            node = node[step]
+        elif isinstance(node, YamlList) and isinstance(step, int) and step < len(node):
+            location = node.item_locations[step]
+            node = node[step]
+        else:
+            break
+    return location
+
+
+def locate_key(root: Any, path: list[Any] | tuple[Any, ...], fallback: Location) -> Location:
+    """Like :func:`locate`, but the position of the last key itself rather than its value."""
+    if not path:
+        return locate(root, path, fallback)
+    parent_path, key = path[:-1], path[-1]
+    node = root
+    for step in parent_path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return locate(root, path, fallback)
+    if isinstance(node, YamlMap) and key in node.key_locations:
+        return node.key_locations[key]
+    return locate(root, path, fallback)
