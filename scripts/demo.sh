@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The bundled example, end to end: start the OCP emulator on a free loopback port, then
+# validate, plan (saved), apply the saved plan, and plan again, which must find nothing to do.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+workdir=.demo
+rm -rf "$workdir" && mkdir -p "$workdir"
+
+numsync emulator --port 0 --port-file "$workdir/port" --state "$workdir/emulator-state.json" >"$workdir/emulator.log" 2>&1 &
+emulator=$!
+trap 'kill "$emulator" 2>/dev/null || true; wait "$emulator" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  [ -s "$workdir/port" ] && break
+  kill -0 "$emulator" 2>/dev/null || { cat "$workdir/emulator.log" >&2; exit 1; }
+  sleep 0.1
+done
+[ -s "$workdir/port" ] || { echo "the emulator did not start; see $workdir/emulator.log" >&2; exit 1; }
+
+export OCP_EMULATOR_URL="http://127.0.0.1:$(cat "$workdir/port")"
+export OCP_USERNAME=demo OCP_PASSWORD=demo-secret   # the emulator's seeded OWNER user
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "OCP emulator listening on $OCP_EMULATOR_URL (state: $workdir/emulator-state.json)"
+step "numsync validate"
+numsync validate
+step "numsync plan --out $workdir/plan.json"
+numsync plan --out "$workdir/plan.json"
+step "numsync apply $workdir/plan.json"
+numsync apply "$workdir/plan.json"
+step "numsync plan --detailed-exitcode   (must report no changes)"
+if numsync plan --detailed-exitcode; then
+  step "Demo finished: live matches desired."
+else
+  echo "the second plan still has changes: the apply did not converge" >&2
+  exit 1
+fi

@@ -1,0 +1,177 @@
+"""Diff and planner: every live-vs-desired case, the operation rows it yields, and batching."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numsync.config import GroupPolicy
+from numsync.diff import ChangeKind, diff
+from numsync.model import DEFAULT_LIMITS, NULL, Field, NumberRecord, Operation
+from numsync.planner import PlanningError, minimum_requests, plan_phases
+
+APP_X = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
+APP_Y = "9c1e04d2-51aa-4e0f-8b7e-2f3a6c1d9e10.card_pin.Numeric.ocp-qa@card_pin.ocp-qa"
+N = "+12015550123"
+GROUPS = {"ocp-qa": GroupPolicy("ocp-qa", prune=True), "uk-care": GroupPolicy("uk-care"), "sales": GroupPolicy("sales", prune=True)}
+
+
+def rec(number: str = N, group: str = "ocp-qa", provider: str | None = "twilio", **fields: str) -> NumberRecord:
+    return NumberRecord(number, group, {Field[k.upper()]: v for k, v in fields.items()}, provider)
+
+
+def rows_by_phase(desired: list[NumberRecord], live: list[NumberRecord]) -> list[list[tuple[str, str, dict[str, str]]]]:
+    result = diff({r.number: r for r in desired}, live, GROUPS)
+    phases = plan_phases(result, DEFAULT_LIMITS)
+    return [[(r.operation.value, r.number, dict(r.values)) for r in phase.rows] for phase in phases]
+
+
+# The change-semantics table of docs/semantics.md, one row per case: desired, live, expected phases.
+CASES = {
+    "missing live -> Create, then its fields": (
+        [rec(miniapp_id=APP_X, locale="en-US", note="hi")],
+        [],
+        [[("Create", N, {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"})], [("Update", N, {"MINIAPP_ID": APP_X, "LOCALE": "en-US", "NOTE": "hi"})]],
+    ),
+    "missing live, attach only -> Create, Attach": (
+        [rec(miniapp_id=APP_X, locale="en-US")],
+        [],
+        [[("Create", N, {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"})], [("Attach", N, {"MINIAPP_ID": APP_X, "LOCALE": "en-US"})]],
+    ),
+    "missing live, bare -> Create only": ([rec()], [], [[("Create", N, {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"})]]),
+    "missing desired, prune, attached -> Detach, Delete": (
+        [],
+        [rec(miniapp_id=APP_X, locale="en-US")],
+        [[("Detach", N, {})], [("Delete", N, {})]],
+    ),
+    "missing desired, prune, unattached -> Delete": ([], [rec(note="x")], [[("Delete", N, {})]]),
+    "missing desired, no prune -> nothing": ([], [rec(group="uk-care", number="+442079460958")], []),
+    "miniapp none -> X -> Attach with LOCALE": (
+        [rec(miniapp_id=APP_X, locale="en-US")],
+        [rec(locale="en-US")],
+        [[("Attach", N, {"MINIAPP_ID": APP_X, "LOCALE": "en-US"})]],
+    ),
+    "miniapp X -> none -> Detach": ([rec(locale="en-US")], [rec(miniapp_id=APP_X, locale="en-US")], [[("Detach", N, {})]]),
+    "miniapp X -> Y -> Update MINIAPP_ID": (
+        [rec(miniapp_id=APP_Y, locale="en-US")],
+        [rec(miniapp_id=APP_X, locale="en-US")],
+        [[("Update", N, {"MINIAPP_ID": APP_Y})]],
+    ),
+    "locale set": ([rec(locale="en-US")], [rec()], [[("Update", N, {"LOCALE": "en-US"})]]),
+    "locale changed": ([rec(locale="en-GB")], [rec(locale="en-US")], [[("Update", N, {"LOCALE": "en-GB"})]]),
+    "locale cleared": ([rec()], [rec(locale="en-US")], [[("Update", N, {"LOCALE": NULL})]]),
+    "set set": ([rec(phone_number_set_id="us-east")], [rec()], [[("Update", N, {"PHONE_NUMBER_SET_ID": "us-east"})]]),
+    "set changed": ([rec(phone_number_set_id="us-west")], [rec(phone_number_set_id="us-east")], [[("Update", N, {"PHONE_NUMBER_SET_ID": "us-west"})]]),
+    "set cleared": ([rec()], [rec(phone_number_set_id="us-east")], [[("Update", N, {"PHONE_NUMBER_SET_ID": NULL})]]),
+    "tag set": ([rec(application_tag="billing")], [rec()], [[("Update", N, {"APPLICATION_TAG": "billing"})]]),
+    "tag changed": ([rec(application_tag="b2")], [rec(application_tag="billing")], [[("Update", N, {"APPLICATION_TAG": "b2"})]]),
+    "tag cleared": ([rec()], [rec(application_tag="billing")], [[("Update", N, {"APPLICATION_TAG": NULL})]]),
+    "note set": ([rec(note="a, b")], [rec()], [[("Update", N, {"NOTE": "a, b"})]]),
+    "note changed": ([rec(note="new")], [rec(note="old")], [[("Update", N, {"NOTE": "new"})]]),
+    "note cleared": ([rec()], [rec(note="old")], [[("Update", N, {"NOTE": NULL})]]),
+    "several fields at once -> one Update with only what changes": (
+        [rec(miniapp_id=APP_X, locale="en-US", note="n", phone_number_set_id="us-east")],
+        [rec(miniapp_id=APP_X, locale="en-GB", application_tag="t", phone_number_set_id="us-east")],
+        [[("Update", N, {"LOCALE": "en-US", "APPLICATION_TAG": NULL, "NOTE": "n"})]],
+    ),
+    "attach plus other fields -> one Update carrying MINIAPP_ID and LOCALE": (
+        [rec(miniapp_id=APP_X, locale="en-US", note="n")],
+        [rec(locale="en-US")],
+        [[("Update", N, {"MINIAPP_ID": APP_X, "LOCALE": "en-US", "NOTE": "n"})]],
+    ),
+    "detach plus other fields -> Detach, then Update": (
+        [rec(note="n")],
+        [rec(miniapp_id=APP_X)],
+        [[("Detach", N, {})], [("Update", N, {"NOTE": "n"})]],
+    ),
+    "group change -> replace: Detach, Delete, Create, state": (
+        [rec(group="sales", miniapp_id=APP_Y, locale="en-US")],
+        [rec(group="ocp-qa", miniapp_id=APP_X, locale="en-US")],
+        [[("Detach", N, {})], [("Delete", N, {})], [("Create", N, {"GROUP_ID": "sales", "PROVIDER": "twilio"})], [("Attach", N, {"MINIAPP_ID": APP_Y, "LOCALE": "en-US"})]],
+    ),
+    "in sync -> nothing": ([rec(locale="en-US", note="n")], [rec(locale="en-US", note="n")], []),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_change_semantics(name: str) -> None:
+    desired, live, expected = CASES[name]
+    assert rows_by_phase(desired, live) == expected
+
+
+def test_group_change_is_a_replacement() -> None:
+    result = diff({N: rec(group="sales")}, [rec(group="ocp-qa")], GROUPS)
+    assert [c.kind for c in result.changes] == [ChangeKind.REPLACE]
+
+
+def test_unlisted_number_without_prune_is_reported_unmanaged() -> None:
+    live = rec(group="uk-care", number="+442079460958")
+    result = diff({}, [live], GROUPS)
+    assert result.changes == [] and result.unmanaged == [live]
+
+
+def test_numbers_in_unmanaged_groups_are_counted_not_touched() -> None:
+    result = diff({}, [rec(group="elsewhere")], GROUPS)
+    assert result.changes == [] and result.out_of_scope == 1
+
+
+def test_desired_number_living_in_an_unmanaged_group_is_a_conflict_not_a_create() -> None:
+    result = diff({N: rec()}, [rec(group="elsewhere")], GROUPS)
+    assert result.changes == []
+    assert len(result.conflicts) == 1 and "elsewhere" in result.conflicts[0]
+
+
+def test_create_without_provider_is_refused_naming_the_number() -> None:
+    result = diff({N: rec(provider=None)}, [], GROUPS)
+    with pytest.raises(PlanningError) as err:
+        plan_phases(result, DEFAULT_LIMITS)
+    assert N in err.value.numbers and "provider" in err.value.numbers[N]
+
+
+def test_deletes_beyond_the_limit_split_into_files_and_share_them_with_other_types() -> None:
+    live = [rec(number=f"+1201555{i:04d}") for i in range(100, 125)]  # 25 unattached, pruned
+    desired = [rec(number=f"+1202555{i:04d}") for i in range(100, 103)]  # 3 creates
+    phases = plan_phases(diff({r.number: r for r in desired}, live, GROUPS), DEFAULT_LIMITS)
+    assert len(phases) == 1
+    batches = phases[0].batches
+    assert [b.count(Operation.DELETE) for b in batches] == [10, 10, 5]
+    assert [b.count(Operation.CREATE) for b in batches] == [3, 0, 0]
+    assert minimum_requests(phases, DEFAULT_LIMITS) == 3
+
+
+# --- properties over random tenants -------------------------------------------------------
+
+NUMBERS = [f"+1201555{i:04d}" for i in range(100, 140)]
+values = st.one_of(st.none(), st.sampled_from(["a", "b", "c, d"]))
+record_st = st.builds(
+    lambda group, app, locale, s, tag, note: (group, {k: v for k, v in {"miniapp_id": app, "locale": locale or ("en-US" if app else None), "phone_number_set_id": s, "application_tag": tag, "note": note}.items() if v}),
+    st.sampled_from(["ocp-qa", "sales"]),
+    st.one_of(st.none(), st.sampled_from([APP_X, APP_Y])),
+    st.one_of(st.none(), st.sampled_from(["en-US", "es-US"])),
+    values,
+    values,
+    values,
+)
+tenant_st = st.dictionaries(st.sampled_from(NUMBERS), record_st, max_size=len(NUMBERS))
+limits_st = st.fixed_dictionaries({op: st.integers(1, 4) for op in Operation})
+
+
+@settings(max_examples=200, deadline=None)
+@given(desired=tenant_st, live=tenant_st, limits=limits_st)
+def test_phases_never_touch_a_number_twice_and_use_the_fewest_files(desired, live, limits) -> None:
+    d = {n: rec(number=n, group=g, **f) for n, (g, f) in desired.items()}
+    lv = [rec(number=n, group=g, provider=None, **f) for n, (g, f) in live.items()]
+    phases = plan_phases(diff(d, lv, GROUPS), limits)
+    for phase in phases:
+        numbers = [r.number for r in phase.rows]
+        assert len(numbers) == len(set(numbers)), "a number has two rows in one phase"
+        for batch in phase.batches:
+            for op, n in Counter(r.operation for r in batch.rows).items():
+                assert n <= limits[op]
+        counts = Counter(r.operation for r in phase.rows)
+        assert len(phase.batches) == max(math.ceil(n / limits[op]) for op, n in counts.items())
+    assert sum(len(p.batches) for p in phases) == minimum_requests(phases, limits)
