@@ -19,6 +19,7 @@ from .model import (
     REQUIRED_EXPORT_COLUMNS,
     NumberFormatError,
     NumberRecord,
+    Operation,
     OperationRow,
     normalize_number,
     normalize_value,
@@ -125,6 +126,8 @@ def write_operations(rows: Iterable[OperationRow], *, spreadsheet_safe: bool = F
     used = {"OPERATION", "NUMBER"}
     for row in rows:
         used.update(k for k, v in row.values.items() if v)
+        if row.operation is Operation.CREATE:
+            used.add("PROVIDER")  # the vendor requires the column whenever a row acquires a number
     columns = [c for c in OPERATION_COLUMNS if c in used]
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")

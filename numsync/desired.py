@@ -115,8 +115,8 @@ def _load_file(file: Path, shown: str, state: DesiredState, managed: set[str] | 
         return [Problem(start, "a desired file must be a mapping with group_id and numbers", "schema-type")]
     problems += _retyped_keys(data.get("numbers"))
     problems += schema_problems("desired", data, shown)
-    if problems:
-        return problems
+    if not isinstance(data.get("group_id"), str) or not isinstance(data.get("numbers"), YamlMap):
+        return problems  # too broken to check numbers; the schema problems say why
     group_id: str = data["group_id"].strip()
     group_location = data.value_locations["group_id"]
     if managed is not None and group_id not in managed:
@@ -125,10 +125,11 @@ def _load_file(file: Path, shown: str, state: DesiredState, managed: set[str] | 
         problems.append(Problem(group_location, f"group {group_id!r} is also declared in {state.groups[group_id]}; keep one file per group", "duplicate-group"))
     else:
         state.groups[group_id] = Path(shown)
-    defaults: dict[str, Any] = data.get("defaults") or {}
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
     numbers: YamlMap = data["numbers"]
     for key, spec in numbers.items():
-        problems += _load_number(key, spec or {}, numbers, group_id, defaults, default_provider, state)
+        if isinstance(key, str) and (spec is None or isinstance(spec, dict)):
+            problems += _load_number(key, spec or {}, numbers, group_id, defaults, default_provider, state)
     return problems
 
 
@@ -151,6 +152,8 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
     except NumberFormatError as exc:
         return [Problem(location, f"{exc}; write NUMBER in E.164, e.g. \"+12015550123\"", "number-format")]
     problems = _check_number(key, number, spec, location)
+    if problems and problems[0].check == "number-extension":
+        return problems
     if number in state.records:
         first = state.locations[number]
         other = state.records[number].group_id
@@ -161,7 +164,8 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
         else:
             message = f"{number} is listed twice (first at {first})"
         return problems + [Problem(location, message, "duplicate-number")]
-    merged = {**defaults, **spec}
+    # Values of the wrong type were reported by the schema check; read only the text ones.
+    merged = {k: v for k, v in {**defaults, **spec}.items() if isinstance(v, str) or v is None}
     values: dict[Field, str] = {}
     for f in FIELDS:
         value = normalize_value(f, merged.get(f.yaml_key))
@@ -185,9 +189,9 @@ def _field_location(numbers: YamlMap, key: str, spec: Any, name: str, fallback: 
 
 
 def _check_number(key: str, number: str, spec: dict[str, Any], location: Location) -> list[Problem]:
-    parsed = phonenumbers.parse(number, None)
-    if ";ext=" in phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.RFC3966) or parsed.extension:
+    if phonenumbers.parse(key, None).extension:
         return [Problem(location, f"{key!r} has an extension; OCP numbers have none", "number-extension")]
+    parsed = phonenumbers.parse(number, None)
     if phonenumbers.is_valid_number(parsed):
         return []
     if phonenumbers.is_possible_number(parsed):

@@ -104,7 +104,7 @@ class _Builder:
     def scalar(self, node: yaml.ScalarNode) -> tuple[Any, Scalar]:
         value = self._constructor.construct_object(node, deep=True)
         retyped = None
-        if node.tag != _STR_TAG and node.style is None:
+        if node.tag != _STR_TAG and not node.style:  # plain: None (pure loader) or '' (libyaml)
             retyped = _TYPE_NAMES.get(node.tag, node.tag)
         if node.tag == "tag:yaml.org,2002:timestamp":
             value = node.value  # keep dates as the text the author wrote
@@ -127,13 +127,22 @@ class _Builder:
         result.location = _location(self.path, node.start_mark)
         result.key_locations, result.value_locations = {}, {}
         result.scalars, result.key_scalars = {}, {}
+        own_keys = {id(k) for k, _ in node.value}
         self._constructor.flatten_mapping(node)  # resolve "<<" merge keys
+        merged: set[Any] = set()  # keys that came from a merge: the mapping's own keys may override them
         for key_node, value_node in node.value:
             key_location = _location(self.path, key_node.start_mark)
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problems.append(Problem(key_location, "a mapping key must be a plain value", "yaml-key"))
                 continue
             key, key_scalar = self.scalar(key_node)
+            if id(key_node) not in own_keys:
+                if key in result:
+                    continue  # several merged maps set it; YAML keeps the first
+                merged.add(key)
+            elif key in merged:
+                merged.discard(key)
+                del result[key]
             if key in result:
                 first = result.key_locations[key]
                 self.problems.append(

@@ -1,0 +1,106 @@
+"""A local emulator of the Omilia Cloud Platform (OCP) "numbers CSV" Integrations API.
+
+Users rehearse numsync against it, tests run against it, demos show it; it is a
+product, not a mock. It serves, on a loopback address only:
+
+- ``POST /auth/realms/master/protocol/openid-connect/token`` (Keycloak shaped),
+- ``POST /integrations/api/numbers/csv`` (export) and ``PUT /integrations/api/numbers/csv``
+  (execute an operation file),
+- ``/_emulator/...`` admin endpoints without auth: ``GET stats``, ``GET state``,
+  ``POST numbers``, ``PATCH``/``DELETE numbers/{number}``, ``POST reset``.
+
+Run it with ``numsync emulator`` or ``python -m numsync.emulator`` (see
+:mod:`numsync.emulator.command`), or in tests with :class:`EmulatorProcess`.
+
+Choices the vendor leaves open, and what the emulator does
+---------------------------------------------------------
+
+Auth
+
+- Tokens are opaque random strings kept in memory (lost on restart); access tokens
+  live ``--access-ttl`` s (300), refresh tokens ``--refresh-ttl`` s (1800).
+- A wrong ``client_id`` -> 401 ``unauthorized_client``; bad username/password -> 401
+  ``invalid_grant`` "Invalid user credentials"; an unknown or expired refresh token
+  -> 400 ``invalid_grant``; another grant_type -> 400 ``unsupported_grant_type``.
+- A refresh grant returns a new access *and* refresh token, each with its full
+  lifetime; the old refresh token stays valid until it expires (Keycloak's default,
+  no rotation). Two-factor is not emulated: a ``totp`` field is ignored.
+- Missing, unknown or expired bearer tokens -> 401 JSON ``{"error", "message"}``.
+
+Export (``POST``)
+
+- The body is optional. A JSON object ``{"group_ids": [...]}`` limits the export to
+  those groups; any other body (empty, ``{}``, not JSON) means no filter; a
+  ``group_ids`` that is not a list of strings -> 400 ``invalid_filter``.
+- Only numbers in groups the caller may see (its groups; ``*`` = all), any role.
+- ``text/csv; charset=utf-8``, the 12 columns in the documented order, CRLF line
+  ends, RFC 4180 minimal quoting, no BOM, rows sorted by NUMBER. COUNTRY is the ISO
+  region of the number; MINIAPP_* come from the miniapp registry and are empty when
+  the number is unattached (or attached out of band to an unknown id). PROVIDER is
+  never exported.
+
+Operation upload (``PUT``)
+
+- Encoding: ``multipart/form-data`` with the CSV in the file field named ``file``
+  (the default), or a raw body with ``Content-Type: text/csv`` (or ``application/csv``).
+  Anything else -> 415. UTF-8 with optional BOM; CRLF or LF; quoted newlines allowed.
+- Columns are case-insensitive and order-free; only OPERATION, GROUP_ID, NUMBER,
+  PROVIDER, MINIAPP_ID, PHONE_NUMBER_SET_ID, APPLICATION_TAG, LOCALE, NOTE are
+  allowed. Export-only columns (COUNTRY, MINIAPP_NAME, ...) count as unknown: the
+  file is refused. NUMBER is required as a column. Blank lines are skipped and not
+  counted; every other row must have as many cells as the header. Cells are
+  stripped of surrounding whitespace.
+- File-level checks, in this order, before anything is applied; the first failure
+  refuses the whole file and changes nothing (answer ``{"error", "message",
+  "applied": 0}``): OWNER role (403) -> readable CSV/encoding (400/415) -> known,
+  unique columns incl. OPERATION and NUMBER (400) -> every OPERATION one of
+  Create/Update/Attach/Detach/Delete, case-insensitive (400 naming the row) ->
+  PROVIDER column when any row is a Create (400) -> rows per operation within the
+  limits *per file* (400 ``limit_exceeded``, e.g. ``Delete: 11 rows exceed the
+  limit of 10 per file``; defaults Update 800, Attach 800, Detach 100, Delete 10,
+  Create 100) -> permission on every touched group (403 listing the first rows;
+  for existing numbers their current group, for Create the row's GROUP_ID too) ->
+  the same NUMBER in two rows (400 ``duplicate_number``: one row per number and file).
+- Rows are then applied in file order, each on its own: NOT atomic across rows; a
+  failing row neither undoes nor stops the others. Answer 200 ``{"applied", "failed",
+  "results": [{"row", "NUMBER", "OPERATION", "status", "message"}]}``, ``row`` being
+  the 1-based data row.
+- Empty cell = leave as is; the literal ``<NULL>`` (exact case) clears a field.
+- Each operation reads only its documented columns; other non-empty cells on its
+  row are ignored and the row's message says so ("ignored on Create: NOTE").
+  Create takes only GROUP_ID/NUMBER/PROVIDER: the rest follows in a later Update.
+- Create: NUMBER must be valid E.164 (phonenumbers), GROUP_ID must exist, the number
+  must not exist ("number already exists").
+- A GROUP_ID on a non-Create row must equal the number's group ("GROUP_ID cannot be
+  changed"); empty means "the number's group".
+- Update: MINIAPP_ID must exist and belong to the number's group (setting it
+  attaches; ``<NULL>`` detaches); PHONE_NUMBER_SET_ID must be a set of the number's
+  group; LOCALE must be a language tag with hyphens (``en-US``; ``en_US`` is refused),
+  stored as given. An Update that leaves a number attached without LOCALE — by
+  attaching an unattached number or by clearing LOCALE — fails.
+- Attach: MINIAPP_ID and LOCALE are mandatory; re-attaching to another miniapp is allowed.
+- Detach clears MINIAPP_ID only: LOCALE, set, tag and note are kept. Detaching an
+  unattached number succeeds as a no-op.
+- Delete of an attached number fails ("detach it first"); of an unknown one, "unknown number".
+- Every PUT is counted in stats, refused ones and 401s included; the state file is
+  written when at least one row applied.
+
+Admin endpoints and state
+
+- ``/_emulator/*`` need no auth (loopback only). ``PATCH``/``POST numbers`` do no
+  domain validation (that is the point: simulate out-of-band edits and odd live
+  data); they only check the column names and that values are strings or null.
+- ``POST /_emulator/reset`` restores the state the process started with (the seed,
+  or the state file as loaded); stats and tokens are kept.
+- ``GET /_emulator/state`` never shows passwords or tokens. The ``--state`` file
+  does hold the emulator's login passwords (so a restart can log in) and is
+  written with mode 0600, atomically, after every successful change.
+- Only loopback hosts are accepted by the command: demo passwords and the admin
+  endpoints must not be reachable from a network.
+"""
+
+from .app import create_app
+from .state import TenantState, seed_tenant
+from .testing import EmulatorProcess
+
+__all__ = ["EmulatorProcess", "TenantState", "create_app", "seed_tenant"]

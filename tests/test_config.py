@@ -1,0 +1,424 @@
+"""numsync.yaml: regions and endpoints, ${VAR} expansion, limits, and every problem at file:line."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from numsync import yamlsrc
+from numsync.config import Config, ConfigError, Environment, GroupPolicy, load_config
+from numsync.model import Operation
+
+TOKEN_PATH = "/auth/realms/master/protocol/openid-connect/token"
+
+# The vendor's table (DESIGN.md, "The API it talks to"), spelled out so a typo in config.REGIONS fails here.
+REGION_URLS = {
+    "EU1": "https://eu1-m.ocp.ai/integrations",
+    "US1": "https://us1-m.ocp.ai/integrations",
+    "US2": "https://us2-m.ocp.ai/integrations",
+    "US1W": "https://us1-w-m.ocp.ai/integrations",
+}
+VENDOR_LIMITS = {Operation.UPDATE: 800, Operation.ATTACH: 800, Operation.DETACH: 100, Operation.DELETE: 10, Operation.CREATE: 100}
+
+
+def write(tmp_path: Path, text: str, name: str = "numsync.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def problems_of(path: Path) -> list[yamlsrc.Problem]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    problems = info.value.problems
+    assert problems
+    for p in problems:
+        assert str(p) in str(info.value)  # the exception text lists every problem with file:line:col
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("NS_HOST", "NS_BASE", "NS_MISSING", "NS_TOKEN_HOST"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# --------------------------------------------------------------------------- valid configs
+
+
+@pytest.mark.parametrize("region", sorted(REGION_URLS))
+def test_region_gives_documented_base_url_and_derived_token_url(tmp_path: Path, region: str) -> None:
+    path = write(tmp_path, f"""
+        environments:
+          prod:
+            region: {region}
+            desired: desired/prod
+            groups:
+              ocp-qa:
+        """)
+    env = load_config(path).environment("prod")
+    assert env.base_url == REGION_URLS[region]
+    host = REGION_URLS[region].removesuffix("/integrations")
+    assert env.token_url == host + TOKEN_PATH
+
+
+def test_full_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU1
+            desired: desired/prod
+            groups:
+              ocp-qa: {prune: true}
+              uk-care: {}
+              sales:
+            default_provider: twilio
+            timeout: 15
+        """)
+    config = load_config(path)
+    assert isinstance(config, Config)
+    assert config.path == path
+    env = config.environment(None)
+    assert env == Environment(
+        name="prod",
+        base_url="https://eu1-m.ocp.ai/integrations",
+        token_url="https://eu1-m.ocp.ai" + TOKEN_PATH,
+        desired=(tmp_path / "desired" / "prod").resolve(),
+        groups={"ocp-qa": GroupPolicy("ocp-qa", True), "uk-care": GroupPolicy("uk-care", False), "sales": GroupPolicy("sales", False)},
+        limits=VENDOR_LIMITS,
+        default_provider="twilio",
+        timeout=15.0,
+    )
+
+
+def test_defaults_without_optional_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: US1
+            desired: d
+            groups: {g: null}
+        """)
+    env = load_config(path).environment("prod")
+    assert env.limits == VENDOR_LIMITS
+    assert env.default_provider is None
+    assert env.timeout == 60.0
+    assert env.groups == {"g": GroupPolicy("g", prune=False)}
+    assert env.desired == (tmp_path / "d").resolve()
+
+
+def test_desired_is_relative_to_the_config_file_not_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "conf").mkdir()
+    path = write(tmp_path, "environments: {prod: {region: EU1, desired: ../desired, groups: {g: }}}\n", name="conf/numsync.yaml")
+    monkeypatch.chdir(tmp_path / "conf")
+    assert load_config(path).environment("prod").desired == (tmp_path / "desired").resolve()
+
+
+def test_limits_override_merges_with_the_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU1
+            desired: d
+            groups: {g: }
+            limits:
+              Delete: 5
+              Update: 200
+        """)
+    env = load_config(path).environment("prod")
+    assert env.limits == {**VENDOR_LIMITS, Operation.DELETE: 5, Operation.UPDATE: 200}
+    # the module-level defaults are not mutated by one environment's override
+    other = write(tmp_path, "environments: {x: {region: EU1, desired: d, groups: {g: }}}\n", name="other.yaml")
+    assert load_config(other).environment("x").limits == VENDOR_LIMITS
+
+
+def test_limits_below_one_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU1
+            desired: d
+            groups: {g: }
+            limits:
+              Delete: 0
+        """)
+    [problem] = problems_of(path)
+    assert "Delete" in problem.message
+    assert problem.location.line == 7
+
+
+# --------------------------------------------------------------------------- ${VAR} expansion
+
+
+def test_base_url_expands_a_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NS_HOST", "ocp.example.test:8443")
+    path = write(tmp_path, """
+        environments:
+          staging:
+            base_url: "https://${NS_HOST}/integrations/"
+            desired: d
+            groups: {g: }
+        """)
+    env = load_config(path).environment("staging")
+    assert env.base_url == "https://ocp.example.test:8443/integrations"  # trailing / dropped
+    assert env.token_url == "https://ocp.example.test:8443" + TOKEN_PATH
+
+
+def test_base_url_default_when_the_variable_is_unset(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          local:
+            base_url: "${NS_BASE:-http://127.0.0.1:8080/integrations}"
+            desired: d
+            groups: {g: }
+        """)
+    env = load_config(path).environment("local")
+    assert env.base_url == "http://127.0.0.1:8080/integrations"
+    assert env.token_url == "http://127.0.0.1:8080" + TOKEN_PATH
+
+
+def test_variable_wins_over_its_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NS_BASE", "https://emu.test/integrations")
+    path = write(tmp_path, """
+        environments:
+          local:
+            base_url: "${NS_BASE:-http://127.0.0.1:8080/integrations}"
+            desired: d
+            groups: {g: }
+        """)
+    assert load_config(path).environment("local").base_url == "https://emu.test/integrations"
+
+
+def test_explicit_token_url_is_expanded_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NS_TOKEN_HOST", "sso.example.test")
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: US2
+            token_url: "https://${NS_TOKEN_HOST}/auth/token"
+            desired: d
+            groups: {g: }
+        """)
+    env = load_config(path).environment("prod")
+    assert env.base_url == REGION_URLS["US2"]
+    assert env.token_url == "https://sso.example.test/auth/token"
+
+
+def test_missing_variable_is_a_problem_at_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU1
+            desired: d
+            groups: {g: }
+          staging:
+            desired: d
+            base_url: "https://${NS_MISSING}/integrations"
+            groups: {g: }
+        """)
+    [problem] = problems_of(path)
+    assert problem.check == "config-var"
+    assert "NS_MISSING" in problem.message
+    assert "not set" in problem.message
+    assert (problem.location.path, problem.location.line, problem.location.column) == (str(path), 8, 15)
+
+
+# --------------------------------------------------------------------------- problems
+
+
+def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            regoin: EU1
+            desired: d
+            groups: {g: }
+        """)
+    [problem] = problems_of(path)
+    assert "unknown key 'regoin'; did you mean 'region'?" in problem.message
+    assert (problem.location.line, problem.location.column) == (3, 5)
+
+
+def test_unknown_group_option_with_did_you_mean(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU1
+            desired: d
+            groups:
+              ocp-qa: {prnue: true}
+        """)
+    [problem] = problems_of(path)
+    assert "did you mean 'prune'?" in problem.message
+    assert problem.location.line == 6
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope" / "numsync.yaml"
+    [problem] = problems_of(path)
+    assert problem.check == "config-missing"
+    assert str(path) in problem.message
+    assert problem.location.line == 1
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# TODO\n"])
+def test_empty_file(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "numsync.yaml"
+    path.write_text(text)
+    [problem] = problems_of(path)
+    assert problem.check == "config-empty"
+    assert "empty" in problem.message
+
+
+def test_syntax_error(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU1
+           desired: d
+        """)
+    [problem] = problems_of(path)
+    assert problem.check == "yaml-syntax"
+    assert problem.location.line == 4
+
+
+def test_neither_region_nor_base_url(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            desired: d
+            groups: {g: }
+        """)
+    [problem] = problems_of(path)
+    assert problem.check == "config-endpoint"
+    assert "'prod'" in problem.message
+    assert "region" in problem.message and "base_url" in problem.message
+    assert problem.location.line == 3
+
+
+def test_unknown_region(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU2
+            desired: d
+            groups: {g: }
+        """)
+    [problem] = problems_of(path)
+    assert "EU2" in problem.message
+    assert (problem.location.line, problem.location.column) == (3, 13)
+
+
+def test_base_url_that_is_not_http(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            base_url: "ftp://files.example.test/integrations"
+            desired: d
+            groups: {g: }
+        """)
+    [problem] = problems_of(path)
+    assert "not an http(s) URL" in problem.message
+    assert problem.location.line == 3
+
+
+def test_missing_required_keys_and_no_environments(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU1
+        """)
+    problems = problems_of(path)
+    messages = " ".join(p.message for p in problems)
+    assert "'desired' is a required property" in messages
+    assert "'groups' is a required property" in messages
+    path = write(tmp_path, "environments: {}\n", name="none.yaml")
+    [problem] = problems_of(path)
+    assert problem.check == "schema-minProperties"
+
+
+def test_several_problems_are_all_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            regoin: EU1
+            desired: d
+            groups: {g: {prune: "yes"}}
+            timeout: 0
+        """)
+    problems = problems_of(path)
+    assert [p.location.line for p in problems] == sorted(p.location.line for p in problems)
+    assert [(p.location.line, p.check) for p in problems] == [
+        (3, "schema-additionalProperties"),
+        (5, "schema-type"),
+        (6, "schema-exclusiveMinimum"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "loader",
+    [
+        pytest.param(yaml.SafeLoader, id="python-loader"),
+        pytest.param(getattr(yaml, "CSafeLoader", yaml.SafeLoader), id="libyaml-loader"),
+    ],
+)
+def test_retyped_string_gets_a_quote_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loader: type) -> None:
+    monkeypatch.setattr(yamlsrc, "_Loader", loader)
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU1
+            desired: d
+            groups: {g: }
+            default_provider: no
+        """)
+    [problem] = problems_of(path)
+    assert "quote this value" in problem.message
+    assert (problem.location.line, problem.location.column) == (6, 23)
+
+
+# --------------------------------------------------------------------------- choosing an environment
+
+
+def _two_envs(tmp_path: Path) -> Config:
+    path = write(tmp_path, """
+        environments:
+          prod:
+            region: EU1
+            desired: desired/prod
+            groups: {g: }
+          staging:
+            region: US1
+            desired: desired/staging
+            groups: {g: }
+        """)
+    return load_config(path)
+
+
+def test_environment_none_with_several_raises(tmp_path: Path) -> None:
+    config = _two_envs(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        config.environment(None)
+    [problem] = info.value.problems
+    assert problem.check == "config-env"
+    assert "prod" in problem.message and "staging" in problem.message
+    assert "--env" in problem.message
+
+
+def test_environment_by_name(tmp_path: Path) -> None:
+    config = _two_envs(tmp_path)
+    assert config.environment("staging").base_url == REGION_URLS["US1"]
+    assert config.environment("prod").base_url == REGION_URLS["EU1"]
+    assert config.environment("staging").name == "staging"
+
+
+def test_unknown_environment_name_raises(tmp_path: Path) -> None:
+    config = _two_envs(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        config.environment("qa")
+    [problem] = info.value.problems
+    assert "'qa'" in problem.message
+    assert "prod, staging" in problem.message
