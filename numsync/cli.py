@@ -7,6 +7,7 @@ Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, 2 changes 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -20,6 +21,7 @@ from .apply import apply_plan
 from .config import DEFAULT_CONFIG, Config, ConfigError, Environment, load_config
 from .csvio import ExportFormatError
 from .desired import DesiredError
+from .importer import render_desired
 from .ocp import ApiError, AuthError
 from .pipeline import StalePlanError, check_fresh, connect, export_live, load_environment_desired, plan_environment, verify
 from .plan import Plan
@@ -138,6 +140,37 @@ def plan(ctx: click.Context, out: Path | None, detailed_exitcode: bool) -> None:
         click.echo(f"Saved the plan to {out}; apply it with: numsync apply {out}")
     if detailed_exitcode and not result.empty:
         ctx.exit(2)
+
+
+@main.command("import")
+@click.option("--group", "group_ids", multiple=True, help="Only this GROUP_ID (repeatable). Default: every managed group.")
+@click.option("--force", is_flag=True, help="Overwrite existing desired files.")
+@click.pass_context
+@handle_errors
+def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None:
+    """Write desired YAML from the live export: one file per group, numbers sorted, values quoted."""
+    env = _env(ctx)
+    unknown = [g for g in group_ids if g not in env.groups]
+    if unknown:
+        raise Failure(f"group(s) {', '.join(unknown)} are not managed by environment {env.name!r}; add them under groups in numsync.yaml first")
+    with connect(env) as client:
+        live = export_live(client)
+    files = render_desired(live, group_ids or env.groups, schema=_schema_modeline(env.desired))
+    existing = [env.desired / name for name in files if (env.desired / name).exists()]
+    if existing and not force:
+        raise Failure(f"refusing to overwrite {', '.join(map(str, existing))}; pass --force to replace them")
+    env.desired.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (env.desired / name).write_text(content, "utf-8")
+        click.echo(f"wrote {env.desired / name}")
+
+
+def _schema_modeline(folder: Path) -> str:
+    schema = Path(__file__).parent / "schema" / "desired.schema.json"
+    try:
+        return os.path.relpath(schema, folder.resolve())
+    except ValueError:
+        return schema.as_uri()
 
 
 @main.command()
