@@ -1,0 +1,209 @@
+"""End to end: the numsync CLI against the OCP emulator running as a separate process on a free loopback port."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import math
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from numsync.cli import main
+from numsync.csvio import parse_export
+from numsync.emulator.testing import EmulatorProcess
+from numsync.importer import render_desired
+from numsync.model import Field
+
+CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorProcess]:
+    with EmulatorProcess() as process:
+        yield process
+
+
+def live_records(emulator: EmulatorProcess) -> list:
+    token = emulator.token()
+    body = httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content
+    return parse_export(body)
+
+
+def workspace(tmp_path: Path, base_url: str, groups: dict[str, bool], limits: str = "") -> Path:
+    lines = ["environments:", "  test:", f"    base_url: {base_url}", "    desired: desired", "    default_provider: twilio", "    groups:"]
+    lines += [f"      {g}: {{prune: {str(p).lower()}}}" for g, p in groups.items()]
+    if limits:
+        lines.append(f"    limits: {limits}")
+    (tmp_path / "numsync.yaml").write_text("\n".join(lines) + "\n")
+    (tmp_path / "desired").mkdir(exist_ok=True)
+    return tmp_path / "numsync.yaml"
+
+
+def write_desired(tmp_path: Path, records: list, groups: list[str]) -> None:
+    for name, text in render_desired(records, groups).items():
+        (tmp_path / "desired" / name).write_text(text)
+
+
+def run(config: Path, *args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(main, ["--config", str(config), *args], env=env if env is not None else CREDENTIALS, catch_exceptions=False)
+
+
+def test_apply_with_more_deletes_than_the_limit_converges_in_the_fewest_requests(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    live = live_records(emulator)
+    ocp_qa = sorted((r for r in live if r.group_id == "ocp-qa"), key=lambda r: r.number)
+    kept = ocp_qa[:-23]  # 23 pruned: more than the Delete limit of 10
+    removed = {r.number for r in ocp_qa[-23:]}
+    attached = sum(1 for r in ocp_qa[-23:] if Field.MINIAPP_ID in r.fields)
+    unattached = len(removed) - attached
+    assert attached and unattached, "the seed should give both kinds in this range"
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True})
+    write_desired(tmp_path, kept, ["ocp-qa"])
+    before = emulator.stats()["put_requests"]
+
+    result = run(config, "apply", "--auto-approve")
+
+    assert result.exit_code == 0, result.output
+    assert "Verified: live now matches desired." in result.output
+    numbers = emulator.numbers()
+    assert not removed & numbers.keys()
+    assert all(r.number in numbers for r in kept)
+    # Chains: attached → Detach, Delete; unattached → Delete. Phase 1 holds the Detaches (100 per
+    # file) and the unattached Deletes (10 per file); phase 2 the Deletes of the detached numbers.
+    expected = max(math.ceil(attached / 100), math.ceil(unattached / 10)) + math.ceil(attached / 10)
+    assert emulator.stats()["put_requests"] - before == expected
+    again = run(config, "plan", "--detailed-exitcode")
+    assert again.exit_code == 0 and "No changes" in again.output
+
+
+def test_saved_plan_applies_exactly_and_is_refused_when_stale(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    live = live_records(emulator)
+    records = [r for r in live if r.group_id == "uk-care"]
+    config = workspace(tmp_path, emulator.base_url, {"uk-care": False})
+    write_desired(tmp_path, records, ["uk-care"])
+    text = (tmp_path / "desired" / "uk-care.yaml").read_text()
+    (tmp_path / "desired" / "uk-care.yaml").write_text(text.replace('"+442079460958":\n', '"+442079460958":\n    note: "changed by review"\n', 1).replace('    note: "Main line, after-hours routing"\n', "", 1))
+    plan_file = tmp_path / "plan.json"
+    assert run(config, "plan", "--out", str(plan_file)).exit_code == 0
+
+    # A live change after planning makes the plan stale.
+    httpx.patch(f"{emulator.url}/_emulator/numbers/+442079460959", json={"NOTE": "edited by hand"}).raise_for_status()
+    puts = emulator.stats()["put_requests"]
+    stale = run(config, "apply", str(plan_file))
+    assert stale.exit_code == 1
+    assert "plan is stale: the live numbers changed" in stale.output
+    assert emulator.stats()["put_requests"] == puts
+
+    # Re-plan; then a desired change makes it stale too.
+    assert run(config, "plan", "--out", str(plan_file)).exit_code == 0
+    (tmp_path / "desired" / "uk-care.yaml").write_text((tmp_path / "desired" / "uk-care.yaml").read_text().replace("changed by review", "changed again"))
+    stale = run(config, "apply", str(plan_file))
+    assert stale.exit_code == 1 and "the desired files changed" in stale.output
+    assert emulator.stats()["put_requests"] == puts
+
+    (tmp_path / "desired" / "uk-care.yaml").write_text((tmp_path / "desired" / "uk-care.yaml").read_text().replace("changed again", "changed by review"))
+    fresh = run(config, "apply", str(plan_file))
+    assert fresh.exit_code == 0, fresh.output
+    assert emulator.numbers()["+442079460958"]["NOTE"] == "changed by review"
+    assert emulator.stats()["put_requests"] == puts + json.loads(plan_file.read_text())["summary"]["requests"]
+
+
+def test_apply_without_confirmation_and_no_terminal_refuses(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    config = workspace(tmp_path, emulator.base_url, {"au-support": True})
+    write_desired(tmp_path, [r for r in live_records(emulator) if r.group_id == "au-support"][:-1], ["au-support"])
+    result = run(config, "apply")
+    assert result.exit_code == 1 and "--auto-approve" in result.output
+    assert emulator.stats()["put_requests"] == 0
+
+
+# --- bad input: one clear paragraph, a non-zero exit, nothing written ---------------------
+
+
+def test_yaml_syntax_error(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True})
+    (tmp_path / "desired" / "ocp-qa.yaml").write_text('group_id: ocp-qa\nnumbers:\n  "+12015550100": {note: "x"\n')
+    result = run(config, "apply", "--auto-approve")
+    assert result.exit_code == 1
+    assert "ocp-qa.yaml:4:1: YAML syntax error" in result.output
+    assert "nothing was sent to OCP" in result.output
+    assert emulator.stats()["put_requests"] == emulator.stats()["export_requests"] == 0
+
+
+def test_schema_violation_points_at_the_line(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True})
+    (tmp_path / "desired" / "ocp-qa.yaml").write_text('group_id: ocp-qa\nnumbers:\n  "+12015550100":\n    minapp_id: x\n')
+    result = run(config, "plan")
+    assert result.exit_code == 1
+    assert "ocp-qa.yaml:4:5: unknown key 'minapp_id'; did you mean 'miniapp_id'?" in result.output
+    assert emulator.stats()["export_requests"] == 0
+
+
+def test_wrong_credentials(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True})
+    write_desired(tmp_path, [], ["ocp-qa"])
+    result = run(config, "apply", "--auto-approve", env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "wrong-secret"})
+    assert result.exit_code == 1
+    assert "OCP refused to log in user 'demo': HTTP 401" in result.output
+    assert "wrong-secret" not in result.output
+    assert emulator.stats()["put_requests"] == 0
+
+
+def test_missing_credentials(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True})
+    write_desired(tmp_path, [], ["ocp-qa"])
+    result = run(config, "plan", env={"OCP_USERNAME": "", "OCP_PASSWORD": "", "OCP_TOKEN": ""})
+    assert result.exit_code == 1 and "set OCP_USERNAME and OCP_PASSWORD" in result.output
+
+
+class _BrokenOCP(http.server.BaseHTTPRequestHandler):
+    """A stand-in OCP whose export lacks the NOTE column (and which counts PUTs)."""
+
+    puts = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith("/auth/"):
+            body, kind = json.dumps({"access_token": "t", "expires_in": 300, "refresh_token": "r", "refresh_expires_in": 1800}).encode(), "application/json"
+        else:
+            body, kind = b"NUMBER,GROUP_ID,MINIAPP_ID,LOCALE,PHONE_NUMBER_SET_ID,APPLICATION_TAG\r\n+12015550100,ocp-qa,,,,\r\n", "text/csv"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_PUT(self) -> None:  # noqa: N802
+        type(self).puts += 1
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_export_with_a_missing_column_stops_before_any_diff(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BrokenOCP)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = workspace(tmp_path, f"http://127.0.0.1:{server.server_port}/integrations", {"ocp-qa": True})
+        write_desired(tmp_path, [], ["ocp-qa"])
+        result = run(config, "apply", "--auto-approve")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1
+    assert "the live export cannot be read: the export lacks column(s) NOTE" in result.output
+    assert _BrokenOCP.puts == 0
+
+
+def test_short_token_lifetimes_are_renewed_transparently(tmp_path: Path) -> None:
+    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "2") as emulator:
+        config = workspace(tmp_path, emulator.base_url, {"de-service": False})
+        write_desired(tmp_path, [r for r in live_records(emulator) if r.group_id == "de-service"], ["de-service"])
+        for _ in range(3):
+            result = run(config, "plan", "--detailed-exitcode")
+            assert result.exit_code == 0, result.output
+        assert emulator.stats()["token_requests"] >= 4
