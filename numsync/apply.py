@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .csvio import write_operations
+from .emit import upload_file_name
 from .model import OperationRow
 from .ocp.client import ApiError, ExecuteResult
 from .plan import Plan
@@ -102,7 +103,7 @@ def apply_plan(plan: Plan, client: Executor, *, on_batch: Callable[[BatchOutcome
 def _upload(phase: int, batch: int, rows: list[OperationRow], skipped: tuple[OperationRow, ...], client: Executor) -> BatchOutcome:
     body = write_operations(rows)
     try:
-        answer = client.execute(body, filename=f"phase{phase:02d}-batch{batch:03d}.csv")
+        answer = client.execute(body, filename=upload_file_name(phase, batch))
     except ApiError as exc:
         # A 4xx refusal means nothing in the file was applied; anything else is ambiguous.
         refused = exc.status is not None and exc.status < 500 or not exc.sent

@@ -26,6 +26,8 @@ from .ocp import ApiError, AuthError
 from .pipeline import StalePlanError, check_fresh, connect, export_live, load_environment_desired, plan_environment, verify
 from .plan import Plan
 from .planner import PlanningError
+from . import safety
+from .emit import write_upload_files
 from .reports import text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -122,12 +124,30 @@ def export(ctx: click.Context, out: Path | None) -> None:
         sys.stdout.buffer.write(data)
 
 
+def safety_options(func: F) -> F:
+    """The flags that lift a safety check after review (see numsync/safety.py)."""
+    func = click.option("--allow-small-export", is_flag=True, help="Plan even though the live export is far smaller than desired (first rollout).")(func)
+    func = click.option("--override-thresholds", is_flag=True, help="Apply even though the plan exceeds max_deletes / max_change_percent.")(func)
+    func = click.option("--allow-replace", is_flag=True, help="Allow numbers that change group to be deleted and created again.")(func)
+    return func
+
+
+def _enforce_safety(the_plan: Plan, env: Environment, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
+    violations = safety.check(the_plan, env, safety.Overrides(allow_replace, override_thresholds, allow_small_export))
+    if violations:
+        for v in violations:
+            click.echo(f"Refused: {v}", err=True)
+        raise Failure(f"{len(violations)} safety check(s) failed (above); nothing was written")
+
+
 @main.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan as JSON for a later 'numsync apply PLAN'.")
+@click.option("--emit-csv", type=click.Path(file_okay=False, path_type=Path), help="Write the exact upload files (and a spreadsheet-safe review.csv) into this folder.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.")
+@safety_options
 @click.pass_context
 @handle_errors
-def plan(ctx: click.Context, out: Path | None, detailed_exitcode: bool) -> None:
+def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_exitcode: bool, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
     """Show what apply would change: export live, diff with desired, plan the operation files."""
     env = _env(ctx)
     desired = load_environment_desired(env)
@@ -138,6 +158,10 @@ def plan(ctx: click.Context, out: Path | None, detailed_exitcode: bool) -> None:
     if out:
         out.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
         click.echo(f"Saved the plan to {out}; apply it with: numsync apply {out}")
+    if emit_csv:
+        for path in write_upload_files(result, emit_csv):
+            click.echo(f"wrote {path}")
+    _enforce_safety(result, env, allow_replace, override_thresholds, allow_small_export)
     if detailed_exitcode and not result.empty:
         ctx.exit(2)
 
@@ -191,9 +215,10 @@ def _read_plan(path: Path) -> Plan:
 @main.command()
 @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@safety_options
 @click.pass_context
 @handle_errors
-def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool) -> None:
+def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
     """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify."""
     env = _env(ctx)
     desired = load_environment_desired(env)
@@ -209,6 +234,7 @@ def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool) -> Non
             return
         if the_plan.conflicts:
             raise Failure("the plan has conflicts (listed above); resolve them before applying. Nothing was written.")
+        _enforce_safety(the_plan, env, allow_replace, override_thresholds, allow_small_export)
         if not plan_file and not auto_approve:
             if not sys.stdin.isatty():
                 raise Failure("refusing to apply without confirmation: no terminal to ask on; pass --auto-approve (or apply a saved plan)")

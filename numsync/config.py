@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import yamlsrc
-from .model import DEFAULT_LIMITS, Operation
+from .model import DEFAULT_LIMITS, Field, NumberFormatError, Operation, normalize_number
 from .schemacheck import schema_problems
 from .yamlsrc import Location, Problem
 
@@ -37,10 +37,34 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class GroupPolicy:
-    """Policy for one managed GROUP_ID. ``prune``: delete live numbers no desired file lists."""
+    """Policy for one managed GROUP_ID.
+
+    ``prune``: delete live numbers no desired file lists; ``ignore_fields``: fields neither
+    diffed nor written (the environment's and the group's own); ``max_deletes`` and
+    ``max_change_percent``: this group's thresholds, None to use the environment's.
+    """
 
     group_id: str
     prune: bool = False
+    ignore_fields: frozenset[Field] = frozenset()
+    max_deletes: int | None = None
+    max_change_percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """Thresholds that stop an apply; see the ``safety`` section of numsync.yaml.
+
+    ``max_deletes``: numbers deleted per apply; ``max_change_percent``: percent of live
+    numbers in scope changed or deleted, checked when at least ``min_size`` are in scope;
+    ``max_shrink_percent``: how much smaller than desired the export may be before numsync
+    distrusts it.
+    """
+
+    max_deletes: int = 25
+    max_change_percent: float = 25.0
+    min_size: int = 50
+    max_shrink_percent: float = 50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +84,8 @@ class Environment:
     limits: dict[Operation, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     default_provider: str | None = None
     timeout: float = 60.0
+    protected: frozenset[str] = frozenset()
+    safety: Safety = field(default_factory=Safety)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +167,24 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
     if base_url and not urlsplit(base_url).scheme in ("http", "https"):
         problems.append(Problem(spec.value_locations.get("base_url", here), f"base_url {base_url!r} is not an http(s) URL", "config-endpoint"))
     token_url = _expand(spec["token_url"], spec.value_locations["token_url"], problems) if "token_url" in spec else token_url_for(base_url)
-    groups = {gid: GroupPolicy(gid, prune=bool((g or {}).get("prune", False))) for gid, g in spec["groups"].items()}
+    env_ignored = frozenset(Field(name.upper()) for name in spec.get("ignore_fields") or [])
+    groups = {}
+    for gid, g in spec["groups"].items():
+        g = g or {}
+        groups[gid] = GroupPolicy(
+            gid,
+            prune=bool(g.get("prune", False)),
+            ignore_fields=env_ignored | frozenset(Field(name.upper()) for name in g.get("ignore_fields") or []),
+            max_deletes=g.get("max_deletes"),
+            max_change_percent=g.get("max_change_percent"),
+        )
+    protected = set()
+    items = spec.get("protected") or []
+    for i, raw in enumerate(items):
+        try:
+            protected.add(normalize_number(raw))
+        except NumberFormatError as exc:
+            problems.append(Problem(items.item_locations[i], f"protected: {exc}", "config-protected"))
     limits = dict(DEFAULT_LIMITS)
     limits.update({Operation(op): n for op, n in (spec.get("limits") or {}).items()})
     return Environment(
@@ -153,4 +196,6 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
         limits=limits,
         default_provider=spec.get("default_provider"),
         timeout=float(spec.get("timeout", 60.0)),
+        protected=frozenset(protected),
+        safety=Safety(**(spec.get("safety") or {})),
     )

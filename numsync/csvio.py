@@ -106,7 +106,8 @@ def _record(cells: Sequence[str], index: dict[str, int], row_no: int, seen: dict
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _spreadsheet_safe(column: str, value: str) -> str:
+def spreadsheet_safe_cell(column: str, value: str) -> str:
+    """``value`` made safe to open in a spreadsheet: a leading ``'`` where it would run as a formula."""
     # A spreadsheet runs a cell starting with one of these as a formula (CSV injection);
     # NUMBER keeps its "+", it is E.164 and never a formula.
     if column != "NUMBER" and value.startswith(_FORMULA_PREFIXES) and value != "<NULL>":
@@ -135,7 +136,7 @@ def write_operations(rows: Iterable[OperationRow], *, spreadsheet_safe: bool = F
     for row in rows:
         cells = row.cells()
         if spreadsheet_safe:
-            writer.writerow([_spreadsheet_safe(c, cells[c]) for c in columns])
+            writer.writerow([spreadsheet_safe_cell(c, cells[c]) for c in columns])
         else:
             writer.writerow([cells[c] for c in columns])
     return out.getvalue().encode("utf-8")

@@ -74,10 +74,12 @@ class Diff:
         return not self.changes
 
 
-def field_changes(desired: NumberRecord | None, live: NumberRecord | None) -> tuple[FieldChange, ...]:
-    """The fields whose value differs between two records (a missing record has no values)."""
+def field_changes(desired: NumberRecord | None, live: NumberRecord | None, ignore: frozenset[Field] = frozenset()) -> tuple[FieldChange, ...]:
+    """The fields whose value differs between two records (a missing record has no values), except ``ignore``d ones."""
     changes = []
     for f in FIELDS:
+        if f in ignore:
+            continue
         want = desired.get(f) if desired else None
         have = live.get(f) if live else None
         if want != have:
@@ -112,16 +114,18 @@ def diff(
         want, have = desired.get(number), live_by_number.get(number)
         if have is None:
             assert want is not None
-            result.changes.append(Change(number, ChangeKind.CREATE, want, None, field_changes(want, None)))
+            ignore = groups[want.group_id].ignore_fields if want.group_id in groups else frozenset()
+            result.changes.append(Change(number, ChangeKind.CREATE, want, None, field_changes(want, None, ignore)))
         elif want is None:
             if groups[have.group_id].prune:
                 result.changes.append(Change(number, ChangeKind.DELETE, None, have, field_changes(None, have)))
             else:
                 result.unmanaged.append(have)
         elif want.group_id != have.group_id:
-            result.changes.append(Change(number, ChangeKind.REPLACE, want, have, field_changes(want, None)))
+            ignore = groups[want.group_id].ignore_fields if want.group_id in groups else frozenset()
+            result.changes.append(Change(number, ChangeKind.REPLACE, want, have, field_changes(want, None, ignore)))
         else:
-            changed = field_changes(want, have)
+            changed = field_changes(want, have, groups[have.group_id].ignore_fields)
             if changed:
                 result.changes.append(Change(number, ChangeKind.UPDATE, want, have, changed))
             else:

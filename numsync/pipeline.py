@@ -6,6 +6,7 @@ rehearsals and CI integrations call these rather than repeating the wiring.
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,10 +50,22 @@ class Planned:
     live: list[NumberRecord]
 
 
+def git_commit(folder: Path) -> str | None:
+    """The git commit checked out at ``folder`` (with ``-dirty`` when its files differ from it), or None outside git."""
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
 def plan_environment(env: Environment, desired: DesiredState, live: list[NumberRecord]) -> Planned:
     """Diff and plan one environment (raises planner.PlanningError)."""
     result = diff(desired.records, live, env.groups)
-    return Planned(make_plan(env, desired.records, live, result), result, desired, live)
+    return Planned(make_plan(env, desired.records, live, result, git_commit=git_commit(env.desired)), result, desired, live)
 
 
 def check_fresh(plan: Plan, env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord]) -> None:

@@ -64,6 +64,9 @@ class Plan:
     limits: dict[str, int] = field(default_factory=dict)
     live_fingerprint: str = ""
     desired_hash: str = ""
+    live_counts: dict[str, int] = field(default_factory=dict)
+    desired_count: int = 0
+    git_commit: str | None = None
     version: int = PLAN_FORMAT_VERSION
 
     @property
@@ -102,6 +105,9 @@ class Plan:
             "environment": self.environment,
             "live_fingerprint": self.live_fingerprint,
             "desired_hash": self.desired_hash,
+            "git_commit": self.git_commit,
+            "live_counts": self.live_counts,
+            "desired_count": self.desired_count,
             "summary": {op.value: n for op, n in self.operation_counts().items()} | {"requests": self.request_count()},
             "limits": self.limits,
             "in_sync": self.in_sync,
@@ -137,6 +143,9 @@ class Plan:
                 limits=dict(data.get("limits", {})),
                 live_fingerprint=data.get("live_fingerprint", ""),
                 desired_hash=data.get("desired_hash", ""),
+                git_commit=data.get("git_commit"),
+                live_counts={str(k): int(v) for k, v in data.get("live_counts", {}).items()},
+                desired_count=int(data.get("desired_count", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a numsync plan: {exc!r}") from None
@@ -147,10 +156,15 @@ def make_plan(
     desired: Mapping[str, NumberRecord],
     live: Iterable[NumberRecord],
     result: Diff,
+    *,
+    git_commit: str | None = None,
 ) -> Plan:
     """Turn a diff into a Plan for ``env`` (raises planner.PlanningError when a change cannot be planned)."""
     phases = plan_phases(result, env.limits)
     scoped = [r for r in live if r.group_id in env.groups]
+    live_counts = {g: 0 for g in env.groups}
+    for r in scoped:
+        live_counts[r.group_id] += 1
     return Plan(
         environment=env.name,
         phases=phases,
@@ -162,6 +176,9 @@ def make_plan(
         limits={op.value: n for op, n in env.limits.items()},
         live_fingerprint=fingerprint(scoped),
         desired_hash=fingerprint(desired.values()),
+        live_counts=live_counts,
+        desired_count=len(desired),
+        git_commit=git_commit,
     )
 
 

@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .diff import Change, ChangeKind, Diff, FieldChange, field_changes
+from .diff import Change, ChangeKind, Diff, FieldChange
 from .model import NULL, Field, NumberRecord, Operation, OperationRow
 
 #: The order operation types are listed in a phase and a file.
@@ -120,7 +120,7 @@ def chain(change: Change) -> list[OperationRow]:
     if not change.desired.provider:
         raise PlanningError({number: "is to be created but has no provider; set provider on it, in the file's defaults, or default_provider in numsync.yaml"})
     create = OperationRow(Operation.CREATE, number, {"GROUP_ID": change.desired.group_id, "PROVIDER": change.desired.provider})
-    row = state_row(number, field_changes(change.desired, None), change.desired.get(Field.LOCALE))
+    row = state_row(number, change.fields, change.desired.get(Field.LOCALE))
     prefix = _removal(change.live) if change.kind is ChangeKind.REPLACE and change.live else []
     return prefix + [create] + ([row] if row else [])
 

@@ -1,0 +1,108 @@
+"""Safety checks on a plan: what must stop an apply even though the plan is valid.
+
+Every check works on the Plan alone (plus the environment's policy), so a saved plan is
+judged the same way at plan time and at apply time. A violation names the counts, the
+limit and the flag that overrides it; protected numbers have no flag on purpose — the
+list in numsync.yaml must change first, in a reviewed merge request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import Environment
+from .model import Operation
+from .plan import Plan
+
+REPLACE_FLAG = "--allow-replace"
+THRESHOLD_FLAG = "--override-thresholds"
+SMALL_EXPORT_FLAG = "--allow-small-export"
+
+
+@dataclass(frozen=True, slots=True)
+class Overrides:
+    """Flags the operator gave after reviewing the plan."""
+
+    allow_replace: bool = False
+    override_thresholds: bool = False
+    allow_small_export: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """Why the plan must not be applied as is; ``flag`` overrides it (None: no override)."""
+
+    message: str
+    flag: str | None
+
+    def __str__(self) -> str:
+        how = f" To apply anyway, pass {self.flag}." if self.flag else ""
+        return self.message + how
+
+
+def _pct(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else 0.0
+
+
+def check(plan: Plan, env: Environment, overrides: Overrides = Overrides()) -> list[Violation]:
+    """Every safety violation of ``plan`` under ``env``'s policy that ``overrides`` do not lift."""
+    found: list[Violation] = []
+    safety = env.safety
+    live_total = sum(plan.live_counts.values())
+
+    shrink_floor = plan.desired_count * (1 - safety.max_shrink_percent / 100)
+    if not overrides.allow_small_export and plan.desired_count and live_total < shrink_floor and not plan.empty:
+        found.append(Violation(
+            f"the live export holds {live_total} number(s) in the managed groups but desired lists {plan.desired_count} "
+            f"(more than {safety.max_shrink_percent:g}% fewer): an empty or cut-off export must never drive creates or deletes. "
+            "If the tenant really is this empty (a first rollout), check it by hand.",
+            SMALL_EXPORT_FLAG,
+        ))
+
+    guarded = {row.number for phase in plan.phases for row in phase.rows if row.operation in (Operation.DETACH, Operation.DELETE)} & env.protected
+    if guarded:
+        found.append(Violation(
+            f"the plan would detach or delete protected number(s) {', '.join(sorted(guarded))}; "
+            "remove them from protected in numsync.yaml first (in a reviewed change) or change the desired files.",
+            None,
+        ))
+
+    replaced = plan.replacements()
+    if replaced and not overrides.allow_replace:
+        found.append(Violation(
+            f"{len(replaced)} number(s) change group and would be DELETED and created again (GROUP_ID cannot be updated): "
+            f"{', '.join(replaced[:10])}{' …' if len(replaced) > 10 else ''}.",
+            REPLACE_FLAG,
+        ))
+
+    if not overrides.override_thresholds:
+        found += _thresholds(plan, env, live_total)
+    return found
+
+
+def _thresholds(plan: Plan, env: Environment, live_total: int) -> list[Violation]:
+    found = []
+    safety = env.safety
+    deletes = [c for c in plan.changes if c.kind in ("delete", "replace")]
+    changed = [c for c in plan.changes if c.kind != "create"]
+    if len(deletes) > safety.max_deletes:
+        found.append(Violation(f"the plan deletes {len(deletes)} number(s); safety.max_deletes is {safety.max_deletes}.", THRESHOLD_FLAG))
+    if live_total >= safety.min_size and _pct(len(changed), live_total) > safety.max_change_percent:
+        found.append(Violation(
+            f"the plan changes or deletes {len(changed)} of {live_total} live number(s) ({_pct(len(changed), live_total):.1f}%); "
+            f"safety.max_change_percent is {safety.max_change_percent:g}%.",
+            THRESHOLD_FLAG,
+        ))
+    for group_id, policy in env.groups.items():
+        g_deletes = sum(1 for c in deletes if c.group_id == group_id)
+        if policy.max_deletes is not None and g_deletes > policy.max_deletes:
+            found.append(Violation(f"the plan deletes {g_deletes} number(s) in group {group_id!r}; its max_deletes is {policy.max_deletes}.", THRESHOLD_FLAG))
+        g_live = plan.live_counts.get(group_id, 0)
+        g_changed = sum(1 for c in changed if c.group_id == group_id)
+        if policy.max_change_percent is not None and g_live >= safety.min_size and _pct(g_changed, g_live) > policy.max_change_percent:
+            found.append(Violation(
+                f"the plan changes or deletes {g_changed} of {g_live} live number(s) in group {group_id!r} ({_pct(g_changed, g_live):.1f}%); "
+                f"its max_change_percent is {policy.max_change_percent:g}%.",
+                THRESHOLD_FLAG,
+            ))
+    return found
