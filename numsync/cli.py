@@ -19,13 +19,14 @@ import click
 from . import __version__
 from .apply import apply_plan
 from .config import DEFAULT_CONFIG, Config, ConfigError, Environment, load_config
-from .csvio import ExportFormatError
+from .csvio import ExportFormatError, parse_export
 from .desired import DesiredError
 from .importer import render_desired
 from .ocp import ApiError, AuthError
 from .pipeline import StalePlanError, check_fresh, connect, export_live, load_environment_desired, plan_environment, verify
 from .plan import Plan
 from .planner import PlanningError
+from . import rehearse as rehearsal
 from . import safety
 from .emit import write_upload_files
 from .reports import text
@@ -144,15 +145,17 @@ def _enforce_safety(the_plan: Plan, env: Environment, allow_replace: bool, overr
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan as JSON for a later 'numsync apply PLAN'.")
 @click.option("--emit-csv", type=click.Path(file_okay=False, path_type=Path), help="Write the exact upload files (and a spreadsheet-safe review.csv) into this folder.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.")
+@click.option("--rehearse", is_flag=True, help="Also apply the plan to a local emulator seeded from this export and report whether it converges.")
 @safety_options
 @click.pass_context
 @handle_errors
-def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_exitcode: bool, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
+def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_exitcode: bool, rehearse: bool, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
     """Show what apply would change: export live, diff with desired, plan the operation files."""
     env = _env(ctx)
     desired = load_environment_desired(env)
     with connect(env) as client:
-        live = export_live(client)
+        live_csv = client.export()
+    live = parse_export(live_csv)
     result = plan_environment(env, desired, live).plan
     click.echo(text.render_plan(result))
     if out:
@@ -161,6 +164,13 @@ def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_e
     if emit_csv:
         for path in write_upload_files(result, emit_csv):
             click.echo(f"wrote {path}")
+    if rehearse and not result.empty:
+        click.echo("\nRehearsal on a local emulator seeded from this export:")
+        outcome = rehearsal.rehearse(result, env, live_csv, desired.records)
+        click.echo(text.render_apply(outcome.result))
+        click.echo(text.render_verify(outcome.remaining))
+        if not outcome.ok:
+            raise Failure("the rehearsal did not converge (above); fix the desired files before applying. Nothing was written to OCP")
     _enforce_safety(result, env, allow_replace, override_thresholds, allow_small_export)
     if detailed_exitcode and not result.empty:
         ctx.exit(2)
