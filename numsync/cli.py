@@ -6,6 +6,7 @@ Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, 2 changes 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sys
@@ -23,11 +24,13 @@ from .csvio import ExportFormatError, parse_export
 from .desired import DesiredError
 from .importer import render_desired
 from .ocp import ApiError, AuthError
-from .pipeline import StalePlanError, check_fresh, connect, export_live, load_environment_desired, plan_environment, verify
+from .pipeline import StalePlanError, check_fresh, connect, connect_readonly, desired_at_commit, export_live, load_environment_desired, plan_environment, verify
 from .plan import Plan
 from .planner import PlanningError
 from . import rehearse as rehearsal
+from . import drift as drift_mod
 from . import safety
+from .reports import drift as drift_reports
 from .emit import write_upload_files
 from .reports import text
 
@@ -256,6 +259,69 @@ def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool, allow_
     click.echo(text.render_verify(remaining))
     if not result.ok or not remaining.empty:
         ctx.exit(1)
+
+
+@main.command()
+@click.option("--format", "formats", multiple=True, default=("text",), metavar="FORMAT[=FILE]", help="text, markdown, json, junit or html; =FILE writes it to a file. Repeatable.")
+@click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An earlier JSON drift report: items keep their first_seen, new drift is told from old.")
+@click.option("--last-applied", help="The plan JSON last applied, or its git commit: tells out-of-band changes from pending applies.")
+@click.pass_context
+@handle_errors
+def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, last_applied: str | None) -> None:
+    """Report how live differs from desired (read-only). Exit 0: no drift, 2: drift, 1: error.
+
+    --env all (or no --env) reports every environment."""
+    outputs = _parse_formats(formats)
+    config = _config(ctx)
+    name = ctx.obj["env_name"]
+    names = list(config.environments) if name in (None, "all") else [config.environment(name).name]
+    seen = drift_mod.previous_first_seen(json.loads(previous.read_text("utf-8"))) if previous else {}
+    now = drift_mod.now_utc()
+    report = drift_mod.DriftReport(now, [])
+    for env_name in names:
+        env = config.environment(env_name)
+        desired = load_environment_desired(env)
+        with connect_readonly(env) as reader:
+            live = export_live(reader)
+        env_drift = drift_mod.classify(env, verify(env, desired.records, live), live, desired.records)
+        if last_applied:
+            try:
+                applied = desired_at_commit(env, _commit_of(last_applied))
+            except RuntimeError as exc:
+                raise Failure(str(exc)) from None
+            drift_mod.attribute(env_drift, desired.records, applied.records)
+        drift_mod.age(env_drift, seen, now)
+        drift_mod.suppress(env_drift, env.suppressions, datetime.datetime.fromisoformat(now).date())
+        report.environments.append(env_drift)
+    for fmt, path in outputs:
+        rendered = drift_reports.RENDERERS[fmt](report)
+        if path:
+            path.write_text(rendered, "utf-8")
+            click.echo(f"wrote {fmt} report to {path}", err=True)
+        else:
+            click.echo(rendered.rstrip("\n"))
+    if report.drifted:
+        ctx.exit(2)
+
+
+def _parse_formats(formats: tuple[str, ...]) -> list[tuple[str, Path | None]]:
+    outputs = []
+    for spec in formats:
+        fmt, _, path = spec.partition("=")
+        if fmt not in drift_reports.RENDERERS:
+            raise click.BadParameter(f"{fmt!r} is not one of {', '.join(drift_reports.RENDERERS)}", param_hint="--format")
+        outputs.append((fmt, Path(path) if path else None))
+    return outputs
+
+
+def _commit_of(last_applied: str) -> str:
+    path = Path(last_applied)
+    if path.is_file():
+        commit = _read_plan(path).git_commit
+        if not commit:
+            raise Failure(f"{path} records no git commit (it was made outside git); pass the commit instead")
+        return commit.removesuffix("-dirty")
+    return last_applied
 
 
 def _register_emulator() -> None:

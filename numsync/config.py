@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from dataclasses import dataclass, field
@@ -68,6 +69,23 @@ class Safety:
 
 
 @dataclass(frozen=True, slots=True)
+class Suppression:
+    """Drift of ``number`` (of ``kind``, or any kind when None) accepted for ``reason`` until the end of ``until`` (UTC)."""
+
+    number: str
+    reason: str
+    until: dt.date
+    kind: str | None = None
+
+    def matches(self, number: str, kind: str) -> bool:
+        """Whether this suppression covers drift ``kind`` of ``number``."""
+        return number == self.number and (self.kind is None or self.kind == kind)
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"number": self.number, "kind": self.kind, "reason": self.reason, "until": self.until.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
 class Environment:
     """One OCP tenant as configured.
 
@@ -86,6 +104,7 @@ class Environment:
     timeout: float = 60.0
     protected: frozenset[str] = frozenset()
     safety: Safety = field(default_factory=Safety)
+    suppressions: tuple[Suppression, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,5 +216,17 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
         default_provider=spec.get("default_provider"),
         timeout=float(spec.get("timeout", 60.0)),
         protected=frozenset(protected),
+        suppressions=_suppressions(spec, problems),
         safety=Safety(**(spec.get("safety") or {})),
     )
+
+
+def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppression, ...]:
+    items = spec.get("suppressions") or []
+    result = []
+    for i, raw in enumerate(items):
+        try:
+            result.append(Suppression(normalize_number(raw["number"]), raw["reason"], dt.date.fromisoformat(raw["until"]), raw.get("kind")))
+        except (NumberFormatError, ValueError) as exc:
+            problems.append(Problem(items.item_locations[i], f"suppression: {exc}", "config-suppression"))
+    return tuple(result)

@@ -6,7 +6,10 @@ rehearsals and CI integrations call these rather than repeating the wiring.
 
 from __future__ import annotations
 
+import io
 import subprocess
+import tarfile
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ from .csvio import parse_export
 from .desired import DesiredState, load_desired
 from .diff import Diff, diff
 from .model import NumberRecord
-from .ocp import Credentials, OCPAuth, OCPClient
+from .ocp import Credentials, OCPAuth, OCPClient, OCPReader
 from .plan import Plan, fingerprint, make_plan
 
 
@@ -35,7 +38,13 @@ def connect(env: Environment, credentials: Credentials | None = None) -> OCPClie
     return OCPClient(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout)
 
 
-def export_live(client: OCPClient) -> list[NumberRecord]:
+def connect_readonly(env: Environment, credentials: Credentials | None = None) -> OCPReader:
+    """A session for ``env`` that can only export (drift reports); see OCPReader."""
+    creds = credentials or Credentials.from_env()
+    return OCPReader(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout)
+
+
+def export_live(client: OCPReader) -> list[NumberRecord]:
     """Export and parse the live numbers (raises ApiError, AuthError, ExportFormatError)."""
     return parse_export(client.export())
 
@@ -60,6 +69,23 @@ def git_commit(folder: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def desired_at_commit(env: Environment, commit: str) -> DesiredState:
+    """The desired state of ``env`` as it was at git ``commit`` (raises desired.DesiredError, or RuntimeError when git cannot provide it)."""
+    folder = env.desired
+    prefix = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-prefix"], capture_output=True, text=True)
+    if prefix.returncode != 0:
+        raise RuntimeError(f"{folder} is not in a git repository: {prefix.stderr.strip()}")
+    tree = f"{commit}:{prefix.stdout.strip()}" if prefix.stdout.strip() else commit
+    top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", top, "archive", "--format=tar", tree], capture_output=True)
+    if archive.returncode != 0:
+        raise RuntimeError(f"cannot read {folder} at commit {commit}: {archive.stderr.decode(errors='replace').strip()}")
+    with tempfile.TemporaryDirectory(prefix="numsync-desired-") as tmp:
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(tmp, filter="data")
+        return load_desired(Path(tmp), managed_groups=env.groups, default_provider=env.default_provider, display_root=Path(tmp))
 
 
 def plan_environment(env: Environment, desired: DesiredState, live: list[NumberRecord]) -> Planned:

@@ -1,6 +1,6 @@
 """The OCP Integrations API client: the only part of numsync that does network I/O."""
 
 from .auth import AuthError, Credentials, OCPAuth
-from .client import ApiError, ExecuteResult, OCPClient, RowResult
+from .client import ApiError, ExecuteResult, OCPClient, OCPReader, ReadOnlyViolation, RowResult
 
-__all__ = ["ApiError", "AuthError", "Credentials", "ExecuteResult", "OCPAuth", "OCPClient", "RowResult"]
+__all__ = ["ApiError", "AuthError", "Credentials", "ExecuteResult", "OCPAuth", "OCPClient", "OCPReader", "ReadOnlyViolation", "RowResult"]

@@ -62,20 +62,35 @@ class ExecuteResult:
         return [r for r in self.rows or [] if not r.ok]
 
 
-class OCPClient:
-    """A session with one OCP tenant's Integrations API.
+class ReadOnlyViolation(RuntimeError):
+    """A read-only session was asked to send something other than an export or a token request."""
 
-    ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call;
-    ``upload_field``: multipart field name of the operation file. Use as a context manager.
+
+class OCPReader:
+    """A read-only session with one OCP tenant's Integrations API: it can only export.
+
+    Every outgoing request passes a guard that lets through only the export
+    (``POST {base}/api/numbers/csv``) and the token endpoint; anything else raises
+    ReadOnlyViolation before it leaves. Drift reports use this class, so they cannot write.
+    ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call.
+    Use as a context manager.
     """
 
-    def __init__(self, base_url: str, auth: OCPAuth, *, timeout: float = 60.0, upload_field: str = "file", transport: httpx.BaseTransport | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.upload_field = upload_field
-        self.put_requests = 0
-        self._http = httpx.Client(auth=auth, timeout=timeout, transport=transport, headers={"User-Agent": "numsync"})
+    read_only = True
 
-    def __enter__(self) -> "OCPClient":
+    def __init__(self, base_url: str, auth: OCPAuth, *, timeout: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token_url = auth.token_url
+        hooks = {"request": [self._guard]} if self.read_only else {}
+        self._http = httpx.Client(auth=auth, timeout=timeout, transport=transport, headers={"User-Agent": "numsync"}, event_hooks=hooks)
+
+    def _guard(self, request: httpx.Request) -> None:
+        url = str(request.url.copy_with(query=None))
+        if request.method == "POST" and url in (self.base_url + EXPORT_PATH, self._token_url):
+            return
+        raise ReadOnlyViolation(f"read-only session refused {request.method} {url}")
+
+    def __enter__(self) -> "OCPReader":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -96,6 +111,23 @@ class OCPClient:
             raise ApiError(f"export from {url} failed: {type(exc).__name__}: {exc}", sent=False) from None
         _raise_for_status(response, "export")
         return response.content
+
+
+class OCPClient(OCPReader):
+    """A read-write session: export, and execute operation files.
+
+    ``upload_field``: multipart field name of the operation file (vendor leaves it open).
+    """
+
+    read_only = False
+
+    def __init__(self, base_url: str, auth: OCPAuth, *, timeout: float = 60.0, upload_field: str = "file", transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(base_url, auth, timeout=timeout, transport=transport)
+        self.upload_field = upload_field
+        self.put_requests = 0
+
+    def __enter__(self) -> "OCPClient":
+        return self
 
     def execute(self, body: bytes, *, filename: str = "operations.csv") -> ExecuteResult:
         """Upload one operation file (``PUT {base}/api/numbers/csv``) and read OCP's answer.

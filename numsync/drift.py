@@ -1,0 +1,214 @@
+"""Drift: how live differs from desired, classified for on-call staff and auditors.
+
+Built from the same diff as a plan, but nothing here can write: the CLI gives it an
+export taken through a read-only session (:class:`numsync.ocp.OCPReader`).
+
+Kinds of drift, per number:
+
+- ``missing``: desired, not live;
+- ``unmanaged``: live in a managed group, in no desired file;
+- ``changed``: a field differs (each field with its desired and live value);
+- ``wrong_group``: live in another group than desired (managed or not).
+
+Each item may also be ``protected`` (the number is in the environment's protected list),
+``suppressed`` (a configured suppression with a reason hides it until its ``until``
+date), and — given the desired state last applied — a ``cause``: ``out_of_band`` (desired
+did not change since, so someone changed OCP) or ``pending_apply`` (desired changed in
+git and was not applied yet).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from .config import Environment, Suppression
+from .diff import ChangeKind, Diff
+from .model import NumberRecord
+
+DRIFT_FORMAT_VERSION = 1
+
+
+class DriftKind(str, enum.Enum):
+    """The kind of one drift item."""
+
+    MISSING = "missing"
+    UNMANAGED = "unmanaged"
+    CHANGED = "changed"
+    WRONG_GROUP = "wrong_group"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDrift:
+    """One differing field: its desired-YAML name and both values (None: empty)."""
+
+    field: str
+    desired: str | None
+    live: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DriftItem:
+    """One drifted number in one environment.
+
+    ``first_seen`` is an ISO-8601 UTC timestamp (from ``--previous`` when the same drift was
+    reported before); ``cause`` is ``out_of_band``, ``pending_apply`` or None (unknown).
+    """
+
+    environment: str
+    number: str
+    kind: DriftKind
+    group_id: str
+    live_group_id: str | None = None
+    fields: tuple[FieldDrift, ...] = ()
+    protected: bool = False
+    cause: str | None = None
+    first_seen: str = ""
+    suppressed_by: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity across reports: environment, number, kind and the drifted fields."""
+        return "|".join([self.environment, self.number, self.kind.value, ",".join(f.field for f in self.fields)])
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        data["fields"] = [asdict(f) for f in self.fields]
+        return data
+
+
+@dataclass(slots=True)
+class EnvironmentDrift:
+    """Drift of one environment: ``items`` (suppressed ones included, marked), counts, and expired suppressions."""
+
+    environment: str
+    items: list[DriftItem] = field(default_factory=list)
+    in_sync: int = 0
+    out_of_scope: int = 0
+    expired_suppressions: list[Suppression] = field(default_factory=list)
+
+    @property
+    def active(self) -> list[DriftItem]:
+        """Items not hidden by a suppression."""
+        return [i for i in self.items if not i.suppressed_by]
+
+
+@dataclass(slots=True)
+class DriftReport:
+    """Drift over one or more environments, taken at ``generated_at`` (ISO-8601 UTC)."""
+
+    generated_at: str
+    environments: list[EnvironmentDrift]
+
+    @property
+    def drifted(self) -> bool:
+        """True when any environment has unsuppressed drift."""
+        return any(e.active for e in self.environments)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON-ready data; shape in numsync/schema/drift.schema.json."""
+        return {
+            "format_version": DRIFT_FORMAT_VERSION,
+            "generated_at": self.generated_at,
+            "drifted": self.drifted,
+            "environments": [
+                {
+                    "environment": e.environment,
+                    "in_sync": e.in_sync,
+                    "out_of_scope": e.out_of_scope,
+                    "counts": counts(e.active),
+                    "expired_suppressions": [s.to_json() for s in e.expired_suppressions],
+                    "items": [i.to_json() for i in e.items],
+                }
+                for e in self.environments
+            ],
+        }
+
+
+def counts(items: Iterable[DriftItem]) -> dict[str, int]:
+    """Items per kind (every kind present, zero included)."""
+    result = {k.value: 0 for k in DriftKind}
+    for item in items:
+        result[item.kind.value] += 1
+    return result
+
+
+def now_utc() -> str:
+    """The current time as ISO-8601 UTC, seconds precision."""
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def classify(env: Environment, result: Diff, live: Iterable[NumberRecord], desired: Mapping[str, NumberRecord]) -> EnvironmentDrift:
+    """Turn a diff into drift items for ``env`` (no causes, no ages, no suppressions yet)."""
+    drift = EnvironmentDrift(env.name, in_sync=result.in_sync, out_of_scope=result.out_of_scope)
+    live_by_number = {r.number: r for r in live}
+    for change in result.changes:
+        protected = change.number in env.protected
+        fields = tuple(FieldDrift(c.field.yaml_key, c.desired, c.live) for c in change.fields)
+        if change.kind is ChangeKind.CREATE:
+            item = DriftItem(env.name, change.number, DriftKind.MISSING, change.group_id, protected=protected)
+        elif change.kind is ChangeKind.DELETE:
+            item = DriftItem(env.name, change.number, DriftKind.UNMANAGED, change.group_id, change.group_id, protected=protected)
+        elif change.kind is ChangeKind.REPLACE:
+            assert change.live is not None
+            item = DriftItem(env.name, change.number, DriftKind.WRONG_GROUP, change.group_id, change.live.group_id, protected=protected)
+        else:
+            item = DriftItem(env.name, change.number, DriftKind.CHANGED, change.group_id, change.group_id, fields, protected)
+        drift.items.append(item)
+    for record in result.unmanaged:
+        drift.items.append(DriftItem(env.name, record.number, DriftKind.UNMANAGED, record.group_id, record.group_id, protected=record.number in env.protected))
+    for number, want in desired.items():
+        have = live_by_number.get(number)
+        if have is not None and have.group_id not in env.groups:
+            drift.items.append(DriftItem(env.name, number, DriftKind.WRONG_GROUP, want.group_id, have.group_id, protected=number in env.protected))
+    drift.items.sort(key=lambda i: (i.number, i.kind.value))
+    return drift
+
+
+def attribute(drift: EnvironmentDrift, desired_now: Mapping[str, NumberRecord], desired_applied: Mapping[str, NumberRecord]) -> None:
+    """Set each item's cause by comparing today's desired state with the one last applied."""
+    drift.items = [
+        replace(i, cause="pending_apply" if desired_now.get(i.number) != desired_applied.get(i.number) else "out_of_band")
+        for i in drift.items
+    ]
+
+
+def age(drift: EnvironmentDrift, previous: Mapping[str, str], now: str) -> None:
+    """Set ``first_seen``: from ``previous`` (item key → first_seen) when reported before, else ``now``."""
+    drift.items = [replace(i, first_seen=previous.get(i.key, now)) for i in drift.items]
+
+
+def suppress(drift: EnvironmentDrift, suppressions: Iterable[Suppression], today: dt.date) -> None:
+    """Hide items matched by an unexpired suppression; list the expired ones (they hide nothing)."""
+    live, expired = [], []
+    for s in suppressions:
+        (expired if s.until < today else live).append(s)
+    drift.expired_suppressions = expired
+    items = []
+    for item in drift.items:
+        match = next((s for s in live if s.matches(item.number, item.kind.value)), None)
+        items.append(replace(item, suppressed_by=f"{match.reason} (until {match.until.isoformat()})") if match else item)
+    drift.items = items
+
+
+def previous_first_seen(data: Mapping[str, Any]) -> dict[str, str]:
+    """Item key → first_seen from an earlier JSON drift report (``--previous``)."""
+    seen = {}
+    for env in data.get("environments", []):
+        for raw in env.get("items", []):
+            item = DriftItem(
+                raw["environment"], raw["number"], DriftKind(raw["kind"]), raw["group_id"],
+                fields=tuple(FieldDrift(f["field"], f.get("desired"), f.get("live")) for f in raw.get("fields", [])),
+            )
+            if raw.get("first_seen"):
+                seen[item.key] = raw["first_seen"]
+    return seen
+
+
+def age_days(first_seen: str, now: str) -> float:
+    """Days between two ISO-8601 timestamps."""
+    return (dt.datetime.fromisoformat(now) - dt.datetime.fromisoformat(first_seen)).total_seconds() / 86400

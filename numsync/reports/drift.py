@@ -1,0 +1,204 @@
+"""Drift report renderers: text, Markdown, JSON, JUnit XML and a self-contained HTML page.
+
+All take a :class:`DriftReport` and return a string; nothing here prints or fetches.
+Values from OCP or YAML are escaped for their format (XML/HTML escaping, Markdown pipes).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+from ..drift import DriftItem, DriftKind, DriftReport, age_days, counts
+from .text import show
+
+KIND_LABEL = {
+    DriftKind.MISSING: "missing (desired, not live)",
+    DriftKind.UNMANAGED: "unmanaged (live, not desired)",
+    DriftKind.CHANGED: "changed",
+    DriftKind.WRONG_GROUP: "wrong group",
+}
+CAUSE_LABEL = {"out_of_band": "out-of-band change in OCP", "pending_apply": "pending apply (desired changed in git)", None: ""}
+
+
+def describe(item: DriftItem) -> str:
+    """One sentence about an item."""
+    if item.kind is DriftKind.CHANGED:
+        detail = "; ".join(f"{f.field}: desired {show(f.desired)}, live {show(f.live)}" for f in item.fields)
+    elif item.kind is DriftKind.WRONG_GROUP:
+        detail = f"desired in {item.group_id!r}, live in {item.live_group_id!r}"
+    elif item.kind is DriftKind.MISSING:
+        detail = f"desired in {item.group_id!r}, not in OCP"
+    else:
+        detail = f"live in {item.group_id!r}, in no desired file"
+    extra = [x for x in (CAUSE_LABEL[item.cause], "PROTECTED" if item.protected else "", f"suppressed: {item.suppressed_by}" if item.suppressed_by else "") if x]
+    return detail + (f" [{', '.join(extra)}]" if extra else "")
+
+
+def _age(item: DriftItem, now: str) -> str:
+    if not item.first_seen or item.first_seen == now:
+        return "new"
+    return f"for {age_days(item.first_seen, now):.1f} days"
+
+
+def render_text(report: DriftReport) -> str:
+    """For terminals and CI logs."""
+    out = []
+    for env in report.environments:
+        c = counts(env.active)
+        out.append(f'Drift in environment "{env.environment}": ' + ", ".join(f"{n} {k}" for k, n in c.items()) + f"; {env.in_sync} in sync, {env.out_of_scope} out of scope")
+        for item in env.items:
+            mark = "  (suppressed)" if item.suppressed_by else ""
+            out.append(f"  {item.kind.value:<11} {item.number:<16} {describe(item)}  — {_age(item, report.generated_at)}{mark}")
+        for s in env.expired_suppressions:
+            out.append(f"  ! suppression of {s.number} expired on {s.until.isoformat()} ({s.reason}); it hides nothing now — renew or remove it")
+    out.append("Drift found." if report.drifted else "No drift.")
+    return "\n".join(out)
+
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: DriftReport) -> str:
+    """For merge requests, issues and wikis."""
+    out = [f"## numsync drift report ({report.generated_at})", ""]
+    for env in report.environments:
+        c = counts(env.active)
+        out.append(f"### {_md(env.environment)}: " + ", ".join(f"{n} {k}" for k, n in c.items()))
+        out.append("")
+        if env.items:
+            out += ["| number | kind | group | details | age |", "|---|---|---|---|---|"]
+            for item in env.items:
+                out.append(f"| `{item.number}` | {item.kind.value} | {_md(item.group_id)} | {_md(describe(item))} | {_age(item, report.generated_at)} |")
+            out.append("")
+        for s in env.expired_suppressions:
+            out.append(f"- :warning: suppression of `{s.number}` expired on {s.until.isoformat()} ({_md(s.reason)})")
+    out.append("**Drift found.**" if report.drifted else "No drift.")
+    return "\n".join(out) + "\n"
+
+
+def render_json(report: DriftReport) -> str:
+    """Machine-readable; validates against numsync/schema/drift.schema.json."""
+    return json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_junit(report: DriftReport) -> str:
+    """JUnit XML: one test suite per environment, one failing test case per drifted number."""
+    suites = ET.Element("testsuites", name="numsync drift")
+    for env in report.environments:
+        active = env.active
+        suite = ET.SubElement(suites, "testsuite", name=f"drift.{env.environment}", tests=str(len(env.items) + env.in_sync), failures=str(len(active)), timestamp=report.generated_at)
+        for item in env.items:
+            case = ET.SubElement(suite, "testcase", classname=f"drift.{env.environment}.{item.group_id}", name=item.number)
+            if item.suppressed_by:
+                ET.SubElement(case, "skipped", message=f"suppressed: {item.suppressed_by}")
+            else:
+                failure = ET.SubElement(case, "failure", message=f"{item.kind.value}: {describe(item)}", type=item.kind.value)
+                failure.text = f"{describe(item)}\nfirst seen {item.first_seen}"
+        if env.in_sync:
+            ET.SubElement(suite, "testcase", classname=f"drift.{env.environment}", name=f"{env.in_sync} number(s) in sync")
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+_COLORS = {DriftKind.MISSING: "#d9534f", DriftKind.UNMANAGED: "#f0ad4e", DriftKind.CHANGED: "#5bc0de", DriftKind.WRONG_GROUP: "#9b59b6"}
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>numsync drift report</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;width:100%}}
+th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}} th{{background:#f4f4f4}}
+.summary td{{text-align:right}} .kind{{font-weight:600}} tr.suppressed{{color:#888}} code{{font-size:13px}}
+#filters{{margin:1em 0}} #filters input{{width:20em}}
+</style></head><body>
+<h1>numsync drift report</h1>
+<p>Generated {generated}. <strong id="verdict">{verdict}</strong></p>
+<h2>Summary</h2>
+{summary}
+<h2>Drift by kind</h2>
+{chart}
+<h2>Items</h2>
+<div id="filters"><input id="q" type="search" placeholder="Filter by number, group, details…" aria-label="filter">
+<select id="kind" aria-label="kind"><option value="">all kinds</option>{kind_options}</select>
+<span id="shown"></span></div>
+<table id="items"><thead><tr><th>environment</th><th>number</th><th>kind</th><th>group</th><th>details</th><th>age</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+<script>
+(function () {{
+  var q = document.getElementById('q'), kind = document.getElementById('kind'), shown = document.getElementById('shown');
+  var rows = Array.prototype.slice.call(document.querySelectorAll('#items tbody tr'));
+  function apply() {{
+    var text = q.value.toLowerCase(), k = kind.value, n = 0;
+    rows.forEach(function (r) {{
+      var ok = (!k || r.dataset.kind === k) && (!text || r.textContent.toLowerCase().indexOf(text) >= 0);
+      r.style.display = ok ? '' : 'none'; if (ok) n++;
+    }});
+    shown.textContent = n + ' of ' + rows.length + ' shown';
+  }}
+  q.addEventListener('input', apply); kind.addEventListener('change', apply); apply();
+}})();
+</script>
+</body></html>
+"""
+
+
+def _summary_table(report: DriftReport) -> str:
+    head = "<tr><th>environment</th><th>group</th>" + "".join(f"<th>{k.value}</th>" for k in DriftKind) + "</tr>"
+    body = []
+    for env in report.environments:
+        groups = sorted({i.group_id for i in env.active})
+        for g in groups or ["—"]:
+            c = counts(i for i in env.active if i.group_id == g)
+            body.append(f"<tr><th>{html.escape(env.environment)}</th><th>{html.escape(g)}</th>" + "".join(f"<td>{c[k.value]}</td>" for k in DriftKind) + "</tr>")
+    return f'<table class="summary">{head}{"".join(body)}</table>'
+
+
+def _chart(report: DriftReport) -> str:
+    c = counts(i for e in report.environments for i in e.active)
+    top = max(c.values()) or 1
+    bars = []
+    for n, kind in enumerate(DriftKind):
+        width = 300 * c[kind.value] / top
+        y = n * 28
+        bars.append(
+            f'<text x="0" y="{y + 17}" font-size="13">{kind.value}</text>'
+            f'<rect x="110" y="{y + 4}" width="{width:.1f}" height="18" fill="{_COLORS[kind]}"><title>{kind.value}: {c[kind.value]}</title></rect>'
+            f'<text x="{116 + width:.1f}" y="{y + 17}" font-size="13">{c[kind.value]}</text>'
+        )
+    return f'<svg id="chart" role="img" aria-label="drift by kind" width="480" height="{len(DriftKind) * 28}" xmlns="http://www.w3.org/2000/svg">{"".join(bars)}</svg>'
+
+
+def render_html(report: DriftReport) -> str:
+    """A single self-contained page (no network fetches): summary per environment and group, a chart, a filterable table."""
+    rows = []
+    for env in report.environments:
+        for item in env.items:
+            cls = ' class="suppressed"' if item.suppressed_by else ""
+            rows.append(
+                f'<tr data-kind="{item.kind.value}"{cls}><td>{html.escape(env.environment)}</td><td><code>{html.escape(item.number)}</code></td>'
+                f'<td class="kind">{item.kind.value}</td><td>{html.escape(item.group_id)}</td><td>{html.escape(describe(item))}</td>'
+                f"<td>{html.escape(_age(item, report.generated_at))}</td></tr>"
+            )
+    return _PAGE.format(
+        generated=html.escape(report.generated_at),
+        verdict="Drift found." if report.drifted else "No drift.",
+        summary=_summary_table(report),
+        chart=_chart(report),
+        kind_options="".join(f'<option value="{k.value}">{html.escape(KIND_LABEL[k])}</option>' for k in DriftKind),
+        rows="\n".join(rows),
+    )
+
+
+RENDERERS: dict[str, Callable[[DriftReport], str]] = {
+    "text": render_text,
+    "markdown": render_markdown,
+    "json": render_json,
+    "junit": render_junit,
+    "html": render_html,
+}
