@@ -28,9 +28,17 @@ numsync plan --out "$workdir/plan.json"
 step "numsync apply $workdir/plan.json"
 numsync apply "$workdir/plan.json"
 step "numsync plan --detailed-exitcode   (must report no changes)"
-if numsync plan --detailed-exitcode; then
-  step "Demo finished: live matches desired."
-else
-  echo "the second plan still has changes: the apply did not converge" >&2
-  exit 1
-fi
+numsync plan --detailed-exitcode || { echo "the second plan still has changes: the apply did not converge" >&2; exit 1; }
+
+step "Someone edits a note directly in OCP (out of band), then: numsync drift"
+python - <<'PY'
+import os, httpx
+url = os.environ["OCP_EMULATOR_URL"] + "/_emulator/numbers/+442079460958"
+httpx.patch(url, json={"NOTE": "changed by hand in the OCP console"}).raise_for_status()
+PY
+set +e
+numsync drift --format text --format "html=$workdir/drift.html" --format "junit=$workdir/drift.xml"
+status=$?
+set -e
+[ "$status" -eq 2 ] || { echo "drift should have exited 2 (drift found), got $status" >&2; exit 1; }
+step "Demo finished: applied, verified, and the out-of-band edit was reported (also in $workdir/drift.html)."
