@@ -18,7 +18,9 @@ from types import FrameType
 
 import click
 import uvicorn
+import yaml
 
+from .faults import FaultInjector, load_rules
 from .app import create_app, merge_limits
 from .state import (
     SEEDS,
@@ -140,6 +142,8 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
     metavar="USER:PASSWORD:ROLE[:GROUP,...]",
     help="A login (repeatable); replaces the seeded users. ROLE is OWNER or VIEWER; groups default to *.",
 )
+@click.option("--faults", "faults_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML fault spec: inject latency, 429/5xx, resets, cut bodies, HTML pages (see numsync.emulator.faults).")
+@click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed for the fault coin tosses (runs are deterministic).")
 def emulator_command(
     host: str,
     port: int,
@@ -151,12 +155,20 @@ def emulator_command(
     access_ttl: int,
     refresh_ttl: int,
     user_specs: tuple[str, ...],
+    faults_path: Path | None,
+    fault_seed: int,
 ) -> None:
     """Run a local emulator of the OCP numbers CSV API (for tests, demos and rehearsals)."""
     address = loopback_address(host)
     limits = parse_limits(limit_values)
     state = build_state(state_path, seed, from_csv, user_specs)
     app = create_app(state, limits=limits, access_ttl=access_ttl, refresh_ttl=refresh_ttl, persist_path=state_path)
+    if faults_path is not None:
+        try:
+            rules = load_rules(yaml.safe_load(faults_path.read_text("utf-8")))
+        except (ValueError, TypeError, yaml.YAMLError) as exc:
+            raise click.ClickException(f"{faults_path}: {exc}") from None
+        app = FaultInjector(app, rules, fault_seed)
     sock = bind_socket(address, port)
     bound = sock.getsockname()[1]
     if port_file is not None:

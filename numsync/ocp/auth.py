@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from .retry import READ
+
 #: Renew this many seconds before the access token expires, so a request never carries a dying token.
 EXPIRY_LEEWAY = 30.0
 
@@ -104,7 +106,7 @@ class OCPAuth(httpx.Auth):
 
     def _token_request(self, form: dict[str, str]) -> httpx.Request:
         self.token_requests += 1
-        return httpx.Request("POST", self.token_url, data={"client_id": self.client_id, **form}, headers={"Accept": "application/json"})
+        return httpx.Request("POST", self.token_url, data={"client_id": self.client_id, **form}, headers={"Accept": "application/json"}, extensions={READ: True})
 
     def _store(self, response: httpx.Response) -> None:
         try:

@@ -13,6 +13,7 @@ executes an operation file. What the vendor leaves open is handled defensively:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ import httpx
 
 from ..csvio import preview
 from .auth import OCPAuth
+from .retry import READ, RetryPolicy, RetryTransport
 
 EXPORT_PATH = "/api/numbers/csv"
 
@@ -78,11 +80,23 @@ class OCPReader:
 
     read_only = True
 
-    def __init__(self, base_url: str, auth: OCPAuth, *, timeout: float = 60.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        auth: OCPAuth,
+        *,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        verify: bool | str = True,
+        on_retry: Callable[[httpx.Request, str, float], None] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token_url = auth.token_url
         hooks = {"request": [self._guard]} if self.read_only else {}
-        self._http = httpx.Client(auth=auth, timeout=timeout, transport=transport, headers={"User-Agent": "numsync"}, event_hooks=hooks)
+        inner = transport or httpx.HTTPTransport(verify=verify)
+        wrapped = RetryTransport(inner, retry or RetryPolicy(), on_retry=on_retry)
+        self._http = httpx.Client(auth=auth, timeout=timeout, transport=wrapped, headers={"User-Agent": "numsync"}, event_hooks=hooks)
 
     def _guard(self, request: httpx.Request) -> None:
         url = str(request.url.copy_with(query=None))
@@ -106,7 +120,7 @@ class OCPReader:
         """
         url = self.base_url + EXPORT_PATH
         try:
-            response = self._http.post(url, json={}, headers={"Accept": "text/csv"})
+            response = self._http.post(url, json={}, headers={"Accept": "text/csv"}, extensions={READ: True})
         except httpx.HTTPError as exc:
             raise ApiError(f"export from {url} failed: {type(exc).__name__}: {exc}", sent=False) from None
         _raise_for_status(response, "export")
@@ -121,8 +135,8 @@ class OCPClient(OCPReader):
 
     read_only = False
 
-    def __init__(self, base_url: str, auth: OCPAuth, *, timeout: float = 60.0, upload_field: str = "file", transport: httpx.BaseTransport | None = None) -> None:
-        super().__init__(base_url, auth, timeout=timeout, transport=transport)
+    def __init__(self, base_url: str, auth: OCPAuth, *, upload_field: str = "file", **options: Any) -> None:
+        super().__init__(base_url, auth, **options)
         self.upload_field = upload_field
         self.put_requests = 0
 

@@ -1,0 +1,126 @@
+"""Retries and pacing at the transport: reads are retried, writes only when nothing was applied.
+
+A request is *safe to resend* when it is a read (the export, a token request: marked with
+the ``numsync_read`` extension) or when the server refused it before processing: a 429
+answer, or a connection that could not even be opened. A write that was sent and got no
+answer, or a 5xx, is never resent here: whether OCP applied it is unknown, and the caller
+re-reads live state instead (see apply).
+
+Backoff is exponential with full jitter, ``base * 2**attempt`` capped at ``max_delay``
+seconds; a ``Retry-After`` header (seconds or an HTTP date) is honoured, capped at
+``max_retry_after``. Pacing keeps at least ``min_interval`` seconds between requests.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+READ = "numsync_read"
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try. Times in seconds."""
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+    min_interval: float = 0.0
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header as seconds from now: ``"120"`` or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class RetryTransport(httpx.BaseTransport):
+    """Wraps a transport with the retry and pacing rules of the module doc.
+
+    ``sleep`` and ``rng`` are injectable for tests; ``on_retry(request, reason, delay)`` is
+    told about every retry (for the journal).
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | None = None,
+        policy: RetryPolicy = RetryPolicy(),
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        on_retry: Callable[[httpx.Request, str, float], None] | None = None,
+    ) -> None:
+        self.inner = inner or httpx.HTTPTransport()
+        self.policy = policy
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self.on_retry = on_retry
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def _pace(self) -> None:
+        if self.policy.min_interval <= 0:
+            return
+        with self._lock:
+            wait = self._last + self.policy.min_interval - time.monotonic()
+            if wait > 0:
+                self.sleep(wait)
+            self._last = time.monotonic()
+
+    def _delay(self, attempt: int, response: httpx.Response | None) -> float:
+        backoff = self.rng.uniform(0, min(self.policy.max_delay, self.policy.base_delay * 2**attempt))
+        if response is not None:
+            told = retry_after_seconds(response.headers.get("Retry-After"))
+            if told is not None:
+                return min(told, self.policy.max_retry_after)
+        return backoff
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        read = bool(request.extensions.get(READ))
+        for attempt in range(self.policy.attempts):
+            last = attempt == self.policy.attempts - 1
+            self._pace()
+            try:
+                response = self.inner.handle_request(request)
+                if read:
+                    response.read()  # a body cut mid-way surfaces here, where it can be retried
+            except httpx.ConnectError:
+                if last:
+                    raise
+                reason, response = "connection refused", None
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout):
+                if not read or last:
+                    raise
+                reason, response = "connection broken", None
+            else:
+                retry = response.status_code == 429 or (read and response.status_code in RETRYABLE_STATUS)
+                if not retry or last:
+                    return response
+                reason = f"HTTP {response.status_code}"
+                response.read()
+                response.close()
+            delay = self._delay(attempt, response)
+            if self.on_retry:
+                self.on_retry(request, reason, delay)
+            self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        self.inner.close()
