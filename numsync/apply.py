@@ -10,7 +10,8 @@ without retrying: the caller re-exports and plans again, never resending blindly
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .csvio import write_operations
@@ -46,6 +47,22 @@ class BatchOutcome:
     skipped: tuple[OperationRow, ...] = ()
     error: str | None = None
     ambiguous: bool = False  # sent, but whether OCP applied it is unknown
+    seconds: float = 0.0
+    rows_sent: tuple[OperationRow, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        """The outcome as journal data (no secrets: rows, status, failures, timing)."""
+        return {
+            "phase": self.phase,
+            "batch": self.batch,
+            "rows": [f"{r.operation.value} {r.number}" for r in self.rows_sent],
+            "status": self.status,
+            "failed": [{"row": f"{f.row.operation.value} {f.row.number}", "message": f.message} for f in self.failures],
+            "skipped": [f"{r.operation.value} {r.number}" for r in self.skipped],
+            "error": self.error,
+            "ambiguous": self.ambiguous,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass(slots=True)
@@ -101,6 +118,12 @@ def apply_plan(plan: Plan, client: Executor, *, on_batch: Callable[[BatchOutcome
 
 
 def _upload(phase: int, batch: int, rows: list[OperationRow], skipped: tuple[OperationRow, ...], client: Executor) -> BatchOutcome:
+    started = time.monotonic()
+    outcome = _send(phase, batch, rows, skipped, client)
+    return replace(outcome, seconds=time.monotonic() - started, rows_sent=tuple(rows))
+
+
+def _send(phase: int, batch: int, rows: list[OperationRow], skipped: tuple[OperationRow, ...], client: Executor) -> BatchOutcome:
     body = write_operations(rows)
     try:
         answer = client.execute(body, filename=upload_file_name(phase, batch))

@@ -105,6 +105,7 @@ class Environment:
     protected: frozenset[str] = frozenset()
     safety: Safety = field(default_factory=Safety)
     suppressions: tuple[Suppression, ...] = ()
+    ca_bundle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +218,7 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
         timeout=float(spec.get("timeout", 60.0)),
         protected=frozenset(protected),
         suppressions=_suppressions(spec, problems),
+        ca_bundle=str((path.parent / spec["ca_bundle"]).resolve()) if spec.get("ca_bundle") else None,
         safety=Safety(**(spec.get("safety") or {})),
     )
 

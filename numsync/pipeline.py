@@ -10,8 +10,9 @@ import io
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from .config import Environment
@@ -20,6 +21,7 @@ from .desired import DesiredState, load_desired
 from .diff import Diff, diff
 from .model import NumberRecord
 from .ocp import Credentials, OCPAuth, OCPClient, OCPReader
+from .apply import ApplyResult, BatchOutcome, apply_plan
 from .plan import Plan, fingerprint, make_plan
 
 
@@ -32,16 +34,19 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
     return load_desired(env.desired, managed_groups=env.groups, default_provider=env.default_provider, display_root=display_root)
 
 
-def connect(env: Environment, credentials: Credentials | None = None) -> OCPClient:
-    """A client for ``env``'s API; credentials from the process environment by default (raises AuthError if none)."""
+def connect(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPClient:
+    """A client for ``env``'s API; credentials from the process environment by default (raises AuthError if none).
+
+    ``options`` go to :class:`OCPClient` (``on_retry``, ``retry``, ``transport``).
+    """
     creds = credentials or Credentials.from_env()
-    return OCPClient(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout)
+    return OCPClient(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
 
 
 def connect_readonly(env: Environment, credentials: Credentials | None = None) -> OCPReader:
     """A session for ``env`` that can only export (drift reports); see OCPReader."""
     creds = credentials or Credentials.from_env()
-    return OCPReader(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout)
+    return OCPReader(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True)
 
 
 def export_live(client: OCPReader) -> list[NumberRecord]:
@@ -110,3 +115,54 @@ def check_fresh(plan: Plan, env: Environment, desired: Mapping[str, NumberRecord
 def verify(env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord]) -> Diff:
     """What still differs after an apply (an empty diff means converged)."""
     return diff(desired, live, env.groups)
+
+
+def apply_with_recovery(
+    env: Environment,
+    desired: Mapping[str, NumberRecord],
+    client: OCPClient,
+    the_plan: Plan,
+    *,
+    on_batch: Callable[[BatchOutcome], None] | None = None,
+    on_replan: Callable[[Plan, str], None] | None = None,
+    max_rounds: int = 5,
+) -> ApplyResult:
+    """Apply ``the_plan``; after an ambiguous failure re-export, re-plan what is left, continue.
+
+    Writes are never resent blindly: the remainder is planned from the live state, so a
+    Create that did land is not sent again and a Delete that did land is done. The re-plan is
+    confined to the numbers of the original plan, less those whose rows OCP refused; if live
+    now needs changes elsewhere, the run stops (someone else is changing the tenant).
+    Returns the combined result; ``interrupted`` says why it stopped early, if it did.
+    """
+    scope = {c.number for c in the_plan.changes}
+    total_rows = sum(len(p.rows) for p in the_plan.phases)
+    total = ApplyResult()
+    current = the_plan
+    for round_no in range(1, max_rounds + 1):
+        result = apply_plan(current, client, on_batch=on_batch)
+        total.requests += result.requests
+        total.failures += result.failures
+        total.skipped += result.skipped
+        if not result.interrupted:
+            total.applied = total_rows - len(total.failures) - len(total.skipped)
+            return total
+        live = export_live(client)
+        result_diff = diff(desired, live, env.groups)
+        failed = {f.row.number for f in total.failures} | {r.number for r in total.skipped}
+        outside = {c.number for c in result_diff.changes} - scope
+        if outside:
+            total.interrupted = (
+                f"{result.interrupted}\nAfter re-reading live state, {len(outside)} number(s) outside this plan also differ "
+                f"(e.g. {sorted(outside)[0]}): someone else may be changing the tenant. Stopped; run plan again."
+            )
+            return total
+        result_diff.changes = [c for c in result_diff.changes if c.number not in failed]
+        current = make_plan(env, desired, live, result_diff)
+        if current.empty:
+            total.applied = total_rows - len(total.failures) - len(total.skipped)
+            return total
+        if on_replan:
+            on_replan(current, result.interrupted)
+    total.interrupted = f"gave up after {max_rounds} rounds of ambiguous failures; run plan again when OCP is healthy"
+    return total
