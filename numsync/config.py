@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import yamlsrc
+from .freeze import Freeze, parse_freeze
 from .model import DEFAULT_LIMITS, Field, NumberFormatError, Operation, normalize_number
 from .schemacheck import schema_problems
 from .yamlsrc import Location, Problem
@@ -106,6 +107,7 @@ class Environment:
     safety: Safety = field(default_factory=Safety)
     suppressions: tuple[Suppression, ...] = ()
     ca_bundle: str | None = None
+    freeze: Freeze = field(default_factory=Freeze)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,7 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
         timeout=float(spec.get("timeout", 60.0)),
         protected=frozenset(protected),
         suppressions=_suppressions(spec, problems),
+        freeze=_freeze(spec, problems),
         ca_bundle=str((path.parent / spec["ca_bundle"]).resolve()) if spec.get("ca_bundle") else None,
         safety=Safety(**(spec.get("safety") or {})),
     )
@@ -232,3 +235,13 @@ def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppr
         except (NumberFormatError, ValueError) as exc:
             problems.append(Problem(items.item_locations[i], f"suppression: {exc}", "config-suppression"))
     return tuple(result)
+
+
+def _freeze(spec: yamlsrc.YamlMap, problems: list[Problem]) -> Freeze:
+    if "freeze" not in spec:
+        return Freeze()
+    try:
+        return parse_freeze(spec["freeze"])
+    except ValueError as exc:
+        problems.append(Problem(spec.value_locations["freeze"], f"freeze: {exc}", "config-freeze"))
+        return Freeze()

@@ -37,6 +37,17 @@ class Credentials:
     password: str | None = None
     token: str | None = None
     otp: str | None = None
+    totp_secret: str | None = None
+
+    def one_time_code(self) -> str | None:
+        """The two-factor code to send now: ``otp`` as given, or generated from ``totp_secret`` (RFC 6238, pyotp)."""
+        if self.otp:
+            return self.otp
+        if self.totp_secret:
+            import pyotp
+
+            return pyotp.TOTP(self.totp_secret).now()
+        return None
 
     def __repr__(self) -> str:
         kind = "token" if self.token else f"user={self.username!r}"
@@ -44,17 +55,17 @@ class Credentials:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Credentials":
-        """Read ``OCP_TOKEN``, or ``OCP_USERNAME`` + ``OCP_PASSWORD`` (+ ``OCP_OTP``). Raises AuthError if neither."""
+        """Read ``OCP_TOKEN``, or ``OCP_USERNAME`` + ``OCP_PASSWORD`` (+ ``OCP_OTP`` or ``OCP_TOTP_SECRET``). Raises AuthError if neither."""
         env = os.environ if environ is None else environ
         if env.get("OCP_TOKEN"):
             return cls(token=env["OCP_TOKEN"])
         if env.get("OCP_USERNAME") and env.get("OCP_PASSWORD"):
-            return cls(username=env["OCP_USERNAME"], password=env["OCP_PASSWORD"], otp=env.get("OCP_OTP") or None)
-        raise AuthError("no OCP credentials: set OCP_USERNAME and OCP_PASSWORD, or OCP_TOKEN with a pre-issued access token")
+            return cls(username=env["OCP_USERNAME"], password=env["OCP_PASSWORD"], otp=env.get("OCP_OTP") or None, totp_secret=env.get("OCP_TOTP_SECRET") or None)
+        raise AuthError("no OCP credentials: set OCP_USERNAME and OCP_PASSWORD (plus OCP_OTP or OCP_TOTP_SECRET where two-factor is on), or OCP_TOKEN with a pre-issued access token")
 
     def secrets(self) -> list[str]:
         """The secret values, for redaction."""
-        return [s for s in (self.password, self.token, self.otp) if s]
+        return [s for s in (self.password, self.token, self.otp, self.totp_secret) if s]
 
 
 class OCPAuth(httpx.Auth):
@@ -97,8 +108,9 @@ class OCPAuth(httpx.Auth):
                 self._store(response)
                 return
         form = {"grant_type": "password", "username": self.credentials.username or "", "password": self.credentials.password or ""}
-        if self.credentials.otp:
-            form["totp"] = self.credentials.otp
+        code = self.credentials.one_time_code()
+        if code:
+            form["totp"] = code
         response = yield self._token_request(form)
         if response.status_code != 200:
             raise AuthError(_refusal(response, self.credentials.username))
