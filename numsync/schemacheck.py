@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -70,17 +71,11 @@ def _describe(error: jsonschema.ValidationError, root: Any) -> tuple[list[Any], 
 
 
 def _matches_pattern(schema: dict[str, Any], key: Any) -> bool:
-    import re
-
     return any(re.search(p, str(key)) for p in schema.get("patternProperties", {}))
 
 
-def schema_problems(name: str, data: Any, path: str, *, prefix: tuple[Any, ...] = ()) -> list[Problem]:
-    """Validate ``data`` against the shipped schema ``name``; one Problem per violation.
-
-    ``prefix`` is prepended to error paths when ``data`` is a part of the loaded document.
-    Problems are sorted by line and column.
-    """
+def schema_problems(name: str, data: Any, path: str) -> list[Problem]:
+    """Validate ``data`` against the shipped schema ``name``; one Problem per violation, sorted by line and column."""
     fallback = getattr(data, "location", Location(path, 1, 1))
     problems = []
     for error in _validator(name).iter_errors(data):
