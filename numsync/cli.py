@@ -1,7 +1,7 @@
 """The numsync command line: thin wrappers over the pipeline. The only module that prints.
 
-Exit codes: 0 success (no changes with --detailed-exitcode), 1 error, 2 changes present
-(``plan --detailed-exitcode``) or a usage error.
+Exit codes: 0 success (no changes with --detailed-exitcode, no drift), 1 any error
+(usage errors included), 2 changes present (``plan --detailed-exitcode``) or drift found.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .apply import apply_plan
+from .apply import BatchOutcome
+from .journal import Journal
 from .config import DEFAULT_CONFIG, Config, ConfigError, Environment, load_config
 from .csvio import ExportFormatError, parse_export
 from .desired import DesiredError
 from .importer import render_desired
-from .ocp import ApiError, AuthError
-from .pipeline import StalePlanError, check_fresh, connect, connect_readonly, desired_at_commit, export_live, load_environment_desired, plan_environment, verify
+from .ocp import ApiError, AuthError, Credentials
+from .pipeline import StalePlanError, apply_with_recovery, check_fresh, connect, connect_readonly, desired_at_commit, export_live, load_environment_desired, plan_environment, verify
 from .plan import Plan
 from .planner import PlanningError
 from . import rehearse as rehearsal
@@ -37,13 +38,26 @@ from .reports import text
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+SECRET_VARIABLES = ("OCP_PASSWORD", "OCP_TOKEN", "OCP_OTP", "OCP_TOTP_SECRET")
+
+
+def redact(text: str) -> str:
+    """``text`` with the values of the credential variables replaced by ``***`` (raw and stripped)."""
+    for name in SECRET_VARIABLES:
+        value = os.environ.get(name) or ""
+        for secret in {value, value.strip()}:
+            if len(secret) >= 4:
+                text = text.replace(secret, "***")
+    return text
+
+
 class Failure(click.ClickException):
     """An error already explained to the user; exit 1."""
 
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.message}", err=True)
+        click.echo(f"Error: {redact(self.message)}", err=True)
 
 
 def handle_errors(func: F) -> F:
@@ -68,11 +82,32 @@ def handle_errors(func: F) -> F:
             raise Failure(f"{exc}\nNothing was written.") from None
         except StalePlanError as exc:
             raise Failure(f"{exc}. Nothing was written.") from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise Failure(f"{where}{exc.strerror or exc}") from None
 
     return wrapper  # type: ignore[return-value]
 
 
-@click.group()
+class NumsyncGroup(click.Group):
+    """Usage errors exit 1 like every other error: 2 means "changes present" (plan --detailed-exitcode) or "drift"."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = 1
+            raise
+
+
+@click.group(cls=NumsyncGroup)
 @click.version_option(__version__, prog_name="numsync")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG, show_default=True, envvar="NUMSYNC_CONFIG", help="numsync.yaml to read.")
 @click.option("--env", "env_name", envvar="NUMSYNC_ENV", help="Environment in numsync.yaml (default: the only one).")
@@ -91,25 +126,63 @@ def _env(ctx: click.Context) -> Environment:
 
 
 @main.command()
+@click.option("--format", "report_format", type=click.Choice(["text", "json", "codequality"]), default="text", show_default=True, help="text: path:line:column lines; json: a list of problems; codequality: GitLab Code Quality JSON.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file (the count still goes to stderr).")
 @click.pass_context
 @handle_errors
-def validate(ctx: click.Context) -> None:
-    """Check numsync.yaml and the desired files offline; report every problem as path:line:column."""
-    config = _config(ctx)
-    names = [ctx.obj["env_name"]] if ctx.obj["env_name"] else list(config.environments)
-    problems = []
+def validate(ctx: click.Context, report_format: str, output: Path | None) -> None:
+    """Check numsync.yaml and the desired files offline; report every problem as path:line:column.
+
+    Never needs credentials or the network. Exits 1 when any problem is an error; warnings
+    (e.g. a number without a provider) are reported but do not fail.
+    """
+    from .checks import check_desired
+    from .reports import problems as reports
+
+    problems: list[Any] = []
     numbers = 0
+    names: list[str] = []
+    try:
+        config = _config(ctx)
+        names = [ctx.obj["env_name"]] if ctx.obj["env_name"] else list(config.environments)
+    except ConfigError as exc:
+        problems += exc.problems
     for name in names:
-        env = config.environment(name)
         try:
-            numbers += len(load_environment_desired(env).records)
+            env = config.environment(name)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        try:
+            state = load_environment_desired(env)
         except DesiredError as exc:
             problems += exc.problems
-    for problem in problems:
-        click.echo(str(problem))
-    if problems:
-        raise Failure(f"{len(problems)} problem(s) found")
-    click.echo(f"OK: {numbers} number(s) in {len(names)} environment(s), no problems.")
+            state = exc.state
+        if state is not None:
+            numbers += len(state.records)
+            problems += check_desired(state)
+    problems = reports.ordered(problems)
+    scope = f"{numbers} number(s) in {len(names)} environment(s)"
+    count = reports.count_line(problems, scope)
+    if report_format == "text":
+        report = reports.render_text(problems, scope)
+    elif report_format == "json":
+        report = reports.render_json(problems)
+    else:
+        report = reports.render_codequality(problems)
+    if output:
+        try:
+            output.write_text(report, "utf-8")
+        except OSError as exc:
+            raise Failure(f"cannot write the report to {output}: {exc}") from None
+        click.echo(count, err=True)
+    elif report_format == "text":
+        click.echo(report, nl=False)
+    else:
+        click.echo(report, nl=False)
+        click.echo(count, err=True)
+    if reports.is_failure(problems):
+        ctx.exit(1)
 
 
 @main.command()
@@ -141,6 +214,8 @@ def _enforce_safety(the_plan: Plan, env: Environment, allow_replace: bool, overr
     if violations:
         for v in violations:
             click.echo(f"Refused: {v}", err=True)
+        if os.environ.get("GITLAB_CI"):
+            click.echo(gitlab_override_hint(violations), err=True)
         raise Failure(f"{len(violations)} safety check(s) failed (above); nothing was written")
 
 
@@ -149,29 +224,33 @@ def _enforce_safety(the_plan: Plan, env: Environment, allow_replace: bool, overr
 @click.option("--emit-csv", type=click.Path(file_okay=False, path_type=Path), help="Write the exact upload files (and a spreadsheet-safe review.csv) into this folder.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.")
 @click.option("--rehearse", is_flag=True, help="Also apply the plan to a local emulator seeded from this export and report whether it converges.")
+@click.option("--format", "formats", multiple=True, default=("text",), metavar="FORMAT[=FILE]", help="text (default), markdown or json; =FILE writes it to a file instead of stdout. Repeatable.")
+@click.option("--gitlab-report", type=click.Path(dir_okay=False, path_type=Path), help='Write GitLab\'s Terraform report ({"create": N, "update": N, "delete": N}) here, for artifacts:reports:terraform.')
 @safety_options
 @click.pass_context
 @handle_errors
-def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_exitcode: bool, rehearse: bool, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
+def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_exitcode: bool, rehearse: bool, formats: tuple[str, ...], gitlab_report: Path | None, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
     """Show what apply would change: export live, diff with desired, plan the operation files."""
+    outputs = _parse_plan_formats(formats)
     env = _env(ctx)
     desired = load_environment_desired(env)
     with connect(env) as client:
         live_csv = client.export()
     live = parse_export(live_csv)
     result = plan_environment(env, desired, live).plan
-    click.echo(text.render_plan(result))
+    # Notes go to stderr when stdout carries Markdown or JSON, so it can be redirected as is.
+    notes_to_stderr = _emit_plan(result, env, outputs, gitlab_report, safety.Overrides(allow_replace, override_thresholds, allow_small_export))
     if out:
         out.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
-        click.echo(f"Saved the plan to {out}; apply it with: numsync apply {out}")
+        click.echo(f"Saved the plan to {out}; apply it with: numsync apply {out}", err=notes_to_stderr)
     if emit_csv:
         for path in write_upload_files(result, emit_csv):
-            click.echo(f"wrote {path}")
+            click.echo(f"wrote {path}", err=notes_to_stderr)
     if rehearse and not result.empty:
-        click.echo("\nRehearsal on a local emulator seeded from this export:")
+        click.echo("\nRehearsal on a local emulator seeded from this export:", err=notes_to_stderr)
         outcome = rehearsal.rehearse(result, env, live_csv, desired.records)
-        click.echo(text.render_apply(outcome.result))
-        click.echo(text.render_verify(outcome.remaining))
+        click.echo(text.render_apply(outcome.result), err=notes_to_stderr)
+        click.echo(text.render_verify(outcome.remaining), err=notes_to_stderr)
         if not outcome.ok:
             raise Failure("the rehearsal did not converge (above); fix the desired files before applying. Nothing was written to OCP")
     _enforce_safety(result, env, allow_replace, override_thresholds, allow_small_export)
@@ -228,34 +307,58 @@ def _read_plan(path: Path) -> Plan:
 @main.command()
 @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option("--override-freeze", metavar="REASON", help="Apply during a change freeze; REASON is recorded in the journal.")
+@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path), help="Append every request and its outcome here (JSON lines). Default in CI: numsync-journal.jsonl.")
 @safety_options
 @click.pass_context
 @handle_errors
-def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
+def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool, override_freeze: str | None, journal_path: Path | None, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
     """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify."""
     env = _env(ctx)
     desired = load_environment_desired(env)
-    with connect(env) as client:
+    credentials = Credentials.from_env()
+    if journal_path is None and os.environ.get("CI"):
+        journal_path = Path("numsync-journal.jsonl")
+    with Journal(journal_path, credentials.secrets()) as journal, connect(env, credentials, on_retry=_journal_retry(journal)) as client:
         live = export_live(client)
         if plan_file:
             the_plan = _read_plan(plan_file)
             check_fresh(the_plan, env, desired.records, live)
+            if the_plan.to_json()["phases"] != plan_environment(env, desired, live).plan.to_json()["phases"]:
+                raise Failure(f"{plan_file}: its operations do not follow from the desired and live state it records (was the file edited?). Run plan again. Nothing was written")
         else:
             the_plan = plan_environment(env, desired, live).plan
         click.echo(text.render_plan(the_plan))
-        if the_plan.empty:
-            return
         if the_plan.conflicts:
             raise Failure("the plan has conflicts (listed above); resolve them before applying. Nothing was written.")
+        if the_plan.empty:
+            return
         _enforce_safety(the_plan, env, allow_replace, override_thresholds, allow_small_export)
+        frozen = env.freeze.active()
+        if frozen and not (override_freeze or "").strip():
+            raise Failure(f"apply refused: a change freeze is in force: {frozen}. Nothing was written. To apply anyway, pass --override-freeze \"<why>\" (recorded in the journal)")
+        if frozen:
+            journal.write("freeze-override", freeze=frozen, reason=override_freeze)
+            click.echo(f"Change freeze in force ({frozen}); overridden: {override_freeze}", err=True)
         if not plan_file and not auto_approve:
             if not sys.stdin.isatty():
                 raise Failure("refusing to apply without confirmation: no terminal to ask on; pass --auto-approve (or apply a saved plan)")
             click.confirm(f"Apply these changes to {env.name}?", abort=True)
         click.echo(f"Applying to {env.name} ({env.base_url}):")
-        result = apply_plan(the_plan, client, on_batch=lambda o: click.echo(text.render_batch(o)))
+        journal.write("apply-start", environment=env.name, summary=the_plan.summary_line(), requests=the_plan.request_count(), git_commit=the_plan.git_commit)
+
+        def on_batch(outcome: BatchOutcome) -> None:
+            journal.write("request", **outcome.to_json())
+            click.echo(text.render_batch(outcome))
+
+        def on_replan(remaining_plan: Plan, why: str) -> None:
+            journal.write("replan", reason=why, summary=remaining_plan.summary_line())
+            click.echo(f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {remaining_plan.summary_line()}")
+
+        result = apply_with_recovery(env, desired.records, client, the_plan, on_batch=on_batch, on_replan=on_replan)
         click.echo(text.render_apply(result))
         remaining = verify(env, desired.records, export_live(client))
+        journal.write("apply-end", applied=result.applied, failed=len(result.failures), skipped=len(result.skipped), interrupted=result.interrupted, converged=remaining.empty)
     click.echo(text.render_verify(remaining))
     if not result.ok or not remaining.empty:
         ctx.exit(1)
@@ -322,6 +425,178 @@ def _commit_of(last_applied: str) -> str:
             raise Failure(f"{path} records no git commit (it was made outside git); pass the commit instead")
         return commit.removesuffix("-dirty")
     return last_applied
+
+
+def _journal_retry(journal: Journal) -> Callable[..., None]:
+    def on_retry(request: Any, reason: str, delay: float) -> None:
+        journal.write("retry", method=request.method, url=str(request.url), reason=reason, delay=round(delay, 3))
+        click.echo(f"  {request.method} {request.url.path}: {reason}, retrying in {delay:.1f}s", err=True)
+
+    return on_retry
+
+
+@main.command("fmt")
+@click.option("--check", is_flag=True, help="Change nothing; list the files that would change and exit 1 if any would.")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.pass_context
+@handle_errors
+def fmt_command(ctx: click.Context, check: bool, paths: tuple[Path, ...]) -> None:
+    """Rewrite desired files in canonical form, keeping every comment.
+
+    Numbers sorted and written as quoted E.164, string values double-quoted. PATHS are files
+    or folders (default: the desired folder of each environment in numsync.yaml). A file with
+    problems is not touched; its problems are listed and the exit code is 1.
+    """
+    from . import fmt as formatter
+    from .reports.problems import text_line
+
+    if not paths:
+        config = _config(ctx)
+        names = [ctx.obj["env_name"]] if ctx.obj["env_name"] else list(config.environments)
+        paths = tuple(dict.fromkeys(config.environment(name).desired for name in names))
+        missing = [p for p in paths if not p.is_dir()]
+        if missing:
+            raise Failure(f"desired folder {missing[0]} does not exist")
+    files = formatter.collect(paths)
+    changed = refused = 0
+    for file in files:
+        result = formatter.format_file(file)
+        if result.problems:
+            refused += 1
+            for problem in result.problems:
+                click.echo(text_line(problem), err=True)
+            click.echo(f"not formatted: {result.shown} has {len(result.problems)} problem(s) (above)", err=True)
+        elif result.changed:
+            changed += 1
+            if check:
+                click.echo(f"would reformat {result.shown}")
+            else:
+                formatter.write(result)
+                click.echo(f"reformatted {result.shown}")
+    unchanged = len(files) - changed - refused
+    verb = "would be reformatted" if check else "reformatted"
+    summary = f"{changed} file(s) {verb}, {unchanged} already formatted"
+    click.echo(summary + (f", {refused} not formatted because of problems" if refused else ""), err=True)
+    if refused or (check and changed):
+        ctx.exit(1)
+
+
+@main.command("schema")
+@click.option("--config", "config_schema", is_flag=True, help="The schema of numsync.yaml instead of the desired files'.")
+def schema_command(config_schema: bool) -> None:
+    """Print the JSON Schema of desired files (or of numsync.yaml with --config), for editors."""
+    from .schemacheck import load_schema
+
+    click.echo(json.dumps(load_schema("config" if config_schema else "desired"), indent=2, ensure_ascii=False))
+
+
+PLAN_FORMATS = ("text", "markdown", "json")
+
+
+def _parse_plan_formats(formats: tuple[str, ...]) -> list[tuple[str, Path | None]]:
+    outputs = []
+    for spec in formats:
+        fmt, _, path = spec.partition("=")
+        if fmt not in PLAN_FORMATS:
+            raise click.BadParameter(f"{fmt!r} is not one of {', '.join(PLAN_FORMATS)}", param_hint="--format")
+        outputs.append((fmt, Path(path) if path else None))
+    return outputs
+
+
+def _emit_plan(result: Plan, env: Environment, outputs: list[tuple[str, Path | None]], gitlab_report: Path | None, overrides: safety.Overrides) -> bool:
+    """Print or write the plan in each format (and GitLab's Terraform report); True when stdout carries Markdown or JSON."""
+    from .reports import markdown, plan_json
+
+    for fmt, path in outputs:
+        if fmt == "text":
+            rendered = text.render_plan(result) + "\n"
+        elif fmt == "markdown":
+            rendered = markdown.render_plan(result, violations=[str(v) for v in safety.check(result, env, overrides)])
+        else:
+            rendered = plan_json.render_json(result)
+        if path:
+            path.write_text(rendered, "utf-8")
+            click.echo(f"wrote the {fmt} plan to {path}", err=True)
+        else:
+            click.echo(rendered, nl=False)
+    if gitlab_report:
+        gitlab_report.write_text(plan_json.render_terraform_report(result), "utf-8")
+        click.echo(f"wrote the GitLab Terraform report to {gitlab_report}", err=True)
+    return any(fmt != "text" and path is None for fmt, path in outputs)
+
+
+def gitlab_override_hint(violations: list[safety.Violation]) -> str:
+    from .gitlab import override_hint
+
+    return override_hint(violations)
+
+
+@main.group("gitlab")
+def gitlab_group() -> None:
+    """GitLab integration: the plan as a merge-request note (see README, "GitLab CI")."""
+
+
+@gitlab_group.command("comment")
+@click.option("--plan", "plan_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A plan saved by 'numsync plan --out'.")
+@click.option("--api-url", envvar="CI_API_V4_URL", metavar="URL", help="GitLab's REST API, e.g. https://gitlab.example.com/api/v4. Default: $CI_API_V4_URL.")
+@click.option("--project", envvar="CI_PROJECT_ID", help="Project ID or full path. Default: $CI_PROJECT_ID.")
+@click.option("--merge-request", "mr_iid", envvar="CI_MERGE_REQUEST_IID", metavar="IID", help="The merge request's IID. Default: $CI_MERGE_REQUEST_IID.")
+@click.option("--commit", envvar="CI_COMMIT_SHA", help="The commit the plan is for, named in the note. Default: $CI_COMMIT_SHA.")
+@click.option("--artifacts-url", metavar="URL", help="Where the full plan is, linked when the note is truncated. Default: $CI_JOB_URL/artifacts/browse.")
+@click.option("--token-variable", default="NUMSYNC_GITLAB_TOKEN", show_default=True, metavar="NAME", help="Environment variable holding the access token (api scope). Never taken on the command line.")
+@click.option("--max-chars", type=click.IntRange(1000, 1_000_000), default=60_000, show_default=True, help="Longer plans are truncated with a pointer to the artifact.")
+@click.option("--dry-run", is_flag=True, help="Print the note instead of posting it.")
+@click.pass_context
+@handle_errors
+def gitlab_comment(ctx: click.Context, plan_file: Path, api_url: str | None, project: str | None, mr_iid: str | None, commit: str | None, artifacts_url: str | None, token_variable: str, max_chars: int, dry_run: bool) -> None:
+    """Post the plan to the merge request as a note; later runs update the same note.
+
+    The note is found again by a hidden marker per environment. Without the token the
+    command explains how to enable notes and exits 0, so a pipeline without one still passes.
+    """
+    from . import gitlab
+    from .reports import markdown
+
+    the_plan = _read_plan(plan_file)
+    violations: list[safety.Violation] = []
+    try:
+        violations = safety.check(the_plan, _config(ctx).environment(the_plan.environment))
+    except ConfigError:
+        pass  # no numsync.yaml here: the note shows the plan without its safety checks
+    hint = gitlab.override_hint(violations).removeprefix("In GitLab CI: ")
+    footer = [hint[:1].upper() + hint[1:]] if violations else []
+    if not artifacts_url and os.environ.get("CI_JOB_URL"):
+        artifacts_url = os.environ["CI_JOB_URL"].rstrip("/") + "/artifacts/browse"
+    body = gitlab.note_body(
+        the_plan.environment,
+        markdown.render_plan(the_plan, violations=[str(v) for v in violations]),
+        commit=commit,
+        artifacts_url=artifacts_url,
+        max_chars=max_chars,
+        footer=footer,
+    )
+    if dry_run:
+        click.echo(body, nl=False)
+        return
+    token = os.environ.get(token_variable, "").strip()
+    if not token:
+        click.echo(
+            f"{token_variable} is not set, so the plan was not posted to the merge request (it is in the job's artifacts). "
+            "To enable plan notes: create a project access token with the api scope and the Reporter role, and add it under "
+            f"Settings > CI/CD > Variables as {token_variable} (masked, not protected, so merge-request pipelines can read it)."
+        )
+        return
+    missing = [flag for flag, v in (("--api-url (CI_API_V4_URL)", api_url), ("--project (CI_PROJECT_ID)", project), ("--merge-request (CI_MERGE_REQUEST_IID)", mr_iid)) if not v]
+    if missing:
+        raise Failure(f"not in a merge-request pipeline: pass {', '.join(missing)}")
+    assert api_url and project and mr_iid
+    mr = gitlab.MergeRequest(api_url, project, mr_iid)
+    try:
+        with gitlab.GitLabNotes(mr, token) as notes:
+            action, note = notes.upsert(gitlab.marker(the_plan.environment), body)
+    except gitlab.GitLabError as exc:
+        raise Failure(str(exc).replace(token, "[token]")) from None
+    click.echo(f"{action.capitalize()} the plan note {note.get('id', '?')} on merge request !{mr_iid} for environment {the_plan.environment!r}.")
 
 
 def _register_emulator() -> None:

@@ -148,6 +148,20 @@ def _expand(text: str, location: Location, problems: list[Problem]) -> str:
     return _VAR.sub(replace, text)
 
 
+def _url_problems(key: str, url: str, where: Location) -> list[Problem]:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises on a bad port
+    except ValueError as exc:
+        return [Problem(where, f"{key} {url!r} is not a valid URL ({exc})", "config-endpoint")]
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [Problem(where, f"{key} {url!r} is not an http(s) URL with a host, e.g. https://eu1-m.ocp.ai/integrations", "config-endpoint")]
+    if parts.username or parts.password:
+        return [Problem(where, f"{key} must not hold credentials; give them in OCP_USERNAME and OCP_PASSWORD", "config-endpoint")]
+    del port
+    return []
+
+
 def token_url_for(base_url: str) -> str:
     """The token endpoint on the host of ``base_url`` (``https://h/integrations`` → ``https://h/auth/…/token``)."""
     parts = urlsplit(base_url)
@@ -159,6 +173,10 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     path = Path(path)
     try:
         text = path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(Location(str(path), 1, 1), f"not UTF-8 text (byte {exc.start}); save it as UTF-8", "config-encoding")]) from None
+    except IsADirectoryError:
+        raise ConfigError([Problem(Location(str(path), 1, 1), f"{path} is a folder; --config takes the numsync.yaml file", "config-missing")]) from None
     except FileNotFoundError:
         raise ConfigError([Problem(Location(str(path), 1, 1), f"no config file {path}; create it (see README, 'Configuration') or pass --config", "config-missing")]) from None
     try:
@@ -178,6 +196,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
 
 def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem]) -> Environment:
     here = spec.location
+    before = len(problems)
     if "base_url" in spec:
         base_url = _expand(spec["base_url"], spec.value_locations["base_url"], problems)
     elif "region" in spec:
@@ -186,9 +205,12 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
         problems.append(Problem(here, f"environment {name!r} needs a region (EU1, US1, US2, US1W) or a base_url", "config-endpoint"))
         base_url = ""
     base_url = base_url.rstrip("/")
-    if base_url and not urlsplit(base_url).scheme in ("http", "https"):
-        problems.append(Problem(spec.value_locations.get("base_url", here), f"base_url {base_url!r} is not an http(s) URL", "config-endpoint"))
+    where = spec.value_locations.get("base_url", here)
+    if base_url and len(problems) == before:  # an unset ${VAR} is reported once, not again as a bad URL
+        problems += _url_problems("base_url", base_url, where)
     token_url = _expand(spec["token_url"], spec.value_locations["token_url"], problems) if "token_url" in spec else token_url_for(base_url)
+    if "token_url" in spec and token_url:
+        problems += _url_problems("token_url", token_url, spec.value_locations["token_url"])
     env_ignored = frozenset(Field(name.upper()) for name in spec.get("ignore_fields") or [])
     groups = {}
     for gid, g in spec["groups"].items():

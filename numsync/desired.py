@@ -15,16 +15,18 @@ groups, malformed locales) instead of stopping at the first.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import phonenumbers
 
 from . import yamlsrc
-from .model import FIELDS, Field, NumberFormatError, NumberRecord, is_locale, normalize_number, normalize_value
-from .schemacheck import schema_problems
+from .model import FIELDS, NULL, Field, NumberFormatError, NumberRecord, is_locale, normalize_number, normalize_value
+from .schemacheck import load_schema, schema_problems
 from .yamlsrc import Location, Problem, YamlMap
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -37,27 +39,35 @@ class DesiredState:
     ``records``: NUMBER → :class:`NumberRecord` (fields normalized, provider resolved from
     the number, the file's defaults, then the environment's default_provider);
     ``locations``: NUMBER → the position of its key; ``files``: the YAML files loaded;
-    ``groups``: GROUP_ID → the file that declares it.
+    ``groups``: GROUP_ID → the file that declares it; ``field_locations``: NUMBER → YAML key
+    (``locale``, ``provider``, …) → where the value it got stands (on the number itself, or
+    in the file's ``defaults``), for the keys that were set.
     """
 
     records: dict[str, NumberRecord] = field(default_factory=dict)
     locations: dict[str, Location] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     groups: dict[str, Path] = field(default_factory=dict)
+    field_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
 
 
 class DesiredError(ValueError):
-    """The desired files have problems; ``problems`` lists them all, sorted by file and line."""
+    """The desired files have problems; ``problems`` lists them all, sorted by file and line.
 
-    def __init__(self, problems: list[Problem]) -> None:
+    ``state``: what did load (the numbers without problems of their own), for checks that
+    can still run on it (``numsync validate``); None when nothing could be read.
+    """
+
+    def __init__(self, problems: list[Problem], state: DesiredState | None = None) -> None:
         super().__init__(f"{len(problems)} problem(s) in desired files")
         self.problems = problems
+        self.state = state
 
 
 def desired_files(folder: Path) -> list[Path]:
     """The YAML files under ``folder`` (recursively, hidden ones skipped), sorted."""
     return sorted(
-        p for p in folder.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        p for p in folder.rglob("*") if p.suffix.lower() in YAML_SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
@@ -88,7 +98,7 @@ def load_desired(
         state.files.append(file)
         problems += _load_file(file, shown, state, managed, default_provider)
     if problems:
-        raise DesiredError(sorted(problems, key=lambda p: (p.location.path, p.location.line, p.location.column)))
+        raise DesiredError(sorted(problems, key=lambda p: (p.location.path, p.location.line, p.location.column)), state)
     return state
 
 
@@ -99,12 +109,27 @@ def _shown(file: Path, root: Path) -> str:
         return str(file)
 
 
+def load_text(text: str, shown: str, *, default_provider: str | None = None) -> tuple[DesiredState, list[Problem]]:
+    """One desired file's ``text`` on its own (``shown``: its path in messages): the state and its problems.
+
+    Checks that need the other files or numsync.yaml (groups, numbers in two files) are not made.
+    """
+    state = DesiredState()
+    problems = _load_text(text, shown, state, None, default_provider)
+    return state, sorted(problems, key=lambda p: (p.location.line, p.location.column))
+
+
 def _load_file(file: Path, shown: str, state: DesiredState, managed: set[str] | None, default_provider: str | None) -> list[Problem]:
     start = Location(shown, 1, 1)
     try:
         text = file.read_text("utf-8")
     except UnicodeDecodeError as exc:
         return [Problem(start, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", "encoding")]
+    return _load_text(text, shown, state, managed, default_provider)
+
+
+def _load_text(text: str, shown: str, state: DesiredState, managed: set[str] | None, default_provider: str | None) -> list[Problem]:
+    start = Location(shown, 1, 1)
     try:
         data, problems = yamlsrc.load(text, shown)
     except yamlsrc.YamlSyntaxError as exc:
@@ -114,7 +139,7 @@ def _load_file(file: Path, shown: str, state: DesiredState, managed: set[str] | 
     if not isinstance(data, YamlMap):
         return [Problem(start, "a desired file must be a mapping with group_id and numbers", "schema-type")]
     problems += _retyped_keys(data.get("numbers"))
-    problems += schema_problems("desired", data, shown)
+    problems += schema_problems("desired", _schema_view(data), shown)
     if not isinstance(data.get("group_id"), str) or not isinstance(data.get("numbers"), YamlMap):
         return problems  # too broken to check numbers; the schema problems say why
     group_id: str = data["group_id"].strip()
@@ -131,6 +156,76 @@ def _load_file(file: Path, shown: str, state: DesiredState, managed: set[str] | 
         if isinstance(key, str) and (spec is None or isinstance(spec, dict)):
             problems += _load_number(key, spec or {}, numbers, group_id, defaults, default_provider, state)
     return problems
+
+
+_JSON_TYPES: dict[str, type] = {"string": str, "null": type(None), "boolean": bool}
+
+
+def _schema_view(data: YamlMap) -> YamlMap:
+    """``data`` without the entries of ``numbers`` that plainly satisfy the schema (for speed).
+
+    The schema checks each entry of ``numbers`` on its own, so leaving out entries that are
+    valid changes no finding. What "plainly valid" means is read from the schema itself
+    (:func:`_number_rules`); if the schema ever uses more than it understands, every entry goes
+    to jsonschema as before.
+    """
+    numbers = data.get("numbers")
+    rules = _number_rules()
+    if rules is None or not isinstance(numbers, YamlMap):
+        return data
+    kept = YamlMap((key, spec) for key, spec in numbers.items() if not _plainly_valid(spec, rules))
+    if len(kept) == len(numbers):
+        return data
+    view = YamlMap(data)
+    for source, target in ((numbers, kept), (data, view)):
+        target.location, target.scalars, target.key_scalars = source.location, source.scalars, source.key_scalars
+        target.key_locations, target.value_locations = source.key_locations, source.value_locations
+    view["numbers"] = kept
+    return view
+
+
+@cache
+def _number_rules() -> dict[str, tuple[tuple[type, ...], int]] | None:
+    """Allowed keys of one number → (Python types its value may have, minLength), from the schema; None if it says more."""
+    schema = load_schema("desired")
+
+    def resolve(node: Any) -> Any:
+        while isinstance(node, dict) and "$ref" in node and set(node) <= {"$ref", "description"} and node["$ref"].startswith("#/"):
+            target: Any = schema
+            for part in node["$ref"][2:].split("/"):
+                target = target.get(part) if isinstance(target, dict) else None
+            node = target
+        return node
+
+    def types(node: dict[str, Any]) -> set[str]:
+        kind = node.get("type", [])
+        return {kind} if isinstance(kind, str) else set(kind)
+
+    numbers = schema.get("properties", {}).get("numbers", {})
+    entry = resolve(numbers.get("additionalProperties"))
+    if set(numbers) - {"description", "type", "additionalProperties"} or not isinstance(entry, dict):
+        return None
+    if set(entry) - {"description", "type", "additionalProperties", "properties"} or entry.get("additionalProperties") is not False or types(entry) != {"object", "null"}:
+        return None
+    rules = {}
+    for name, prop in entry.get("properties", {}).items():
+        prop = resolve(prop)
+        if not isinstance(prop, dict) or set(prop) - {"description", "type", "minLength"} or not types(prop) or not types(prop) <= set(_JSON_TYPES):
+            return None
+        rules[name] = (tuple(_JSON_TYPES[t] for t in types(prop)), prop.get("minLength", 0))
+    return rules
+
+
+def _plainly_valid(spec: Any, rules: dict[str, tuple[tuple[type, ...], int]]) -> bool:
+    if spec is None:
+        return True
+    if not isinstance(spec, dict):
+        return False
+    for key, value in spec.items():
+        rule = rules.get(key) if isinstance(key, str) else None
+        if rule is None or not isinstance(value, rule[0]) or (isinstance(value, str) and len(value) < rule[1]):
+            return False
+    return True
 
 
 def _retyped_keys(numbers: Any) -> list[Problem]:
@@ -170,6 +265,9 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
     for f in FIELDS:
         value = normalize_value(f, merged.get(f.yaml_key))
         if value is not None:
+            problem = _text_problem(f, value)
+            if problem:
+                problems.append(Problem(_field_location(numbers, key, spec, f.yaml_key, location), f"{f.yaml_key} of {number}: {problem}", "text-value"))
             values[f] = value
     locale = merged.get("locale")
     if isinstance(locale, str) and locale.strip() and not is_locale(locale):
@@ -179,7 +277,38 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
     provider = (merged.get("provider") or "").strip() or default_provider
     state.records[number] = NumberRecord(number=number, group_id=group_id, fields=values, provider=provider)
     state.locations[number] = location
+    state.field_locations[number] = _value_locations(merged, spec, defaults)
     return problems
+
+
+def _value_locations(merged: dict[str, Any], spec: Any, defaults: Any) -> dict[str, Location]:
+    """Key → where the value in ``merged`` came from: the number's own mapping, else the defaults."""
+    found = {}
+    for key, value in merged.items():
+        if value is None:
+            continue
+        for source in (spec, defaults):
+            if isinstance(source, YamlMap) and key in source.value_locations:
+                found[key] = source.value_locations[key]
+                break
+    return found
+
+
+#: Longest value numsync writes; OCP documents none, and one huge cell fails a whole upload.
+MAX_VALUE_LENGTH = 4000
+_INVISIBLE = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
+
+
+def _text_problem(f: Field, value: str) -> str | None:
+    if value == NULL:
+        return "the literal <NULL> is the API's clear marker, not a value; to clear the field write null or leave the key out"
+    if len(value) > MAX_VALUE_LENGTH:
+        return f"{len(value)} characters; at most {MAX_VALUE_LENGTH} are allowed"
+    allowed = "\n\t" if f is Field.NOTE else ""
+    bad = next((ch for ch in value if (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in _INVISIBLE), None)
+    if bad is not None:
+        return f"contains the control or text-direction character U+{ord(bad):04X}; remove it"
+    return None
 
 
 def _field_location(numbers: YamlMap, key: str, spec: Any, name: str, fallback: Location) -> Location:
@@ -189,9 +318,9 @@ def _field_location(numbers: YamlMap, key: str, spec: Any, name: str, fallback: 
 
 
 def _check_number(key: str, number: str, spec: dict[str, Any], location: Location) -> list[Problem]:
-    if phonenumbers.parse(key, None).extension:
+    parsed = phonenumbers.parse(key, None)  # the same number as ``number`` (its E.164 form), parsed once
+    if parsed.extension:
         return [Problem(location, f"{key!r} has an extension; OCP numbers have none", "number-extension")]
-    parsed = phonenumbers.parse(number, None)
     if phonenumbers.is_valid_number(parsed):
         return []
     if phonenumbers.is_possible_number(parsed):

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .config import Environment
 from .csvio import parse_export
-from .desired import DesiredState, load_desired
+from .desired import DesiredError, DesiredState, load_desired
+from .yamlsrc import Location, Problem
 from .diff import Diff, diff
 from .model import NumberRecord
 from .ocp import Credentials, OCPAuth, OCPClient, OCPReader
@@ -30,8 +31,20 @@ class StalePlanError(RuntimeError):
 
 
 def load_environment_desired(env: Environment, *, display_root: Path | None = None) -> DesiredState:
-    """The desired state of ``env`` (raises desired.DesiredError with every problem)."""
-    return load_desired(env.desired, managed_groups=env.groups, default_provider=env.default_provider, display_root=display_root)
+    """The desired state of ``env`` (raises desired.DesiredError with every problem).
+
+    A group that prunes must have a desired file: a file deleted or renamed by mistake must
+    never read as "delete every number of the group".
+    """
+    state = load_desired(env.desired, managed_groups=env.groups, default_provider=env.default_provider, display_root=display_root)
+    orphans = [g for g, policy in env.groups.items() if policy.prune and g not in state.groups]
+    if orphans:
+        raise DesiredError([
+            Problem(Location(str(env.desired), 1, 1), f"group {g!r} prunes (prune: true) but no desired file declares it; numsync would delete all its numbers. "
+                    f"Restore its file (group_id: {g}), or set prune: false", "prune-without-file")
+            for g in orphans
+        ], state)
+    return state
 
 
 def connect(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPClient:

@@ -66,6 +66,7 @@ class Plan:
     desired_hash: str = ""
     live_counts: dict[str, int] = field(default_factory=dict)
     desired_count: int = 0
+    desired_counts: dict[str, int] = field(default_factory=dict)
     git_commit: str | None = None
     version: int = PLAN_FORMAT_VERSION
 
@@ -108,6 +109,7 @@ class Plan:
             "git_commit": self.git_commit,
             "live_counts": self.live_counts,
             "desired_count": self.desired_count,
+            "desired_counts": self.desired_counts,
             "summary": {op.value: n for op, n in self.operation_counts().items()} | {"requests": self.request_count()},
             "limits": self.limits,
             "in_sync": self.in_sync,
@@ -124,6 +126,8 @@ class Plan:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Plan":
         """Inverse of :meth:`to_json`. Raises ValueError for another format version or a bad shape."""
+        if not isinstance(data, Mapping):
+            raise ValueError("not a numsync plan: the JSON is not an object")
         if data.get("format_version") != PLAN_FORMAT_VERSION:
             raise ValueError(f"plan format version {data.get('format_version')!r} is not {PLAN_FORMAT_VERSION}; make the plan again with this numsync")
         try:
@@ -146,8 +150,9 @@ class Plan:
                 git_commit=data.get("git_commit"),
                 live_counts={str(k): int(v) for k, v in data.get("live_counts", {}).items()},
                 desired_count=int(data.get("desired_count", 0)),
+                desired_counts={str(k): int(v) for k, v in data.get("desired_counts", {}).items()},
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"not a numsync plan: {exc!r}") from None
 
 
@@ -165,6 +170,9 @@ def make_plan(
     live_counts = {g: 0 for g in env.groups}
     for r in scoped:
         live_counts[r.group_id] += 1
+    desired_counts = {g: 0 for g in env.groups}
+    for r in desired.values():
+        desired_counts[r.group_id] = desired_counts.get(r.group_id, 0) + 1
     return Plan(
         environment=env.name,
         phases=phases,
@@ -178,6 +186,7 @@ def make_plan(
         desired_hash=fingerprint(desired.values()),
         live_counts=live_counts,
         desired_count=len(desired),
+        desired_counts=desired_counts,
         git_commit=git_commit,
     )
 

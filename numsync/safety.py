@@ -59,6 +59,24 @@ def check(plan: Plan, env: Environment, overrides: Overrides = Overrides()) -> l
             SMALL_EXPORT_FLAG,
         ))
 
+    for group_id, want in plan.desired_counts.items():
+        have = plan.live_counts.get(group_id, 0)
+        if not overrides.allow_small_export and want and have < want * (1 - safety.max_shrink_percent / 100):
+            found.append(Violation(
+                f"group {group_id!r}: the export holds {have} number(s) but desired lists {want}: the credentials may lack "
+                "permission on this group, or the export was cut off. If the group really is new or this empty, check it by hand.",
+                SMALL_EXPORT_FLAG,
+            ))
+        if not overrides.override_thresholds and not want and have and env.groups.get(group_id) and env.groups[group_id].prune:
+            found.append(Violation(
+                f"group {group_id!r} prunes and its desired file lists no numbers: the plan deletes all {have} of them. "
+                "If that is really intended, review it.",
+                THRESHOLD_FLAG,
+            ))
+
+    if plan.conflicts:
+        found.append(Violation(f"{len(plan.conflicts)} conflict(s) listed above need a person: numsync will not resolve them.", None))
+
     guarded = {row.number for phase in plan.phases for row in phase.rows if row.operation in (Operation.DETACH, Operation.DELETE)} & env.protected
     if guarded:
         found.append(Violation(

@@ -102,6 +102,8 @@ class _Builder:
         self._constructor = yaml.constructor.SafeConstructor()
 
     def scalar(self, node: yaml.ScalarNode) -> tuple[Any, Scalar]:
+        if node.tag == _STR_TAG:  # what SafeConstructor makes of a string, without its bookkeeping (most scalars)
+            return node.value, Scalar(node.value, None)
         value = self._constructor.construct_object(node, deep=True)
         retyped = None
         if node.tag != _STR_TAG and not node.style:  # plain: None (pure loader) or '' (libyaml)

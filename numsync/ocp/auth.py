@@ -57,8 +57,8 @@ class Credentials:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Credentials":
         """Read ``OCP_TOKEN``, or ``OCP_USERNAME`` + ``OCP_PASSWORD`` (+ ``OCP_OTP`` or ``OCP_TOTP_SECRET``). Raises AuthError if neither."""
         env = os.environ if environ is None else environ
-        if env.get("OCP_TOKEN"):
-            return cls(token=env["OCP_TOKEN"])
+        if env.get("OCP_TOKEN", "").strip():
+            return cls(token=env["OCP_TOKEN"].strip())  # a token never holds whitespace; a stray newline would leak it in an error
         if env.get("OCP_USERNAME") and env.get("OCP_PASSWORD"):
             return cls(username=env["OCP_USERNAME"], password=env["OCP_PASSWORD"], otp=env.get("OCP_OTP") or None, totp_secret=env.get("OCP_TOTP_SECRET") or None)
         raise AuthError("no OCP credentials: set OCP_USERNAME and OCP_PASSWORD (plus OCP_OTP or OCP_TOTP_SECRET where two-factor is on), or OCP_TOKEN with a pre-issued access token")

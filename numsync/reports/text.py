@@ -57,7 +57,9 @@ def render_plan(plan: Plan) -> str:
                 cells = "  ".join(f"{k}={show(v)}" for k, v in row.values.items())
                 out.append(f"    {row.operation.value:<7} {row.number:<16} {cells}".rstrip())
         out.append("")
-    if plan.empty:
+    if plan.empty and plan.conflicts:
+        out.append(f"No operations, but {len(plan.conflicts)} conflict(s) above need a person.")
+    elif plan.empty:
         out.append(f"No changes. Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope).")
     else:
         out.append(f"Plan: {plan.summary_line()}.")
@@ -83,7 +85,15 @@ def render_apply(result: ApplyResult) -> str:
     out = [f"Applied {result.applied} of {total} operation(s) in {result.requests} request(s), {len(result.failures)} failed, {len(result.skipped)} skipped."]
     if result.failures:
         out.append("Failed:")
-        out += [f"  {f.row.operation.value:<7} {f.row.number:<16} {f.message}" for f in result.failures]
+        by_message: dict[str, list[str]] = {}
+        for f in result.failures:
+            by_message.setdefault(f.message, []).append(f"{f.row.operation.value} {f.row.number}")
+        for message, rows in by_message.items():
+            if len(rows) == 1:
+                out.append(f"  {rows[0]:<24} {message}")
+            else:  # a whole file refused: say it once
+                shown = ", ".join(rows[:5]) + (f" … and {len(rows) - 5} more" if len(rows) > 5 else "")
+                out.append(f"  {len(rows)} rows ({shown}): {message}")
     if result.skipped:
         out.append("Skipped (an earlier operation on the same number failed):")
         out += [f"  {r.operation.value:<7} {r.number}" for r in result.skipped]

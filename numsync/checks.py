@@ -1,0 +1,69 @@
+"""Checks over the loaded desired state that no single number can fail on its own.
+
+They run offline (``numsync validate``) on a :class:`~numsync.desired.DesiredState`, also on
+the partial state left when some files had problems, so that every finding is reported at once:
+
+- ``provider-missing`` (warning): a number with no PROVIDER on itself, in its file's
+  ``defaults`` or as the environment's ``default_provider``. Offline numsync cannot know
+  whether the number exists in OCP; if it does not, creating it needs a provider.
+- ``set-other-group`` (error): a PHONE_NUMBER_SET_ID used by numbers of two groups. A set
+  belongs to one group, so the first group using it (in file order) is taken as its owner and
+  every later use from another group is reported, once per line, naming the owner and where.
+"""
+
+from __future__ import annotations
+
+from .desired import DesiredState
+from .model import Field
+from .yamlsrc import Location, Problem
+
+WARNING = "warning"
+
+
+def check_desired(state: DesiredState) -> list[Problem]:
+    """Every cross-number finding about ``state``, in the order of the numbers."""
+    return missing_providers(state) + sets_in_other_groups(state)
+
+
+def missing_providers(state: DesiredState) -> list[Problem]:
+    """A warning for each number that could not be created for lack of a provider."""
+    problems = []
+    for number, record in state.records.items():
+        if record.provider:
+            continue
+        problems.append(
+            Problem(
+                state.locations[number],
+                f"{number} has no provider (not on the number, in defaults, or as default_provider in numsync.yaml); "
+                "it can be created only with one — fine if it already exists in OCP",
+                "provider-missing",
+                WARNING,
+            )
+        )
+    return problems
+
+
+def sets_in_other_groups(state: DesiredState) -> list[Problem]:
+    """An error wherever a group uses a phone number set that an earlier file's group already uses."""
+    owners: dict[str, tuple[str, Location]] = {}
+    reported: set[Location] = set()
+    problems = []
+    key = Field.PHONE_NUMBER_SET_ID.yaml_key
+    for number, record in state.records.items():
+        set_id = record.get(Field.PHONE_NUMBER_SET_ID)
+        if set_id is None:
+            continue
+        where = state.field_locations.get(number, {}).get(key, state.locations[number])
+        owner, first = owners.setdefault(set_id, (record.group_id, where))
+        if owner == record.group_id or where in reported:
+            continue  # a set given in defaults is reported once, at the defaults line
+        reported.add(where)
+        problems.append(
+            Problem(
+                where,
+                f"phone number set {set_id!r} belongs to group {owner!r} (used at {first}); "
+                f"group {record.group_id!r} cannot use it — a phone number set belongs to one group",
+                "set-other-group",
+            )
+        )
+    return problems

@@ -1,0 +1,189 @@
+"""The plan as a merge-request note, kept up to date: one note per environment.
+
+The note carries a hidden marker, ``<!-- numsync-plan:ENV -->``. On every run the notes of
+the merge request are listed; the one holding the marker is updated (PUT), and only when
+there is none is a note created (POST), so later pushes edit the same note instead of
+adding new ones. Authentication is a project (or personal) access token with the ``api``
+scope, sent in the ``PRIVATE-TOKEN`` header; the token never appears in messages or errors.
+
+Where GitLab's predefined variables are present (``CI_API_V4_URL``, ``CI_PROJECT_ID``,
+``CI_MERGE_REQUEST_IID``, ``CI_COMMIT_SHA``, ``CI_JOB_URL``) they are the defaults; outside
+GitLab the same values can be given explicitly (see ``numsync gitlab comment --help``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+#: The CI/CD variable holding the access token by default.
+TOKEN_VARIABLE = "NUMSYNC_GITLAB_TOKEN"
+#: GitLab refuses notes above 1,000,000 characters; a plan that long is unreadable anyway.
+DEFAULT_MAX_CHARS = 60_000
+#: Pages of notes read at most (100 notes each) when looking for the marker.
+MAX_PAGES = 50
+
+
+class GitLabError(RuntimeError):
+    """GitLab could not be reached or refused a request; the message never holds the token."""
+
+
+def marker(environment: str) -> str:
+    """The hidden HTML comment that identifies the plan note of ``environment``."""
+    safe = re.sub(r"[^A-Za-z0-9_.:/-]", "_", environment)
+    return f"<!-- numsync-plan:{safe} -->"
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRequest:
+    """Which merge request to comment on: ``api_url`` is GitLab's ``/api/v4`` base."""
+
+    api_url: str
+    project: str
+    iid: str
+
+    @property
+    def notes_path(self) -> str:
+        return f"/projects/{quote(self.project, safe='')}/merge_requests/{quote(self.iid, safe='')}/notes"
+
+
+def truncate(markdown: str, max_chars: int, pointer: str) -> str:
+    """``markdown`` cut at a line end so that, with ``pointer`` appended, it fits in ``max_chars``.
+
+    A ``<details>`` block left open by the cut is closed, and a table is ended before the pointer.
+    """
+    if len(markdown) <= max_chars:
+        return markdown
+    budget = max(0, max_chars - len(pointer) - len("\n</details>\n\n"))
+    cut = markdown.rfind("\n", 0, budget)
+    head = markdown[: cut if cut > 0 else budget].rstrip("\n")
+    lines = [head, ""]
+    if head.count("<details>") > head.count("</details>"):
+        lines += ["</details>", ""]
+    return "\n".join(lines) + pointer
+
+
+def note_body(
+    environment: str,
+    markdown: str,
+    *,
+    commit: str | None = None,
+    artifacts_url: str | None = None,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    footer: Sequence[str] = (),
+) -> str:
+    """The whole note: marker, the plan's Markdown (truncated to fit), the commit it is for, ``footer`` lines."""
+    tail = []
+    if commit:
+        tail.append(f"Planned for commit `{commit[:12]}`.")
+    tail += list(footer)
+    end = ("\n\n" + "\n\n".join(tail) + "\n") if tail else ""
+    where = f"[the job's artifacts]({artifacts_url}) (`plan.md`)" if artifacts_url else "the plan job's artifacts (`plan.md`)"
+    pointer = f"**The plan is too long for a note and was truncated here.** The full plan is in {where}.\n"
+    head = marker(environment) + "\n"
+    body = truncate(markdown, max(200, max_chars - len(head) - len(end)), pointer)
+    return head + body.rstrip("\n") + end
+
+
+class GitLabNotes:
+    """The notes of one merge request, through GitLab's REST API (httpx)."""
+
+    def __init__(self, mr: MergeRequest, token: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.mr = mr
+        self._client = httpx.Client(
+            base_url=mr.api_url.rstrip("/"),
+            headers={"PRIVATE-TOKEN": token, "User-Agent": "numsync"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> "GitLabNotes":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise GitLabError(f"cannot reach GitLab at {self.mr.api_url}: {type(exc).__name__}: {exc}") from None
+        if response.status_code >= 400:
+            raise GitLabError(_refusal(response, method, path))
+        return response
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every note of the merge request, oldest first (pages of 100, at most :data:`MAX_PAGES`)."""
+        notes: list[dict[str, Any]] = []
+        page = "1"
+        for _ in range(MAX_PAGES):
+            response = self._request("GET", self.mr.notes_path, params={"per_page": 100, "page": page, "sort": "asc", "order_by": "created_at"})
+            batch = response.json()
+            if not isinstance(batch, list):
+                raise GitLabError(f"GitLab answered GET {self.mr.notes_path} with something other than a list of notes")
+            notes += batch
+            page = response.headers.get("X-Next-Page", "")
+            if not page or not batch:
+                break
+        return notes
+
+    def find(self, mark: str) -> dict[str, Any] | None:
+        """The first user note whose body holds ``mark``."""
+        for note in self.list():
+            if not note.get("system") and mark in str(note.get("body", "")):
+                return note
+        return None
+
+    def create(self, body: str) -> dict[str, Any]:
+        return dict(self._request("POST", self.mr.notes_path, json={"body": body}).json())
+
+    def update(self, note_id: int | str, body: str) -> dict[str, Any]:
+        return dict(self._request("PUT", f"{self.mr.notes_path}/{quote(str(note_id), safe='')}", json={"body": body}).json())
+
+    def upsert(self, mark: str, body: str) -> tuple[str, dict[str, Any]]:
+        """Update the note holding ``mark``, or create one: ``("updated"|"created"|"unchanged", note)``."""
+        existing = self.find(mark)
+        if existing is None:
+            return "created", self.create(body)
+        if existing.get("body") == body:
+            return "unchanged", existing
+        return "updated", self.update(existing["id"], body)
+
+
+def _refusal(response: httpx.Response, method: str, path: str) -> str:
+    try:
+        detail = response.json()
+        detail = detail.get("message") or detail.get("error") or detail if isinstance(detail, dict) else detail
+    except ValueError:
+        detail = response.text[:200]
+    message = f"GitLab answered HTTP {response.status_code} to {method} {path}: {detail}"
+    if response.status_code == 401:
+        message += ". The token was refused: check that it is valid and not expired."
+    elif response.status_code == 403:
+        message += ". The token may not write notes: it needs the api scope and at least the Reporter role in the project."
+    elif response.status_code == 404:
+        message += ". Check the project and merge request (and that the token can see the project)."
+    return message
+
+
+#: The CI/CD variable whose flags the apply job passes to plan and apply (see .gitlab-ci.yml).
+APPLY_FLAGS_VARIABLE = "NUMSYNC_APPLY_FLAGS"
+
+
+def override_hint(violations: Sequence[Any]) -> str:
+    """How to lift safety ``violations`` (numsync.safety.Violation) in the GitLab pipeline."""
+    if any(v.flag is None for v in violations):
+        return "In GitLab CI: at least one of these checks has no override; change numsync.yaml or the desired files in a reviewed merge request."
+    flags = " ".join(dict.fromkeys(v.flag for v in violations))
+    return (
+        "In GitLab CI: to apply anyway after reviewing the plan, a maintainer runs a new pipeline for the default branch "
+        f'(Build > Pipelines > Run pipeline) with the CI/CD variable {APPLY_FLAGS_VARIABLE} set to "{flags}".'
+    )

@@ -1,0 +1,142 @@
+"""Markdown rendering of a plan, for merge-request notes and the plan.md CI artifact.
+
+Values from OCP or the desired files are shown JSON-quoted (as in the text plan) inside code
+spans, so Markdown, HTML and GitLab references (``@user``, ``#12``, ``!3``) in them are never
+interpreted; free text outside code spans is escaped. Tables are built as rows of cells
+first and formatted last, where every cell's pipes are escaped for GFM tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ..model import Field
+from ..plan import ChangeSummary, Plan
+from .text import show
+
+_SIGILS = {"create": "➕", "update": "✏️", "replace": "♻️", "delete": "➖"}
+_KINDS = {
+    "create": "create",
+    "update": "update",
+    "replace": "**replace**: deleted and created again (GROUP_ID cannot be updated)",
+    "delete": "delete (prune)",
+}
+#: Shown in full up to this many; past it, a count.
+UNMANAGED_SHOWN = 50
+
+_BACKTICKS = re.compile(r"`+")
+_ESCAPED = re.compile(r"([\\`*_\[\]|~$&])")
+
+
+def code(value: str) -> str:
+    """``value`` as an inline code span, whatever backticks or spaces it holds."""
+    if not value:
+        return "` `"
+    runs = [len(m) for m in _BACKTICKS.findall(value)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if value.startswith(("`", " ")) or value.endswith(("`", " ")) else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def escape(text: str) -> str:
+    """Free text as literal Markdown on one line: inline-significant punctuation backslash-escaped, ``<`` as an entity."""
+    text = _ESCAPED.sub(r"\\\1", text)
+    return text.replace("<", "&lt;").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
+def value(v: str | None) -> str:
+    """A field value: JSON-quoted in a code span, or *(empty)*."""
+    return "*(empty)*" if v is None else code(show(v))
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A GFM table; cells are inline Markdown, their pipes escaped here (also inside code spans, as GFM wants)."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+    return [line(header), "|" + "|".join("---" for _ in header) + "|", *(line(r) for r in rows)]
+
+
+def _cell(text: str) -> str:
+    # GFM splits rows on unescaped pipes and then turns every \| back into |, so this one
+    # rule is right for plain text and code spans alike; a cell is one line.
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ") or " "
+
+
+def change_rows(changes: Sequence[ChangeSummary]) -> list[list[str]]:
+    """One row per changed field; the first row of a number names it, the kind and the group."""
+    rows: list[list[str]] = []
+    for c in changes:
+        head = [_SIGILS.get(c.kind, "?"), code(c.number), code(c.group_id), _KINDS.get(c.kind, escape(c.kind))]
+        fields = [] if c.kind == "delete" else list(c.fields.items())
+        if not fields:
+            rows.append(head + ["", "", ""])
+            continue
+        for i, (name, (live, desired)) in enumerate(fields):
+            rows.append((head if i == 0 else ["", "", "", ""]) + [code(_yaml_key(name)), value(live), value(desired)])
+    return rows
+
+
+def operation_rows(plan: Plan) -> list[list[str]]:
+    """One row per uploaded operation row, in upload order."""
+    rows = []
+    for p, phase in enumerate(plan.phases, start=1):
+        for b, batch in enumerate(phase.batches, start=1):
+            for row in batch.rows:
+                cells = ", ".join(code(f"{k}={show(v)}") for k, v in row.values.items())
+                rows.append([str(p), str(b), row.operation.value, code(row.number), cells])
+    return rows
+
+
+def _yaml_key(name: str) -> str:
+    try:
+        return Field(name).yaml_key
+    except ValueError:
+        return name
+
+
+def render_plan(plan: Plan, *, violations: Sequence[str] = (), heading: str = "###") -> str:
+    """The plan for a merge request: summary, safety refusals, conflicts, changes, operations.
+
+    ``violations`` are the safety checks the plan fails (sentences, shown as a warning).
+    """
+    out = [f"{heading} numsync plan for {code(plan.environment)}", ""]
+    if plan.empty:
+        out.append(f"**No changes.** Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope).")
+    else:
+        out.append(f"**Plan: {plan.summary_line()}**, in {plan.request_count()} request(s).")
+    if plan.git_commit:
+        out[-1] += f" Desired files at commit {code(plan.git_commit[:12])}."
+    out.append("")
+    if violations:
+        out.append(":warning: **Apply would be refused** by these safety checks:")
+        out += [f"- {escape(v)}" for v in violations]
+        out.append("")
+    if plan.conflicts:
+        out.append(":no_entry: **Conflicts** (numsync will not resolve these; apply is refused until they are fixed):")
+        out += [f"- {escape(c)}" for c in plan.conflicts]
+        out.append("")
+    if plan.changes:
+        out.append(f"**Changes** ({len(plan.changes)} number(s)):")
+        out.append("")
+        out += table(["", "Number", "Group", "Change", "Field", "Live", "Desired"], change_rows(plan.changes))
+        out.append("")
+    if plan.unmanaged:
+        shown = ", ".join(code(n) for n in plan.unmanaged[:UNMANAGED_SHOWN])
+        more = f" and {len(plan.unmanaged) - UNMANAGED_SHOWN} more" if len(plan.unmanaged) > UNMANAGED_SHOWN else ""
+        out.append(
+            f"**Unmanaged:** {len(plan.unmanaged)} live number(s) in managed groups are in no desired file and are left alone "
+            f"(set `prune: true` on the group to delete them): {shown}{more}."
+        )
+        out.append("")
+    if plan.phases:
+        rows = operation_rows(plan)
+        out.append(f"<details><summary>Operations, in upload order: {len(rows)} row(s) in {plan.request_count()} file(s), {len(plan.phases)} phase(s)</summary>")
+        out.append("")
+        out += table(["Phase", "File", "Operation", "Number", "Values"], rows)
+        out.append("")
+        out.append("</details>")
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -1,0 +1,244 @@
+"""The GitLab pipeline's jobs really run: gitlab-ci-local executes .gitlab-ci.yml's plan job as a
+merge-request pipeline and its apply job as a default-branch pipeline, in a throwaway git
+copy of this project, against an OCP emulator and a stand-in for GitLab's notes API.
+
+gitlab-ci-local runs the jobs with its shell executor (no container engine here); the job's
+``make venv``-style install is skipped by giving the copy a ``.venv/bin/numsync`` that runs
+this checkout's interpreter on the copy's code (the tests must not need the network).
+In CI (``CI`` set) a missing gitlab-ci-local or rsync fails the test; .ci/run installs both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from gitlab_stub import GitLabStub
+
+from numsync.cli import main
+from numsync.csvio import write_operations
+from numsync.emit import upload_file_name
+from numsync.emulator.testing import EmulatorProcess
+from numsync.gitlab import marker
+from numsync.plan import Plan
+from numsync.reports.plan_json import terraform_report
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "glpat-ci-local-test"
+PROJECT_ID, MR_IID = "4242", "17"
+GIT = ["git", "-c", "user.name=numsync test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"]
+#: Predefined variables the test sets on purpose (gitlab-ci-local warns about each otherwise).
+PREDEFINED = "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_PROJECT_ID,CI_API_V4_URL,CI_DEFAULT_BRANCH"
+NEW_NOTE = "Main line, after-hours routing to Manchester and Leeds"
+
+
+def required_tool(name: str, how: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed ({how})"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; .ci/run installs it", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+    artifacts: Path | None
+
+    def tail(self) -> str:
+        return self.output[-6000:]
+
+
+class Project:
+    """A throwaway git repository holding a copy of this project, and gitlab-ci-local to run its jobs."""
+
+    def __init__(self, path: Path, gcl: str, emulator: EmulatorProcess, gitlab: GitLabStub) -> None:
+        self.path, self.gcl, self.emulator, self.gitlab = path, gcl, emulator, gitlab
+        path.mkdir()
+        for relative in project_files():
+            target = path / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / relative, target)
+        venv_bin = path / ".venv" / "bin"  # ignored by .gitignore, like a real venv
+        venv_bin.mkdir(parents=True)
+        wrapper = venv_bin / "numsync"
+        wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{path}" exec "{sys.executable}" -m numsync "$@"\n')
+        wrapper.chmod(0o755)
+        self.git("init", "-q", "-b", "main")
+        self.commit("the project as it is")
+
+    def git(self, *args: str) -> str:
+        done = subprocess.run([*GIT, *args], cwd=self.path, capture_output=True, text=True)
+        assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}"
+        return done.stdout.strip()
+
+    def commit(self, message: str, *paths: str) -> str:
+        self.git("add", "--", *(paths or ["."]))
+        self.git("commit", "-q", "--allow-empty", "-m", message)
+        return self.git("rev-parse", "HEAD")
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        file = self.path / relative
+        text = file.read_text()
+        assert old in text, f"{old!r} not in {relative}"
+        file.write_text(text.replace(old, new, 1))
+
+    def run_job(self, job: str, *variables: str) -> Run:
+        """Run one job with gitlab-ci-local's shell executor; returns its exit code, log and artifacts folder."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OCP_", "NUMSYNC_", "CI_", "GITLAB_"))}
+        env |= {"HOME": str(self.path.parent / "home"), "FORCE_COLOR": "0", "NO_COLOR": "1"}
+        command = [
+            self.gcl, "--force-shell-executor", "--no-shell-isolation", "--no-color", "--ignore-predefined-vars", PREDEFINED,
+            "--variable", "CI_DEFAULT_BRANCH=main",
+            "--variable", f"OCP_EMULATOR_URL={self.emulator.url}",
+            *(arg for v in variables for arg in ("--variable", v)),
+            job,
+        ]  # fmt: skip
+        done = subprocess.run(command, cwd=self.path, env=env, capture_output=True, text=True, timeout=180)
+        root = self.path / ".gitlab-ci-local" / "artifacts"
+        name = job.split(":")[0]
+        found = [d for d in root.iterdir() if d.name.startswith(name)] if root.is_dir() else []
+        return Run(done.returncode, done.stdout + done.stderr, found[0] if found else None)
+
+    def run_plan(self) -> Run:
+        return self.run_job(
+            "plan: [demo]",
+            "CI_PIPELINE_SOURCE=merge_request_event",
+            f"CI_MERGE_REQUEST_IID={MR_IID}",
+            f"CI_PROJECT_ID={PROJECT_ID}",
+            f"CI_API_V4_URL={self.gitlab.api_url}",
+            f"NUMSYNC_GITLAB_TOKEN={TOKEN}",
+            "OCP_READONLY_USERNAME=viewer",  # the emulator's VIEWER: can export, cannot upload
+            "OCP_READONLY_PASSWORD=viewer-secret",
+        )
+
+    def run_apply(self, *extra: str) -> Run:
+        return self.run_job("apply: [demo]", "CI_PIPELINE_SOURCE=push", "OCP_USERNAME=demo", "OCP_PASSWORD=demo-secret", *extra)
+
+
+def project_files() -> list[str]:
+    """This checkout's files as a clone would have them (tracked, plus new files not ignored)."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode == 0:
+        return [f for f in listed.stdout.split("\0") if f and (ROOT / f).is_file()]
+    skip = {".git", ".venv", ".gitlab-ci-local", "__pycache__", ".pytest_cache", ".hypothesis", ".demo"}
+    return [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    gcl = required_tool("gitlab-ci-local", "npm install -g gitlab-ci-local@4.70.1")
+    required_tool("rsync", "apt-get install rsync")
+    required_tool("git", "apt-get install git")
+    with EmulatorProcess() as emulator, GitLabStub(token=TOKEN) as gitlab:
+        yield Project(tmp_path / "numbers", gcl, emulator, gitlab)
+
+
+def check_plan_artifacts(run: Run, commit: str) -> Plan:
+    """plan.json, plan.md, the Terraform report and the upload CSVs agree with each other."""
+    assert run.artifacts is not None, run.tail()
+    files = {p.relative_to(run.artifacts).as_posix() for p in run.artifacts.rglob("*") if p.is_file()}
+    assert {"plan.json", "plan.md", "gl-terraform-report.json", "upload/review.csv"} <= files, files
+    plan = Plan.from_json(json.loads((run.artifacts / "plan.json").read_text()))
+    assert plan.environment == "demo" and plan.git_commit == commit
+    report = json.loads((run.artifacts / "gl-terraform-report.json").read_text())
+    summary = json.loads((run.artifacts / "plan.json").read_text())["summary"]
+    assert report == terraform_report(plan) == {
+        "create": summary["Create"],
+        "update": summary["Update"] + summary["Attach"] + summary["Detach"],
+        "delete": summary["Delete"],
+    }
+    uploads = set()
+    for p, phase in enumerate(plan.phases, start=1):
+        for b, batch in enumerate(phase.batches, start=1):
+            name = f"upload/{upload_file_name(p, b)}"
+            uploads.add(name)
+            assert (run.artifacts / name).read_bytes() == write_operations(batch.rows), name
+    assert {f for f in files if f.startswith("upload/phase")} == uploads
+    md = (run.artifacts / "plan.md").read_text()
+    assert md.startswith("### numsync plan for `demo`") and plan.summary_line() in md
+    return plan
+
+
+def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
+    emulator, gitlab = project.emulator, project.gitlab
+    before = emulator.numbers()
+    project.git("checkout", "-q", "-b", "numbers/manchester-leeds")
+    project.edit("desired/uk-care.yaml", "after-hours routing to Manchester", "after-hours routing to Manchester and Leeds")
+    head = project.commit("uk-care: route after hours to Leeds too", "desired")
+
+    # --- merge-request pipeline: the plan job, read-only, posts the plan to the MR ---------
+    planned = project.run_plan()
+    assert planned.returncode == 0 and "PASS  plan: [demo]" in planned.output, planned.tail()
+    plan = check_plan_artifacts(planned, head)
+    assert any(c.number == "+442079460958" and c.fields["NOTE"][1] == NEW_NOTE for c in plan.changes)
+    assert NEW_NOTE in (planned.artifacts / "plan.md").read_text()
+    assert emulator.stats()["put_requests"] == 0 and emulator.numbers() == before  # the plan wrote nothing
+    [post] = gitlab.writes()
+    assert post.method == "POST" and post.path == f"/api/v4/projects/{PROJECT_ID}/merge_requests/{MR_IID}/notes"
+    assert post.headers["private-token"] == TOKEN
+    assert post.body["body"].startswith(marker("demo")) and NEW_NOTE in post.body["body"] and f"`{head[:12]}`" in post.body["body"]
+    assert TOKEN not in planned.output.replace(f"NUMSYNC_GITLAB_TOKEN={TOKEN}", "")
+
+    # --- a later push to the MR: the same note is updated -----------------------------------
+    project.edit("desired/uk-care.yaml", NEW_NOTE, NEW_NOTE + " (weekends)")
+    head = project.commit("uk-care: weekends", "desired")
+    replanned = project.run_plan()
+    assert replanned.returncode == 0, replanned.tail()
+    check_plan_artifacts(replanned, head)
+    assert [r.method for r in gitlab.writes()] == ["POST", "PUT"]
+    [note] = gitlab.notes[(PROJECT_ID, MR_IID)]
+    assert gitlab.writes()[1].path.endswith(f"/notes/{note['id']}")
+    assert "(weekends)" in note["body"] and f"`{head[:12]}`" in note["body"]
+
+    # --- merge: a default-branch pipeline plans the merged commit and applies it ------------
+    project.git("checkout", "-q", "main")
+    project.git("merge", "-q", "--no-ff", "-m", "Merge branch 'numbers/manchester-leeds'", "numbers/manchester-leeds")
+    merged = project.git("rev-parse", "HEAD")
+    applied = project.run_apply()
+    assert applied.returncode == 0 and "PASS  apply: [demo]" in applied.output, applied.tail()
+    assert "Verified: live now matches desired." in applied.output
+    plan = check_plan_artifacts(applied, merged)
+    assert emulator.stats()["put_requests"] == plan.request_count() > 0
+    assert emulator.numbers()["+442079460958"]["NOTE"] == NEW_NOTE + " (weekends)"
+    again = CliRunner().invoke(
+        main,
+        ["--config", str(project.path / "numsync.yaml"), "plan", "--detailed-exitcode"],
+        env={"OCP_EMULATOR_URL": emulator.url, "OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "NUMSYNC_ENV": "demo"},
+    )
+    assert again.exit_code == 0 and "No changes" in again.output, again.output  # live equals the merged desired files
+
+
+def test_apply_over_the_safety_thresholds_fails_with_the_override_instructions(project: Project) -> None:
+    emulator = project.emulator
+    desired = project.path / "desired" / "ocp-qa.yaml"
+    data = yaml.safe_load(desired.read_text())
+    numbers = sorted(data["numbers"])
+    assert len(numbers) > 40
+    data["numbers"] = {n: data["numbers"][n] for n in numbers[30:]}  # 30 more deletes: over max_deletes (25)
+    desired.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    project.commit("ocp-qa: retire 30 numbers", "desired")
+    before = emulator.numbers()
+
+    refused = project.run_apply()
+    assert refused.returncode != 0 and "FAIL  apply: [demo]" in refused.output, refused.tail()
+    assert "Refused: the plan deletes" in refused.output and "To apply anyway, pass --override-thresholds." in refused.output
+    assert 'NUMSYNC_APPLY_FLAGS set to "--override-thresholds"' in refused.output
+    assert emulator.stats()["put_requests"] == 0 and emulator.numbers() == before
+
+    # The documented override: a pipeline run with NUMSYNC_APPLY_FLAGS after review.
+    overridden = project.run_apply("NUMSYNC_APPLY_FLAGS=--override-thresholds")
+    assert overridden.returncode == 0, overridden.tail()
+    assert not set(numbers[:30]) & emulator.numbers().keys()

@@ -1,0 +1,72 @@
+""".gitlab-ci.yml against GitLab's own CI JSON Schema (the copy bundled with check-jsonschema,
+so no network), and the pipeline's shape: which jobs run for which pipeline source."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CI_FILE = ROOT / ".gitlab-ci.yml"
+
+
+def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_gitlab_ci_yml_validates_against_gitlabs_schema() -> None:
+    result = check_jsonschema(CI_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_catches_a_broken_pipeline(tmp_path: Path) -> None:
+    broken = tmp_path / ".gitlab-ci.yml"
+    broken.write_text(CI_FILE.read_text().replace("action: prepare", "action: rehearse", 1))
+    result = check_jsonschema(broken)
+    assert result.returncode == 1 and "environment" in result.stdout
+
+
+def pipeline() -> dict:
+    return yaml.safe_load(CI_FILE.read_text())
+
+
+def test_jobs_have_the_reports_and_safeguards_the_issue_asks_for() -> None:
+    ci = pipeline()
+    assert {"validate", "plan", "apply", "drift"} <= ci.keys()
+    assert ci["validate"]["artifacts"]["reports"]["codequality"] == "gl-code-quality-report.json"
+    assert any("numsync fmt --check" in line for line in ci["validate"]["script"])
+
+    plan = ci["plan"]
+    assert plan["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+    assert plan["artifacts"]["reports"]["terraform"] in plan["artifacts"]["paths"]
+    assert {"plan.json", "plan.md", "upload/"} <= set(plan["artifacts"]["paths"])
+    assert any("numsync gitlab comment" in line for line in plan["script"])
+    assert "OCP_READONLY_USERNAME" in str(plan["script"])  # read-only credentials on MR branches
+
+    apply = ci["apply"]
+    assert apply["resource_group"] == "numsync-$NUMSYNC_ENV"
+    assert apply["environment"]["name"] == "$NUMSYNC_ENV"
+    assert "CI_DEFAULT_BRANCH" in apply["rules"][0]["if"]
+    assert not any("READONLY" in str(line) for line in apply["script"])
+
+    drift = ci["drift"]
+    assert drift["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    assert drift["artifacts"]["reports"]["junit"] == "drift.xml"
+
+    matrix = ci[".environments"]["parallel"]["matrix"]
+    assert matrix == [{"NUMSYNC_ENV": ["demo"]}]  # the environments of numsync.yaml
+    for job in ("plan", "apply", "drift"):
+        assert ".environments" in ci[job]["extends"]
+
+
+def test_workflow_never_runs_a_branch_with_an_open_mr_twice() -> None:
+    rules = pipeline()["workflow"]["rules"]
+    never = [r for r in rules if r.get("when") == "never"]
+    assert never == [{"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"}]
+    # The merge-request rule comes before it; branch pipelines after it.
+    ifs = [r["if"] for r in rules]
+    assert ifs.index('$CI_PIPELINE_SOURCE == "merge_request_event"') < ifs.index(never[0]["if"]) < ifs.index("$CI_COMMIT_BRANCH")
