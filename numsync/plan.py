@@ -39,10 +39,12 @@ class ChangeSummary:
     kind: str
     group_id: str
     fields: dict[str, tuple[str | None, str | None]]
+    live_group_id: str | None = None  # the group it is in now, when live
 
     @classmethod
     def of(cls, change: Change) -> "ChangeSummary":
-        return cls(change.number, change.kind.value, change.group_id, {c.field.value: (c.live, c.desired) for c in change.fields})
+        live_group = change.live.group_id if change.live else None
+        return cls(change.number, change.kind.value, change.group_id, {c.field.value: (c.live, c.desired) for c in change.fields}, live_group)
 
 
 @dataclass(slots=True)
@@ -117,7 +119,7 @@ class Plan:
             "unmanaged": self.unmanaged,
             "conflicts": self.conflicts,
             "changes": [
-                {"number": c.number, "kind": c.kind, "group_id": c.group_id, "fields": {k: {"live": v[0], "desired": v[1]} for k, v in c.fields.items()}}
+                {"number": c.number, "kind": c.kind, "group_id": c.group_id, "live_group_id": c.live_group_id, "fields": {k: {"live": v[0], "desired": v[1]} for k, v in c.fields.items()}}
                 for c in self.changes
             ],
             "phases": [[[row.to_json() for row in batch.rows] for batch in phase.batches] for phase in self.phases],
@@ -133,7 +135,7 @@ class Plan:
         try:
             phases = [Phase(tuple(Batch(tuple(OperationRow.from_json(r) for r in batch)) for batch in phase)) for phase in data["phases"]]
             changes = [
-                ChangeSummary(c["number"], c["kind"], c["group_id"], {k: (v["live"], v["desired"]) for k, v in c["fields"].items()})
+                ChangeSummary(c["number"], c["kind"], c["group_id"], {k: (v["live"], v["desired"]) for k, v in c["fields"].items()}, c.get("live_group_id"))
                 for c in data["changes"]
             ]
             return cls(

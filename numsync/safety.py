@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .config import Environment
 from .model import Operation
-from .plan import Plan
+from .plan import ChangeSummary, Plan
 
 REPLACE_FLAG = "--allow-replace"
 THRESHOLD_FLAG = "--override-thresholds"
@@ -99,24 +99,36 @@ def check(plan: Plan, env: Environment, overrides: Overrides = Overrides()) -> l
 
 
 def _thresholds(plan: Plan, env: Environment, live_total: int) -> list[Violation]:
+    """Delete-count and change-share limits. A group with its own limit is judged by it alone;
+    the environment's limit covers the other groups together. A replacement counts in the
+    group the number leaves (where it is deleted)."""
     found = []
     safety = env.safety
     deletes = [c for c in plan.changes if c.kind in ("delete", "replace")]
     changed = [c for c in plan.changes if c.kind != "create"]
-    if len(deletes) > safety.max_deletes:
-        found.append(Violation(f"the plan deletes {len(deletes)} number(s); safety.max_deletes is {safety.max_deletes}.", THRESHOLD_FLAG))
-    if live_total >= safety.min_size and _pct(len(changed), live_total) > safety.max_change_percent:
+
+    def home(c: ChangeSummary) -> str:
+        return c.live_group_id or c.group_id
+
+    own_deletes = {g for g, p in env.groups.items() if p.max_deletes is not None}
+    own_share = {g for g, p in env.groups.items() if p.max_change_percent is not None}
+    env_deletes = [c for c in deletes if home(c) not in own_deletes]
+    if len(env_deletes) > safety.max_deletes:
+        found.append(Violation(f"the plan deletes {len(env_deletes)} number(s); safety.max_deletes is {safety.max_deletes}.", THRESHOLD_FLAG))
+    env_changed = [c for c in changed if home(c) not in own_share]
+    env_live = sum(n for g, n in plan.live_counts.items() if g not in own_share)
+    if env_live >= safety.min_size and _pct(len(env_changed), env_live) > safety.max_change_percent:
         found.append(Violation(
-            f"the plan changes or deletes {len(changed)} of {live_total} live number(s) ({_pct(len(changed), live_total):.1f}%); "
+            f"the plan changes or deletes {len(env_changed)} of {env_live} live number(s) ({_pct(len(env_changed), env_live):.1f}%); "
             f"safety.max_change_percent is {safety.max_change_percent:g}%.",
             THRESHOLD_FLAG,
         ))
     for group_id, policy in env.groups.items():
-        g_deletes = sum(1 for c in deletes if c.group_id == group_id)
+        g_deletes = sum(1 for c in deletes if home(c) == group_id)
         if policy.max_deletes is not None and g_deletes > policy.max_deletes:
             found.append(Violation(f"the plan deletes {g_deletes} number(s) in group {group_id!r}; its max_deletes is {policy.max_deletes}.", THRESHOLD_FLAG))
         g_live = plan.live_counts.get(group_id, 0)
-        g_changed = sum(1 for c in changed if c.group_id == group_id)
+        g_changed = sum(1 for c in changed if home(c) == group_id)
         if policy.max_change_percent is not None and g_live >= safety.min_size and _pct(g_changed, g_live) > policy.max_change_percent:
             found.append(Violation(
                 f"the plan changes or deletes {g_changed} of {g_live} live number(s) in group {group_id!r} ({_pct(g_changed, g_live):.1f}%); "

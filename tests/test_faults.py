@@ -19,11 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from numsync.apply import BatchOutcome
 from numsync.config import Environment, GroupPolicy
 from numsync.csvio import ExportFormatError, parse_export
 from numsync.diff import diff
+from numsync.emulator.command import emulator_command
+from numsync.emulator.faults import load_rules
 from numsync.emulator.testing import EmulatorProcess, EmulatorStartError
 from numsync.model import Field, NumberRecord
 from numsync.ocp import ApiError, Credentials, OCPAuth, OCPClient, OCPReader
@@ -46,16 +49,21 @@ def emulator(tmp_path: Path, rules: list[dict], seed: int = 0, *extra: str) -> E
     return EmulatorProcess("--faults", str(spec), "--fault-seed", str(seed), *extra)
 
 
+#: The raw client: plain httpx, no retries (one instance: building a client costs ~50 ms).
+RAW = httpx.Client(timeout=10)
+
+
 def bearer(emu: EmulatorProcess) -> dict[str, str]:
-    return {"Authorization": f"Bearer {emu.token()}"}
+    form = {"client_id": "ocp", "grant_type": "password", "username": "demo", "password": "demo-secret"}
+    return {"Authorization": f"Bearer {RAW.post(emu.token_url, data=form).raise_for_status().json()['access_token']}"}
 
 
 def raw_export(emu: EmulatorProcess, headers: dict[str, str]) -> httpx.Response:
-    return httpx.post(emu.base_url + "/api/numbers/csv", headers=headers, json={}, timeout=10)
+    return RAW.post(emu.base_url + "/api/numbers/csv", headers=headers, json={})
 
 
 def raw_put(emu: EmulatorProcess, headers: dict[str, str], body: bytes = PUT_UPDATE) -> httpx.Response:
-    return httpx.put(emu.base_url + "/api/numbers/csv", headers=headers, files={"file": ("ops.csv", body, "text/csv")}, timeout=10)
+    return RAW.put(emu.base_url + "/api/numbers/csv", headers=headers, files={"file": ("ops.csv", body, "text/csv")})
 
 
 class Recorder(httpx.BaseTransport):
@@ -266,6 +274,7 @@ def test_put_reset_after_is_applied_and_the_next_plan_never_sends_a_second_creat
 @pytest.mark.parametrize("kind", ["reset_after", "status_after", "reset_before"])
 def test_apply_with_recovery_replans_after_an_ambiguous_create_batch(tmp_path: Path, kind: str) -> None:
     rule = {"target": "put", "kind": kind, "status": 502, "times": 1}
+    with emulator(tmp_path, [rule]) as emu:
         recorder = Recorder()
         with numsync_client(emu, recorder) as client:
             live = export_live(client)
@@ -286,6 +295,7 @@ def test_apply_with_recovery_replans_after_an_ambiguous_create_batch(tmp_path: P
 @pytest.mark.parametrize("kind", ["reset_after", "status_after"])
 def test_a_delete_that_landed_before_the_fault_counts_as_done(tmp_path: Path, kind: str) -> None:
     rule = {"target": "put", "kind": kind, "status": 503, "times": 1}
+    with emulator(tmp_path, [rule]) as emu:
         recorder = Recorder()
         with numsync_client(emu, recorder) as client:
             live = export_live(client)
@@ -320,10 +330,10 @@ def test_put_timeout_is_ambiguous_and_recovery_converges(tmp_path: Path) -> None
 
 
 def test_cut_export_is_truncated_raw_and_retried_by_numsync(tmp_path: Path, clean_export: bytes) -> None:
-    with emulator(tmp_path, [{"target": "export", "kind": "cut", "times": 1}]) as emu:
+    with emulator(tmp_path, [{"target": "export", "kind": "cut", "times": 2}]) as emu:
         headers = bearer(emu)
         received = b""
-        with pytest.raises(httpx.RemoteProtocolError), httpx.stream("POST", emu.base_url + "/api/numbers/csv", headers=headers, json={}) as response:
+        with pytest.raises(httpx.RemoteProtocolError), RAW.stream("POST", emu.base_url + "/api/numbers/csv", headers=headers, json={}) as response:
             assert response.status_code == 200
             assert int(response.headers["content-length"]) == len(clean_export)
             for chunk in response.iter_raw():
@@ -334,23 +344,16 @@ def test_cut_export_is_truncated_raw_and_retried_by_numsync(tmp_path: Path, clea
 
         retries: list = []
         with numsync_client(emu, retries=retries) as client:
-            data = client.export()
-        assert data == clean_export and retries == []  # times: 1 was spent by the raw client
-
-    with emulator(tmp_path, [{"target": "export", "kind": "cut", "times": 1}]) as emu:
-        retries = []
-        with numsync_client(emu, retries=retries) as client:
             assert len(export_live(client)) == len(parse_export(clean_export))
         assert [r[1] for r in retries] == ["connection broken"]
 
 
 def test_html_page_with_status_200_stops_before_any_diff(tmp_path: Path) -> None:
-    with emulator(tmp_path, [{"target": "export", "kind": "html", "times": 1}]) as emu:
+    with emulator(tmp_path, [{"target": "export", "kind": "html", "times": 2}]) as emu:
         page = raw_export(emu, bearer(emu))
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert page.text.startswith("<!DOCTYPE html>")
 
-    with emulator(tmp_path, [{"target": "export", "kind": "html", "times": 1}]) as emu:
         retries: list = []
         with numsync_client(emu, retries=retries) as client:
             body = client.export()  # a 200 is not retried: the parser must catch it
@@ -374,8 +377,6 @@ def test_html_preview_is_bounded_and_escapes_control_characters() -> None:
 
 
 def test_cli_apply_against_an_html_export_writes_nothing(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
     from numsync.cli import main
 
     with emulator(tmp_path, [{"target": "export", "kind": "html"}]) as emu:
@@ -422,69 +423,77 @@ def test_times_caps_how_often_a_rule_fires(tmp_path: Path) -> None:
     assert seen == ["503 application/json"] * 3 + ["401 application/json"] * 2
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("- {target: put, kind: explode}\n", "fault kind 'explode' is not one of"),
-        ("- {target: delete, kind: html}\n", "fault target 'delete' is not one of"),
-        ("- {target: put, kind: html, chance: 0.5}\n", "unknown fault rule key(s) ['chance']"),
-        ("target: put\nkind: html\n", "a fault spec is a list of rules"),
-        ("", "a fault spec is a list of rules"),
-        ("- {target: put, kind: [html\n", "expected ',' or ']'"),
-    ],
-    ids=["kind", "target", "key", "not-a-list", "empty", "yaml-syntax"],
-)
-def test_a_bad_spec_stops_the_emulator_with_a_clear_message(tmp_path: Path, text: str, message: str) -> None:
+BAD_SPECS = [
+    ("- {target: put, kind: explode}\n", "fault kind 'explode' is not one of"),
+    ("- {target: delete, kind: html}\n", "fault target 'delete' is not one of"),
+    ("- {target: put, kind: html, chance: 0.5}\n", "unknown fault rule key(s) ['chance']"),
+    ("target: put\nkind: html\n", "a fault spec is a list of rules"),
+    ("", "a fault spec is a list of rules"),
+    ("- {target: put, kind: [html\n", "expected ',' or ']'"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_SPECS, ids=["kind", "target", "key", "not-a-list", "empty", "yaml-syntax"])
+def test_a_bad_spec_stops_the_emulator_command_with_a_clear_message(tmp_path: Path, text: str, message: str) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text(text)
+    result = CliRunner().invoke(emulator_command, ["--port", "0", "--port-file", str(tmp_path / "port"), "--faults", str(spec)])
+    assert result.exit_code == 1
+    assert f"Error: {spec}: " in result.output and message in result.output
+    assert not (tmp_path / "port").exists(), "it must stop before listening"
+
+
+def test_a_bad_spec_makes_the_emulator_process_exit_non_zero(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(BAD_SPECS[0][0])
     with pytest.raises(EmulatorStartError) as caught:
         EmulatorProcess("--faults", str(spec)).start()
-    assert "exited with status 1" in str(caught.value)
-    assert f"Error: {spec}: " in str(caught.value) and message in str(caught.value)
+    assert "exited with status 1 before listening" in str(caught.value)
+    assert f"Error: {spec}: fault kind 'explode' is not one of" in str(caught.value)
 
 
 def test_a_missing_spec_file_is_a_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(EmulatorStartError) as caught:
-        EmulatorProcess("--faults", str(tmp_path / "nope.yaml")).start()
-    assert "exited with status 2" in str(caught.value) and "does not exist" in str(caught.value)
+    result = CliRunner().invoke(emulator_command, ["--port", "0", "--faults", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2 and "does not exist" in result.output
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: faults.FaultRule.from_dict checks target/kind/keys but not value types or ranges: probability 'high' "
-    "or status 'abc' is accepted at start-up and every matching request then crashes (HTTP 500 / dropped connection); "
-    "probability 2 is silently accepted",
+    reason="BUG: numsync.emulator.faults.FaultRule.from_dict checks target, kind and key names but not value types or "
+    "ranges: probability 'high', status 'abc' or seconds 'slow' are accepted at start-up and every matching request then "
+    "fails inside the server (HTTP 500 / dropped connection); probability 2 is silently accepted",
 )
 @pytest.mark.parametrize(
-    "text",
+    "rule",
     [
-        "- {target: export, kind: html, probability: high}\n",
-        "- {target: export, kind: status, status: abc}\n",
-        "- {target: export, kind: html, probability: 2}\n",
-        "- {target: export, kind: latency, seconds: slow}\n",
+        {"target": "export", "kind": "html", "probability": "high"},
+        {"target": "export", "kind": "status", "status": "abc"},
+        {"target": "export", "kind": "html", "probability": 2},
+        {"target": "export", "kind": "latency", "seconds": "slow"},
     ],
     ids=["probability-text", "status-text", "probability-above-1", "seconds-text"],
 )
-def test_a_spec_with_wrong_value_types_is_refused_at_start(tmp_path: Path, text: str) -> None:
-    spec = tmp_path / "bad.yaml"
-    spec.write_text(text)
-    with pytest.raises(EmulatorStartError):
-        with EmulatorProcess("--faults", str(spec)) as emu:
-            raw_export(emu, bearer(emu))  # not reached if refused at start
+def test_a_rule_with_wrong_value_types_is_refused(rule: dict) -> None:
+    with pytest.raises(ValueError):
+        load_rules([rule])
+
+
+def test_a_rule_with_text_probability_is_accepted_and_then_breaks_requests(tmp_path: Path) -> None:
+    """Evidence for the bug above, end to end: the emulator starts, then answers 500 to every export."""
+    with emulator(tmp_path, [{"target": "export", "kind": "html", "probability": "high"}]) as emu:
+        assert raw_export(emu, bearer(emu)).status_code == 500
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="BUG: faults.load_rules on a rule that is not a mapping ('- html') or lacks 'kind' reports Python internals "
-    "('dictionary update sequence element #0 has length 1; 2 is required', 'FaultRule.__init__() missing 1 required "
-    "positional argument') without saying which rule is wrong",
+    reason="BUG: numsync.emulator.faults.load_rules on a rule that is not a mapping ('- html') or lacks 'kind' reports "
+    "Python internals ('dictionary update sequence element #0 has length 1; 2 is required', 'FaultRule.__init__() "
+    "missing 1 required positional argument') without naming the rule",
 )
-@pytest.mark.parametrize("text", ["- html\n", "- {target: export}\n"], ids=["scalar-rule", "no-kind"])
-def test_a_malformed_rule_is_named_in_the_message(tmp_path: Path, text: str) -> None:
-    spec = tmp_path / "bad.yaml"
-    spec.write_text(text)
-    with pytest.raises(EmulatorStartError) as caught:
-        EmulatorProcess("--faults", str(spec)).start()
+@pytest.mark.parametrize("data", [["html"], [{"target": "export"}]], ids=["scalar-rule", "no-kind"])
+def test_a_malformed_rule_is_named_in_the_message(data: list) -> None:
+    with pytest.raises(ValueError) as caught:
+        load_rules(data)
     assert "rule 1" in str(caught.value)
     assert "dictionary update sequence" not in str(caught.value) and "__init__" not in str(caught.value)
 

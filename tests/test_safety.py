@@ -141,11 +141,6 @@ def test_group_max_deletes() -> None:
     assert check(plan_for(env, live[1:5] + live[7:], live), env) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: safety._thresholds attributes a replacement's delete (and change) to ChangeSummary.group_id, the "
-    "desired (new) group; the number is deleted from its live group, whose max_deletes / max_change_percent "
-    "never count it"
-))
 def test_group_max_deletes_counts_a_replacement_in_the_group_it_leaves() -> None:
     env = environment([GroupPolicy("a", max_deletes=0), GroupPolicy("b")], safety=LAX)
     live = [rec(number(0), "a"), rec(number(1), "a")]
@@ -157,12 +152,6 @@ def test_group_max_deletes_counts_a_replacement_in_the_group_it_leaves() -> None
     assert any("group 'a'" in v.message and "max_deletes is 0" in v.message for v in violations), [str(v) for v in violations]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (code vs documented semantics): config.schema.json says a group's max_deletes / max_change_percent "
-    "'Overrides safety.<x> for this group' and GroupPolicy says 'None to use the environment's', but "
-    "safety._thresholds always also applies the environment-wide limit, so a group limit higher than the "
-    "environment's never takes effect"
-))
 @pytest.mark.parametrize("threshold", ["max_deletes", "max_change_percent"])
 def test_a_group_threshold_overrides_the_environments(threshold: str) -> None:
     if threshold == "max_deletes":
