@@ -23,6 +23,7 @@ import os
 import platform
 import pstats
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -111,13 +112,25 @@ def load_and_check(root: Path, groups: list[str]) -> int:
     return len(state.records)
 
 
-def best_of(repeat: int, func) -> list[float]:
-    times = []
+def best_of(repeat: int, func) -> tuple[list[float], float]:
+    """Wall times of ``repeat`` runs, and the least CPU time (this process and its children) of one run."""
+    times, cpu = [], float("inf")
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), _cpu()
         func()
         times.append(time.perf_counter() - start)
-    return times
+        cpu = min(cpu, _cpu() - start_cpu)
+    return times, cpu
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def report(label: str, times: list[float], cpu: float) -> None:
+    runs = ", ".join(f"{t:.2f}" for t in times)
+    print(f"{label}: best {min(times):.2f} s wall, {cpu:.2f} s CPU  (wall per run: {runs})")
 
 
 def main() -> None:
@@ -139,9 +152,9 @@ def main() -> None:
             nonlocal count
             count = load_and_check(root, groups)
 
-        times = best_of(args.repeat, library)
+        times, cpu = best_of(args.repeat, library)
         assert count == args.numbers, count
-        print(f"load_desired + checks: best {min(times):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
+        report("load_desired + checks", times, cpu)
 
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         for name in ("OCP_USERNAME", "OCP_PASSWORD", "OCP_TOKEN"):
@@ -152,8 +165,9 @@ def main() -> None:
             assert result.returncode == 0, result.stdout + result.stderr
             assert f"({args.numbers} number(s) in 1 environment(s))" in result.stdout, result.stdout
 
-        times = best_of(args.repeat, cli)
-        print(f"numsync validate (subprocess, end to end): best {min(times):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
+        times, cpu = best_of(args.repeat, cli)
+        report("numsync validate (subprocess, end to end)", times, cpu)
+        print(f"load average during the runs: {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPU(s)")
 
         if args.profile:
             profiler = cProfile.Profile()

@@ -120,7 +120,7 @@ class GitLabNotes:
             raise GitLabError(_refusal(response, method, path))
         return response
 
-    def list(self) -> list[dict[str, Any]]:
+    def list_notes(self) -> list[dict[str, Any]]:
         """Every note of the merge request, oldest first (pages of 100, at most :data:`MAX_PAGES`)."""
         notes: list[dict[str, Any]] = []
         page = "1"
@@ -137,7 +137,7 @@ class GitLabNotes:
 
     def find(self, mark: str) -> dict[str, Any] | None:
         """The first user note whose body holds ``mark``."""
-        for note in self.list():
+        for note in self.list_notes():
             if not note.get("system") and mark in str(note.get("body", "")):
                 return note
         return None

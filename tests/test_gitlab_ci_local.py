@@ -179,6 +179,12 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
     project.edit("desired/uk-care.yaml", "after-hours routing to Manchester", "after-hours routing to Manchester and Leeds")
     head = project.commit("uk-care: route after hours to Leeds too", "desired")
 
+    # --- merge-request pipeline: validate (Code Quality report, formatting) ----------------
+    validated = project.run_job("validate", "CI_PIPELINE_SOURCE=merge_request_event")
+    assert validated.returncode == 0 and "PASS  validate" in validated.output, validated.tail()
+    assert validated.artifacts is not None
+    assert json.loads((validated.artifacts / "gl-code-quality-report.json").read_text()) == []
+
     # --- merge-request pipeline: the plan job, read-only, posts the plan to the MR ---------
     planned = project.run_plan()
     assert planned.returncode == 0 and "PASS  plan: [demo]" in planned.output, planned.tail()

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from numsync.apply import apply_plan
 from numsync.cli import main
-from numsync.config import Environment, load_config
+from numsync.config import load_config
 from numsync.diff import diff
 from numsync.emulator.testing import EmulatorProcess
 from numsync.importer import render_desired

@@ -261,7 +261,7 @@ def test_replacement_needs_allow_replace() -> None:
     v = only(check(the_plan, env))
 
     assert v.flag == REPLACE_FLAG
-    assert f"1 number(s) change group and would be DELETED and created again" in v.message and number(0) in v.message
+    assert "1 number(s) change group and would be DELETED and created again" in v.message and number(0) in v.message
     assert str(v).endswith(f"To apply anyway, pass {REPLACE_FLAG}.")
     assert check(the_plan, env, Overrides(allow_replace=True)) == []
     assert only(check(the_plan, env, Overrides(override_thresholds=True, allow_small_export=True))).flag == REPLACE_FLAG

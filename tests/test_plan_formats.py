@@ -1,0 +1,74 @@
+"""`numsync plan --format text|markdown|json[=FILE]` and `--gitlab-report FILE`, against the emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from numsync.cli import main
+from numsync.csvio import parse_export
+from numsync.emulator.testing import EmulatorProcess
+from numsync.importer import render_desired
+
+CREDENTIALS = {"OCP_USERNAME": "viewer", "OCP_PASSWORD": "viewer-secret"}  # a read-only login is enough to plan
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorProcess]:
+    with EmulatorProcess() as process:
+        yield process
+
+
+@pytest.fixture
+def config(tmp_path: Path, emulator: EmulatorProcess) -> Path:
+    token = emulator.token()
+    live = parse_export(httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content)
+    (tmp_path / "desired").mkdir()
+    for name, text in render_desired([r for r in live if r.group_id == "uk-care"], ["uk-care"]).items():
+        (tmp_path / "desired" / name).write_text(text)
+    file = tmp_path / "desired" / "uk-care.yaml"
+    text = file.read_text()
+    file.write_text(text.replace('"+442079460958":\n', '"+442079460958":\n    note: "a | b `c` <d>"\n', 1).replace('    note: "Main line, after-hours routing"\n', "", 1))
+    lines = ["environments:", "  test:", f"    base_url: {emulator.base_url}", "    desired: desired", "    default_provider: twilio", "    groups:", "      uk-care: {}"]
+    (tmp_path / "numsync.yaml").write_text("\n".join(lines) + "\n")
+    return tmp_path / "numsync.yaml"
+
+
+def plan(config: Path, *args: str):
+    return CliRunner().invoke(main, ["--config", str(config), "plan", *args], env=CREDENTIALS, catch_exceptions=False)
+
+
+def test_json_on_stdout_is_the_saved_plan_and_nothing_else(config: Path, tmp_path: Path) -> None:
+    result = plan(config, "--format", "json", "--out", str(tmp_path / "plan.json"), "--emit-csv", str(tmp_path / "upload"), "--gitlab-report", str(tmp_path / "tf.json"))
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed == json.loads((tmp_path / "plan.json").read_text())
+    assert printed["summary"]["Update"] == 1
+    assert json.loads((tmp_path / "tf.json").read_text()) == {"create": 0, "update": 1, "delete": 0}
+    assert "Saved the plan to" in result.stderr and "wrote the GitLab Terraform report" in result.stderr
+
+
+def test_markdown_on_stdout_and_text_to_a_file(config: Path, tmp_path: Path) -> None:
+    result = plan(config, "--format", "markdown", "--format", f"text={tmp_path / 'plan.txt'}")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("### numsync plan for `test`")
+    assert '| ``"a \\| b `c` <d>"`` |' in result.stdout  # backticks in the value lengthen the code span; the pipe is escaped
+    assert (tmp_path / "plan.txt").read_text().startswith('numsync plan for environment "test"')
+
+
+def test_text_stays_the_default(config: Path) -> None:
+    result = plan(config)
+    assert result.exit_code == 0
+    assert result.stdout.startswith('numsync plan for environment "test"') and "Plan: 0 to create, 1 to update" in result.stdout
+
+
+def test_an_unknown_format_is_refused_before_any_request(config: Path, emulator: EmulatorProcess) -> None:
+    exports = emulator.stats()["export_requests"]
+    result = plan(config, "--format", "yaml")
+    assert result.exit_code != 0 and "'yaml' is not one of text, markdown, json" in result.output
+    assert emulator.stats()["export_requests"] == exports
