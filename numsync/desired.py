@@ -242,6 +242,8 @@ def _retyped_keys(numbers: Any) -> list[Problem]:
 
 def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str, defaults: dict[str, Any], default_provider: str | None, state: DesiredState) -> list[Problem]:
     location = numbers.key_locations[key]
+    if any(ch.isalpha() for ch in key.split(";")[0].lower().replace("ext", "").replace("x", "")):
+        return [Problem(location, f"{key!r} holds letters; write NUMBER in digits, E.164, e.g. \"+18003569377\"", "number-format")]
     try:
         number = normalize_number(key)
     except NumberFormatError as exc:

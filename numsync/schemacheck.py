@@ -45,13 +45,9 @@ def _describe(error: jsonschema.ValidationError, root: Any) -> tuple[list[Any], 
     """(path to point at, message, point at the key rather than the value)."""
     path = list(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
-        extras = [k for k in error.instance if k not in allowed and not _matches_pattern(error.schema, k)]
-        key = extras[0] if extras else None
-        if key is not None:
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
-            suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; allowed keys: {', '.join(allowed)}"
-            return path + [key], f"unknown key {key!r}{suggestion}", True
+        unknown = _unknown_keys(error)
+        if unknown:
+            return unknown[0]
     if error.validator == "type" and path:
         parent = _parent(root, path[:-1])
         if isinstance(parent, YamlMap):
@@ -70,6 +66,19 @@ def _describe(error: jsonschema.ValidationError, root: Any) -> tuple[list[Any], 
     return path, prefix + error.message, False
 
 
+def _unknown_keys(error: jsonschema.ValidationError) -> list[tuple[list[Any], str, bool]]:
+    """One finding per key the schema does not allow, each with a did-you-mean."""
+    allowed = list(error.schema.get("properties", {}))
+    found = []
+    for key in error.instance:
+        if key in allowed or _matches_pattern(error.schema, key):
+            continue
+        hint = difflib.get_close_matches(str(key), allowed, n=1)
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; allowed keys: {', '.join(allowed)}"
+        found.append((list(error.absolute_path) + [key], f"unknown key {key!r}{suggestion}", True))
+    return found
+
+
 def _matches_pattern(schema: dict[str, Any], key: Any) -> bool:
     return any(re.search(p, str(key)) for p in schema.get("patternProperties", {}))
 
@@ -79,7 +88,8 @@ def schema_problems(name: str, data: Any, path: str) -> list[Problem]:
     fallback = getattr(data, "location", Location(path, 1, 1))
     problems = []
     for error in _validator(name).iter_errors(data):
-        error_path, message, at_key = _describe(error, data)
-        where = locate_key if at_key else locate
-        problems.append(Problem(where(data, error_path, fallback), message, f"schema-{error.validator}"))
+        findings = _unknown_keys(error) if error.validator == "additionalProperties" and isinstance(error.instance, dict) else []
+        for error_path, message, at_key in findings or [_describe(error, data)]:
+            where = locate_key if at_key else locate
+            problems.append(Problem(where(data, error_path, fallback), message, f"schema-{error.validator}"))
     return sorted(problems, key=lambda p: (p.location.line, p.location.column))

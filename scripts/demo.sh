@@ -18,7 +18,7 @@ done
 
 export OCP_EMULATOR_URL="http://127.0.0.1:$(cat "$workdir/port")"
 export OCP_USERNAME=demo OCP_PASSWORD=demo-secret   # the emulator's seeded OWNER user
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }; else step() { printf '\n== %s\n' "$*"; }; fi
 
 step "OCP emulator listening on $OCP_EMULATOR_URL (state: $workdir/emulator-state.json)"
 step "numsync validate"

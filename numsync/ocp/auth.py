@@ -61,7 +61,7 @@ class Credentials:
             return cls(token=env["OCP_TOKEN"].strip())  # a token never holds whitespace; a stray newline would leak it in an error
         if env.get("OCP_USERNAME") and env.get("OCP_PASSWORD"):
             return cls(username=env["OCP_USERNAME"], password=env["OCP_PASSWORD"], otp=env.get("OCP_OTP") or None, totp_secret=env.get("OCP_TOTP_SECRET") or None)
-        raise AuthError("no OCP credentials: set OCP_USERNAME and OCP_PASSWORD (plus OCP_OTP or OCP_TOTP_SECRET where two-factor is on), or OCP_TOKEN with a pre-issued access token")
+        raise AuthError("no OCP credentials: set OCP_USERNAME and OCP_PASSWORD (plus OCP_OTP or OCP_TOTP_SECRET where two-factor is on), or OCP_TOKEN with a pre-issued access token.")
 
     def secrets(self) -> list[str]:
         """The secret values, for redaction."""
