@@ -356,19 +356,18 @@ def test_a_token_answer_without_access_token_is_an_auth_error(answer: httpx.Resp
     assert "without an access_token" in str(caught.value) and "demo-secret" not in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: numsync.ocp.auth._refusal copies the token endpoint's error_description into AuthError verbatim; "
-    "a server that echoes the submitted password (or OTP) puts it in the error numsync prints",
-)
-def test_a_refusal_that_echoes_the_password_does_not_leak_it() -> None:
+def test_a_refusal_that_echoes_the_password_or_code_does_not_leak_them() -> None:
     password = "echoed-Secret-77"
 
     def handler(request: httpx.Request) -> httpx.Response:
         form = parse_qs(request.content.decode())
-        return httpx.Response(401, json={"error": "invalid_grant", "error_description": f"bad password {form['password'][0]}"})
+        echo = f"bad password {form['password'][0]} or code {form['totp'][0]}"
+        return httpx.Response(401, json={"error": "invalid_grant", "error_description": echo})
 
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, Credentials("demo", password)), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    credentials = Credentials("demo", password, otp="246810")
+    with OCPReader(BASE, OCPAuth(TOKEN_URL, credentials), transport=httpx.MockTransport(handler), retry=FAST) as client:
         with pytest.raises(AuthError) as caught:
             client.export()
-    assert password not in str(caught.value)
+    message = str(caught.value)
+    assert "bad password *** or code ***" in message
+    assert password not in message and "246810" not in message

@@ -63,7 +63,16 @@ class FaultRule:
         unknown = set(data) - {"target", "kind", "probability", "status", "seconds", "retry_after", "times"}
         if unknown:
             raise ValueError(f"unknown fault rule key(s) {sorted(unknown)}")
+        missing = {"target", "kind"} - set(data)
+        if missing:
+            raise ValueError(f"a fault rule needs {' and '.join(sorted(missing))}: {data!r}")
         rule = cls(**{k: v for k, v in data.items()})
+        _check_number(rule.probability, "probability", 0, 1)
+        _check_number(rule.seconds, "seconds", 0, 3600)
+        if isinstance(rule.status, bool) or not isinstance(rule.status, int) or not 100 <= rule.status <= 599:
+            raise ValueError(f"status must be an HTTP status code (100-599), not {rule.status!r}")
+        if rule.times is not None and (isinstance(rule.times, bool) or not isinstance(rule.times, int) or rule.times < 0):
+            raise ValueError(f"times must be a whole number ≥ 0, not {rule.times!r}")
         if rule.target not in TARGETS:
             raise ValueError(f"fault target {rule.target!r} is not one of {TARGETS}")
         if rule.kind not in KINDS:
@@ -170,4 +179,17 @@ def load_rules(data: Any) -> list[FaultRule]:
     """Rules from a parsed YAML/JSON fault spec (a list of mappings). Raises ValueError."""
     if not isinstance(data, list):
         raise ValueError("a fault spec is a list of rules")
-    return [FaultRule.from_dict(dict(item)) for item in data]
+    rules = []
+    for i, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            raise ValueError(f"rule {i}: expected a mapping like {{target: put, kind: status}}, got {item!r}")
+        try:
+            rules.append(FaultRule.from_dict(item))
+        except ValueError as exc:
+            raise ValueError(f"rule {i}: {exc}") from None
+    return rules
+
+
+def _check_number(value: object, name: str, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low} to {high}, not {value!r}")

@@ -113,7 +113,7 @@ class OCPAuth(httpx.Auth):
             form["totp"] = code
         response = yield self._token_request(form)
         if response.status_code != 200:
-            raise AuthError(_refusal(response, self.credentials.username))
+            raise AuthError(_refusal(response, self.credentials))
         self._store(response)
 
     def _token_request(self, form: dict[str, str]) -> httpx.Request:
@@ -132,13 +132,17 @@ class OCPAuth(httpx.Auth):
             raise AuthError(f"the token endpoint {response.request.url} answered HTTP {response.status_code} without an access_token") from None
 
 
-def _refusal(response: httpx.Response, username: str | None) -> str:
+def _refusal(response: httpx.Response, credentials: Credentials) -> str:
+    username = credentials.username
     reason = ""
     try:
         body = response.json()
         reason = str(body.get("error_description") or body.get("error") or "")
     except ValueError:
         pass
+    for secret in credentials.secrets() + [credentials.one_time_code() or ""]:
+        if secret:
+            reason = reason.replace(secret, "***")  # a server that echoes what it was sent must not leak it
     detail = f" ({reason})" if reason else ""
     return (
         f"OCP refused to log in user {username!r}: HTTP {response.status_code} from {response.request.url}{detail}. "

@@ -101,11 +101,12 @@ class RetryTransport(httpx.BaseTransport):
                 response = self.inner.handle_request(request)
                 if read:
                     response.read()  # a body cut mid-way surfaces here, where it can be retried
-            except httpx.ConnectError:
+            except (httpx.ConnectError, httpx.ConnectTimeout):
                 if last:
                     raise
-                reason, response = "connection refused", None
-            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout):
+                # nothing was sent: safe to resend, even a write
+                reason, response = "no connection", None
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteError, httpx.WriteTimeout):
                 if not read or last:
                     raise
                 reason, response = "connection broken", None
