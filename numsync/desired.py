@@ -25,7 +25,8 @@ from typing import Any
 import phonenumbers
 
 from . import yamlsrc
-from .model import FIELDS, NULL, Field, NumberFormatError, NumberRecord, is_locale, normalize_number, normalize_value
+from .gcpause import gc_paused
+from .model import FIELDS, NULL, Field, NumberFormatError, NumberRecord, is_locale, normalize_number, normalize_value, parse_number
 from .schemacheck import load_schema, schema_problems
 from .yamlsrc import Location, Problem, YamlMap
 
@@ -93,10 +94,11 @@ def load_desired(
     files = desired_files(folder)
     if not files:
         raise DesiredError([Problem(Location(str(folder), 1, 1), f"no desired YAML files in {folder}; an empty desired state is never taken as 'delete everything'", "desired-empty")])
-    for file in files:
-        shown = _shown(file, root)
-        state.files.append(file)
-        problems += _load_file(file, shown, state, managed, default_provider)
+    with gc_paused():  # millions of acyclic objects: see numsync.gcpause
+        for file in files:
+            shown = _shown(file, root)
+            state.files.append(file)
+            problems += _load_file(file, shown, state, managed, default_provider)
     if problems:
         raise DesiredError(sorted(problems, key=lambda p: (p.location.path, p.location.line, p.location.column)), state)
     return state
@@ -245,10 +247,11 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
     if any(ch.isalpha() for ch in key.split(";")[0].lower().replace("ext", "").replace("x", "")):
         return [Problem(location, f"{key!r} holds letters; write NUMBER in digits, E.164, e.g. \"+18003569377\"", "number-format")]
     try:
-        number = normalize_number(key)
+        # one parse for both the E.164 form and the validity check, unless spaces around the key make them differ
+        number, parsed = parse_number(key) if key == key.strip() else (normalize_number(key), None)
     except NumberFormatError as exc:
         return [Problem(location, f"{exc}; write NUMBER in E.164, e.g. \"+12015550123\"", "number-format")]
-    problems = _check_number(key, number, spec, location)
+    problems = _check_number(key, number, spec, location, parsed)
     if problems and problems[0].check == "number-extension":
         return problems
     if number in state.records:
@@ -306,6 +309,8 @@ def _text_problem(f: Field, value: str) -> str | None:
         return "the literal <NULL> is the API's clear marker, not a value; to clear the field write null or leave the key out"
     if len(value) > MAX_VALUE_LENGTH:
         return f"{len(value)} characters; at most {MAX_VALUE_LENGTH} are allowed"
+    if value.isprintable():  # no Cc, and no Cf (which every _INVISIBLE character is): nothing to find below
+        return None
     allowed = "\n\t" if f is Field.NOTE else ""
     bad = next((ch for ch in value if (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in _INVISIBLE), None)
     if bad is not None:
@@ -319,8 +324,9 @@ def _field_location(numbers: YamlMap, key: str, spec: Any, name: str, fallback: 
     return fallback
 
 
-def _check_number(key: str, number: str, spec: dict[str, Any], location: Location) -> list[Problem]:
-    parsed = phonenumbers.parse(key, None)  # the same number as ``number`` (its E.164 form), parsed once
+def _check_number(key: str, number: str, spec: dict[str, Any], location: Location, parsed: phonenumbers.PhoneNumber | None = None) -> list[Problem]:
+    if parsed is None:  # ``key`` itself, when parse_number only saw it stripped
+        parsed = phonenumbers.parse(key, None)
     if parsed.extension:
         return [Problem(location, f"{key!r} has an extension; OCP numbers have none", "number-extension")]
     if phonenumbers.is_valid_number(parsed):

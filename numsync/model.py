@@ -149,6 +149,22 @@ def normalize_number(raw: str) -> str:
     Validity for its region is checked by the desired loader, not here: live numbers
     are taken as the platform reports them.
     """
+    cached = _E164.get(raw)
+    return cached if cached is not None else parse_number(raw)[0]
+
+
+#: raw text → E.164. The desired files and the export name (mostly) the same numbers, and
+#: phonenumbers.parse dominates loading a large tenant: each text is parsed once per process.
+#: Bounded (emptied when full); errors are not cached.
+_E164: dict[str, str] = {}
+_E164_MAX = 1 << 18
+
+
+def parse_number(raw: str) -> tuple[str, phonenumbers.PhoneNumber]:
+    """``raw`` as E.164 (as :func:`normalize_number`) and the parse of its stripped text, for validity checks.
+
+    The returned PhoneNumber must not be modified. Raises NumberFormatError like normalize_number.
+    """
     text = raw.strip()
     if not text.startswith("+"):
         raise NumberFormatError(f"{raw!r} is not in E.164 form: it must start with + and the country code")
@@ -156,7 +172,11 @@ def normalize_number(raw: str) -> str:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as exc:
         raise NumberFormatError(f"{raw!r} is not a phone number: {exc}") from None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if len(_E164) >= _E164_MAX:
+        _E164.clear()
+    _E164[raw] = number
+    return number, parsed
 
 
 _LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?$")

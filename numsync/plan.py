@@ -21,12 +21,17 @@ from .planner import Batch, Phase, minimum_requests, plan_phases
 PLAN_FORMAT_VERSION = 1
 
 
+#: json.dumps(..., ensure_ascii=False) builds an encoder per call; one shared encoder writes the same text.
+_CELLS_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def fingerprint(records: Iterable[NumberRecord]) -> str:
     """SHA-256 over the normalized records (sorted by NUMBER): equal iff the states are equal."""
     h = hashlib.sha256()
+    encode = _CELLS_JSON.encode
     for r in sorted(records, key=lambda r: r.number):
         cells = [r.number, r.group_id] + [r.get(f) or "" for f in FIELDS] + [r.provider or ""]
-        h.update(json.dumps(cells, ensure_ascii=False).encode("utf-8"))
+        h.update(encode(cells).encode("utf-8"))
         h.update(b"\n")
     return "sha256:" + h.hexdigest()
 
