@@ -10,7 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import yamlsrc
-from .freeze import Freeze, parse_freeze
+from .freeze import Freeze, FreezeError, parse_freeze
+from .ocp.retry import RetryPolicy
 from .model import DEFAULT_LIMITS, Field, NumberFormatError, Operation, normalize_number
 from .schemacheck import schema_problems
 from .yamlsrc import Location, Problem
@@ -92,7 +93,8 @@ class Environment:
 
     ``base_url``: Integrations API base (``…/integrations``); ``token_url``: Keycloak token
     endpoint; ``desired``: folder of desired YAML; ``groups``: managed GROUP_IDs and their
-    policy; ``limits``: rows per file by operation; ``timeout``: seconds per API call.
+    policy; ``limits``: rows per file by operation; ``timeout``: seconds per API call;
+    ``retry``: attempts, backoff and pace of every client for this environment (``retry:``).
     """
 
     name: str
@@ -108,6 +110,7 @@ class Environment:
     suppressions: tuple[Suppression, ...] = ()
     ca_bundle: str | None = None
     freeze: Freeze = field(default_factory=Freeze)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +248,7 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
         freeze=_freeze(spec, problems),
         ca_bundle=str((path.parent / spec["ca_bundle"]).resolve()) if spec.get("ca_bundle") else None,
         safety=Safety(**(spec.get("safety") or {})),
+        retry=RetryPolicy(**(spec.get("retry") or {})),
     )
 
 
@@ -264,6 +268,7 @@ def _freeze(spec: yamlsrc.YamlMap, problems: list[Problem]) -> Freeze:
         return Freeze()
     try:
         return parse_freeze(spec["freeze"])
-    except ValueError as exc:
-        problems.append(Problem(spec.value_locations["freeze"], f"freeze: {exc}", "config-freeze"))
+    except FreezeError as exc:
+        block = spec.value_locations["freeze"]
+        problems.extend(Problem(yamlsrc.locate(spec["freeze"], path, block), f"freeze: {message}", "config-freeze") for path, message in exc.problems)
         return Freeze()

@@ -8,7 +8,9 @@ Configured per environment in numsync.yaml::
         - {from: "2026-12-20", to: "2027-01-03", reason: "holiday freeze"}
       weekly:                    # every week, local time; "to" is exclusive
         - {days: [fri, sat, sun], from: "16:00", to: "24:00", reason: "no weekend changes"}
+        - {days: [mon], from: "22:00", to: "06:00", reason: "overnight: Monday 22:00 to Tuesday 06:00"}
 
+A weekly window whose ``to`` is earlier than its ``from`` runs overnight into the next day.
 ``apply --override-freeze "REASON"`` applies anyway; the reason goes to the journal.
 """
 
@@ -32,12 +34,21 @@ class DateWindow:
 
 @dataclass(frozen=True, slots=True)
 class WeeklyWindow:
-    """On ``days`` (0 = Monday), from ``start`` minutes after midnight to ``end`` (exclusive; 1440 = midnight)."""
+    """On ``days`` (0 = Monday), from ``start`` minutes after midnight to ``end`` (exclusive; 1440 = midnight).
+
+    ``end < start`` is an overnight window: from ``start`` on each of ``days`` to ``end`` the next day.
+    """
 
     days: frozenset[int]
     start: int
     end: int
     reason: str
+
+    def covers(self, weekday: int, minute: int) -> bool:
+        """Whether local ``weekday`` (0 = Monday) at ``minute`` after midnight falls in the window."""
+        if self.start < self.end:
+            return weekday in self.days and self.start <= minute < self.end
+        return (weekday in self.days and minute >= self.start) or ((weekday - 1) % 7 in self.days and minute < self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +68,7 @@ class Freeze:
                 return f"{w.reason} ({w.start.isoformat()} to {w.end.isoformat()}, {self.timezone})"
         minute = local.hour * 60 + local.minute
         for w in self.weekly:
-            if local.weekday() in w.days and w.start <= minute < w.end:
+            if w.covers(local.weekday(), minute):
                 days = ",".join(DAYS[d] for d in sorted(w.days))
                 return f"{w.reason} ({days} {w.start // 60:02d}:{w.start % 60:02d}-{w.end // 60:02d}:{w.end % 60:02d}, {self.timezone})"
         return None
@@ -72,13 +83,54 @@ def minutes(text: str) -> int:
     return value
 
 
+class FreezeError(ValueError):
+    """A freeze section that cannot be honoured.
+
+    ``problems`` is a list of ``(path, message)``; ``path`` leads from the freeze mapping to the
+    offending value, e.g. ``("dates", 0, "from")``, so the config loader can point at its line.
+    """
+
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
 def parse_freeze(data: dict) -> Freeze:
-    """Build a Freeze from the checked config section. Raises ValueError (unknown zone, bad dates or times)."""
+    """Build a Freeze from the schema-checked ``freeze`` section of an environment in numsync.yaml.
+
+    Raises FreezeError naming every unknown zone, impossible date or time, date range ending
+    before it starts, and weekly window that starts and ends at the same minute.
+    """
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     zone = data.get("timezone", "UTC")
     try:
         ZoneInfo(zone)
     except Exception:
-        raise ValueError(f"unknown time zone {zone!r}; use an IANA name like Europe/Berlin") from None
-    dates = tuple(DateWindow(dt.date.fromisoformat(w["from"]), dt.date.fromisoformat(w["to"]), w["reason"]) for w in data.get("dates") or [])
-    weekly = tuple(WeeklyWindow(frozenset(DAYS.index(d) for d in w["days"]), minutes(w["from"]), minutes(w["to"]), w["reason"]) for w in data.get("weekly") or [])
-    return Freeze(zone, dates, weekly)
+        problems.append((("timezone",), f"unknown time zone {zone!r}; use an IANA name like Europe/Berlin"))
+    dates: list[DateWindow] = []
+    for i, w in enumerate(data.get("dates") or []):
+        bounds: list[dt.date] = []
+        for key in ("from", "to"):
+            try:
+                bounds.append(dt.date.fromisoformat(w[key]))
+            except ValueError as exc:
+                problems.append((("dates", i, key), f"dates[{i}].{key}: {w[key]!r} is not a date ({exc}); write YYYY-MM-DD"))
+        if len(bounds) == 2 and bounds[1] < bounds[0]:
+            problems.append((("dates", i, "to"), f"dates[{i}]: to {w['to']} is before from {w['from']}; the range is inclusive, swap them"))
+        elif len(bounds) == 2:
+            dates.append(DateWindow(bounds[0], bounds[1], w["reason"]))
+    weekly: list[WeeklyWindow] = []
+    for i, w in enumerate(data.get("weekly") or []):
+        times: list[int] = []
+        for key in ("from", "to"):
+            try:
+                times.append(minutes(w[key]))
+            except ValueError as exc:
+                problems.append((("weekly", i, key), f"weekly[{i}].{key}: {exc}"))
+        if len(times) == 2 and (times[0] == times[1] or times[0] == 1440):
+            problems.append((("weekly", i, "to"), f"weekly[{i}]: from {w['from']} to {w['to']} is an empty window; for a whole day write 00:00 to 24:00"))
+        elif len(times) == 2:
+            weekly.append(WeeklyWindow(frozenset(DAYS.index(d) for d in w["days"]), times[0], times[1], w["reason"]))
+    if problems:
+        raise FreezeError(problems)
+    return Freeze(zone, tuple(dates), tuple(weekly))

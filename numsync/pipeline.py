@@ -50,16 +50,19 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
 def connect(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPClient:
     """A client for ``env``'s API; credentials from the process environment by default (raises AuthError if none).
 
-    ``options`` go to :class:`OCPClient` (``on_retry``, ``retry``, ``transport``).
+    ``options`` go to :class:`OCPClient` (``on_retry``, ``retry``, ``transport``); ``retry``
+    defaults to the environment's ``retry:`` block.
     """
     creds = credentials or Credentials.from_env()
+    options.setdefault("retry", env.retry)
     return OCPClient(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
 
 
-def connect_readonly(env: Environment, credentials: Credentials | None = None) -> OCPReader:
-    """A session for ``env`` that can only export (drift reports); see OCPReader."""
+def connect_readonly(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPReader:
+    """A session for ``env`` that can only export (drift reports); see OCPReader. ``options`` as for :func:`connect`."""
     creds = credentials or Credentials.from_env()
-    return OCPReader(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True)
+    options.setdefault("retry", env.retry)
+    return OCPReader(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
 
 
 def export_live(client: OCPReader) -> list[NumberRecord]:

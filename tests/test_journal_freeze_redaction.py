@@ -273,62 +273,62 @@ def test_plan_is_not_affected_by_a_freeze(tmp_path: Path, emulator: EmulatorProc
 
 
 @pytest.mark.parametrize(
-    ("block", "message"),
+    ("block", "expected"),
     [
-        ("    freeze:\n      timezone: Mars/Olympus_Mons\n", "freeze: unknown time zone 'Mars/Olympus_Mons'; use an IANA name like Europe/Berlin"),
-        ('    freeze:\n      dates:\n        - {from: "2026-02-30", to: "2026-03-01", reason: x}\n', "freeze: "),
-        ('    freeze:\n      weekly:\n        - {days: [fri], from: "25:00", to: "26:00", reason: x}\n', "freeze: '25:00' is not a time of day HH:MM"),
+        (
+            "    freeze:\n      timezone: Mars/Olympus_Mons\n",
+            [(8, 17, "freeze: unknown time zone 'Mars/Olympus_Mons'; use an IANA name like Europe/Berlin")],
+        ),
+        (
+            '    freeze:\n      dates:\n        - {from: "2026-02-30", to: "2026-03-01", reason: x}\n',
+            [(9, 18, "freeze: dates[0].from: '2026-02-30' is not a date (day is out of range for month); write YYYY-MM-DD")],
+        ),
+        (
+            '    freeze:\n      weekly:\n        - {days: [fri], from: "25:00", to: "26:00", reason: x}\n',
+            [(9, 31, "freeze: weekly[0].from: '25:00' is not a time of day HH:MM"), (9, 44, "freeze: weekly[0].to: '26:00' is not a time of day HH:MM")],
+        ),
+        (
+            '    freeze:\n      dates:\n        - {from: "2027-01-03", to: "2026-12-20", reason: reversed}\n',
+            [(9, 36, "freeze: dates[0]: to 2026-12-20 is before from 2027-01-03; the range is inclusive, swap them")],
+        ),
+        (
+            '    freeze:\n      weekly:\n        - {days: [fri], from: "06:00", to: "06:00", reason: x}\n',
+            [(9, 44, "freeze: weekly[0]: from 06:00 to 06:00 is an empty window; for a whole day write 00:00 to 24:00")],
+        ),
     ],
-    ids=["timezone", "date", "time"],
+    ids=["timezone", "date", "time", "dates-reversed", "weekly-empty"],
 )
-def test_a_bad_freeze_is_a_located_config_error(tmp_path: Path, block: str, message: str) -> None:
+def test_a_bad_freeze_is_a_config_error_at_the_value(tmp_path: Path, block: str, expected: list[tuple[int, int, str]]) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9/integrations", block)
     with pytest.raises(ConfigError) as caught:
         load_config(config)
-    [problem] = caught.value.problems
-    assert str(problem).startswith(f"{config}:8:7: ")  # the freeze block (its first key, line 8)
-    assert problem.check == "config-freeze" and message in str(problem)
+    assert [str(p) for p in caught.value.problems] == [f"{config}:{line}:{col}: {message}" for line, col, message in expected]
+    assert {p.check for p in caught.value.problems} == {"config-freeze"}
     result = run(config, "plan")
-    assert result.exit_code == 1
-    assert f"{config}:8:7: {message}" in result.output and "problem(s) in numsync.yaml" in result.output
+    assert result.exit_code == 1 and "problem(s) in numsync.yaml" in result.output
+    for line, col, message in expected:
+        assert f"{config}:{line}:{col}: {message}" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: numsync.config._freeze reports every freeze problem at the start of the freeze block "
-    "(value_locations['freeze']) and parse_freeze's date error does not name the value: a bad dates entry on line 10 "
-    "is reported as 'numsync.yaml:8:7: freeze: day is out of range for month'",
-)
-def test_a_bad_freeze_entry_is_located_at_its_own_line(tmp_path: Path) -> None:
-    block = '    freeze:\n      timezone: UTC\n      dates:\n        - {from: "2026-02-30", to: "2026-03-01", reason: x}\n'
-    config = write_config(tmp_path, "http://127.0.0.1:9/integrations", block)
-    with pytest.raises(ConfigError) as caught:
-        load_config(config)
-    [problem] = caught.value.problems
-    assert str(problem).startswith(f"{config}:10:") and "2026-02-30" in str(problem)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: numsync.freeze.parse_freeze accepts a weekly window whose 'to' is not after 'from' (e.g. fri 22:00-06:00) "
-    "and a date window whose 'to' is before 'from'; Freeze.active then never matches them, so the freeze silently does "
-    "nothing (expected: refused at load, or an overnight window spanning midnight)",
-)
 @pytest.mark.parametrize(
-    ("block", "instant"),
+    ("instant", "frozen"),
     [
-        ('    freeze:\n      weekly:\n        - {days: [fri], from: "22:00", to: "06:00", reason: "overnight"}\n', "2026-11-06T23:00:00+00:00"),
-        ('    freeze:\n      dates:\n        - {from: "2027-01-03", to: "2026-12-20", reason: "reversed"}\n', "2026-12-25T12:00:00+00:00"),
+        ("2026-11-06T21:59:00+00:00", False),  # Friday, before the window
+        ("2026-11-06T22:00:00+00:00", True),  # Friday 22:00: starts
+        ("2026-11-07T05:59:00+00:00", True),  # Saturday morning: still the Friday night window
+        ("2026-11-07T06:00:00+00:00", False),  # Saturday 06:00: ended ("to" is exclusive)
+        ("2026-11-07T23:00:00+00:00", False),  # Saturday night: not a listed day
+        ("2026-11-09T01:00:00+00:00", True),  # Monday 01:00: the Sunday night window, across the week's end
     ],
-    ids=["weekly-overnight", "dates-reversed"],
 )
-def test_an_inverted_window_is_refused_or_honoured(tmp_path: Path, block: str, instant: str) -> None:
+def test_an_overnight_weekly_window_runs_into_the_next_day(tmp_path: Path, instant: str, frozen: bool) -> None:
+    block = '    freeze:\n      weekly:\n        - {days: [fri, sun], from: "22:00", to: "06:00", reason: "overnight"}\n'
     config = write_config(tmp_path, "http://127.0.0.1:9/integrations", block)
-    try:
-        freeze = load_config(config).environment("test").freeze
-    except ConfigError:
-        return  # refused at load: fine
-    assert freeze.active(dt.datetime.fromisoformat(instant)) is not None
+    freeze = load_config(config).environment("test").freeze
+    reason = freeze.active(dt.datetime.fromisoformat(instant))
+    assert (reason is not None) is frozen
+    if frozen:
+        assert reason == "overnight (fri,sun 22:00-06:00, UTC)"
 
 
 # --- redaction -------------------------------------------------------------------------------

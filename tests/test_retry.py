@@ -387,20 +387,53 @@ def test_write_is_not_resent_after_an_error_while_sending(error: Exception) -> N
     assert len(script.calls) == 1 and sleeps == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the client-side pace limit cannot be configured: no numsync.yaml environment key (config schema) or "
-    "Environment field reaches RetryPolicy.min_interval, and pipeline.connect/connect_readonly build the client with the "
-    "default RetryPolicy() (min_interval=0.0), so plan/apply/drift never pace their requests",
-)
-def test_the_pace_limit_is_configurable_per_environment() -> None:
-    import dataclasses
-    import json
-    from pathlib import Path
+def test_the_retry_block_of_an_environment_reaches_the_client(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """numsync.yaml ``retry:`` sets attempts, backoff cap and pace of the clients plan/apply/drift use."""
+    from numsync.config import load_config
+    from numsync.ocp.auth import Credentials
+    from numsync.ocp.client import ApiError
+    from numsync.pipeline import connect, connect_readonly
 
-    from numsync.config import Environment
+    (tmp_path / "desired").mkdir()
+    config = tmp_path / "numsync.yaml"
+    config.write_text(
+        "environments:\n  test:\n    base_url: http://127.0.0.1:9/integrations\n    desired: desired\n"
+        "    groups:\n      ocp-qa: {}\n    retry: {attempts: 2, max_delay: 0.001, min_interval: 5}\n"
+    )
+    env = load_config(config).environment("test")
+    assert env.retry == RetryPolicy(attempts=2, max_delay=0.001, min_interval=5.0)
 
-    schema = json.loads((Path(__file__).resolve().parents[1] / "numsync" / "schema" / "config.schema.json").read_text())
-    names = set(schema["$defs"]["environment"]["properties"]) | {f.name for f in dataclasses.fields(Environment)}
-    words = ("rate", "pace", "interval", "per_second", "per_minute", "retry")
-    assert [n for n in names if any(w in n for w in words)], sorted(names)
+    for make in (connect, connect_readonly):
+        exports: list[httpx.Request] = []
+        sleeps: list[float] = []
+        monkeypatch.setattr(time, "sleep", sleeps.append)  # the transport's sleep, looked up when it is built
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/token"):
+                return httpx.Response(200, json={"access_token": "t", "expires_in": 300, "refresh_token": "r", "refresh_expires_in": 1800})
+            exports.append(request)
+            return httpx.Response(503)
+
+        with make(env, Credentials("demo", "demo-secret"), transport=httpx.MockTransport(handler)) as client:
+            with pytest.raises(ApiError):
+                client.export()
+        assert len(exports) == 2, make.__name__  # attempts: 2, not the default 6
+        paced = [s for s in sleeps if s > 1]
+        assert paced and all(s <= 5.0 for s in paced), sleeps  # min_interval 5 s between the token request and the two exports
+        monkeypatch.undo()
+
+
+def test_retry_settings_out_of_range_are_config_errors(tmp_path) -> None:
+    from numsync.config import ConfigError, load_config
+
+    (tmp_path / "desired").mkdir()
+    config = tmp_path / "numsync.yaml"
+    config.write_text(
+        "environments:\n  test:\n    base_url: http://127.0.0.1:9/integrations\n    desired: desired\n"
+        "    groups:\n      ocp-qa: {}\n    retry:\n      attempts: 0\n      pace: 1\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    text = "\n".join(str(p) for p in caught.value.problems)
+    assert f"{config}:8:17" in text and "attempts" in text  # 0 is less than the minimum of 1
+    assert "pace" in text  # unknown key

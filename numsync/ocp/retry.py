@@ -63,13 +63,13 @@ class RetryTransport(httpx.BaseTransport):
         inner: httpx.BaseTransport | None = None,
         policy: RetryPolicy = RetryPolicy(),
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         on_retry: Callable[[httpx.Request, str, float], None] | None = None,
     ) -> None:
         self.inner = inner or httpx.HTTPTransport()
         self.policy = policy
-        self.sleep = sleep
+        self.sleep = sleep or time.sleep
         self.rng = rng or random.Random()
         self.on_retry = on_retry
         self._last = 0.0
