@@ -249,7 +249,7 @@ def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_e
     if rehearse and not result.empty:
         click.echo("\nRehearsal on a local emulator seeded from this export:", err=notes_to_stderr)
         outcome = rehearsal.rehearse(result, env, live_csv, desired.records)
-        click.echo(text.render_apply(outcome.result), err=notes_to_stderr)
+        click.echo(text.render_apply(outcome.result, desired), err=notes_to_stderr)
         click.echo(text.render_verify(outcome.remaining), err=notes_to_stderr)
         if not outcome.ok:
             raise Failure("the rehearsal did not converge (above); fix the desired files before applying. Nothing was written to OCP")
@@ -356,7 +356,7 @@ def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool, overri
             click.echo(f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {remaining_plan.summary_line()}")
 
         result = apply_with_recovery(env, desired.records, client, the_plan, on_batch=on_batch, on_replan=on_replan)
-        click.echo(text.render_apply(result))
+        click.echo(text.render_apply(result, desired))
         remaining = verify(env, desired.records, export_live(client))
         journal.write("apply-end", applied=result.applied, failed=len(result.failures), skipped=len(result.skipped), interrupted=result.interrupted, converged=remaining.empty)
     click.echo(text.render_verify(remaining))

@@ -80,6 +80,11 @@ def test_per_row_failures_skip_dependents_continue_the_rest_and_are_journaled(tm
     assert "Failed:" in out
     assert f"Create  {INVALID}" in out and f"NUMBER {INVALID} is not a valid E.164 number" in out
     assert "Attach  +12015550104" in out and f"MINIAPP_ID {CARE_ROUTER} belongs to group uk-care, not ocp-qa" in out
+    # each refused row points at the YAML to fix: the miniapp_id value of +12015550104 (line 12), the INVALID key (line 15)
+    desired_file = tmp_path / "desired" / "ocp-qa.yaml"
+    lines = out.splitlines()
+    after = {lines[i - 1].split()[1]: lines[i].strip() for i, line in enumerate(lines) if line.strip().startswith("at ")}
+    assert after == {"+12015550104": f"at {desired_file}:12:17", INVALID: f"at {desired_file}:15:3"}, out
     assert "Skipped (an earlier operation on the same number failed):" in out and f"Update  {INVALID}" in out
     assert "NOT converged: 2 number(s) still differ" in out
     numbers = emulator.numbers()

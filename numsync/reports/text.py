@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
-from ..apply import ApplyResult, BatchOutcome
+from ..apply import ApplyResult, BatchOutcome, RowFailure
+from ..desired import DesiredState
 from ..diff import Diff
-from ..model import Field
+from ..model import FIELDS, Field
+from ..yamlsrc import Location
 from ..plan import ChangeSummary, Plan
 
 _SIGILS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
@@ -79,8 +81,27 @@ def render_batch(outcome: BatchOutcome) -> str:
     return line
 
 
-def render_apply(result: ApplyResult) -> str:
-    """The outcome of an apply: counts, then a table of what failed and why."""
+def failure_location(failure: RowFailure, desired: DesiredState) -> Location | None:
+    """Where in the desired YAML to fix a refused row: the value of the column OCP's message
+    names (``MINIAPP_ID …`` → that number's ``miniapp_id``), else the number's key; None for a
+    number no desired file lists (a prune's Detach or Delete)."""
+    number = failure.row.number
+    if number not in desired.locations:
+        return None
+    fields = desired.field_locations.get(number, {})
+    for f in FIELDS:
+        if f.value in failure.message and f.yaml_key in fields:
+            return fields[f.yaml_key]
+    if "PROVIDER" in failure.message and "provider" in fields:
+        return fields["provider"]
+    return desired.locations[number]
+
+
+def render_apply(result: ApplyResult, desired: DesiredState | None = None) -> str:
+    """The outcome of an apply: counts, then a table of what failed and why.
+
+    With ``desired``, each refused row is followed by the file:line:col of the YAML to fix.
+    """
     total = result.applied + len(result.failures) + len(result.skipped)
     out = [f"Applied {result.applied} of {total} operation(s) in {result.requests} request(s), {len(result.failures)} failed, {len(result.skipped)} skipped."]
     if result.failures:
@@ -88,9 +109,13 @@ def render_apply(result: ApplyResult) -> str:
         by_message: dict[str, list[str]] = {}
         for f in result.failures:
             by_message.setdefault(f.message, []).append(f"{f.row.operation.value} {f.row.number}")
+        where = {(f.message, f"{f.row.operation.value} {f.row.number}"): failure_location(f, desired) for f in result.failures} if desired else {}
         for message, rows in by_message.items():
             if len(rows) == 1:
                 out.append(f"  {rows[0]:<24} {message}")
+                location = where.get((message, rows[0]))
+                if location is not None:
+                    out.append(f"  {'':<24} at {location}")
             else:  # a whole file refused: say it once
                 shown = ", ".join(rows[:5]) + (f" … and {len(rows) - 5} more" if len(rows) > 5 else "")
                 out.append(f"  {len(rows)} rows ({shown}): {message}")
