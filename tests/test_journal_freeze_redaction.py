@@ -7,9 +7,10 @@ which is what a frozen CI runner talking to a real OCP would see.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -434,15 +435,15 @@ def test_the_journal_redacts_a_secret_that_reaches_it(tmp_path: Path) -> None:
     assert event["error"] == "login as ci-bot with *** failed" and event["nested"] == {"otp": ["***"]}
 
 
-def test_an_error_body_echoing_the_token_is_masked_in_the_output(tmp_path: Path) -> None:
-    """An API that echoes the bearer token in its error message: the CLI masks it when it prints the error."""
+@contextlib.contextmanager
+def echoing_server(answer: Callable[[dict[str, str], bytes], dict]) -> Iterator[str]:
+    """A loopback server answering every POST with 401 and the JSON ``answer(headers, body)``; yields its base URL."""
     import http.server
     import threading
 
     class Echo(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps({"message": f"token {self.headers['Authorization'][7:]} has expired"}).encode()
+            body = json.dumps(answer(dict(self.headers), self.rfile.read(int(self.headers.get("Content-Length") or 0)))).encode()
             self.send_response(401)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -455,42 +456,32 @@ def test_an_error_body_echoing_the_token_is_masked_in_the_output(tmp_path: Path)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        config = write_config(tmp_path, f"http://127.0.0.1:{server.server_port}/integrations")
-        (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml())
-        result = run(config, "plan", env=CREDENTIALS | {"OCP_TOKEN": BAD_TOKEN})
+        yield f"http://127.0.0.1:{server.server_port}/integrations"
     finally:
         server.shutdown()
+
+
+def test_an_error_body_echoing_the_token_is_masked_in_the_output(tmp_path: Path) -> None:
+    """An API that echoes the bearer token in its error message: the CLI masks it when it prints the error."""
+    with echoing_server(lambda headers, _: {"message": f"token {headers['Authorization'][7:]} has expired"}) as url:
+        config = write_config(tmp_path, url)
+        (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml())
+        result = run(config, "plan", env=CREDENTIALS | {"OCP_TOKEN": BAD_TOKEN})
     assert result.exit_code == 1 and "token *** has expired" in result.output
     assert BAD_TOKEN not in result.output
 
 
 def test_a_token_refusal_echoing_the_password_is_masked_in_the_output(tmp_path: Path) -> None:
-    import http.server
-    import threading
     from urllib.parse import parse_qs
 
-    class Echo(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
-            body = json.dumps({"error": "invalid_grant", "error_description": f"password {form['password'][0]} is wrong"}).encode()
-            self.send_response(401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def refuse(_: dict[str, str], body: bytes) -> dict:
+        return {"error": "invalid_grant", "error_description": f"password {parse_qs(body.decode())['password'][0]} is wrong"}
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        config = write_config(tmp_path, f"http://127.0.0.1:{server.server_port}/integrations")
+    with echoing_server(refuse) as url:
+        config = write_config(tmp_path, url)
         (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml())
         path = tmp_path / "journal.jsonl"
         result = run(config, "apply", "--auto-approve", "--journal", str(path), env=CREDENTIALS | {"OCP_PASSWORD": PASSWORD})
-    finally:
-        server.shutdown()
     assert result.exit_code == 1 and "password *** is wrong" in result.output
     assert PASSWORD not in result.output and PASSWORD not in path.read_text()
 
