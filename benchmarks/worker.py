@@ -1,7 +1,7 @@
 """One benchmark figure, measured in this (fresh) process: ``python -m benchmarks.worker FIGURE ROOT``.
 
 Prints one JSON object: ``wall`` (s, the work only: imports and interpreter start are outside
-it), ``cpu`` (s, this process), ``rss_mb`` (peak resident set of this process, imports
+it), ``cpu`` (s, this process, the same span), ``rss_mb`` (peak resident set of this process, imports
 included; for ``plan-cli`` that of the CLI subprocess) and figure-specific details.
 
 Figures (ROOT is a tenant written by :func:`benchmarks.tenant.write`):
@@ -12,6 +12,7 @@ Figures (ROOT is a tenant written by :func:`benchmarks.tenant.write`):
 - ``plan``: parse_export(live.csv) + desired + diff + make_plan (export served from a file);
 - ``import``: parse_export(live.csv) + render_desired + write the files (``numsync import`` minus the download);
 - ``plan-cli``: ``python -m numsync plan`` end to end against the emulator (``OCP_EMULATOR_URL``);
+  ``cpu`` and ``rss_mb`` are those of the CLI subprocess;
 - ``apply``: plan against the emulator, then apply_plan; ``cpu`` is the client's own CPU time.
 """
 
@@ -91,7 +92,8 @@ def plan_cli(root: Path) -> dict:
     result = subprocess.run([sys.executable, "-m", "numsync", "plan", "--out", str(root / "plan.json")], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     saved = json.loads((root / "plan.json").read_text("utf-8"))
-    return {"requests": saved["summary"]["requests"], "rss_mb": _rss_mb(resource.RUSAGE_CHILDREN)}
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"requests": saved["summary"]["requests"], "rss_mb": _rss_mb(resource.RUSAGE_CHILDREN), "cpu": child.ru_utime + child.ru_stime}
 
 
 def apply(root: Path) -> dict:

@@ -53,7 +53,9 @@ def sets_in_other_groups(state: DesiredState) -> list[Problem]:
         set_id = record.get(Field.PHONE_NUMBER_SET_ID)
         if set_id is None:
             continue
-        where = state.field_locations.get(number, {}).get(key, state.locations[number])
+        where = state.field_locations.get(number, {}).get(key)
+        if where is None:  # where the set was written is unknown: point at the number
+            where = state.locations[number]
         owner, first = owners.setdefault(set_id, (record.group_id, where))
         if owner == record.group_id or where in reported:
             continue  # a set given in defaults is reported once, at the defaults line

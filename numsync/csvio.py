@@ -19,6 +19,7 @@ from .model import (
     FIELDS,
     OPERATION_COLUMNS,
     REQUIRED_EXPORT_COLUMNS,
+    Field,
     NumberFormatError,
     NumberRecord,
     Operation,
@@ -79,9 +80,10 @@ def _rows(reader: Iterable[list[str]], columns: list[str], index: dict[str, int]
     records: list[NumberRecord] = []
     seen: dict[str, int] = {}
     row_no = 0
+    field_columns = tuple((f, index[f.value]) for f in FIELDS)  # looked up once, not per row
     try:
         for cells in reader:
-            if not any(cell.strip() for cell in cells):
+            if not "".join(cells).strip():  # every cell blank (one C call rather than one per cell)
                 continue
             row_no += 1
             if len(cells) != len(columns):
@@ -89,13 +91,13 @@ def _rows(reader: Iterable[list[str]], columns: list[str], index: dict[str, int]
                     f"export row {row_no} has {len(cells)} cells but the header has {len(columns)}; "
                     "the response may have been cut off"
                 )
-            records.append(_record(cells, index, row_no, seen))
+            records.append(_record(cells, index, field_columns, row_no, seen))
     except csv.Error as exc:
         raise ExportFormatError(f"export row {row_no + 1} is not valid CSV ({exc}); the response may have been cut off") from None
     return records
 
 
-def _record(cells: Sequence[str], index: dict[str, int], row_no: int, seen: dict[str, int]) -> NumberRecord:
+def _record(cells: Sequence[str], index: dict[str, int], field_columns: tuple[tuple[Field, int], ...], row_no: int, seen: dict[str, int]) -> NumberRecord:
     raw_number = cells[index["NUMBER"]]
     try:
         number = normalize_number(raw_number)
@@ -105,8 +107,8 @@ def _record(cells: Sequence[str], index: dict[str, int], row_no: int, seen: dict
         raise ExportFormatError(f"export row {row_no}: NUMBER {number} is listed again (first in row {seen[number]})")
     seen[number] = row_no
     values = {}
-    for f in FIELDS:
-        value = normalize_value(f, cells[index[f.value]])
+    for f, column in field_columns:
+        value = normalize_value(f, cells[column])
         if value is not None:
             values[f] = value
     return NumberRecord(number=number, group_id=cells[index["GROUP_ID"]].strip(), fields=values)

@@ -15,6 +15,7 @@ groups, malformed locales) instead of stopping at the first.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,11 +27,14 @@ import phonenumbers
 
 from . import yamlsrc
 from .gcpause import gc_paused
-from .model import FIELDS, NULL, Field, NumberFormatError, NumberRecord, is_locale, normalize_number, normalize_value, parse_number
+from .model import FIELD_KEYS, NULL, Field, NumberFormatError, NumberRecord, is_locale, normalize_number, normalize_value, parse_number
 from .schemacheck import load_schema, schema_problems
 from .yamlsrc import Location, Problem, YamlMap
 
 YAML_SUFFIXES = (".yaml", ".yml")
+
+#: A number key of "+" and ASCII digits, as nearly all are: it holds no letter to report.
+_PLAIN_NUMBER = re.compile(r"\+[0-9]+")
 
 
 @dataclass(slots=True)
@@ -244,7 +248,7 @@ def _retyped_keys(numbers: Any) -> list[Problem]:
 
 def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str, defaults: dict[str, Any], default_provider: str | None, state: DesiredState) -> list[Problem]:
     location = numbers.key_locations[key]
-    if any(ch.isalpha() for ch in key.split(";")[0].lower().replace("ext", "").replace("x", "")):
+    if not _PLAIN_NUMBER.fullmatch(key) and any(ch.isalpha() for ch in key.split(";")[0].lower().replace("ext", "").replace("x", "")):
         return [Problem(location, f"{key!r} holds letters; write NUMBER in digits, E.164, e.g. \"+18003569377\"", "number-format")]
     try:
         # one parse for both the E.164 form and the validity check, unless spaces around the key make them differ
@@ -267,12 +271,12 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
     # Values of the wrong type were reported by the schema check; read only the text ones.
     merged = {k: v for k, v in {**defaults, **spec}.items() if isinstance(v, str) or v is None}
     values: dict[Field, str] = {}
-    for f in FIELDS:
-        value = normalize_value(f, merged.get(f.yaml_key))
+    for f, yaml_key in FIELD_KEYS:
+        value = normalize_value(f, merged.get(yaml_key))
         if value is not None:
             problem = _text_problem(f, value)
             if problem:
-                problems.append(Problem(_field_location(numbers, key, spec, f.yaml_key, location), f"{f.yaml_key} of {number}: {problem}", "text-value"))
+                problems.append(Problem(_field_location(numbers, key, spec, yaml_key, location), f"{yaml_key} of {number}: {problem}", "text-value"))
             values[f] = value
     locale = merged.get("locale")
     if isinstance(locale, str) and locale.strip() and not is_locale(locale):
@@ -289,13 +293,16 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
 def _value_locations(merged: dict[str, Any], spec: Any, defaults: Any) -> dict[str, Location]:
     """Key → where the value in ``merged`` came from: the number's own mapping, else the defaults."""
     found = {}
+    on_number = spec.value_locations if isinstance(spec, YamlMap) else {}
+    in_defaults = defaults.value_locations if isinstance(defaults, YamlMap) else {}
     for key, value in merged.items():
         if value is None:
             continue
-        for source in (spec, defaults):
-            if isinstance(source, YamlMap) and key in source.value_locations:
-                found[key] = source.value_locations[key]
-                break
+        where = on_number.get(key)
+        if where is None:
+            where = in_defaults.get(key)
+        if where is not None:
+            found[key] = where
     return found
 
 

@@ -125,7 +125,8 @@ def diff(
             ignore = groups[want.group_id].ignore_fields if want.group_id in groups else frozenset()
             result.changes.append(Change(number, ChangeKind.REPLACE, want, have, field_changes(want, None, ignore)))
         else:
-            changed = field_changes(want, have, groups[have.group_id].ignore_fields)
+            # equal fields (most numbers, compared at C speed) differ in nothing, ignored or not
+            changed = () if want.fields == have.fields else field_changes(want, have, groups[have.group_id].ignore_fields)
             if changed:
                 result.changes.append(Change(number, ChangeKind.UPDATE, want, have, changed))
             else:

@@ -21,18 +21,22 @@ from .planner import Batch, Phase, minimum_requests, plan_phases
 PLAN_FORMAT_VERSION = 1
 
 
-#: json.dumps(..., ensure_ascii=False) builds an encoder per call; one shared encoder writes the same text.
-_CELLS_JSON = json.JSONEncoder(ensure_ascii=False)
+#: How json.dumps(..., ensure_ascii=False) writes a string (the C implementation where available).
+_json_string = json.encoder.encode_basestring
 
 
 def fingerprint(records: Iterable[NumberRecord]) -> str:
-    """SHA-256 over the normalized records (sorted by NUMBER): equal iff the states are equal."""
+    """SHA-256 over the normalized records (sorted by NUMBER): equal iff the states are equal.
+
+    Each record is hashed as the line ``json.dumps([NUMBER, GROUP_ID, *FIELDS, PROVIDER],
+    ensure_ascii=False)`` (empty strings for absent values). The array is written here from its
+    strings, which is the same text without building a JSON encoder for each of 100,000 records.
+    """
     h = hashlib.sha256()
-    encode = _CELLS_JSON.encode
     for r in sorted(records, key=lambda r: r.number):
-        cells = [r.number, r.group_id] + [r.get(f) or "" for f in FIELDS] + [r.provider or ""]
-        h.update(encode(cells).encode("utf-8"))
-        h.update(b"\n")
+        fields = r.fields
+        cells = (r.number, r.group_id, *[fields.get(f) or "" for f in FIELDS], r.provider or "")
+        h.update(f"[{', '.join(map(_json_string, cells))}]\n".encode("utf-8"))
     return "sha256:" + h.hexdigest()
 
 
