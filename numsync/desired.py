@@ -27,7 +27,7 @@ import phonenumbers
 
 from . import yamlsrc
 from .gcpause import gc_paused
-from .model import FIELD_KEYS, NULL, Field, NumberFormatError, NumberRecord, is_locale, normalize_number, normalize_value, parse_number
+from .model import FIELD_KEYS, NULL, Field, NumberFormatError, NumberRecord, locale_problem, normalize_number, normalize_value, parse_number
 from .schemacheck import load_schema, schema_problems
 from .yamlsrc import Location, Problem, YamlMap
 
@@ -279,8 +279,8 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
                 problems.append(Problem(_field_location(numbers, key, spec, yaml_key, location), f"{yaml_key} of {number}: {problem}", "text-value"))
             values[f] = value
     locale = merged.get("locale")
-    if isinstance(locale, str) and locale.strip() and not is_locale(locale):
-        problems.append(Problem(_field_location(numbers, key, spec, "locale", location), f"locale {locale!r} is not a language tag like 'en-US'", "locale-format"))
+    if isinstance(locale, str) and locale.strip() and (locale_message := locale_problem(locale)):
+        problems.append(Problem(_field_location(numbers, key, spec, "locale", location), locale_message, "locale-format"))
     if Field.MINIAPP_ID in values and Field.LOCALE not in values:
         problems.append(Problem(location, f"{number} has a miniapp_id but no locale; attaching needs a LOCALE (add locale: en-US or set it in defaults)", "locale-required"))
     provider = (merged.get("provider") or "").strip() or default_provider

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import langcodes
 import phonenumbers
 
 #: The literal that clears a field in an operation row (vendor doc: "`<NULL>` clears a field").
@@ -215,9 +216,21 @@ def normalize_locale(raw: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def is_locale(raw: str) -> bool:
-    """Whether ``raw`` is a well-formed language[-Script][-REGION] tag."""
-    return bool(_LOCALE.match(raw.strip()))
+def locale_problem(raw: str) -> str | None:
+    """Why ``raw`` is not a LOCALE numsync accepts, or None when it is.
+
+    The tag must be language[-Script][-REGION] (``en-US``, ``zh-Hant-TW``, ``es-419``), and each
+    subtag must be in the IANA Language Subtag Registry (RFC 5646, as bundled by ``langcodes``),
+    so a typo like ``eb-US`` or ``en-UX`` is caught before OCP sees it.
+    """
+    m = _LOCALE.match(raw.strip())
+    if not m:
+        return f"locale {raw!r} is not a language tag like 'en-US'"
+    language, script, region = m.groups()
+    for kind, subtag, probe in (("language", language, language), ("script", script, f"und-{script}"), ("region", region, f"und-{region}")):
+        if subtag and not langcodes.tag_is_valid(probe):
+            return f"locale {raw!r}: {kind} {subtag!r} is not in the IANA language subtag registry; check the spelling (e.g. 'en-US')"
+    return None
 
 
 def normalize_value(f: Field, raw: str | None) -> str | None:

@@ -426,6 +426,37 @@ def test_malformed_locale_at_its_value(desired: Path, locale: str) -> None:
     assert at(problem) == ("desired/a.yaml", 4, 13)
 
 
+@pytest.mark.parametrize(
+    ("locale", "message"),
+    [
+        ("eb-US", "language 'eb' is not in the IANA language subtag registry"),
+        ("en-UX", "region 'UX' is not in the IANA language subtag registry"),
+        ("zh-Hxnt-TW", "script 'Hxnt' is not in the IANA language subtag registry"),
+    ],
+)
+def test_a_locale_with_an_unregistered_subtag_is_refused_at_its_value(desired: Path, locale: str, message: str) -> None:
+    write(desired, "a.yaml", f"""
+        group_id: ocp-qa
+        numbers:
+          "+12015550123":
+            locale: "{locale}"
+        """)
+    [problem] = problems_of(desired)
+    assert problem.check == "locale-format" and message in problem.message and locale in problem.message
+    assert at(problem) == ("desired/a.yaml", 4, 13)
+
+
+@pytest.mark.parametrize("locale", ["en-US", "en_gb", "zh-Hant-TW", "es-419", "fil-PH", "sr-Latn-RS", "de"])
+def test_registered_locales_are_accepted(desired: Path, locale: str) -> None:
+    write(desired, "a.yaml", f"""
+        group_id: ocp-qa
+        numbers:
+          "+12015550123":
+            locale: "{locale}"
+        """)
+    assert load(desired).records["+12015550123"].get(Field.LOCALE) is not None
+
+
 def test_malformed_locale_from_defaults_points_at_the_number(desired: Path) -> None:
     write(desired, "a.yaml", """
         group_id: ocp-qa
