@@ -111,7 +111,8 @@ def _record(cells: Sequence[str], index: dict[str, int], field_columns: tuple[tu
         value = normalize_value(f, cells[column])
         if value is not None:
             values[f] = value
-    return NumberRecord(number=number, group_id=cells[index["GROUP_ID"]].strip(), fields=values)
+    listed = raw_number.strip()
+    return NumberRecord(number=number, group_id=cells[index["GROUP_ID"]].strip(), fields=values, listed_as=None if listed == number else listed)
 
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

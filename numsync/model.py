@@ -100,12 +100,15 @@ class NumberRecord:
     ``number`` is E.164 (``+12015550123``), ``group_id`` the owning group (GROUP_ID),
     ``fields`` maps each :class:`Field` to its value; an empty or cleared field is absent.
     ``provider`` (PROVIDER) is only known for desired numbers and only used by Create.
+    ``listed_as`` is the NUMBER text of the export when it was not already E.164 (e.g.
+    ``+1 201-555-0123``): operations on the live number address it as OCP listed it.
     """
 
     number: str
     group_id: str
     fields: dict[Field, str] = field(default_factory=dict)
     provider: str | None = None
+    listed_as: str | None = None
 
     def get(self, f: Field) -> str | None:
         """The value of ``f``, or None when empty."""
@@ -116,31 +119,40 @@ class NumberRecord:
 class OperationRow:
     """One row of an operation file.
 
-    ``values`` maps column name to cell text; a missing column is an empty cell
-    ("leave as is"), :data:`NULL` clears.
+    ``number`` is the E.164 NUMBER (the row's identity); ``values`` maps column name to
+    cell text; a missing column is an empty cell ("leave as is"), :data:`NULL` clears.
+    ``listed_as``, when set, is the NUMBER cell instead: the form OCP's export gave a live
+    number that was not E.164 (see :attr:`NumberRecord.listed_as`).
     """
 
     operation: Operation
     number: str
     values: dict[str, str] = field(default_factory=dict)
+    listed_as: str | None = None
 
     def cells(self) -> dict[str, str]:
         """All :data:`OPERATION_COLUMNS` of this row, empty where not set."""
         row = {column: "" for column in OPERATION_COLUMNS}
         row.update(self.values)
         row["OPERATION"] = self.operation.value
-        row["NUMBER"] = self.number
+        row["NUMBER"] = self.listed_as or self.number
         return row
 
     def to_json(self) -> dict[str, str]:
-        """Plain-data form: only non-empty cells."""
+        """Plain-data form: only non-empty cells, exactly as uploaded."""
         return {k: v for k, v in self.cells().items() if v}
 
     @classmethod
     def from_json(cls, data: dict[str, str]) -> "OperationRow":
-        """Inverse of :meth:`to_json`. Raises ValueError on an unknown OPERATION."""
+        """Inverse of :meth:`to_json`. Raises ValueError on an unknown OPERATION or an unreadable NUMBER."""
         values = {k: v for k, v in data.items() if k not in ("OPERATION", "NUMBER") and v}
-        return cls(Operation(data["OPERATION"]), data["NUMBER"], values)
+        cell = data["NUMBER"]
+        number = cell if _PLAIN_E164.fullmatch(cell) else normalize_number(cell)
+        return cls(Operation(data["OPERATION"]), number, values, None if number == cell else cell)
+
+
+#: NUMBER cells numsync writes for numbers it addresses in E.164 ("+" and digits only).
+_PLAIN_E164 = re.compile(r"\+[0-9]+")
 
 
 class NumberFormatError(ValueError):

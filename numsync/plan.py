@@ -29,13 +29,14 @@ def fingerprint(records: Iterable[NumberRecord]) -> str:
     """SHA-256 over the normalized records (sorted by NUMBER): equal iff the states are equal.
 
     Each record is hashed as the line ``json.dumps([NUMBER, GROUP_ID, *FIELDS, PROVIDER],
-    ensure_ascii=False)`` (empty strings for absent values). The array is written here from its
+    ensure_ascii=False)`` (empty strings for absent values), with the exported NUMBER text
+    appended when it was not E.164 (a saved plan's rows address the number by it). The array is written here from its
     strings, which is the same text without building a JSON encoder for each of 100,000 records.
     """
     h = hashlib.sha256()
     for r in sorted(records, key=lambda r: r.number):
         fields = r.fields
-        cells = (r.number, r.group_id, *[fields.get(f) or "" for f in FIELDS], r.provider or "")
+        cells = (r.number, r.group_id, *[fields.get(f) or "" for f in FIELDS], r.provider or "", *((r.listed_as,) if r.listed_as else ()))
         h.update(f"[{', '.join(map(_json_string, cells))}]\n".encode("utf-8"))
     return "sha256:" + h.hexdigest()
 

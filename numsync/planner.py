@@ -106,10 +106,13 @@ def chain(change: Change) -> list[OperationRow]:
     """The operations for one change, in the order they must run. Raises PlanningError."""
     number = change.number
     if change.kind is ChangeKind.UPDATE:
+        listed_as = change.live.listed_as if change.live else None  # address the number as OCP lists it
         ops = []
         if any(c.field is Field.MINIAPP_ID and c.desired is None for c in change.fields):
-            ops.append(OperationRow(Operation.DETACH, number))
+            ops.append(OperationRow(Operation.DETACH, number, listed_as=listed_as))
         row = state_row(number, change.fields, change.desired.get(Field.LOCALE) if change.desired else None)
+        if row and listed_as:
+            row = OperationRow(row.operation, number, row.values, listed_as)
         return ops + ([row] if row else [])
     if change.kind is ChangeKind.DELETE:
         assert change.live is not None
@@ -128,8 +131,8 @@ def chain(change: Change) -> list[OperationRow]:
 def _removal(live: NumberRecord) -> list[OperationRow]:
     ops = []
     if live.get(Field.MINIAPP_ID):
-        ops.append(OperationRow(Operation.DETACH, live.number))
-    ops.append(OperationRow(Operation.DELETE, live.number))
+        ops.append(OperationRow(Operation.DETACH, live.number, listed_as=live.listed_as))
+    ops.append(OperationRow(Operation.DELETE, live.number, listed_as=live.listed_as))
     return ops
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import math
@@ -207,3 +208,39 @@ def test_short_token_lifetimes_are_renewed_transparently(tmp_path: Path) -> None
             result = run(config, "plan", "--detailed-exitcode")
             assert result.exit_code == 0, result.output
         assert emulator.stats()["token_requests"] >= 4
+
+
+def test_numbers_ocp_lists_in_another_form_are_addressed_as_listed(tmp_path: Path, export_sample: bytes) -> None:
+    """The export lists +12015550123 as "+1 201-555-0123": equal to desired "+12015550123" after
+    normalization, so no change for it alone; when a field changes, the Update, Detach and
+    Delete rows carry the NUMBER exactly as OCP listed it, so OCP finds the number."""
+    sample = export_sample.decode("utf-8")
+    listed = {"+12015550123": "+1 201-555-0123", "+12015550124": "+1 (201) 555-0124"}
+    for number, form in listed.items():
+        assert f",{number}," in sample
+        sample = sample.replace(f",{number},", f",{form},")
+    seed = tmp_path / "live.csv"
+    seed.write_text(sample, "utf-8")
+    with EmulatorProcess("--from-csv", str(seed)) as emulator:
+        live = live_records(emulator)
+        assert {r.listed_as for r in live if r.listed_as} == set(listed.values())
+        groups = sorted({r.group_id for r in live})
+        config = workspace(tmp_path, emulator.base_url, dict.fromkeys(groups, True))
+        write_desired(tmp_path, live, groups)
+        assert run(config, "plan", "--detailed-exitcode").exit_code == 0  # another form of the same number is no change
+
+        # +12015550123 gets a note (Update); +12015550124 is pruned (Detach, then Delete).
+        noted = [dataclasses.replace(r, fields=r.fields | {Field.NOTE: "reached as listed"}) if r.number == "+12015550123" else r for r in live]
+        write_desired(tmp_path, [r for r in noted if r.number != "+12015550124"], groups)
+        saved = tmp_path / "plan.json"
+        planned = run(config, "plan", "--out", str(saved))
+        assert planned.exit_code == 0, planned.output
+        rows = [row for phase in json.loads(saved.read_text())["phases"] for batch in phase for row in batch]
+        assert {(r["OPERATION"], r["NUMBER"]) for r in rows} == {("Update", "+1 201-555-0123"), ("Detach", "+1 (201) 555-0124"), ("Delete", "+1 (201) 555-0124")}
+
+        result = run(config, "apply", str(saved))
+        assert result.exit_code == 0, result.output
+        assert "Applied 3 of 3 operation(s)" in result.output and "Verified: live now matches desired." in result.output
+        numbers = emulator.numbers()
+        assert numbers["+1 201-555-0123"]["NOTE"] == "reached as listed" and "+1 (201) 555-0124" not in numbers
+        assert run(config, "plan", "--detailed-exitcode").exit_code == 0

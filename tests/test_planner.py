@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from numsync.config import GroupPolicy
 from numsync.diff import ChangeKind, diff
-from numsync.model import DEFAULT_LIMITS, NULL, Field, NumberRecord, Operation
+from numsync.model import DEFAULT_LIMITS, NULL, Field, NumberRecord, Operation, OperationRow
 from numsync.planner import PlanningError, minimum_requests, plan_phases
 
 APP_X = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
@@ -175,3 +176,16 @@ def test_phases_never_touch_a_number_twice_and_use_the_fewest_files(desired, liv
         counts = Counter(r.operation for r in phase.rows)
         assert len(phase.batches) == max(math.ceil(n / limits[op]) for op, n in counts.items())
     assert sum(len(p.batches) for p in phases) == minimum_requests(phases, limits)
+
+
+def test_a_number_listed_in_another_form_is_addressed_as_listed_until_it_is_created_anew() -> None:
+    """Rows on the live number carry OCP's form of NUMBER; a replacement's Create (a new number) carries E.164."""
+    listed = "+1 201-555-0123"
+    live = [dataclasses.replace(rec(group="uk-care", provider=None, miniapp_id=APP_X, locale="en-US"), listed_as=listed)]
+    result = diff({N: rec(note="moved")}, live, GROUPS)
+    rows = [(r.operation.value, r.number, r.cells()["NUMBER"]) for phase in plan_phases(result, DEFAULT_LIMITS) for r in phase.rows]
+    assert rows == [("Detach", N, listed), ("Delete", N, listed), ("Create", N, N), ("Update", N, N)]
+    # the artifact's rows hold the cells as uploaded, and read back to the same rows
+    assert [OperationRow.from_json(r.to_json()) for phase in plan_phases(result, DEFAULT_LIMITS) for r in phase.rows] == [
+        r for phase in plan_phases(result, DEFAULT_LIMITS) for r in phase.rows
+    ]
