@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from functools import cache
 from importlib import resources
@@ -86,10 +87,31 @@ def _matches_pattern(schema: dict[str, Any], key: Any) -> bool:
 def schema_problems(name: str, data: Any, path: str) -> list[Problem]:
     """Validate ``data`` against the shipped schema ``name``; one Problem per violation, sorted by line and column."""
     fallback = getattr(data, "location", Location(path, 1, 1))
-    problems = []
+    # Only the config has numbers; in desired files every value is text, so .nan is a type error there.
+    problems = [Problem(locate(data, at, fallback), message, "schema-finite") for at, message in _non_finite(data, ())] if name == "config" else []
     for error in _validator(name).iter_errors(data):
+        if problems and isinstance(error.instance, float) and not math.isfinite(error.instance):
+            continue  # reported above, in plain words
         findings = _unknown_keys(error) if error.validator == "additionalProperties" and isinstance(error.instance, dict) else []
         for error_path, message, at_key in findings or [_describe(error, data)]:
             where = locate_key if at_key else locate
             problems.append(Problem(where(data, error_path, fallback), message, f"schema-{error.validator}"))
     return sorted(problems, key=lambda p: (p.location.line, p.location.column))
+
+
+def _non_finite(data: Any, at: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """Paths to YAML's ``.nan`` / ``.inf``: JSON Schema's "number" admits them, yet a limit of NaN
+    compares false with everything and would silently switch a check off."""
+    if isinstance(data, float) and not math.isfinite(data):
+        where = ".".join(str(step) for step in at)
+        return [(at, f"{where}: {_yaml_float(data)} is not a finite number; write a plain value such as 10")]
+    if isinstance(data, dict):
+        return [found for key, value in data.items() for found in _non_finite(value, (*at, key))]
+    if isinstance(data, list):
+        return [found for i, value in enumerate(data) for found in _non_finite(value, (*at, i))]
+    return []
+
+
+def _yaml_float(value: float) -> str:
+    return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
+

@@ -422,3 +422,29 @@ def test_unknown_environment_name_raises(tmp_path: Path) -> None:
     [problem] = info.value.problems
     assert "'qa'" in problem.message
     assert "prod, staging" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("line", "value", "key"),
+    [
+        ("    safety: {max_change_percent: VALUE}", ".nan", "environments.prod.safety.max_change_percent"),
+        ("    safety: {max_shrink_percent: VALUE}", ".NaN", "environments.prod.safety.max_shrink_percent"),
+        ("    timeout: VALUE", ".inf", "environments.prod.timeout"),
+        ("    retry: {max_delay: VALUE}", "-.inf", "environments.prod.retry.max_delay"),
+    ],
+)
+def test_non_finite_numbers_are_refused_at_their_value(tmp_path: Path, line: str, value: str, key: str) -> None:
+    """YAML's .nan compares false with every limit: accepted, it would silently switch a safety check off."""
+    (tmp_path / "desired").mkdir()
+    path = write(tmp_path, f"environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n{line.replace('VALUE', value)}\n")
+    [problem] = problems_of(path)
+    shown = {".nan": ".nan", ".NaN": ".nan", ".inf": ".inf", "-.inf": "-.inf"}[value]
+    assert problem.message == f"{key}: {shown} is not a finite number; write a plain value such as 10"
+    assert (problem.location.line, problem.location.column) == (6, line.index("VALUE") + 1)
+
+
+def test_a_pace_over_a_minute_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "desired").mkdir()
+    path = write(tmp_path, "environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {ocp-qa: {}}\n    retry: {min_interval: 3600}\n")
+    [problem] = problems_of(path)
+    assert "min_interval: 3600 is greater than the maximum of 60" in problem.message
