@@ -72,3 +72,34 @@ def test_an_unknown_format_is_refused_before_any_request(config: Path, emulator:
     result = plan(config, "--format", "yaml")
     assert result.exit_code != 0 and "'yaml' is not one of text, markdown, json" in result.output
     assert emulator.stats()["export_requests"] == exports
+
+
+def test_refused_rows_point_at_the_yaml_to_fix_also_when_they_share_a_message(tmp_path: Path) -> None:
+    """Two rows refused for the same set from the file's defaults: one message, one place (the defaults line);
+    rows refused with their own messages each get their place; a pruned number (no YAML) gets none."""
+    from numsync.apply import ApplyResult, RowFailure
+    from numsync.desired import load_desired
+    from numsync.model import Operation, OperationRow
+    from numsync.reports.text import render_apply
+
+    folder = tmp_path / "desired"
+    folder.mkdir()
+    (folder / "a.yaml").write_text(
+        'group_id: ocp-qa\ndefaults:\n  phone_number_set_id: nope-set\nnumbers:\n'
+        '  "+12015550123": {}\n  "+12015550124": {}\n  "+12015550125":\n    note: x\n'
+    )
+    desired = load_desired(folder, default_provider="twilio", display_root=tmp_path)
+    shared = "PHONE_NUMBER_SET_ID nope-set is not a set of group ocp-qa"
+    result = ApplyResult(requests=1, failures=[
+        RowFailure(OperationRow(Operation.UPDATE, "+12015550123"), shared),
+        RowFailure(OperationRow(Operation.UPDATE, "+12015550124"), shared),
+        RowFailure(OperationRow(Operation.UPDATE, "+12015550125"), "unknown number"),
+        RowFailure(OperationRow(Operation.DELETE, "+12015550199"), "detach it first"),
+    ])
+    lines = render_apply(result, desired).splitlines()
+    at = {lines[i - 1].strip(): line.strip() for i, line in enumerate(lines) if line.strip().startswith("at ")}
+    assert at == {
+        f"2 rows (Update +12015550123, Update +12015550124): {shared}": "at desired/a.yaml:3:24",
+        "Update +12015550125      unknown number": "at desired/a.yaml:7:3",
+    }, "\n".join(lines)
+    assert render_apply(result).count(" at ") == 0  # without the desired state, no places

@@ -106,19 +106,21 @@ def render_apply(result: ApplyResult, desired: DesiredState | None = None) -> st
     out = [f"Applied {result.applied} of {total} operation(s) in {result.requests} request(s), {len(result.failures)} failed, {len(result.skipped)} skipped."]
     if result.failures:
         out.append("Failed:")
-        by_message: dict[str, list[str]] = {}
+        by_message: dict[str, list[RowFailure]] = {}
         for f in result.failures:
-            by_message.setdefault(f.message, []).append(f"{f.row.operation.value} {f.row.number}")
-        where = {(f.message, f"{f.row.operation.value} {f.row.number}"): failure_location(f, desired) for f in result.failures} if desired else {}
-        for message, rows in by_message.items():
-            if len(rows) == 1:
-                out.append(f"  {rows[0]:<24} {message}")
-                location = where.get((message, rows[0]))
-                if location is not None:
-                    out.append(f"  {'':<24} at {location}")
-            else:  # a whole file refused: say it once
-                shown = ", ".join(rows[:5]) + (f" … and {len(rows) - 5} more" if len(rows) > 5 else "")
-                out.append(f"  {len(rows)} rows ({shown}): {message}")
+            by_message.setdefault(f.message, []).append(f)
+        for message, failures in by_message.items():
+            labels = [f"{f.row.operation.value} {f.row.number}" for f in failures]
+            if len(failures) == 1:
+                out.append(f"  {labels[0]:<24} {message}")
+            else:  # one message for several rows (a whole file refused, or the same fault): say it once
+                shown = ", ".join(labels[:5]) + (f" … and {len(labels) - 5} more" if len(labels) > 5 else "")
+                out.append(f"  {len(labels)} rows ({shown}): {message}")
+            if desired is not None:
+                locations = list(dict.fromkeys(loc for f in failures if (loc := failure_location(f, desired)) is not None))
+                out += [f"  {'':<24} at {loc}" for loc in locations[:5]]
+                if len(locations) > 5:
+                    out.append(f"  {'':<24} … and {len(locations) - 5} more place(s)")
     if result.skipped:
         out.append("Skipped (an earlier operation on the same number failed):")
         out += [f"  {r.operation.value:<7} {r.number}" for r in result.skipped]
