@@ -161,7 +161,7 @@ def _load_text(text: str, shown: str, state: DesiredState, managed: set[str] | N
     for key, spec in numbers.items():
         if isinstance(key, str) and (spec is None or isinstance(spec, dict)):
             problems += _load_number(key, spec or {}, numbers, group_id, defaults, default_provider, state)
-    return problems
+    return list(dict.fromkeys(problems))  # a bad default is found at every number that inherits it
 
 
 _JSON_TYPES: dict[str, type] = {"string": str, "null": type(None), "boolean": bool}
@@ -276,11 +276,12 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
         if value is not None:
             problem = _text_problem(f, value)
             if problem:
-                problems.append(Problem(_field_location(numbers, key, spec, yaml_key, location), f"{yaml_key} of {number}: {problem}", "text-value"))
+                where, owner = _field_location(spec, defaults, yaml_key, location, number)
+                problems.append(Problem(where, f"{yaml_key} {owner}: {problem}", "text-value"))
             values[f] = value
     locale = merged.get("locale")
     if isinstance(locale, str) and locale.strip() and (locale_message := locale_problem(locale)):
-        problems.append(Problem(_field_location(numbers, key, spec, "locale", location), locale_message, "locale-format"))
+        problems.append(Problem(_field_location(spec, defaults, "locale", location, number)[0], locale_message, "locale-format"))
     if Field.MINIAPP_ID in values and Field.LOCALE not in values:
         problems.append(Problem(location, f"{number} has a miniapp_id but no locale; attaching needs a LOCALE (add locale: en-US or set it in defaults)", "locale-required"))
     provider = (merged.get("provider") or "").strip() or default_provider
@@ -325,10 +326,17 @@ def _text_problem(f: Field, value: str) -> str | None:
     return None
 
 
-def _field_location(numbers: YamlMap, key: str, spec: Any, name: str, fallback: Location) -> Location:
+def _field_location(spec: Any, defaults: Any, name: str, fallback: Location, number: str) -> tuple[Location, str]:
+    """Where the value of ``name`` a number got stands, and whose it is ("of NUMBER" or "in defaults").
+
+    A value from the file's defaults is located there, so the same bad default is reported
+    once (the file's problems are de-duplicated), not at every number inheriting it.
+    """
     if isinstance(spec, YamlMap) and name in spec.value_locations:
-        return spec.value_locations[name]
-    return fallback
+        return spec.value_locations[name], f"of {number}"
+    if isinstance(defaults, YamlMap) and name in defaults.value_locations:
+        return defaults.value_locations[name], "in defaults"
+    return fallback, f"of {number}"
 
 
 def _check_number(key: str, number: str, spec: dict[str, Any], location: Location, parsed: phonenumbers.PhoneNumber | None = None) -> list[Problem]:

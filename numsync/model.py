@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
+from importlib import resources
 
-import langcodes
 import phonenumbers
 
 #: The literal that clears a field in an operation row (vendor doc: "`<NULL>` clears a field").
@@ -232,17 +232,31 @@ def locale_problem(raw: str) -> str | None:
     """Why ``raw`` is not a LOCALE numsync accepts, or None when it is.
 
     The tag must be language[-Script][-REGION] (``en-US``, ``zh-Hant-TW``, ``es-419``), and each
-    subtag must be in the IANA Language Subtag Registry (RFC 5646, as bundled by ``langcodes``),
-    so a typo like ``eb-US`` or ``en-UX`` is caught before OCP sees it.
+    subtag must be in the IANA Language Subtag Registry (RFC 5646; the copy ``langcodes``
+    ships), so typos like ``eb-US``, ``en-UK`` or ``eng-US`` are caught before OCP sees them.
     """
     m = _LOCALE.match(raw.strip())
     if not m:
-        return f"locale {raw!r} is not a language tag like 'en-US'"
-    language, script, region = m.groups()
-    for kind, subtag, probe in (("language", language, language), ("script", script, f"und-{script}"), ("region", region, f"und-{region}")):
-        if subtag and not langcodes.tag_is_valid(probe):
-            return f"locale {raw!r}: {kind} {subtag!r} is not in the IANA language subtag registry; check the spelling (e.g. 'en-US')"
+        return f"locale {raw!r} is not a tag numsync accepts: write language[-Script][-REGION], like 'en-US' or 'zh-Hant-TW'"
+    registry = _subtag_registry()
+    for kind, subtag in zip(("language", "script", "region"), m.groups()):
+        if subtag and subtag.lower() not in registry[kind]:
+            return f"locale {raw!r}: {kind} {subtag!r} is not in the IANA language subtag registry; check the spelling (e.g. 'en-US', 'en-GB')"
     return None
+
+
+@cache
+def _subtag_registry() -> dict[str, frozenset[str]]:
+    """Registered subtags by type (``language``, ``script``, ``region``), lower case; ranges
+    (private use, ``qaa..qtz``) are left out."""
+    text = resources.files("langcodes").joinpath("data", "language-subtag-registry.txt").read_text("utf-8")
+    found: dict[str, set[str]] = {"language": set(), "script": set(), "region": set()}
+    for record in text.split("\n%%\n"):
+        fields = dict(line.split(": ", 1) for line in record.splitlines() if ": " in line and not line.startswith(" "))
+        kind, subtag = fields.get("Type"), fields.get("Subtag", "")
+        if kind in found and ".." not in subtag:
+            found[kind].add(subtag.lower())
+    return {kind: frozenset(subtags) for kind, subtags in found.items()}
 
 
 def normalize_value(f: Field, raw: str | None) -> str | None:

@@ -422,7 +422,7 @@ def test_malformed_locale_at_its_value(desired: Path, locale: str) -> None:
         """)
     [problem] = problems_of(desired)
     assert problem.check == "locale-format"
-    assert f"locale {locale!r} is not a language tag" in problem.message
+    assert f"locale {locale!r} is not a tag numsync accepts: write language[-Script][-REGION]" in problem.message
     assert at(problem) == ("desired/a.yaml", 4, 13)
 
 
@@ -431,6 +431,9 @@ def test_malformed_locale_at_its_value(desired: Path, locale: str) -> None:
     [
         ("eb-US", "language 'eb' is not in the IANA language subtag registry"),
         ("en-UX", "region 'UX' is not in the IANA language subtag registry"),
+        ("en-UK", "region 'UK' is not in the IANA language subtag registry"),  # the registry says GB
+        ("eng-US", "language 'eng' is not in the IANA language subtag registry"),  # en is the registered subtag
+        ("en-999", "region '999' is not in the IANA language subtag registry"),
         ("zh-Hxnt-TW", "script 'Hxnt' is not in the IANA language subtag registry"),
     ],
 )
@@ -457,16 +460,23 @@ def test_registered_locales_are_accepted(desired: Path, locale: str) -> None:
     assert load(desired).records["+12015550123"].get(Field.LOCALE) is not None
 
 
-def test_malformed_locale_from_defaults_points_at_the_number(desired: Path) -> None:
+def test_a_bad_default_is_reported_once_at_the_defaults(desired: Path) -> None:
     write(desired, "a.yaml", """
         group_id: ocp-qa
-        defaults: {locale: english}
+        defaults: {locale: english, note: "a\\u0007bell"}
         numbers:
           "+12015550123": {}
+          "+12015550124": {}
+          "+12015550125": {locale: en-UK}
         """)
-    [problem] = problems_of(desired)
-    assert problem.check == "locale-format"
-    assert problem.location.line == 4
+    problems = problems_of(desired)
+    assert [(p.check, at(p)) for p in problems] == [
+        ("locale-format", ("desired/a.yaml", 2, 20)),
+        ("text-value", ("desired/a.yaml", 2, 35)),
+        ("locale-format", ("desired/a.yaml", 6, 28)),
+    ], problems
+    assert problems[1].message.startswith("note in defaults: ")
+    assert "'en-UK': region 'UK'" in problems[2].message
 
 
 def test_miniapp_without_locale(desired: Path) -> None:

@@ -91,7 +91,7 @@ def test_text_lists_every_problem_as_path_line_column_then_the_count(tree: Path)
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines == [
-        "desired/ocp-qa.yaml:3:28: locale 'english' is not a language tag like 'en-US'",
+        "desired/ocp-qa.yaml:3:28: locale 'english' is not a tag numsync accepts: write language[-Script][-REGION], like 'en-US' or 'zh-Hant-TW'",
         "desired/ocp-qa.yaml:4:3: +1201555012 is not a valid phone number",
         "desired/ocp-qa.yaml:6:5: unknown key 'minapp_id'; did you mean 'miniapp_id'?",
         "desired/uk-care.yaml:3:27: YAML read 'no' as a boolean, not text; quote this value: \"no\"",
@@ -111,7 +111,7 @@ CASES = {
     "number-format": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "2015550123": {}\n'}, "desired/a.yaml:3:3: ", "is not in E.164 form"),
     "duplicate-after-normalization": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n  "+1 201 555 0123": {}\n'}, "desired/a.yaml:4:3: ", "'+1 201 555 0123' is +12015550123 once normalized, already listed at desired/a.yaml:3:3"),
     "number-in-two-groups": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n', "desired/b.yaml": 'group_id: uk-care\nnumbers:\n  "+12015550123": {}\n'}, "desired/b.yaml:3:3: ", "+12015550123 is listed in two groups: 'ocp-qa' at desired/a.yaml:3:3 and 'uk-care'"),
-    "locale-format": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    locale: en-USA\n'}, "desired/a.yaml:4:13: ", "locale 'en-USA' is not a language tag"),
+    "locale-format": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    locale: en-USA\n'}, "desired/a.yaml:4:13: ", "locale 'en-USA' is not a tag numsync accepts"),
     "locale-required": ({"desired/a.yaml": f'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    miniapp_id: "{APP}"\n'}, "desired/a.yaml:3:3: ", "+12015550123 has a miniapp_id but no locale"),
     "unmanaged-group": ({"desired/a.yaml": 'group_id: sales\nnumbers:\n  "+12015550123": {}\n'}, "desired/a.yaml:1:11: ", "group 'sales' is not managed by this environment"),
     "set-other-group": (
@@ -365,18 +365,16 @@ def test_identical_problems_get_distinct_fingerprints_and_a_fix_keeps_the_other(
     write(tree, "numsync.yaml", CONFIG_WITHOUT_PROVIDER)
     write(tree, "desired/ocp-qa.yaml", """
         group_id: ocp-qa
-        defaults: {locale: english}
         numbers:
-          "+12015550123": {provider: t}
-          "+12015550124": {provider: t}
+          "+12015550123": {provider: t, locale: english}
+          "+12015550124": {provider: t, locale: english}
         """)
     both = codequality(tree)
     assert len(both) == 2  # the same message twice, two fingerprints
     write(tree, "desired/ocp-qa.yaml", """
         group_id: ocp-qa
-        defaults: {locale: english}
         numbers:
-          "+12015550123": {provider: t}
+          "+12015550123": {provider: t, locale: english}
         """)
     one = codequality(tree)
     assert len(one) == 1 and set(one) < set(both)
