@@ -192,7 +192,7 @@ def validate(ctx: click.Context, report_format: str, output: Path | None) -> Non
 def export(ctx: click.Context, out: Path | None) -> None:
     """Download the live numbers CSV exactly as OCP sends it."""
     env = _env(ctx)
-    with connect(env) as client:
+    with connect(env, on_retry=_say_retry) as client:
         data = client.export()
     if out:
         out.write_bytes(data)
@@ -234,12 +234,15 @@ def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_e
     outputs = _parse_plan_formats(formats)
     env = _env(ctx)
     desired = load_environment_desired(env)
-    with connect(env) as client:
+    with connect(env, on_retry=_say_retry) as client:
         live_csv = client.export()
     live = parse_export(live_csv)
     result = plan_environment(env, desired, live).plan
     # Notes go to stderr when stdout carries Markdown or JSON, so it can be redirected as is.
     notes_to_stderr = _emit_plan(result, env, outputs, gitlab_report, safety.Overrides(allow_replace, override_thresholds, allow_small_export))
+    frozen = env.freeze.active()
+    if frozen and not result.empty:  # plan still runs in a freeze (review goes on); say what apply will do
+        click.echo(f"Note: a change freeze is in force ({frozen}); apply will refuse without --override-freeze \"<why>\".", err=notes_to_stderr)
     if out:
         out.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
         click.echo(f"Saved the plan to {out}; apply it with: numsync apply {out}", err=notes_to_stderr)
@@ -269,7 +272,7 @@ def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None
     unknown = [g for g in group_ids if g not in env.groups]
     if unknown:
         raise Failure(f"group(s) {', '.join(unknown)} are not managed by environment {env.name!r}; add them under groups in numsync.yaml first")
-    with connect(env) as client:
+    with connect(env, on_retry=_say_retry) as client:
         live = export_live(client)
     files = render_desired(live, group_ids or env.groups, schema=_schema_modeline(env.desired))
     existing = [env.desired / name for name in files if (env.desired / name).exists()]
@@ -336,10 +339,11 @@ def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool, overri
         _enforce_safety(the_plan, env, allow_replace, override_thresholds, allow_small_export)
         frozen = env.freeze.active()
         if frozen and not (override_freeze or "").strip():
-            raise Failure(f"apply refused: a change freeze is in force: {frozen}. Nothing was written. To apply anyway, pass --override-freeze \"<why>\" (recorded in the journal)")
+            blank = "--override-freeze was given a blank reason, which does not count. " if override_freeze is not None else ""
+            raise Failure(f"apply refused: a change freeze is in force: {frozen}. Nothing was written. {blank}To apply anyway, pass --override-freeze \"<why>\" (recorded in the journal)")
         if frozen:
             journal.write("freeze-override", freeze=frozen, reason=override_freeze)
-            click.echo(f"Change freeze in force ({frozen}); overridden: {override_freeze}", err=True)
+            click.echo(f"Change freeze in force ({frozen}); overridden: {redact(override_freeze or '')}", err=True)
         if not plan_file and not auto_approve:
             if not sys.stdin.isatty():
                 raise Failure("refusing to apply without confirmation: no terminal to ask on; pass --auto-approve (or apply a saved plan)")
@@ -384,7 +388,7 @@ def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, l
     for env_name in names:
         env = config.environment(env_name)
         desired = load_environment_desired(env)
-        with connect_readonly(env) as reader:
+        with connect_readonly(env, on_retry=_say_retry) as reader:
             live = export_live(reader)
         env_drift = drift_mod.classify(env, verify(env, desired.records, live), live, desired.records)
         if last_applied:
@@ -427,10 +431,15 @@ def _commit_of(last_applied: str) -> str:
     return last_applied
 
 
+def _say_retry(request: Any, reason: str, delay: float) -> None:
+    """Tell the user why nothing seems to happen: a retry can wait up to minutes (Retry-After)."""
+    click.echo(f"  {request.method} {request.url.path}: {reason}, retrying in {delay:.1f}s", err=True)
+
+
 def _journal_retry(journal: Journal) -> Callable[..., None]:
     def on_retry(request: Any, reason: str, delay: float) -> None:
         journal.write("retry", method=request.method, url=str(request.url), reason=reason, delay=round(delay, 3))
-        click.echo(f"  {request.method} {request.url.path}: {reason}, retrying in {delay:.1f}s", err=True)
+        _say_retry(request, reason, delay)
 
     return on_retry
 

@@ -242,6 +242,7 @@ def test_apply_in_a_freeze_with_a_blank_override_is_refused(tmp_path: Path, emul
     with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
         result = run(config, "apply", "--auto-approve", "--override-freeze", "   ")
     assert result.exit_code == 1 and "apply refused: a change freeze is in force" in result.output
+    assert "--override-freeze was given a blank reason, which does not count" in result.output
     assert emulator.stats()["put_requests"] == 0
 
 
@@ -275,7 +276,18 @@ def test_plan_is_not_affected_by_a_freeze(tmp_path: Path, emulator: EmulatorProc
     config = _freeze_workspace(tmp_path, emulator)
     with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
         result = run(config, "plan", "--detailed-exitcode")
-    assert result.exit_code == 2
+    assert result.exit_code == 2  # the plan is made and shown as ever
+    assert "Note: a change freeze is in force (holiday freeze (2026-12-20 to 2027-01-03, Europe/Berlin)); apply will refuse" in result.output
+
+
+def test_an_override_reason_holding_a_secret_is_masked_in_the_output(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    config = _freeze_workspace(tmp_path, emulator)
+    path = tmp_path / "journal.jsonl"
+    with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
+        result = run(config, "apply", "--auto-approve", "--override-freeze", f"incident 42 {CREDENTIALS['OCP_PASSWORD']}", "--journal", str(path))
+    assert result.exit_code == 0, result.output
+    assert "overridden: incident 42 ***" in result.output
+    assert CREDENTIALS["OCP_PASSWORD"] not in result.output and CREDENTIALS["OCP_PASSWORD"] not in path.read_text()
 
 
 @pytest.mark.parametrize(
@@ -498,3 +510,16 @@ def test_the_emulator_never_shows_a_user_password(tmp_path: Path) -> None:
         assert "ci-bot" in state and PASSWORD not in state
         assert httpx.post(emu.token_url, data={"client_id": "ocp", "grant_type": "password", "username": "ci-bot", "password": PASSWORD}).status_code == 200
         assert PASSWORD not in emu.stderr_text()
+
+
+@pytest.mark.parametrize("command", ["plan", "drift"])
+def test_plan_and_drift_say_when_they_retry(tmp_path: Path, command: str) -> None:
+    """A retry can wait minutes (Retry-After): plan and drift say so on stderr instead of sitting silent."""
+    spec = tmp_path / "faults.yaml"
+    spec.write_text(yaml.safe_dump([{"target": "export", "kind": "status", "status": 503, "times": 1}]))
+    with EmulatorProcess("--faults", str(spec)) as emu:
+        config = write_config(tmp_path, emu.base_url, "    retry: {max_delay: 0.01}\n")
+        (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml())
+        result = run(config, command)
+    assert result.exit_code in (0, 2), result.output
+    assert "POST /integrations/api/numbers/csv: HTTP 503, retrying in 0.0s" in result.output
