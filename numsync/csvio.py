@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 
 from .gcpause import gc_paused
@@ -104,7 +105,8 @@ def _record(cells: Sequence[str], index: dict[str, int], field_columns: tuple[tu
     except NumberFormatError as exc:
         raise ExportFormatError(f"export row {row_no}: NUMBER {exc}") from None
     if number in seen:
-        raise ExportFormatError(f"export row {row_no}: NUMBER {number} is listed again (first in row {seen[number]})")
+        form = f" (as {raw_number.strip()!r})" if raw_number.strip() != number else ""
+        raise ExportFormatError(f"export row {row_no}: NUMBER {number}{form} is listed again (first in row {seen[number]})")
     seen[number] = row_no
     values = {}
     for f, column in field_columns:
@@ -120,11 +122,15 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 def spreadsheet_safe_cell(column: str, value: str) -> str:
     """``value`` made safe to open in a spreadsheet: a leading ``'`` where it would run as a formula."""
-    # A spreadsheet runs a cell starting with one of these as a formula (CSV injection);
-    # NUMBER keeps its "+", it is E.164 and never a formula.
-    if column != "NUMBER" and value.startswith(_FORMULA_PREFIXES) and value != "<NULL>":
+    # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+    # An E.164 NUMBER keeps its "+": digits only, never a formula. A number the export listed
+    # in another form ("+44-20-7946-0959") would be computed, so it is quoted like the rest.
+    if value.startswith(_FORMULA_PREFIXES) and value != "<NULL>" and not (column == "NUMBER" and _E164_CELL.fullmatch(value)):
         return "'" + value
     return value
+
+
+_E164_CELL = re.compile(r"\+[0-9]+")
 
 
 def write_operations(rows: Iterable[OperationRow], *, spreadsheet_safe: bool = False) -> bytes:

@@ -266,6 +266,7 @@ def test_duplicate_number_names_both_rows() -> None:
     assert "+12015550123" in message
     assert "row 3" in message
     assert "row 1" in message
+    assert "(as '+1 201-555-0123')" in message  # the form that row holds
 
 
 def test_unreadable_number_names_its_row() -> None:
@@ -435,3 +436,21 @@ def test_property_free_text_round_trips_through_the_csv_module(cells: list[tuple
         assert record.get(Field.APPLICATION_TAG) == _expected(tag)
         assert record.group_id == "ocp-qa"
         assert set(record.fields) <= {Field.NOTE, Field.APPLICATION_TAG}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        ("NUMBER", "+12015550123", "+12015550123"),  # E.164: digits only, never a formula
+        ("NUMBER", "+44-20-7946-0959", "'+44-20-7946-0959"),  # a spreadsheet would compute 44-20-7946-0959
+        ("NUMBER", "+1 (201) 555-0124", "'+1 (201) 555-0124"),
+        ("NOTE", "+44 call back", "'+44 call back"),
+        ("NOTE", "=1+1", "'=1+1"),
+        ("APPLICATION_TAG", "<NULL>", "<NULL>"),
+        ("NOTE", "plain", "plain"),
+    ],
+)
+def test_review_cells_never_run_as_formulas(column: str, value: str, shown: str) -> None:
+    from numsync.csvio import spreadsheet_safe_cell
+
+    assert spreadsheet_safe_cell(column, value) == shown

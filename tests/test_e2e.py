@@ -235,6 +235,7 @@ def test_numbers_ocp_lists_in_another_form_are_addressed_as_listed(tmp_path: Pat
         saved = tmp_path / "plan.json"
         planned = run(config, "plan", "--out", str(saved))
         assert planned.exit_code == 0, planned.output
+        assert 'Update  +12015550123     NUMBER="+1 201-555-0123"  NOTE="reached as listed"' in planned.output  # the form sent is shown
         rows = [row for phase in json.loads(saved.read_text())["phases"] for batch in phase for row in batch]
         assert {(r["OPERATION"], r["NUMBER"]) for r in rows} == {("Update", "+1 201-555-0123"), ("Detach", "+1 (201) 555-0124"), ("Delete", "+1 (201) 555-0124")}
 

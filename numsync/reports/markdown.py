@@ -85,7 +85,8 @@ def operation_rows(plan: Plan) -> list[list[str]]:
     for p, phase in enumerate(plan.phases, start=1):
         for b, batch in enumerate(phase.batches, start=1):
             for row in batch.rows:
-                cells = ", ".join(code(f"{k}={show(v)}") for k, v in row.values.items())
+                values = ({"NUMBER": row.listed_as} if row.listed_as else {}) | row.values  # the form OCP listed it in, when not E.164
+                cells = ", ".join(code(f"{k}={show(v)}") for k, v in values.items())
                 rows.append([str(p), str(b), row.operation.value, code(row.number), cells])
     return rows
 

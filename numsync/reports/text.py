@@ -57,7 +57,8 @@ def render_plan(plan: Plan) -> str:
             out.append(f"  Phase {p} of {len(plan.phases)}: {len(phase.rows)} row(s) in {len(phase.batches)} file(s)")
             for row in phase.rows:
                 cells = "  ".join(f"{k}={show(v)}" for k, v in row.values.items())
-                out.append(f"    {row.operation.value:<7} {row.number:<16} {cells}".rstrip())
+                sent_as = f"NUMBER={show(row.listed_as)}  " if row.listed_as else ""  # the form OCP listed it in
+                out.append(f"    {row.operation.value:<7} {row.number:<16} {sent_as}{cells}".rstrip())
         out.append("")
     if plan.empty and plan.conflicts:
         out.append(f"No operations, but {len(plan.conflicts)} conflict(s) above need a person.")
