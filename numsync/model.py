@@ -164,7 +164,8 @@ def normalize_number(raw: str) -> str:
 
     Raises NumberFormatError when it has no leading ``+`` country code or cannot be parsed.
     Validity for its region is checked by the desired loader, not here: live numbers
-    are taken as the platform reports them.
+    are taken as the platform reports them. An extension is kept (``+12015550128;ext=12``,
+    RFC 3966 style), so it never merges with the number without it.
     """
     cached = _E164.get(raw)
     return cached if cached is not None else parse_number(raw)[0]
@@ -197,6 +198,8 @@ def parse_number(raw: str) -> tuple[str, phonenumbers.PhoneNumber]:
     except phonenumbers.NumberParseException as exc:
         raise NumberFormatError(f"{raw!r} is not a phone number: {exc}") from None
     number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if parsed.extension:  # E.164 has no extension; dropping it would make another number's identity
+        number += f";ext={parsed.extension}"
     if len(_E164) >= _E164_MAX:
         _E164.clear()
     _E164[raw] = number

@@ -454,3 +454,9 @@ def test_review_cells_never_run_as_formulas(column: str, value: str, shown: str)
     from numsync.csvio import spreadsheet_safe_cell
 
     assert spreadsheet_safe_cell(column, value) == shown
+
+
+def test_a_listed_number_with_an_extension_keeps_its_own_identity() -> None:
+    records = by_number(parse_export(export_csv([row("+12015550128"), row("+1 201-555-0128 ext. 12")])))
+    assert set(records) == {"+12015550128", "+12015550128;ext=12"}
+    assert records["+12015550128;ext=12"].listed_as == "+1 201-555-0128 ext. 12"
