@@ -283,7 +283,13 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
     if isinstance(locale, str) and locale.strip() and (locale_message := locale_problem(locale)):
         problems.append(Problem(_field_location(spec, defaults, "locale", location, number)[0], locale_message, "locale-format"))
     if Field.MINIAPP_ID in values and Field.LOCALE not in values:
-        problems.append(Problem(location, f"{number} has a miniapp_id but no locale; attaching needs a LOCALE (add locale: en-US or set it in defaults)", "locale-required"))
+        given = spec.get("locale", defaults.get("locale"))
+        if isinstance(given, str):  # blank: point at it
+            where, owner = _field_location(spec, defaults, "locale", location, number)
+            whose = "the numbers here that have" if owner == "in defaults" else "this number has"
+            problems.append(Problem(where, f"locale {owner} is blank, but {whose} a miniapp_id and attaching needs a LOCALE (e.g. en-US)", "locale-required"))
+        elif given is None:  # a value of the wrong type was reported by the schema check
+            problems.append(Problem(location, f"{number} has a miniapp_id but no locale; attaching needs a LOCALE (add locale: en-US or set it in defaults)", "locale-required"))
     provider = (merged.get("provider") or "").strip() or default_provider
     state.records[number] = NumberRecord(number=number, group_id=group_id, fields=values, provider=provider)
     state.locations[number] = location

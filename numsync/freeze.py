@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -103,9 +103,8 @@ def parse_freeze(data: dict) -> Freeze:
     """
     problems: list[tuple[tuple[str | int, ...], str]] = []
     zone = data.get("timezone", "UTC")
-    try:
-        ZoneInfo(zone)
-    except Exception:
+    # Only the IANA names (tzdata): "localtime" or a file path would mean a different zone on each runner.
+    if zone not in available_timezones() or zone in ("localtime", "posixrules", "Factory"):
         problems.append((("timezone",), f"unknown time zone {zone!r}; use an IANA name like Europe/Berlin"))
     dates: list[DateWindow] = []
     for i, w in enumerate(data.get("dates") or []):
@@ -127,7 +126,9 @@ def parse_freeze(data: dict) -> Freeze:
                 times.append(minutes(w[key]))
             except ValueError as exc:
                 problems.append((("weekly", i, key), f"weekly[{i}].{key}: {exc}"))
-        if len(times) == 2 and (times[0] == times[1] or times[0] == 1440):
+        if len(times) == 2 and times[0] == 1440:
+            problems.append((("weekly", i, "from"), f"weekly[{i}]: a window cannot start at 24:00 (the end of the day); start at 00:00 and list the next day"))
+        elif len(times) == 2 and times[0] == times[1]:
             problems.append((("weekly", i, "to"), f"weekly[{i}]: from {w['from']} to {w['to']} is an empty window; for a whole day write 00:00 to 24:00"))
         elif len(times) == 2:
             weekly.append(WeeklyWindow(frozenset(DAYS.index(d) for d in w["days"]), times[0], times[1], w["reason"]))

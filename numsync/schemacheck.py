@@ -60,11 +60,45 @@ def _describe(error: jsonschema.ValidationError, root: Any) -> tuple[list[Any], 
                     f"YAML read {scalar.text!r} as {scalar.retyped_as}, not text; quote this value: "
                     f"\"{scalar.text}\""
                 ), False
-    if error.validator == "required":
-        return path, f"{error.message}", False
     where = ".".join(str(p) for p in path)
     prefix = f"{where}: " if where else ""
+    if error.validator == "required":
+        return path, prefix + error.message, False  # names the entry, not only the key
+    if error.validator == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        named = [t for t in wanted if t != "null"] or wanted  # "or empty" is implied: leaving a value out is always allowed
+        message = f"{prefix}{_shown(error.instance)} is not {' or '.join(_TYPE_WORDS.get(t, t) for t in named)}"
+        if isinstance(error.instance, str) and {"number", "integer"} & set(wanted) and _looks_numeric(error.instance):
+            message += f"; YAML reads {error.instance} as text, write it out in plain digits (e.g. 1000000 for 1e6)"
+        return path, message, False
+    if error.validator == "pattern":
+        described = error.schema.get("description")
+        return path, f"{prefix}{_shown(error.instance)} is not in the expected form" + (f": {described}" if described else ""), False
     return path, prefix + error.message, False
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "object": "a mapping (key: value)",
+    "array": "a list",
+    "null": "empty",
+}
+
+
+def _shown(value: Any) -> str:
+    """``value`` as the YAML/JSON reader would write it (true, null, ["a"]), not as Python does."""
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _unknown_keys(error: jsonschema.ValidationError) -> list[tuple[list[Any], str, bool]]:

@@ -448,3 +448,17 @@ def test_a_pace_over_a_minute_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {ocp-qa: {}}\n    retry: {min_interval: 3600}\n")
     [problem] = problems_of(path)
     assert "min_interval: 3600 is greater than the maximum of 60" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("    timeout: 1e6", "environments.prod.timeout: \"1e6\" is not a number; YAML reads 1e6 as text, write it out in plain digits (e.g. 1000000 for 1e6)"),
+        ("    retry: {attempts: true}", "environments.prod.retry.attempts: true is not a whole number"),
+        ("    protected: [+12015550123, {a: 1}]", 'environments.prod.protected.1: {"a": 1} is not text'),
+    ],
+)
+def test_type_errors_read_as_yaml_not_python(tmp_path: Path, line: str, message: str) -> None:
+    (tmp_path / "desired").mkdir()
+    path = write(tmp_path, f"environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n{line}\n")
+    assert message in [p.message for p in problems_of(path)]

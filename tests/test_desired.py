@@ -296,7 +296,7 @@ def test_wrong_type_list_for_note(desired: Path) -> None:
     [problem] = problems_of(desired)
     assert problem.check == "schema-type"
     assert "note" in problem.message
-    assert "not of type" in problem.message
+    assert problem.message.endswith('note: ["first", "second"] is not text')
     assert at(problem) == ("desired/a.yaml", 4, 11)
 
 
@@ -737,3 +737,19 @@ def test_yaml_merge_key_with_override(desired: Path) -> None:
     state = load(desired)
     assert state.records["+12015550124"] == NumberRecord("+12015550124", "ocp-qa", {Field.LOCALE: "en-US", Field.NOTE: "own"})
     assert state.records["+12015550123"].get(Field.NOTE) == "shared"
+
+
+def test_a_blank_or_mistyped_locale_beside_a_miniapp_is_reported_once_at_the_locale(desired: Path) -> None:
+    write(desired, "a.yaml", f"""
+        group_id: ocp-qa
+        numbers:
+          "+12015550123":
+            miniapp_id: "{APP}"
+            locale: 123
+          "+12015550124":
+            miniapp_id: "{APP}"
+            locale: ""
+        """)
+    problems = problems_of(desired)
+    assert [(p.check, at(p)) for p in problems] == [("schema-type", ("desired/a.yaml", 5, 13)), ("locale-required", ("desired/a.yaml", 8, 13))], problems
+    assert problems[1].message == "locale of +12015550124 is blank, but this number has a miniapp_id and attaching needs a LOCALE (e.g. en-US)"

@@ -313,8 +313,16 @@ def test_an_override_reason_holding_a_secret_is_masked_in_the_output(tmp_path: P
             '    freeze:\n      weekly:\n        - {days: [fri], from: "06:00", to: "06:00", reason: x}\n',
             [(9, 44, "freeze: weekly[0]: from 06:00 to 06:00 is an empty window; for a whole day write 00:00 to 24:00")],
         ),
+        (
+            "    freeze:\n      timezone: localtime\n",  # the runner's own zone: differs from machine to machine
+            [(8, 17, "freeze: unknown time zone 'localtime'; use an IANA name like Europe/Berlin")],
+        ),
+        (
+            '    freeze:\n      weekly:\n        - {days: [fri], from: "24:00", to: "06:00", reason: x}\n',
+            [(9, 31, "freeze: weekly[0]: a window cannot start at 24:00 (the end of the day); start at 00:00 and list the next day")],
+        ),
     ],
-    ids=["timezone", "date", "time", "dates-reversed", "weekly-empty"],
+    ids=["timezone", "date", "time", "dates-reversed", "weekly-empty", "localtime", "start-at-24"],
 )
 def test_a_bad_freeze_is_a_config_error_at_the_value(tmp_path: Path, block: str, expected: list[tuple[int, int, str]]) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9/integrations", block)

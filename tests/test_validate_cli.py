@@ -106,7 +106,7 @@ CASES = {
     "quote-number": ({"desired/a.yaml": "group_id: ocp-qa\nnumbers:\n  +12015550123: {}\n"}, "desired/a.yaml:3:3: ", 'quote this value: "+12015550123"'),
     "retyped-value": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {phone_number_set_id: 0123}\n'}, "desired/a.yaml:3:41: ", "YAML read '0123' as an integer, not text; quote this value"),
     "unknown-key": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    lcoale: en-US\n'}, "desired/a.yaml:4:5: ", "unknown key 'lcoale'; did you mean 'locale'?"),
-    "schema-type": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    note: [a, b]\n'}, "desired/a.yaml:4:11: ", "is not of type"),
+    "schema-type": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    note: [a, b]\n'}, "desired/a.yaml:4:11: ", 'note: ["a", "b"] is not text'),
     "number-invalid": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n  "+1201555012": {}\n'}, "desired/a.yaml:4:3: ", "+1201555012 is not a valid phone number"),
     "number-format": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "2015550123": {}\n'}, "desired/a.yaml:3:3: ", "is not in E.164 form"),
     "duplicate-after-normalization": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n  "+1 201 555 0123": {}\n'}, "desired/a.yaml:4:3: ", "'+1 201 555 0123' is +12015550123 once normalized, already listed at desired/a.yaml:3:3"),
