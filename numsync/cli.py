@@ -284,12 +284,18 @@ def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None
         click.echo(f"wrote {env.desired / name}")
 
 
-def _schema_modeline(folder: Path) -> str:
-    schema = Path(__file__).parent / "schema" / "desired.schema.json"
-    try:
-        return os.path.relpath(schema, folder.resolve())
-    except ValueError:
-        return schema.as_uri()
+def _schema_modeline(folder: Path) -> str | None:
+    """The desired schema as a path relative to ``folder``, when both are in one git checkout.
+
+    Anywhere else the path would name this machine's install of numsync and break for
+    everyone else once committed, so the files get no modeline (``numsync schema`` prints it).
+    """
+    schema = (Path(__file__).parent / "schema" / "desired.schema.json").resolve()
+    folder = folder.resolve()
+    root = next((p for p in (folder, *folder.parents) if (p / ".git").exists()), None)
+    if root is None or not schema.is_relative_to(root):
+        return None
+    return Path(os.path.relpath(schema, folder)).as_posix()
 
 
 @main.command()

@@ -245,3 +245,20 @@ def test_numbers_ocp_lists_in_another_form_are_addressed_as_listed(tmp_path: Pat
         numbers = emulator.numbers()
         assert numbers["+1 201-555-0123"]["NOTE"] == "reached as listed" and "+1 (201) 555-0124" not in numbers
         assert run(config, "plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_import_writes_files_that_plan_no_changes_and_no_machine_specific_schema_path(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    from numsync.cli import _schema_modeline
+
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True, "uk-care": False})
+    result = run(config, "import")
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "desired").glob("*.yaml"))
+    assert [f.name for f in files] == ["ocp-qa.yaml", "uk-care.yaml"]
+    # tmp_path is no checkout holding numsync: a path to this machine's install would break elsewhere
+    assert not any("$schema" in f.read_text() for f in files)
+    assert run(config, "plan", "--detailed-exitcode").exit_code == 0
+    assert run(config, "import").exit_code == 1  # never overwrites without --force
+    # inside numsync's own checkout the path is relative and portable
+    root = Path(__file__).resolve().parents[1]
+    assert _schema_modeline(root / "desired") == "../numsync/schema/desired.schema.json"
