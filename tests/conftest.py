@@ -1,10 +1,13 @@
-"""Shared test fixtures: the vendor-shaped CSV samples, a running emulator, a CLI runner."""
+"""Shared test fixtures: the vendor-shaped CSV samples and a running emulator."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from numsync.emulator.testing import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +27,10 @@ FIXTURES = _fixtures_dir()
 def export_sample() -> bytes:
     """../shared/fixtures/export-sample.csv: the vendor's export shape, 7 numbers in 3 groups."""
     return (FIXTURES / "export-sample.csv").read_bytes()
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorProcess]:
+    """A fresh emulator process with the seed tenant, on a free loopback port (a test may define its own)."""
+    with EmulatorProcess() as process:
+        yield process

@@ -7,51 +7,14 @@ import http.server
 import json
 import math
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
-from click.testing import CliRunner
 
-from numsync.cli import main
-from numsync.csvio import parse_export
 from numsync.emulator.testing import EmulatorProcess
-from numsync.importer import render_desired
 from numsync.model import Field
 
-CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
-        yield process
-
-
-def live_records(emulator: EmulatorProcess) -> list:
-    token = emulator.token()
-    body = httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content
-    return parse_export(body)
-
-
-def workspace(tmp_path: Path, base_url: str, groups: dict[str, bool], limits: str = "") -> Path:
-    lines = ["environments:", "  test:", f"    base_url: {base_url}", "    desired: desired", "    default_provider: twilio", "    groups:"]
-    lines += [f"      {g}: {{prune: {str(p).lower()}}}" for g, p in groups.items()]
-    if limits:
-        lines.append(f"    limits: {limits}")
-    (tmp_path / "numsync.yaml").write_text("\n".join(lines) + "\n")
-    (tmp_path / "desired").mkdir(exist_ok=True)
-    return tmp_path / "numsync.yaml"
-
-
-def write_desired(tmp_path: Path, records: list, groups: list[str]) -> None:
-    for name, text in render_desired(records, groups).items():
-        (tmp_path / "desired" / name).write_text(text)
-
-
-def run(config: Path, *args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=env if env is not None else CREDENTIALS, catch_exceptions=False)
+from cli_workspace import live_records, run, workspace, write_desired
 
 
 def test_apply_with_more_deletes_than_the_limit_converges_in_the_fewest_requests(tmp_path: Path, emulator: EmulatorProcess) -> None:

@@ -6,28 +6,26 @@ import csv
 import io
 import json
 import subprocess
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from numsync.apply import apply_plan
 from numsync.cli import main
 from numsync.config import Environment, GroupPolicy, load_config
-from numsync.csvio import parse_export, write_operations
+from numsync.csvio import write_operations
 from numsync.diff import diff
 from numsync.emit import upload_file_name
 from numsync.emulator.testing import EmulatorProcess
-from numsync.importer import render_desired
 from numsync.model import NULL, OPERATION_COLUMNS, Field, NumberRecord, Operation
 from numsync.ocp.client import ExecuteResult
 from numsync.pipeline import load_environment_desired
 from numsync.plan import PLAN_FORMAT_VERSION, Plan, fingerprint, make_plan
 from numsync.reports.text import render_plan
 
-CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}
+from cli_workspace import live_records, run, workspace, write_desired
+
 UK_MINIAPP = "0b7f3a90-2c4d-4e1b-9a55-7d2e8c6f1a3b.care_router.Flow.uk-care@care_router.uk-care"
 QA_MINIAPP = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
 
@@ -142,36 +140,6 @@ def test_a_bad_shape_is_refused() -> None:
 
 
 # --- against the emulator ------------------------------------------------------------------
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
-        yield process
-
-
-def live_records(emulator: EmulatorProcess) -> list[NumberRecord]:
-    token = emulator.token()
-    body = httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content
-    return parse_export(body)
-
-
-def workspace(tmp_path: Path, base_url: str, groups: dict[str, bool], *extra: str) -> Path:
-    lines = ["environments:", "  test:", f"    base_url: {base_url}", "    desired: desired", "    default_provider: twilio", "    groups:"]
-    lines += [f"      {g}: {{prune: {str(p).lower()}}}" for g, p in groups.items()]
-    lines += [f"    {line}" for line in extra]
-    (tmp_path / "numsync.yaml").write_text("\n".join(lines) + "\n")
-    (tmp_path / "desired").mkdir(exist_ok=True)
-    return tmp_path / "numsync.yaml"
-
-
-def write_desired(tmp_path: Path, records: Iterable[NumberRecord], groups: list[str]) -> None:
-    for name, text in render_desired(records, groups).items():
-        (tmp_path / "desired" / name).write_text(text)
-
-
-def run(config: Path, *args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=env if env is not None else CREDENTIALS, catch_exceptions=False)
 
 
 def uk_change(emulator: EmulatorProcess, tmp_path: Path) -> tuple[Path, list[NumberRecord], list[NumberRecord]]:

@@ -9,24 +9,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
-import httpx
 import pytest
-from click.testing import CliRunner
 
-from numsync.cli import main
 from numsync.config import Environment, GroupPolicy, Safety
-from numsync.csvio import parse_export
 from numsync.diff import diff
 from numsync.emulator.testing import EmulatorProcess
-from numsync.importer import render_desired
 from numsync.model import Field, NumberRecord
 from numsync.plan import Plan, make_plan
 from numsync.safety import REPLACE_FLAG, SMALL_EXPORT_FLAG, THRESHOLD_FLAG, Overrides, Violation, check
 
-CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}
+from cli_workspace import live_records, run, workspace, write_desired
+
 ALL_FLAGS = Overrides(allow_replace=True, override_thresholds=True, allow_small_export=True)
 MINIAPP = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
 SALES_MINIAPP = "69b43211-07d6-59be-b071-2457c853a94c.sales_router.Flow.us-sales@sales_router.us-sales"
@@ -313,37 +309,6 @@ def test_an_empty_plan_is_never_refused() -> None:
 
 
 # --- end to end: the CLI against the emulator ----------------------------------------------
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
-        yield process
-
-
-def live_records(emulator: EmulatorProcess) -> list[NumberRecord]:
-    token = emulator.token()
-    body = httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content
-    return parse_export(body)
-
-
-def workspace(tmp_path: Path, base_url: str, groups: dict[str, str], *extra: str) -> Path:
-    """numsync.yaml with ``groups`` (GROUP_ID → its flow mapping) and ``extra`` environment lines."""
-    lines = ["environments:", "  test:", f"    base_url: {base_url}", "    desired: desired", "    default_provider: twilio", "    groups:"]
-    lines += [f"      {g}: {spec}" for g, spec in groups.items()]
-    lines += [f"    {line}" for line in extra]
-    (tmp_path / "numsync.yaml").write_text("\n".join(lines) + "\n")
-    (tmp_path / "desired").mkdir(exist_ok=True)
-    return tmp_path / "numsync.yaml"
-
-
-def write_desired(tmp_path: Path, records: list[NumberRecord], groups: list[str]) -> None:
-    for name, text in render_desired(records, groups).items():
-        (tmp_path / "desired" / name).write_text(text)
-
-
-def run(config: Path, *args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=env if env is not None else CREDENTIALS, catch_exceptions=False)
 
 
 def puts(emulator: EmulatorProcess) -> int:
