@@ -412,23 +412,19 @@ def test_allow_possible_does_not_rescue_an_impossible_number(desired: Path) -> N
 # --------------------------------------------------------------------------- locale, miniapp, groups
 
 
-@pytest.mark.parametrize("locale", ["english", "en-USA", "e", "en US"])
-def test_malformed_locale_at_its_value(desired: Path, locale: str) -> None:
-    write(desired, "a.yaml", f"""
+def one_locale(folder: Path, locale: str) -> Path:
+    return write(folder, "a.yaml", f"""
         group_id: ocp-qa
         numbers:
           "+12015550123":
             locale: "{locale}"
         """)
-    [problem] = problems_of(desired)
-    assert problem.check == "locale-format"
-    assert f"locale {locale!r} is not a tag numsync accepts: write language[-Script][-REGION]" in problem.message
-    assert at(problem) == ("desired/a.yaml", 4, 13)
 
 
 @pytest.mark.parametrize(
     ("locale", "message"),
     [
+        *[(tag, f"locale {tag!r} is not a tag numsync accepts: write language[-Script][-REGION]") for tag in ("english", "en-USA", "e", "en US")],
         ("eb-US", "language 'eb' is not in the IANA language subtag registry"),
         ("en-UX", "region 'UX' is not in the IANA language subtag registry"),
         ("en-UK", "region 'UK' is not in the IANA language subtag registry"),  # the registry says GB
@@ -437,26 +433,16 @@ def test_malformed_locale_at_its_value(desired: Path, locale: str) -> None:
         ("zh-Hxnt-TW", "script 'Hxnt' is not in the IANA language subtag registry"),
     ],
 )
-def test_a_locale_with_an_unregistered_subtag_is_refused_at_its_value(desired: Path, locale: str, message: str) -> None:
-    write(desired, "a.yaml", f"""
-        group_id: ocp-qa
-        numbers:
-          "+12015550123":
-            locale: "{locale}"
-        """)
+def test_a_bad_locale_is_refused_at_its_value(desired: Path, locale: str, message: str) -> None:
+    one_locale(desired, locale)
     [problem] = problems_of(desired)
-    assert problem.check == "locale-format" and message in problem.message and locale in problem.message
+    assert problem.check == "locale-format" and message in problem.message and repr(locale) in problem.message
     assert at(problem) == ("desired/a.yaml", 4, 13)
 
 
 @pytest.mark.parametrize("locale", ["en-US", "en_gb", "zh-Hant-TW", "es-419", "fil-PH", "sr-Latn-RS", "de"])
 def test_registered_locales_are_accepted(desired: Path, locale: str) -> None:
-    write(desired, "a.yaml", f"""
-        group_id: ocp-qa
-        numbers:
-          "+12015550123":
-            locale: "{locale}"
-        """)
+    one_locale(desired, locale)
     assert load(desired).records["+12015550123"].get(Field.LOCALE) is not None
 
 
