@@ -72,12 +72,12 @@ class Phase:
         return [row for batch in self.batches for row in batch.rows]
 
 
-def state_row(number: str, changes: Sequence[FieldChange], locale: str | None) -> OperationRow | None:
+def state_row(number: str, changes: Sequence[FieldChange], locale: str | None, listed_as: str | None = None) -> OperationRow | None:
     """The Attach or Update row that makes the fields in ``changes`` desired; None if nothing to set.
 
     ``locale`` is the desired LOCALE, written whenever the row attaches a miniapp (Attach
     needs it even when it does not change). A miniapp removal is not in the row: that is a
-    Detach of its own.
+    Detach of its own. ``listed_as``: the live number's form in the export, if not E.164.
     """
     values: dict[str, str] = {}
     attaching = False
@@ -92,8 +92,8 @@ def state_row(number: str, changes: Sequence[FieldChange], locale: str | None) -
     if attaching and locale is not None:
         values[Field.LOCALE.value] = locale
         if set(values) == {Field.MINIAPP_ID.value, Field.LOCALE.value}:
-            return OperationRow(Operation.ATTACH, number, values)
-    return OperationRow(Operation.UPDATE, number, values)
+            return OperationRow(Operation.ATTACH, number, values, listed_as)
+    return OperationRow(Operation.UPDATE, number, values, listed_as)
 
 
 def _needs_locale_for_attach(change: Change) -> bool:
@@ -110,9 +110,7 @@ def chain(change: Change) -> list[OperationRow]:
         ops = []
         if any(c.field is Field.MINIAPP_ID and c.desired is None for c in change.fields):
             ops.append(OperationRow(Operation.DETACH, number, listed_as=listed_as))
-        row = state_row(number, change.fields, change.desired.get(Field.LOCALE) if change.desired else None)
-        if row and listed_as:
-            row = OperationRow(row.operation, number, row.values, listed_as)
+        row = state_row(number, change.fields, change.desired.get(Field.LOCALE) if change.desired else None, listed_as)
         return ops + ([row] if row else [])
     if change.kind is ChangeKind.DELETE:
         assert change.live is not None
