@@ -12,20 +12,13 @@ from numsync.emulator.testing import EmulatorProcess
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _fixtures_dir() -> Path:
-    # shared/ sits beside the checkout, both in a session (/work/main) and in CI's clone.
-    for candidate in (ROOT.parent / "shared" / "fixtures", ROOT / "shared" / "fixtures"):
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError(f"cannot find shared/fixtures beside {ROOT}")
-
-
-FIXTURES = _fixtures_dir()
+#: Vendor-shaped CSV samples, kept in the repository so a clone tests itself.
+FIXTURES = ROOT / "tests" / "fixtures"
 
 
 @pytest.fixture
 def export_sample() -> bytes:
-    """../shared/fixtures/export-sample.csv: the vendor's export shape, 7 numbers in 3 groups."""
+    """tests/fixtures/export-sample.csv: the vendor's export shape, 7 numbers in 3 groups."""
     return (FIXTURES / "export-sample.csv").read_bytes()
 
 

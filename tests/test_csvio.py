@@ -15,16 +15,7 @@ from numsync.csvio import ExportFormatError, parse_export, write_operations
 from numsync.model import NULL, Field, NumberRecord, Operation, OperationRow
 
 
-def _fixtures_dir() -> Path:
-    here = Path(__file__).resolve()
-    # /work/main/tests/x.py -> /work/shared; in CI the clone has shared/ beside it as well.
-    for candidate in (here.parents[2] / "shared" / "fixtures", here.parents[1] / ".." / "shared" / "fixtures"):
-        if candidate.is_dir():
-            return candidate
-    raise RuntimeError(f"cannot find shared/fixtures near {here}")
-
-
-FIXTURES = _fixtures_dir()
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPORT_SAMPLE = FIXTURES / "export-sample.csv"
 OPERATIONS_SAMPLE = FIXTURES / "operations-sample.csv"
 

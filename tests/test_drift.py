@@ -165,7 +165,7 @@ def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is missing: .ci/run must install Debian's chromium")
-        pytest.skip("chromium not installed on this machine (CI installs it)")
+        pytest.skip("chromium is not installed: apt-get install chromium to run this test (.ci/run installs it)")
     page = tmp_path / "drift.html"
     page.write_text(reports.render_html(sample_report()))
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

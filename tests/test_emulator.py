@@ -24,7 +24,7 @@ from numsync.emulator import EmulatorProcess, TenantState, create_app, seed_tena
 from numsync.emulator.command import emulator_command
 from numsync.emulator.state import EXPORT_COLUMNS, load_state
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPORT_SAMPLE = FIXTURES / "export-sample.csv"
 OPERATIONS_SAMPLE = FIXTURES / "operations-sample.csv"
 

@@ -353,7 +353,7 @@ _DEMO_GROUPS: tuple[_GroupSeed, ...] = (
             ("SND_dmt_test_app_vp", "Flow", None),
         ),
         ("billing", "qa"),
-        # left free so that ../shared/fixtures/operations-sample.csv can Create it
+        # left free so that tests/fixtures/operations-sample.csv can Create it
         skip=("+12015550127",),
     ),
     _GroupSeed(
@@ -384,7 +384,7 @@ _DEMO_GROUPS: tuple[_GroupSeed, ...] = (
     ),
 )
 
-#: Demo rows that must match ../shared/fixtures/export-sample.csv exactly:
+#: Demo rows that must match tests/fixtures/export-sample.csv exactly:
 #: NUMBER -> (MINIAPP name or "", PHONE_NUMBER_SET_ID, LOCALE, APPLICATION_TAG, NOTE).
 _FIXTURE_ROWS: dict[str, tuple[str, str, str, str, str]] = {
     "+12015550123": ("SND_billing_flow", "us-east", "en-US", "", ""),
@@ -464,7 +464,7 @@ def seed_tenant(name: str = "demo") -> TenantState:
     ocp-qa ``+1 201 555 0100..0199`` (without 0127, left free for the operations fixture),
     us-sales ``+1 212 555 0100..0159``, uk-care ``+44 20 7946 0900..0959``,
     de-service ``+49 30 1234 5650..5689``, au-support ``+61 2 5550 0100..0139``.
-    The rows of ``shared/fixtures/export-sample.csv`` appear with identical values.
+    The rows of ``tests/fixtures/export-sample.csv`` appear with identical values.
     """
     if name not in SEEDS:
         raise ValueError(f"unknown seed {name!r}; expected one of {', '.join(SEEDS)}")
