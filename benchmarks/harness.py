@@ -28,7 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OCP_USERNAME", "OCP_PASSWORD", "OCP_TOKEN", "OCP_OTP", "OCP_TOTP_SECRET")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OCP_USERNAME", "OCP_PASSWORD", "OCP_TOKEN", "OCP_OTP", "OCP_TOTP_SECRET")
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     env.update(extra or {})
     return env
@@ -38,7 +42,13 @@ def measure(figure: str, root: Path, repeat: int, extra_env: dict[str, str] | No
     """Best (least wall) of ``repeat`` fresh-process runs of ``figure``; ``rss_mb`` is the highest seen."""
     runs = []
     for _ in range(repeat):
-        result = subprocess.run([sys.executable, "-m", "benchmarks.worker", figure, str(root)], cwd=ROOT, env=_child_env(extra_env), capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.worker", figure, str(root)],
+            cwd=ROOT,
+            env=_child_env(extra_env),
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"benchmark figure {figure} failed:\n{result.stdout}\n{result.stderr}")
         runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -55,7 +65,13 @@ def prepare(base: Path, size: int, changed: float) -> Path:
 def run_size(base: Path, size: int, repeat: int, log) -> dict[str, dict]:
     one, twenty = prepare(base, size, 0.01), prepare(base, size, 0.20)
     figures = {}
-    for name, figure, root in (("baseline", "baseline", one), ("validate", "validate", one), ("plan 1%", "plan", one), ("plan 20%", "plan", twenty), ("import", "import", one)):
+    for name, figure, root in (
+        ("baseline", "baseline", one),
+        ("validate", "validate", one),
+        ("plan 1%", "plan", one),
+        ("plan 20%", "plan", twenty),
+        ("import", "import", one),
+    ):
         figures[name] = measure(figure, root, repeat)
         log(f"  {size:>7} {name:<9} {figures[name]['wall']:7.3f} s  {figures[name]['rss_mb']:6.0f} MB")
     return figures
@@ -85,13 +101,21 @@ def table(results: dict[int, dict[str, dict]]) -> str:
         for name, f in figures.items():
             notes = []
             if name != "apply":  # apply reports its client's CPU below
-                notes.append(f"CPU {f['cpu']:.3f} s")  # of the best run: the machine may be shared, CPU time is less noisy
+                notes.append(
+                    f"CPU {f['cpu']:.3f} s"
+                )  # of the best run: the machine may be shared, CPU time is less noisy
             if "requests" in f:
-                notes.append(f"{f['requests']} PUT (lower bound {f['minimum_requests']})" if "minimum_requests" in f else f"{f['requests']} PUT")
+                notes.append(
+                    f"{f['requests']} PUT (lower bound {f['minimum_requests']})"
+                    if "minimum_requests" in f
+                    else f"{f['requests']} PUT"
+                )
             if "rows" in f and name != "baseline":
                 notes.append(f"{f['rows']} rows")
             if name == "apply":
-                notes.append(f"client CPU {f['cpu']:.2f} s = {100 * f['cpu'] / f['wall']:.0f}% of wall; {f['rows'] / f['wall']:.0f} rows/s")
+                notes.append(
+                    f"client CPU {f['cpu']:.2f} s = {100 * f['cpu'] / f['wall']:.0f}% of wall; {f['rows'] / f['wall']:.0f} rows/s"
+                )
             ratio = "—" if name in ("apply",) else f"{f['wall'] / base:.2f}"
             lines.append(f"| {size:,} | {name} | {f['wall']:.3f} | {ratio} | {f['rss_mb']:.0f} | {'; '.join(notes)} |")
     return "\n".join(lines) + "\n"
@@ -110,18 +134,29 @@ def targets(results: dict[int, dict[str, dict]]) -> list[str]:
     if big >= 100_000:
         r = f["plan 1%"]["wall"] / base
         out.append(f"plan {big:,} 1%: {r:.2f}× baseline (target ≤ 1.5×): {verdict(r <= 1.5)}")
-        out.append(f"plan {big:,} 1% peak RSS: {f['plan 1%']['rss_mb']:.0f} MB (target ≤ 300): {verdict(f['plan 1%']['rss_mb'] <= 300)}")
+        out.append(
+            f"plan {big:,} 1% peak RSS: {f['plan 1%']['rss_mb']:.0f} MB (target ≤ 300): {verdict(f['plan 1%']['rss_mb'] <= 300)}"
+        )
         for name in ("validate", "import"):
             r = f[name]["wall"] / base
             out.append(f"{name} {big:,}: {r:.2f}× baseline (target ≤ 2×): {verdict(r <= 2)}")
     puts = [(size, name, g) for size, figs in results.items() for name, g in figs.items() if "minimum_requests" in g]
-    bad = [f"{size} {name}: {g['requests']} vs {g['minimum_requests']}" for size, name, g in puts if g["requests"] != g["minimum_requests"]]
-    out.append(f"PUT requests = lower bound in {len(puts) - len(bad)}/{len(puts)} plans/applies: {verdict(not bad)}" + (f" ({'; '.join(bad)})" if bad else ""))
+    bad = [
+        f"{size} {name}: {g['requests']} vs {g['minimum_requests']}"
+        for size, name, g in puts
+        if g["requests"] != g["minimum_requests"]
+    ]
+    out.append(
+        f"PUT requests = lower bound in {len(puts) - len(bad)}/{len(puts)} plans/applies: {verdict(not bad)}"
+        + (f" ({'; '.join(bad)})" if bad else "")
+    )
     for size, figs in results.items():
         if "apply" in figs:
             a = figs["apply"]
             share = a["cpu"] / a["wall"]
-            out.append(f"apply {a['rows']:,} rows ({size:,} tenant): client CPU {100 * share:.0f}% of wall (target < 20%): {verdict(share < 0.2)}")
+            out.append(
+                f"apply {a['rows']:,} rows ({size:,} tenant): client CPU {100 * share:.0f}% of wall (target < 20%): {verdict(share < 0.2)}"
+            )
     if 10_000 in results and 100_000 in results:
         for name in ("plan 1%", "validate", "import"):
             r = results[100_000][name]["wall"] / results[10_000][name]["wall"]
@@ -131,10 +166,23 @@ def targets(results: dict[int, dict[str, dict]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000,10000,100000", help="comma-separated tenant sizes (default %(default)s)")
-    parser.add_argument("--quick", action="store_true", help="one run per figure, end-to-end figures at the smallest size (CI smoke run)")
-    parser.add_argument("--repeat", type=int, default=None, help="runs per figure, best taken (default 3; 1 with --quick)")
-    parser.add_argument("--e2e-size", type=int, default=None, help="tenant size for the CLI-vs-emulator plan and apply (default 10000; the smallest size with --quick)")
+    parser.add_argument(
+        "--sizes", default="1000,10000,100000", help="comma-separated tenant sizes (default %(default)s)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one run per figure, end-to-end figures at the smallest size (CI smoke run)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="runs per figure, best taken (default 3; 1 with --quick)"
+    )
+    parser.add_argument(
+        "--e2e-size",
+        type=int,
+        default=None,
+        help="tenant size for the CLI-vs-emulator plan and apply (default 10000; the smallest size with --quick)",
+    )
     parser.add_argument("--no-e2e", action="store_true", help="skip the emulator figures")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args(argv)
@@ -156,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                 results[e2e] = run_size(base, e2e, repeat, log)
             results[e2e].update(run_e2e(base, e2e, repeat, log))
     results = dict(sorted(results.items()))
-    print(f"numsync benchmarks: {', '.join(f'{s:,}' for s in results)} numbers; best of {repeat}; "
-          f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPU(s), {platform.machine()}\n")
+    print(
+        f"numsync benchmarks: {', '.join(f'{s:,}' for s in results)} numbers; best of {repeat}; "
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPU(s), {platform.machine()}\n"
+    )
     print(table(results))
     for line in targets(results):
         print(f"- {line}")

@@ -25,7 +25,20 @@ from pathlib import Path
 from .validate_bench import GROUP_SIZE, PLANS, numbers_for
 
 #: The export's columns, in the vendor's order (as numsync.model.EXPORT_COLUMNS).
-COLUMNS = ("APPLICATION_TAG", "COUNTRY", "GROUP_ID", "LOCALE", "MINIAPP_DIAMANT_APP_NAME", "MINIAPP_GROUP", "MINIAPP_ID", "MINIAPP_NAME", "MINIAPP_TYPE", "NUMBER", "PHONE_NUMBER_SET_ID", "NOTE")
+COLUMNS = (
+    "APPLICATION_TAG",
+    "COUNTRY",
+    "GROUP_ID",
+    "LOCALE",
+    "MINIAPP_DIAMANT_APP_NAME",
+    "MINIAPP_GROUP",
+    "MINIAPP_ID",
+    "MINIAPP_NAME",
+    "MINIAPP_TYPE",
+    "NUMBER",
+    "PHONE_NUMBER_SET_ID",
+    "NOTE",
+)
 #: Change kinds and their share of the changed numbers (cycled in this order).
 CHANGE_MIX = ("note", "note", "note", "tag", "set", "attach", "detach", "create", "delete", "note")
 OUTSIDE_GROUP = "partner-shared"
@@ -67,7 +80,14 @@ def _base(size: int, rng: random.Random) -> tuple[list[Group], list[Number]]:
         kind = ("us", "uk", "de")[g % 3]
         group_id = f"{kind}-team-{g:03d}"
         apps = [f"{uuid.UUID(int=rng.getrandbits(128))}.flow_{i}.Flow.{group_id}@flow_{i}.{group_id}" for i in range(3)]
-        group = Group(group_id, kind, prune=not g % 2, defaults=bool(g % 2), apps=apps, sets=[f"{group_id}-set-{i}" for i in range(3)])
+        group = Group(
+            group_id,
+            kind,
+            prune=not g % 2,
+            defaults=bool(g % 2),
+            apps=apps,
+            sets=[f"{group_id}-set-{i}" for i in range(3)],
+        )
         region, _, _, locale = PLANS[kind]
         count = min(GROUP_SIZE, size - g * GROUP_SIZE)
         for i, number in enumerate(numbers_for(kind, count, rng, taken)):
@@ -84,7 +104,9 @@ def _base(size: int, rng: random.Random) -> tuple[list[Group], list[Number]]:
                     n.fields["note"] = f"Line {i} of {group_id}, routed by the {rng.choice(['day', 'night'])} team"
             group.numbers.append(n)
         groups.append(group)
-    outside = [Number(n, OUTSIDE_GROUP, "US", {"locale": "en-US"}) for n in numbers_for("us", max(1, size // 50), rng, taken)]
+    outside = [
+        Number(n, OUTSIDE_GROUP, "US", {"locale": "en-US"}) for n in numbers_for("us", max(1, size // 50), rng, taken)
+    ]
     return groups, outside
 
 
@@ -131,7 +153,14 @@ def build(size: int, changed: float, seed: int = 20240601) -> Tenant:
         live_of[n.number] = live
     live_numbers = [live_of.get(n.number, n) for n in everything]
     desired = {g.group_id: [n for n in g.numbers if n.number not in removed] for g in groups}
-    return Tenant(size, changed, groups, [n for n in live_numbers if n is not None] + outside, desired, {k: v for k, v in counts.items() if v})
+    return Tenant(
+        size,
+        changed,
+        groups,
+        [n for n in live_numbers if n is not None] + outside,
+        desired,
+        {k: v for k, v in counts.items() if v},
+    )
 
 
 def _miniapp_columns(miniapp_id: str) -> dict[str, str]:
@@ -139,7 +168,12 @@ def _miniapp_columns(miniapp_id: str) -> dict[str, str]:
         return {}
     head, _, tail = miniapp_id.partition("@")
     parts = head.split(".")
-    return {"MINIAPP_NAME": parts[1], "MINIAPP_TYPE": parts[2], "MINIAPP_GROUP": parts[3], "MINIAPP_DIAMANT_APP_NAME": tail.split(".")[0]}
+    return {
+        "MINIAPP_NAME": parts[1],
+        "MINIAPP_TYPE": parts[2],
+        "MINIAPP_GROUP": parts[3],
+        "MINIAPP_DIAMANT_APP_NAME": tail.split(".")[0],
+    }
 
 
 def export_csv(tenant: Tenant) -> bytes:
@@ -162,9 +196,12 @@ def _q(value: str) -> str:
 def desired_yaml(group: Group, numbers: list[Number]) -> str:
     """One group's desired file, as ``numsync import`` and people write them (quoted values, defaults)."""
     locale = PLANS[group.kind][3]
-    lines = ["# yaml-language-server: $schema=../numsync/schema/desired.schema.json\n", f"group_id: {_q(group.group_id)}\n"]
+    lines = [
+        "# yaml-language-server: $schema=../numsync/schema/desired.schema.json\n",
+        f"group_id: {_q(group.group_id)}\n",
+    ]
     if group.defaults:
-        lines.append(f"defaults:\n  locale: {_q(locale)}\n  provider: \"twilio\"\n")
+        lines.append(f'defaults:\n  locale: {_q(locale)}\n  provider: "twilio"\n')
     lines.append("numbers:\n")
     for n in sorted(numbers, key=lambda n: n.number):
         own = {k: v for k, v in n.fields.items() if not (group.defaults and k == "locale" and v == locale)}
@@ -172,7 +209,11 @@ def desired_yaml(group: Group, numbers: list[Number]) -> str:
             lines.append(f"  {_q(n.number)}: {{}}\n")
             continue
         lines.append(f"  {_q(n.number)}:\n")
-        lines += [f"    {k}: {_q(own[k])}\n" for k in ("miniapp_id", "locale", "phone_number_set_id", "application_tag", "note") if k in own]
+        lines += [
+            f"    {k}: {_q(own[k])}\n"
+            for k in ("miniapp_id", "locale", "phone_number_set_id", "application_tag", "note")
+            if k in own
+        ]
     return "".join(lines)
 
 

@@ -99,7 +99,14 @@ def generate(root: Path, total: int, seed: int = 20240601) -> list[str]:
             if rng.random() < 0.1:
                 lines.append(f'    note: "Line {i} of {group_id}, routed by the {rng.choice(["day", "night"])} team"\n')
         (desired / f"{group_id}.yaml").write_text("".join(lines), encoding="utf-8")
-    config = ["environments:\n", "  bench:\n", "    region: EU1\n", "    desired: desired\n", "    default_provider: twilio\n", "    groups:\n"]
+    config = [
+        "environments:\n",
+        "  bench:\n",
+        "    region: EU1\n",
+        "    desired: desired\n",
+        "    default_provider: twilio\n",
+        "    groups:\n",
+    ]
     config += [f"      {g}: {{}}\n" for g in groups]
     (root / "numsync.yaml").write_text("".join(config), encoding="utf-8")
     return groups
@@ -144,7 +151,9 @@ def main() -> None:
         groups = generate(root, args.numbers)
         size = sum(p.stat().st_size for p in (root / "desired").iterdir())
         print(f"tree: {args.numbers} numbers in {len(groups)} files, {size / 1e6:.1f} MB of YAML")
-        print(f"machine: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPU(s), {platform.machine()}")
+        print(
+            f"machine: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPU(s), {platform.machine()}"
+        )
 
         count = 0
 
@@ -161,7 +170,9 @@ def main() -> None:
             env.pop(name, None)
 
         def cli() -> None:
-            result = subprocess.run([sys.executable, "-m", "numsync", "validate"], cwd=root, env=env, capture_output=True, text=True)
+            result = subprocess.run(
+                [sys.executable, "-m", "numsync", "validate"], cwd=root, env=env, capture_output=True, text=True
+            )
             assert result.returncode == 0, result.stdout + result.stderr
             assert f"({args.numbers} number(s) in 1 environment(s))" in result.stdout, result.stdout
 

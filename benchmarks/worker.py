@@ -72,7 +72,12 @@ def plan(root: Path) -> dict:
     result = diff(desired.records, live, env.groups)
     the_plan = make_plan(env, desired.records, live, result)
     rows = sum(len(p.rows) for p in the_plan.phases)
-    return {"changes": len(the_plan.changes), "rows": rows, "requests": the_plan.request_count(), "minimum_requests": minimum_requests(the_plan.phases, env.limits)}
+    return {
+        "changes": len(the_plan.changes),
+        "rows": rows,
+        "requests": the_plan.request_count(),
+        "minimum_requests": minimum_requests(the_plan.phases, env.limits),
+    }
 
 
 def import_(root: Path) -> dict:
@@ -89,11 +94,20 @@ def import_(root: Path) -> dict:
 
 
 def plan_cli(root: Path) -> dict:
-    result = subprocess.run([sys.executable, "-m", "numsync", "plan", "--out", str(root / "plan.json")], cwd=root, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "numsync", "plan", "--out", str(root / "plan.json")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     saved = json.loads((root / "plan.json").read_text("utf-8"))
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"requests": saved["summary"]["requests"], "rss_mb": _rss_mb(resource.RUSAGE_CHILDREN), "cpu": child.ru_utime + child.ru_stime}
+    return {
+        "requests": saved["summary"]["requests"],
+        "rss_mb": _rss_mb(resource.RUSAGE_CHILDREN),
+        "cpu": child.ru_utime + child.ru_stime,
+    }
 
 
 def apply(root: Path) -> dict:
@@ -122,12 +136,23 @@ def apply(root: Path) -> dict:
     assert result.ok, (result.failures[:3], result.interrupted)
     rows = sum(len(p.rows) for p in the_plan.phases)
     return {
-        "wall": wall, "cpu": cpu, "rows": rows, "requests": puts,
-        "minimum_requests": minimum_requests(the_plan.phases, env.limits), "left_after_apply": len(remaining.changes),
+        "wall": wall,
+        "cpu": cpu,
+        "rows": rows,
+        "requests": puts,
+        "minimum_requests": minimum_requests(the_plan.phases, env.limits),
+        "left_after_apply": len(remaining.changes),
     }
 
 
-FIGURES = {"baseline": baseline, "validate": validate, "plan": plan, "import": import_, "plan-cli": plan_cli, "apply": apply}
+FIGURES = {
+    "baseline": baseline,
+    "validate": validate,
+    "plan": plan,
+    "import": import_,
+    "plan-cli": plan_cli,
+    "apply": apply,
+}
 
 
 #: Modules each figure imports before its clock starts (interpreter start and imports are not the work).
@@ -137,7 +162,16 @@ PRELOAD = {
     "plan": ["numsync.config", "numsync.csvio", "numsync.diff", "numsync.pipeline", "numsync.plan"],
     "import": ["numsync.config", "numsync.csvio", "numsync.importer"],
     "plan-cli": [],
-    "apply": ["httpx", "numsync.config", "numsync.apply", "numsync.csvio", "numsync.diff", "numsync.ocp", "numsync.pipeline", "numsync.plan"],
+    "apply": [
+        "httpx",
+        "numsync.config",
+        "numsync.apply",
+        "numsync.csvio",
+        "numsync.diff",
+        "numsync.ocp",
+        "numsync.pipeline",
+        "numsync.plan",
+    ],
 }
 
 

@@ -8,17 +8,38 @@ plain function over plain data::
 
 __version__ = "0.1.0"
 
-from .config import Config, ConfigError, Environment, GroupPolicy, load_config  # noqa: E402
-from .csvio import ExportFormatError, parse_export, write_operations  # noqa: E402
-from .desired import DesiredError, DesiredState, load_desired  # noqa: E402
-from .diff import Change, ChangeKind, Diff, diff  # noqa: E402
-from .model import NULL, Field, NumberRecord, Operation, OperationRow  # noqa: E402
-from .plan import Plan, make_plan  # noqa: E402
-from .planner import PlanningError, plan_phases  # noqa: E402
+from .config import Config, ConfigError, Environment, GroupPolicy, load_config
+from .csvio import ExportFormatError, parse_export, write_operations
+from .desired import DesiredError, DesiredState, load_desired
+from .diff import Change, ChangeKind, Diff, diff
+from .model import NULL, Field, NumberRecord, Operation, OperationRow
+from .plan import Plan, make_plan
+from .planner import PlanningError, plan_phases
 
 __all__ = [
-    "NULL", "Change", "ChangeKind", "Config", "ConfigError", "DesiredError", "DesiredState", "Diff",
-    "Environment", "ExportFormatError", "Field", "GroupPolicy", "NumberRecord", "Operation",
-    "OperationRow", "Plan", "PlanningError", "diff", "load_config", "load_desired", "make_plan",
-    "parse_export", "plan_phases", "write_operations", "__version__",
+    "NULL",
+    "Change",
+    "ChangeKind",
+    "Config",
+    "ConfigError",
+    "DesiredError",
+    "DesiredState",
+    "Diff",
+    "Environment",
+    "ExportFormatError",
+    "Field",
+    "GroupPolicy",
+    "NumberRecord",
+    "Operation",
+    "OperationRow",
+    "Plan",
+    "PlanningError",
+    "__version__",
+    "diff",
+    "load_config",
+    "load_desired",
+    "make_plan",
+    "parse_export",
+    "plan_phases",
+    "write_operations",
 ]

@@ -9,8 +9,8 @@ without retrying: the caller re-exports and plans again, never resending blindly
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -117,22 +117,29 @@ def apply_plan(plan: Plan, client: Executor, *, on_batch: Callable[[BatchOutcome
     return result
 
 
-def _upload(phase: int, batch: int, rows: list[OperationRow], skipped: tuple[OperationRow, ...], client: Executor) -> BatchOutcome:
+def _upload(
+    phase: int, batch: int, rows: list[OperationRow], skipped: tuple[OperationRow, ...], client: Executor
+) -> BatchOutcome:
     started = time.monotonic()
     outcome = _send(phase, batch, rows, skipped, client)
     return replace(outcome, seconds=time.monotonic() - started, rows_sent=tuple(rows))
 
 
-def _send(phase: int, batch: int, rows: list[OperationRow], skipped: tuple[OperationRow, ...], client: Executor) -> BatchOutcome:
+def _send(
+    phase: int, batch: int, rows: list[OperationRow], skipped: tuple[OperationRow, ...], client: Executor
+) -> BatchOutcome:
     body = write_operations(rows)
     try:
         answer = client.execute(body, filename=upload_file_name(phase, batch))
     except ApiError as exc:
         # A 4xx refusal means nothing in the file was applied; anything else is ambiguous.
-        refused = exc.status is not None and exc.status < 500 or not exc.sent
+        refused = (exc.status is not None and exc.status < 500) or not exc.sent
         failures = tuple(RowFailure(r, str(exc)) for r in rows) if refused else ()
         return BatchOutcome(phase, batch, len(rows), exc.status, failures, skipped, str(exc), ambiguous=not refused)
-    failures = tuple(RowFailure(rows[f.row - 1] if 0 < f.row <= len(rows) else _by_number(rows, f.number), f.message) for f in answer.failed)
+    failures = tuple(
+        RowFailure(rows[f.row - 1] if 0 < f.row <= len(rows) else _by_number(rows, f.number), f.message)
+        for f in answer.failed
+    )
     return BatchOutcome(phase, batch, len(rows), answer.status, failures, skipped)
 
 

@@ -6,6 +6,7 @@ Exit codes: 0 success (no changes with --detailed-exitcode, no drift), 1 any err
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -17,22 +18,32 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, safety
+from . import drift as drift_mod
+from . import rehearse as rehearsal
 from .apply import BatchOutcome
-from .journal import Journal
 from .config import DEFAULT_CONFIG, Config, ConfigError, Environment, load_config
 from .csvio import ExportFormatError, parse_export
 from .desired import DesiredError
+from .emit import write_upload_files
 from .importer import render_desired
+from .journal import Journal
 from .ocp import ApiError, AuthError, Credentials
-from .pipeline import StalePlanError, apply_with_recovery, check_fresh, connect, connect_readonly, desired_at_commit, export_live, load_environment_desired, plan_environment, verify
+from .pipeline import (
+    StalePlanError,
+    apply_with_recovery,
+    check_fresh,
+    connect,
+    connect_readonly,
+    desired_at_commit,
+    export_live,
+    load_environment_desired,
+    plan_environment,
+    verify,
+)
 from .plan import Plan
 from .planner import PlanningError
-from . import rehearse as rehearsal
-from . import drift as drift_mod
-from . import safety
 from .reports import drift as drift_reports
-from .emit import write_upload_files
 from .reports import text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -109,7 +120,15 @@ class NumsyncGroup(click.Group):
 
 @click.group(cls=NumsyncGroup)
 @click.version_option(__version__, prog_name="numsync")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG, show_default=True, envvar="NUMSYNC_CONFIG", help="numsync.yaml to read.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    envvar="NUMSYNC_CONFIG",
+    help="numsync.yaml to read.",
+)
 @click.option("--env", "env_name", envvar="NUMSYNC_ENV", help="Environment in numsync.yaml (default: the only one).")
 @click.pass_context
 def main(ctx: click.Context, config_path: Path, env_name: str | None) -> None:
@@ -126,8 +145,19 @@ def _env(ctx: click.Context) -> Environment:
 
 
 @main.command()
-@click.option("--format", "report_format", type=click.Choice(["text", "json", "codequality"]), default="text", show_default=True, help="text: path:line:column lines; json: a list of problems; codequality: GitLab Code Quality JSON.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report to this file (the count still goes to stderr).")
+@click.option(
+    "--format",
+    "report_format",
+    type=click.Choice(["text", "json", "codequality"]),
+    default="text",
+    show_default=True,
+    help="text: path:line:column lines; json: a list of problems; codequality: GitLab Code Quality JSON.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report to this file (the count still goes to stderr).",
+)
 @click.pass_context
 @handle_errors
 def validate(ctx: click.Context, report_format: str, output: Path | None) -> None:
@@ -203,13 +233,25 @@ def export(ctx: click.Context, out: Path | None) -> None:
 
 def safety_options(func: F) -> F:
     """The flags that lift a safety check after review (see numsync/safety.py)."""
-    func = click.option("--allow-small-export", is_flag=True, help="Plan even though the live export is far smaller than desired (first rollout).")(func)
-    func = click.option("--override-thresholds", is_flag=True, help="Apply even though the plan exceeds max_deletes / max_change_percent.")(func)
-    func = click.option("--allow-replace", is_flag=True, help="Allow numbers that change group to be deleted and created again.")(func)
+    func = click.option(
+        "--allow-small-export",
+        is_flag=True,
+        help="Plan even though the live export is far smaller than desired (first rollout).",
+    )(func)
+    func = click.option(
+        "--override-thresholds",
+        is_flag=True,
+        help="Apply even though the plan exceeds max_deletes / max_change_percent.",
+    )(func)
+    func = click.option(
+        "--allow-replace", is_flag=True, help="Allow numbers that change group to be deleted and created again."
+    )(func)
     return func
 
 
-def _enforce_safety(the_plan: Plan, env: Environment, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
+def _enforce_safety(
+    the_plan: Plan, env: Environment, allow_replace: bool, override_thresholds: bool, allow_small_export: bool
+) -> None:
     violations = safety.check(the_plan, env, safety.Overrides(allow_replace, override_thresholds, allow_small_export))
     if violations:
         for v in violations:
@@ -220,16 +262,54 @@ def _enforce_safety(the_plan: Plan, env: Environment, allow_replace: bool, overr
 
 
 @main.command()
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan as JSON for a later 'numsync apply PLAN'.")
-@click.option("--emit-csv", type=click.Path(file_okay=False, path_type=Path), help="Write the exact upload files (and a spreadsheet-safe review.csv) into this folder.")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.")
-@click.option("--rehearse", is_flag=True, help="Also apply the plan to a local emulator seeded from this export and report whether it converges.")
-@click.option("--format", "formats", multiple=True, default=("text",), metavar="FORMAT[=FILE]", help="text (default), markdown or json; =FILE writes it to a file instead of stdout. Repeatable.")
-@click.option("--gitlab-report", type=click.Path(dir_okay=False, path_type=Path), help='Write GitLab\'s Terraform report ({"create": N, "update": N, "delete": N}) here, for artifacts:reports:terraform.')
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan as JSON for a later 'numsync apply PLAN'.",
+)
+@click.option(
+    "--emit-csv",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the exact upload files (and a spreadsheet-safe review.csv) into this folder.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 when there is nothing to do, 2 when there are changes, 1 on error.",
+)
+@click.option(
+    "--rehearse",
+    is_flag=True,
+    help="Also apply the plan to a local emulator seeded from this export and report whether it converges.",
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    default=("text",),
+    metavar="FORMAT[=FILE]",
+    help="text (default), markdown or json; =FILE writes it to a file instead of stdout. Repeatable.",
+)
+@click.option(
+    "--gitlab-report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Write GitLab\'s Terraform report ({"create": N, "update": N, "delete": N}) here, for artifacts:reports:terraform.',
+)
 @safety_options
 @click.pass_context
 @handle_errors
-def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_exitcode: bool, rehearse: bool, formats: tuple[str, ...], gitlab_report: Path | None, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
+def plan(
+    ctx: click.Context,
+    out: Path | None,
+    emit_csv: Path | None,
+    detailed_exitcode: bool,
+    rehearse: bool,
+    formats: tuple[str, ...],
+    gitlab_report: Path | None,
+    allow_replace: bool,
+    override_thresholds: bool,
+    allow_small_export: bool,
+) -> None:
     """Show what apply would change: export live, diff with desired, plan the operation files."""
     outputs = _parse_plan_formats(formats)
     env = _env(ctx)
@@ -239,10 +319,15 @@ def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_e
     live = parse_export(live_csv)
     result = plan_environment(env, desired, live).plan
     # Notes go to stderr when stdout carries Markdown or JSON, so it can be redirected as is.
-    notes_to_stderr = _emit_plan(result, env, outputs, gitlab_report, safety.Overrides(allow_replace, override_thresholds, allow_small_export))
+    notes_to_stderr = _emit_plan(
+        result, env, outputs, gitlab_report, safety.Overrides(allow_replace, override_thresholds, allow_small_export)
+    )
     frozen = env.freeze.active()
     if frozen and not result.empty:  # plan still runs in a freeze (review goes on); say what apply will do
-        click.echo(f"Note: a change freeze is in force ({frozen}); apply will refuse without --override-freeze \"<why>\".", err=notes_to_stderr)
+        click.echo(
+            f'Note: a change freeze is in force ({frozen}); apply will refuse without --override-freeze "<why>".',
+            err=notes_to_stderr,
+        )
     if out:
         out.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
         click.echo(f"Saved the plan to {out}; apply it with: numsync apply {out}", err=notes_to_stderr)
@@ -255,14 +340,18 @@ def plan(ctx: click.Context, out: Path | None, emit_csv: Path | None, detailed_e
         click.echo(text.render_apply(outcome.result, desired), err=notes_to_stderr)
         click.echo(text.render_verify(outcome.remaining), err=notes_to_stderr)
         if not outcome.ok:
-            raise Failure("the rehearsal did not converge (above); fix the desired files before applying. Nothing was written to OCP")
+            raise Failure(
+                "the rehearsal did not converge (above); fix the desired files before applying. Nothing was written to OCP"
+            )
     _enforce_safety(result, env, allow_replace, override_thresholds, allow_small_export)
     if detailed_exitcode and not result.empty:
         ctx.exit(2)
 
 
 @main.command("import")
-@click.option("--group", "group_ids", multiple=True, help="Only this GROUP_ID (repeatable). Default: every managed group.")
+@click.option(
+    "--group", "group_ids", multiple=True, help="Only this GROUP_ID (repeatable). Default: every managed group."
+)
 @click.option("--force", is_flag=True, help="Overwrite existing desired files.")
 @click.pass_context
 @handle_errors
@@ -271,7 +360,9 @@ def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None
     env = _env(ctx)
     unknown = [g for g in group_ids if g not in env.groups]
     if unknown:
-        raise Failure(f"group(s) {', '.join(unknown)} are not managed by environment {env.name!r}; add them under groups in numsync.yaml first")
+        raise Failure(
+            f"group(s) {', '.join(unknown)} are not managed by environment {env.name!r}; add them under groups in numsync.yaml first"
+        )
     with connect(env, on_retry=_say_retry) as client:
         live = export_live(client)
     files = render_desired(live, group_ids or env.groups, schema=_schema_modeline(env.desired))
@@ -316,25 +407,46 @@ def _read_plan(path: Path) -> Plan:
 @main.command()
 @click.argument("plan_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
-@click.option("--override-freeze", metavar="REASON", help="Apply during a change freeze; REASON is recorded in the journal.")
-@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path), help="Append every request and its outcome here (JSON lines). Default in CI: numsync-journal.jsonl.")
+@click.option(
+    "--override-freeze", metavar="REASON", help="Apply during a change freeze; REASON is recorded in the journal."
+)
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append every request and its outcome here (JSON lines). Default in CI: numsync-journal.jsonl.",
+)
 @safety_options
 @click.pass_context
 @handle_errors
-def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool, override_freeze: str | None, journal_path: Path | None, allow_replace: bool, override_thresholds: bool, allow_small_export: bool) -> None:
+def apply(
+    ctx: click.Context,
+    plan_file: Path | None,
+    auto_approve: bool,
+    override_freeze: str | None,
+    journal_path: Path | None,
+    allow_replace: bool,
+    override_thresholds: bool,
+    allow_small_export: bool,
+) -> None:
     """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify."""
     env = _env(ctx)
     desired = load_environment_desired(env)
     credentials = Credentials.from_env()
     if journal_path is None and os.environ.get("CI"):
         journal_path = Path("numsync-journal.jsonl")
-    with Journal(journal_path, credentials.secrets()) as journal, connect(env, credentials, on_retry=_journal_retry(journal)) as client:
+    with (
+        Journal(journal_path, credentials.secrets()) as journal,
+        connect(env, credentials, on_retry=_journal_retry(journal)) as client,
+    ):
         live = export_live(client)
         if plan_file:
             the_plan = _read_plan(plan_file)
             check_fresh(the_plan, env, desired.records, live)
             if the_plan.to_json()["phases"] != plan_environment(env, desired, live).plan.to_json()["phases"]:
-                raise Failure(f"{plan_file}: its operations do not follow from the desired and live state it records (was the file edited?). Run plan again. Nothing was written")
+                raise Failure(
+                    f"{plan_file}: its operations do not follow from the desired and live state it records (was the file edited?). Run plan again. Nothing was written"
+                )
         else:
             the_plan = plan_environment(env, desired, live).plan
         click.echo(text.render_plan(the_plan))
@@ -345,17 +457,31 @@ def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool, overri
         _enforce_safety(the_plan, env, allow_replace, override_thresholds, allow_small_export)
         frozen = env.freeze.active()
         if frozen and not (override_freeze or "").strip():
-            blank = "--override-freeze was given a blank reason, which does not count. " if override_freeze is not None else ""
-            raise Failure(f"apply refused: a change freeze is in force: {frozen}. Nothing was written. {blank}To apply anyway, pass --override-freeze \"<why>\" (recorded in the journal)")
+            blank = (
+                "--override-freeze was given a blank reason, which does not count. "
+                if override_freeze is not None
+                else ""
+            )
+            raise Failure(
+                f'apply refused: a change freeze is in force: {frozen}. Nothing was written. {blank}To apply anyway, pass --override-freeze "<why>" (recorded in the journal)'
+            )
         if frozen:
             journal.write("freeze-override", freeze=frozen, reason=override_freeze)
             click.echo(f"Change freeze in force ({frozen}); overridden: {redact(override_freeze or '')}", err=True)
         if not plan_file and not auto_approve:
             if not sys.stdin.isatty():
-                raise Failure("refusing to apply without confirmation: no terminal to ask on; pass --auto-approve (or apply a saved plan)")
+                raise Failure(
+                    "refusing to apply without confirmation: no terminal to ask on; pass --auto-approve (or apply a saved plan)"
+                )
             click.confirm(f"Apply these changes to {env.name}?", abort=True)
         click.echo(f"Applying to {env.name} ({env.base_url}):")
-        journal.write("apply-start", environment=env.name, summary=the_plan.summary_line(), requests=the_plan.request_count(), git_commit=the_plan.git_commit)
+        journal.write(
+            "apply-start",
+            environment=env.name,
+            summary=the_plan.summary_line(),
+            requests=the_plan.request_count(),
+            git_commit=the_plan.git_commit,
+        )
 
         def on_batch(outcome: BatchOutcome) -> None:
             journal.write("request", **outcome.to_json())
@@ -363,21 +489,44 @@ def apply(ctx: click.Context, plan_file: Path | None, auto_approve: bool, overri
 
         def on_replan(remaining_plan: Plan, why: str) -> None:
             journal.write("replan", reason=why, summary=remaining_plan.summary_line())
-            click.echo(f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {remaining_plan.summary_line()}")
+            click.echo(
+                f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {remaining_plan.summary_line()}"
+            )
 
         result = apply_with_recovery(env, desired.records, client, the_plan, on_batch=on_batch, on_replan=on_replan)
         click.echo(text.render_apply(result, desired))
         remaining = verify(env, desired.records, export_live(client))
-        journal.write("apply-end", applied=result.applied, failed=len(result.failures), skipped=len(result.skipped), interrupted=result.interrupted, converged=remaining.empty)
+        journal.write(
+            "apply-end",
+            applied=result.applied,
+            failed=len(result.failures),
+            skipped=len(result.skipped),
+            interrupted=result.interrupted,
+            converged=remaining.empty,
+        )
     click.echo(text.render_verify(remaining))
     if not result.ok or not remaining.empty:
         ctx.exit(1)
 
 
 @main.command()
-@click.option("--format", "formats", multiple=True, default=("text",), metavar="FORMAT[=FILE]", help="text, markdown, json, junit or html; =FILE writes it to a file. Repeatable.")
-@click.option("--previous", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="An earlier JSON drift report: items keep their first_seen, new drift is told from old.")
-@click.option("--last-applied", help="The plan JSON last applied, or its git commit: tells out-of-band changes from pending applies.")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    default=("text",),
+    metavar="FORMAT[=FILE]",
+    help="text, markdown, json, junit or html; =FILE writes it to a file. Repeatable.",
+)
+@click.option(
+    "--previous",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An earlier JSON drift report: items keep their first_seen, new drift is told from old.",
+)
+@click.option(
+    "--last-applied",
+    help="The plan JSON last applied, or its git commit: tells out-of-band changes from pending applies.",
+)
 @click.pass_context
 @handle_errors
 def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, last_applied: str | None) -> None:
@@ -422,7 +571,9 @@ def _parse_formats(formats: tuple[str, ...]) -> list[tuple[str, Path | None]]:
     for spec in formats:
         fmt, _, path = spec.partition("=")
         if fmt not in drift_reports.RENDERERS:
-            raise click.BadParameter(f"{fmt!r} is not one of {', '.join(drift_reports.RENDERERS)}", param_hint="--format")
+            raise click.BadParameter(
+                f"{fmt!r} is not one of {', '.join(drift_reports.RENDERERS)}", param_hint="--format"
+            )
         outputs.append((fmt, Path(path) if path else None))
     return outputs
 
@@ -497,7 +648,9 @@ def fmt_command(ctx: click.Context, check: bool, paths: tuple[Path, ...]) -> Non
 
 
 @main.command("schema")
-@click.option("--config", "config_schema", is_flag=True, help="The schema of numsync.yaml instead of the desired files'.")
+@click.option(
+    "--config", "config_schema", is_flag=True, help="The schema of numsync.yaml instead of the desired files'."
+)
 def schema_command(config_schema: bool) -> None:
     """Print the JSON Schema of desired files (or of numsync.yaml with --config), for editors."""
     from .schemacheck import load_schema
@@ -518,7 +671,13 @@ def _parse_plan_formats(formats: tuple[str, ...]) -> list[tuple[str, Path | None
     return outputs
 
 
-def _emit_plan(result: Plan, env: Environment, outputs: list[tuple[str, Path | None]], gitlab_report: Path | None, overrides: safety.Overrides) -> bool:
+def _emit_plan(
+    result: Plan,
+    env: Environment,
+    outputs: list[tuple[str, Path | None]],
+    gitlab_report: Path | None,
+    overrides: safety.Overrides,
+) -> bool:
     """Print or write the plan in each format (and GitLab's Terraform report); True when stdout carries Markdown or JSON."""
     from .reports import markdown, plan_json
 
@@ -552,18 +711,64 @@ def gitlab_group() -> None:
 
 
 @gitlab_group.command("comment")
-@click.option("--plan", "plan_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="A plan saved by 'numsync plan --out'.")
-@click.option("--api-url", envvar="CI_API_V4_URL", metavar="URL", help="GitLab's REST API, e.g. https://gitlab.example.com/api/v4. Default: $CI_API_V4_URL.")
+@click.option(
+    "--plan",
+    "plan_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A plan saved by 'numsync plan --out'.",
+)
+@click.option(
+    "--api-url",
+    envvar="CI_API_V4_URL",
+    metavar="URL",
+    help="GitLab's REST API, e.g. https://gitlab.example.com/api/v4. Default: $CI_API_V4_URL.",
+)
 @click.option("--project", envvar="CI_PROJECT_ID", help="Project ID or full path. Default: $CI_PROJECT_ID.")
-@click.option("--merge-request", "mr_iid", envvar="CI_MERGE_REQUEST_IID", metavar="IID", help="The merge request's IID. Default: $CI_MERGE_REQUEST_IID.")
-@click.option("--commit", envvar="CI_COMMIT_SHA", help="The commit the plan is for, named in the note. Default: $CI_COMMIT_SHA.")
-@click.option("--artifacts-url", metavar="URL", help="Where the full plan is, linked when the note is truncated. Default: $CI_JOB_URL/artifacts/browse.")
-@click.option("--token-variable", default="NUMSYNC_GITLAB_TOKEN", show_default=True, metavar="NAME", help="Environment variable holding the access token (api scope). Never taken on the command line.")
-@click.option("--max-chars", type=click.IntRange(1000, 1_000_000), default=60_000, show_default=True, help="Longer plans are truncated with a pointer to the artifact.")
+@click.option(
+    "--merge-request",
+    "mr_iid",
+    envvar="CI_MERGE_REQUEST_IID",
+    metavar="IID",
+    help="The merge request's IID. Default: $CI_MERGE_REQUEST_IID.",
+)
+@click.option(
+    "--commit", envvar="CI_COMMIT_SHA", help="The commit the plan is for, named in the note. Default: $CI_COMMIT_SHA."
+)
+@click.option(
+    "--artifacts-url",
+    metavar="URL",
+    help="Where the full plan is, linked when the note is truncated. Default: $CI_JOB_URL/artifacts/browse.",
+)
+@click.option(
+    "--token-variable",
+    default="NUMSYNC_GITLAB_TOKEN",
+    show_default=True,
+    metavar="NAME",
+    help="Environment variable holding the access token (api scope). Never taken on the command line.",
+)
+@click.option(
+    "--max-chars",
+    type=click.IntRange(1000, 1_000_000),
+    default=60_000,
+    show_default=True,
+    help="Longer plans are truncated with a pointer to the artifact.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the note instead of posting it.")
 @click.pass_context
 @handle_errors
-def gitlab_comment(ctx: click.Context, plan_file: Path, api_url: str | None, project: str | None, mr_iid: str | None, commit: str | None, artifacts_url: str | None, token_variable: str, max_chars: int, dry_run: bool) -> None:
+def gitlab_comment(
+    ctx: click.Context,
+    plan_file: Path,
+    api_url: str | None,
+    project: str | None,
+    mr_iid: str | None,
+    commit: str | None,
+    artifacts_url: str | None,
+    token_variable: str,
+    max_chars: int,
+    dry_run: bool,
+) -> None:
     """Post the plan to the merge request as a note; later runs update the same note.
 
     The note is found again by a hidden marker per environment. Without the token the
@@ -574,10 +779,8 @@ def gitlab_comment(ctx: click.Context, plan_file: Path, api_url: str | None, pro
 
     the_plan = _read_plan(plan_file)
     violations: list[safety.Violation] = []
-    try:
+    with contextlib.suppress(ConfigError):  # no numsync.yaml here: the note shows the plan without its safety checks
         violations = safety.check(the_plan, _config(ctx).environment(the_plan.environment))
-    except ConfigError:
-        pass  # no numsync.yaml here: the note shows the plan without its safety checks
     hint = gitlab.override_hint(violations).removeprefix("In GitLab CI: ")
     footer = [hint[:1].upper() + hint[1:]] if violations else []
     if not artifacts_url and os.environ.get("CI_JOB_URL"):
@@ -601,7 +804,15 @@ def gitlab_comment(ctx: click.Context, plan_file: Path, api_url: str | None, pro
             f"Settings > CI/CD > Variables as {token_variable} (masked, not protected, so merge-request pipelines can read it)."
         )
         return
-    missing = [flag for flag, v in (("--api-url (CI_API_V4_URL)", api_url), ("--project (CI_PROJECT_ID)", project), ("--merge-request (CI_MERGE_REQUEST_IID)", mr_iid)) if not v]
+    missing = [
+        flag
+        for flag, v in (
+            ("--api-url (CI_API_V4_URL)", api_url),
+            ("--project (CI_PROJECT_ID)", project),
+            ("--merge-request (CI_MERGE_REQUEST_IID)", mr_iid),
+        )
+        if not v
+    ]
     if missing:
         raise Failure(f"not in a merge-request pipeline: pass {', '.join(missing)}")
     assert api_url and project and mr_iid
@@ -611,7 +822,9 @@ def gitlab_comment(ctx: click.Context, plan_file: Path, api_url: str | None, pro
             action, note = notes.upsert(gitlab.marker(the_plan.environment), body)
     except gitlab.GitLabError as exc:
         raise Failure(str(exc).replace(token, "[token]")) from None
-    click.echo(f"{action.capitalize()} the plan note {note.get('id', '?')} on merge request !{mr_iid} for environment {the_plan.environment!r}.")
+    click.echo(
+        f"{action.capitalize()} the plan note {note.get('id', '?')} on merge request !{mr_iid} for environment {the_plan.environment!r}."
+    )
 
 
 def _register_emulator() -> None:

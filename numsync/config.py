@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from . import yamlsrc
 from .freeze import Freeze, FreezeError, parse_freeze
-from .ocp.retry import RetryPolicy
 from .model import DEFAULT_LIMITS, Field, NumberFormatError, Operation, normalize_number
+from .ocp.retry import RetryPolicy
 from .schemacheck import schema_problems
 from .yamlsrc import Location, Problem
 
@@ -127,10 +127,18 @@ class Config:
             if len(self.environments) == 1:
                 return next(iter(self.environments.values()))
             names = ", ".join(self.environments)
-            raise ConfigError([Problem(location, f"several environments are configured ({names}); choose one with --env", "config-env")])
+            raise ConfigError(
+                [
+                    Problem(
+                        location, f"several environments are configured ({names}); choose one with --env", "config-env"
+                    )
+                ]
+            )
         if name not in self.environments:
             names = ", ".join(self.environments)
-            raise ConfigError([Problem(location, f"no environment {name!r} in {self.path} (configured: {names})", "config-env")])
+            raise ConfigError(
+                [Problem(location, f"no environment {name!r} in {self.path} (configured: {names})", "config-env")]
+            )
         return self.environments[name]
 
 
@@ -145,7 +153,13 @@ def _expand(text: str, location: Location, problems: list[Problem]) -> str:
             return value
         if default is not None:
             return default
-        problems.append(Problem(location, f"environment variable {name} is not set (used in {text!r}); set it or give a default with ${{{name}:-…}}", "config-var"))
+        problems.append(
+            Problem(
+                location,
+                f"environment variable {name} is not set (used in {text!r}); set it or give a default with ${{{name}:-…}}",
+                "config-var",
+            )
+        )
         return ""
 
     return _VAR.sub(replace, text)
@@ -158,9 +172,19 @@ def _url_problems(key: str, url: str, where: Location) -> list[Problem]:
     except ValueError as exc:
         return [Problem(where, f"{key} {url!r} is not a valid URL ({exc})", "config-endpoint")]
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [Problem(where, f"{key} {url!r} is not an http(s) URL with a host, e.g. https://eu1-m.ocp.ai/integrations", "config-endpoint")]
+        return [
+            Problem(
+                where,
+                f"{key} {url!r} is not an http(s) URL with a host, e.g. https://eu1-m.ocp.ai/integrations",
+                "config-endpoint",
+            )
+        ]
     if parts.username or parts.password:
-        return [Problem(where, f"{key} must not hold credentials; give them in OCP_USERNAME and OCP_PASSWORD", "config-endpoint")]
+        return [
+            Problem(
+                where, f"{key} must not hold credentials; give them in OCP_USERNAME and OCP_PASSWORD", "config-endpoint"
+            )
+        ]
     del port
     return []
 
@@ -177,11 +201,33 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     try:
         text = path.read_text("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(Location(str(path), 1, 1), f"not UTF-8 text (byte {exc.start}); save it as UTF-8", "config-encoding")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    Location(str(path), 1, 1), f"not UTF-8 text (byte {exc.start}); save it as UTF-8", "config-encoding"
+                )
+            ]
+        ) from None
     except IsADirectoryError:
-        raise ConfigError([Problem(Location(str(path), 1, 1), f"{path} is a folder; --config takes the numsync.yaml file", "config-missing")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    Location(str(path), 1, 1),
+                    f"{path} is a folder; --config takes the numsync.yaml file",
+                    "config-missing",
+                )
+            ]
+        ) from None
     except FileNotFoundError:
-        raise ConfigError([Problem(Location(str(path), 1, 1), f"no config file {path}; create it (see README, 'Configuration') or pass --config", "config-missing")]) from None
+        raise ConfigError(
+            [
+                Problem(
+                    Location(str(path), 1, 1),
+                    f"no config file {path}; create it (see README, 'Configuration') or pass --config",
+                    "config-missing",
+                )
+            ]
+        ) from None
     try:
         data, problems = yamlsrc.load(text, str(path))
     except yamlsrc.YamlSyntaxError as exc:
@@ -205,13 +251,19 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
     elif "region" in spec:
         base_url = REGIONS[spec["region"]]
     else:
-        problems.append(Problem(here, f"environment {name!r} needs a region (EU1, US1, US2, US1W) or a base_url", "config-endpoint"))
+        problems.append(
+            Problem(here, f"environment {name!r} needs a region (EU1, US1, US2, US1W) or a base_url", "config-endpoint")
+        )
         base_url = ""
     base_url = base_url.rstrip("/")
     where = spec.value_locations.get("base_url", here)
     if base_url and len(problems) == before:  # an unset ${VAR} is reported once, not again as a bad URL
         problems += _url_problems("base_url", base_url, where)
-    token_url = _expand(spec["token_url"], spec.value_locations["token_url"], problems) if "token_url" in spec else token_url_for(base_url)
+    token_url = (
+        _expand(spec["token_url"], spec.value_locations["token_url"], problems)
+        if "token_url" in spec
+        else token_url_for(base_url)
+    )
     if "token_url" in spec and token_url:
         problems += _url_problems("token_url", token_url, spec.value_locations["token_url"])
     env_ignored = frozenset(Field(name.upper()) for name in spec.get("ignore_fields") or [])
@@ -257,7 +309,11 @@ def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppr
     result = []
     for i, raw in enumerate(items):
         try:
-            result.append(Suppression(normalize_number(raw["number"]), raw["reason"], dt.date.fromisoformat(raw["until"]), raw.get("kind")))
+            result.append(
+                Suppression(
+                    normalize_number(raw["number"]), raw["reason"], dt.date.fromisoformat(raw["until"]), raw.get("kind")
+                )
+            )
         except (NumberFormatError, ValueError) as exc:
             problems.append(Problem(items.item_locations[i], f"suppression: {exc}", "config-suppression"))
     return tuple(result)
@@ -270,5 +326,8 @@ def _freeze(spec: yamlsrc.YamlMap, problems: list[Problem]) -> Freeze:
         return parse_freeze(spec["freeze"])
     except FreezeError as exc:
         block = spec.value_locations["freeze"]
-        problems.extend(Problem(yamlsrc.locate(spec["freeze"], path, block), f"freeze: {message}", "config-freeze") for path, message in exc.problems)
+        problems.extend(
+            Problem(yamlsrc.locate(spec["freeze"], path, block), f"freeze: {message}", "config-freeze")
+            for path, message in exc.problems
+        )
         return Freeze()

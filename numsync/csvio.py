@@ -15,7 +15,6 @@ import re
 from collections.abc import Iterable, Sequence
 
 from .gcpause import gc_paused
-
 from .model import (
     FIELDS,
     OPERATION_COLUMNS,
@@ -54,7 +53,9 @@ def parse_export(data: bytes) -> list[NumberRecord]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ExportFormatError(f"the export is not UTF-8 text (byte {exc.start}); it starts with {preview(data)}") from None
+        raise ExportFormatError(
+            f"the export is not UTF-8 text (byte {exc.start}); it starts with {preview(data)}"
+        ) from None
     if text.lstrip()[:1] == "<":
         raise ExportFormatError(f"the export is an HTML or XML page, not CSV; it starts with {preview(data)}")
     # Read the (already checked) bytes as a stream: StringIO(text) would hold a second, up to 4× larger copy.
@@ -94,11 +95,19 @@ def _rows(reader: Iterable[list[str]], columns: list[str], index: dict[str, int]
                 )
             records.append(_record(cells, index, field_columns, row_no, seen))
     except csv.Error as exc:
-        raise ExportFormatError(f"export row {row_no + 1} is not valid CSV ({exc}); the response may have been cut off") from None
+        raise ExportFormatError(
+            f"export row {row_no + 1} is not valid CSV ({exc}); the response may have been cut off"
+        ) from None
     return records
 
 
-def _record(cells: Sequence[str], index: dict[str, int], field_columns: tuple[tuple[Field, int], ...], row_no: int, seen: dict[str, int]) -> NumberRecord:
+def _record(
+    cells: Sequence[str],
+    index: dict[str, int],
+    field_columns: tuple[tuple[Field, int], ...],
+    row_no: int,
+    seen: dict[str, int],
+) -> NumberRecord:
     raw_number = cells[index["NUMBER"]]
     try:
         number = normalize_number(raw_number)
@@ -106,7 +115,9 @@ def _record(cells: Sequence[str], index: dict[str, int], field_columns: tuple[tu
         raise ExportFormatError(f"export row {row_no}: NUMBER {exc}") from None
     if number in seen:
         form = f" (as {raw_number.strip()!r})" if raw_number.strip() != number else ""
-        raise ExportFormatError(f"export row {row_no}: NUMBER {number}{form} is listed again (first in row {seen[number]})")
+        raise ExportFormatError(
+            f"export row {row_no}: NUMBER {number}{form} is listed again (first in row {seen[number]})"
+        )
     seen[number] = row_no
     values = {}
     for f, column in field_columns:
@@ -114,7 +125,12 @@ def _record(cells: Sequence[str], index: dict[str, int], field_columns: tuple[tu
         if value is not None:
             values[f] = value
     listed = raw_number.strip()
-    return NumberRecord(number=number, group_id=cells[index["GROUP_ID"]].strip(), fields=values, listed_as=None if listed == number else listed)
+    return NumberRecord(
+        number=number,
+        group_id=cells[index["GROUP_ID"]].strip(),
+        fields=values,
+        listed_as=None if listed == number else listed,
+    )
 
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -125,7 +141,11 @@ def spreadsheet_safe_cell(column: str, value: str) -> str:
     # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
     # An E.164 NUMBER keeps its "+": digits only, never a formula. A number the export listed
     # in another form ("+44-20-7946-0959") would be computed, so it is quoted like the rest.
-    if value.startswith(_FORMULA_PREFIXES) and value != "<NULL>" and not (column == "NUMBER" and _E164_CELL.fullmatch(value)):
+    if (
+        value.startswith(_FORMULA_PREFIXES)
+        and value != "<NULL>"
+        and not (column == "NUMBER" and _E164_CELL.fullmatch(value))
+    ):
         return "'" + value
     return value
 

@@ -27,7 +27,17 @@ import phonenumbers
 
 from . import yamlsrc
 from .gcpause import gc_paused
-from .model import FIELD_KEYS, NULL, Field, NumberFormatError, NumberRecord, locale_problem, normalize_number, normalize_value, parse_number
+from .model import (
+    FIELD_KEYS,
+    NULL,
+    Field,
+    NumberFormatError,
+    NumberRecord,
+    locale_problem,
+    normalize_number,
+    normalize_value,
+    parse_number,
+)
 from .schemacheck import load_schema, schema_problems
 from .yamlsrc import Location, Problem, YamlMap
 
@@ -72,7 +82,11 @@ class DesiredError(ValueError):
 def desired_files(folder: Path) -> list[Path]:
     """The YAML files under ``folder`` (recursively, hidden ones skipped), sorted."""
     return sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in YAML_SUFFIXES and p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in YAML_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
@@ -94,10 +108,20 @@ def load_desired(
     managed = set(managed_groups) if managed_groups is not None else None
     root = display_root or Path.cwd()
     if not folder.is_dir():
-        raise DesiredError([Problem(Location(str(folder), 1, 1), f"desired folder {folder} does not exist", "desired-missing")])
+        raise DesiredError(
+            [Problem(Location(str(folder), 1, 1), f"desired folder {folder} does not exist", "desired-missing")]
+        )
     files = desired_files(folder)
     if not files:
-        raise DesiredError([Problem(Location(str(folder), 1, 1), f"no desired YAML files in {folder}; an empty desired state is never taken as 'delete everything'", "desired-empty")])
+        raise DesiredError(
+            [
+                Problem(
+                    Location(str(folder), 1, 1),
+                    f"no desired YAML files in {folder}; an empty desired state is never taken as 'delete everything'",
+                    "desired-empty",
+                )
+            ]
+        )
     with gc_paused():  # millions of acyclic objects: see numsync.gcpause
         for file in files:
             shown = _shown(file, root)
@@ -125,7 +149,9 @@ def load_text(text: str, shown: str, *, default_provider: str | None = None) -> 
     return state, sorted(problems, key=lambda p: (p.location.line, p.location.column))
 
 
-def _load_file(file: Path, shown: str, state: DesiredState, managed: set[str] | None, default_provider: str | None) -> list[Problem]:
+def _load_file(
+    file: Path, shown: str, state: DesiredState, managed: set[str] | None, default_provider: str | None
+) -> list[Problem]:
     start = Location(shown, 1, 1)
     try:
         text = file.read_text("utf-8")
@@ -134,14 +160,22 @@ def _load_file(file: Path, shown: str, state: DesiredState, managed: set[str] | 
     return _load_text(text, shown, state, managed, default_provider)
 
 
-def _load_text(text: str, shown: str, state: DesiredState, managed: set[str] | None, default_provider: str | None) -> list[Problem]:
+def _load_text(
+    text: str, shown: str, state: DesiredState, managed: set[str] | None, default_provider: str | None
+) -> list[Problem]:
     start = Location(shown, 1, 1)
     try:
         data, problems = yamlsrc.load(text, shown)
     except yamlsrc.YamlSyntaxError as exc:
         return [exc.problem]
     if data is None:
-        return [Problem(start, "the file is empty; give it a group_id and numbers (an empty file never means 'delete everything')", "desired-empty")]
+        return [
+            Problem(
+                start,
+                "the file is empty; give it a group_id and numbers (an empty file never means 'delete everything')",
+                "desired-empty",
+            )
+        ]
     if not isinstance(data, YamlMap):
         return [Problem(start, "a desired file must be a mapping with group_id and numbers", "schema-type")]
     problems += _retyped_keys(data.get("numbers"))
@@ -151,9 +185,21 @@ def _load_text(text: str, shown: str, state: DesiredState, managed: set[str] | N
     group_id: str = data["group_id"].strip()
     group_location = data.value_locations["group_id"]
     if managed is not None and group_id not in managed:
-        problems.append(Problem(group_location, f"group {group_id!r} is not managed by this environment; add it under groups in numsync.yaml or fix the group_id", "unmanaged-group"))
+        problems.append(
+            Problem(
+                group_location,
+                f"group {group_id!r} is not managed by this environment; add it under groups in numsync.yaml or fix the group_id",
+                "unmanaged-group",
+            )
+        )
     if group_id in state.groups:
-        problems.append(Problem(group_location, f"group {group_id!r} is also declared in {state.groups[group_id]}; keep one file per group", "duplicate-group"))
+        problems.append(
+            Problem(
+                group_location,
+                f"group {group_id!r} is also declared in {state.groups[group_id]}; keep one file per group",
+                "duplicate-group",
+            )
+        )
     else:
         state.groups[group_id] = Path(shown)
     defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
@@ -196,7 +242,12 @@ def _number_rules() -> dict[str, tuple[tuple[type, ...], int]] | None:
     schema = load_schema("desired")
 
     def resolve(node: Any) -> Any:
-        while isinstance(node, dict) and "$ref" in node and set(node) <= {"$ref", "description"} and node["$ref"].startswith("#/"):
+        while (
+            isinstance(node, dict)
+            and "$ref" in node
+            and set(node) <= {"$ref", "description"}
+            and node["$ref"].startswith("#/")
+        ):
             target: Any = schema
             for part in node["$ref"][2:].split("/"):
                 target = target.get(part) if isinstance(target, dict) else None
@@ -211,12 +262,21 @@ def _number_rules() -> dict[str, tuple[tuple[type, ...], int]] | None:
     entry = resolve(numbers.get("additionalProperties"))
     if set(numbers) - {"description", "type", "additionalProperties"} or not isinstance(entry, dict):
         return None
-    if set(entry) - {"description", "type", "additionalProperties", "properties"} or entry.get("additionalProperties") is not False or types(entry) != {"object", "null"}:
+    if (
+        set(entry) - {"description", "type", "additionalProperties", "properties"}
+        or entry.get("additionalProperties") is not False
+        or types(entry) != {"object", "null"}
+    ):
         return None
     rules = {}
     for name, prop in entry.get("properties", {}).items():
         prop = resolve(prop)
-        if not isinstance(prop, dict) or set(prop) - {"description", "type", "minLength"} or not types(prop) or not types(prop) <= set(_JSON_TYPES):
+        if (
+            not isinstance(prop, dict)
+            or set(prop) - {"description", "type", "minLength"}
+            or not types(prop)
+            or not types(prop) <= set(_JSON_TYPES)
+        ):
             return None
         rules[name] = (tuple(_JSON_TYPES[t] for t in types(prop)), prop.get("minLength", 0))
     return rules
@@ -241,20 +301,40 @@ def _retyped_keys(numbers: Any) -> list[Problem]:
     problems = []
     for key in retyped:
         scalar = numbers.key_scalars[key]
-        problems.append(Problem(numbers.key_locations[key], f"YAML read the number {scalar.text!r} as {scalar.retyped_as}, not text; quote this value: \"{scalar.text}\"", "quote-number"))
+        problems.append(
+            Problem(
+                numbers.key_locations[key],
+                f'YAML read the number {scalar.text!r} as {scalar.retyped_as}, not text; quote this value: "{scalar.text}"',
+                "quote-number",
+            )
+        )
         del numbers[key]  # reported here; the schema would only repeat it less clearly
     return problems
 
 
-def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str, defaults: dict[str, Any], default_provider: str | None, state: DesiredState) -> list[Problem]:
+def _load_number(
+    key: str,
+    spec: dict[str, Any],
+    numbers: YamlMap,
+    group_id: str,
+    defaults: dict[str, Any],
+    default_provider: str | None,
+    state: DesiredState,
+) -> list[Problem]:
     location = numbers.key_locations[key]
-    if not _PLAIN_NUMBER.fullmatch(key) and any(ch.isalpha() for ch in key.split(";")[0].lower().replace("ext", "").replace("x", "")):
-        return [Problem(location, f"{key!r} holds letters; write NUMBER in digits, E.164, e.g. \"+18003569377\"", "number-format")]
+    if not _PLAIN_NUMBER.fullmatch(key) and any(
+        ch.isalpha() for ch in key.split(";")[0].lower().replace("ext", "").replace("x", "")
+    ):
+        return [
+            Problem(
+                location, f'{key!r} holds letters; write NUMBER in digits, E.164, e.g. "+18003569377"', "number-format"
+            )
+        ]
     try:
         # one parse for both the E.164 form and the validity check, unless spaces around the key make them differ
         number, parsed = parse_number(key) if key == key.strip() else (normalize_number(key), None)
     except NumberFormatError as exc:
-        return [Problem(location, f"{exc}; write NUMBER in E.164, e.g. \"+12015550123\"", "number-format")]
+        return [Problem(location, f'{exc}; write NUMBER in E.164, e.g. "+12015550123"', "number-format")]
     problems = _check_number(key, number, spec, location, parsed)
     if problems and problems[0].check == "number-extension":
         return problems
@@ -281,15 +361,29 @@ def _load_number(key: str, spec: dict[str, Any], numbers: YamlMap, group_id: str
             values[f] = value
     locale = merged.get("locale")
     if isinstance(locale, str) and locale.strip() and (locale_message := locale_problem(locale)):
-        problems.append(Problem(_field_location(spec, defaults, "locale", location, number)[0], locale_message, "locale-format"))
+        problems.append(
+            Problem(_field_location(spec, defaults, "locale", location, number)[0], locale_message, "locale-format")
+        )
     if Field.MINIAPP_ID in values and Field.LOCALE not in values:
         given = spec.get("locale", defaults.get("locale"))
         if isinstance(given, str):  # blank: point at it
             where, owner = _field_location(spec, defaults, "locale", location, number)
             whose = "the numbers here that have" if owner == "in defaults" else "this number has"
-            problems.append(Problem(where, f"locale {owner} is blank, but {whose} a miniapp_id and attaching needs a LOCALE (e.g. en-US)", "locale-required"))
+            problems.append(
+                Problem(
+                    where,
+                    f"locale {owner} is blank, but {whose} a miniapp_id and attaching needs a LOCALE (e.g. en-US)",
+                    "locale-required",
+                )
+            )
         elif given is None:  # a value of the wrong type was reported by the schema check
-            problems.append(Problem(location, f"{number} has a miniapp_id but no locale; attaching needs a LOCALE (add locale: en-US or set it in defaults)", "locale-required"))
+            problems.append(
+                Problem(
+                    location,
+                    f"{number} has a miniapp_id but no locale; attaching needs a LOCALE (add locale: en-US or set it in defaults)",
+                    "locale-required",
+                )
+            )
     provider = (merged.get("provider") or "").strip() or default_provider
     state.records[number] = NumberRecord(number=number, group_id=group_id, fields=values, provider=provider)
     state.locations[number] = location
@@ -326,7 +420,9 @@ def _text_problem(f: Field, value: str) -> str | None:
     if value.isprintable():  # no Cc, and no Cf (which every _INVISIBLE character is): nothing to find below
         return None
     allowed = "\n\t" if f is Field.NOTE else ""
-    bad = next((ch for ch in value if (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in _INVISIBLE), None)
+    bad = next(
+        (ch for ch in value if (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in _INVISIBLE), None
+    )
     if bad is not None:
         return f"contains the control or text-direction character U+{ord(bad):04X}; remove it"
     return None
@@ -345,7 +441,9 @@ def _field_location(spec: Any, defaults: Any, name: str, fallback: Location, num
     return fallback, f"of {number}"
 
 
-def _check_number(key: str, number: str, spec: dict[str, Any], location: Location, parsed: phonenumbers.PhoneNumber | None = None) -> list[Problem]:
+def _check_number(
+    key: str, number: str, spec: dict[str, Any], location: Location, parsed: phonenumbers.PhoneNumber | None = None
+) -> list[Problem]:
     if parsed is None:  # ``key`` itself, when parse_number only saw it stripped
         parsed = phonenumbers.parse(key, None)
     if parsed.extension:
@@ -355,5 +453,11 @@ def _check_number(key: str, number: str, spec: dict[str, Any], location: Locatio
     if phonenumbers.is_possible_number(parsed):
         if spec.get("allow_possible"):
             return []
-        return [Problem(location, f"{number} is possible but not a valid number for its region; if it really exists, set allow_possible: true on it", "number-invalid")]
+        return [
+            Problem(
+                location,
+                f"{number} is possible but not a valid number for its region; if it really exists, set allow_possible: true on it",
+                "number-invalid",
+            )
+        ]
     return [Problem(location, f"{number} is not a valid phone number", "number-invalid")]

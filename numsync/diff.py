@@ -74,7 +74,9 @@ class Diff:
         return not self.changes
 
 
-def field_changes(desired: NumberRecord | None, live: NumberRecord | None, ignore: frozenset[Field] = frozenset()) -> tuple[FieldChange, ...]:
+def field_changes(
+    desired: NumberRecord | None, live: NumberRecord | None, ignore: frozenset[Field] = frozenset()
+) -> tuple[FieldChange, ...]:
     """The fields whose value differs between two records (a missing record has no values), except ``ignore``d ones."""
     changes = []
     for f in FIELDS:
@@ -126,7 +128,9 @@ def diff(
             result.changes.append(Change(number, ChangeKind.REPLACE, want, have, field_changes(want, None, ignore)))
         else:
             # equal fields (most numbers, compared at C speed) differ in nothing, ignored or not
-            changed = () if want.fields == have.fields else field_changes(want, have, groups[have.group_id].ignore_fields)
+            changed = (
+                () if want.fields == have.fields else field_changes(want, have, groups[have.group_id].ignore_fields)
+            )
             if changed:
                 result.changes.append(Change(number, ChangeKind.UPDATE, want, have, changed))
             else:

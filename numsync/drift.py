@@ -139,10 +139,12 @@ def counts(items: Iterable[DriftItem]) -> dict[str, int]:
 
 def now_utc() -> str:
     """The current time as ISO-8601 UTC, seconds precision."""
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
-def classify(env: Environment, result: Diff, live: Iterable[NumberRecord], desired: Mapping[str, NumberRecord]) -> EnvironmentDrift:
+def classify(
+    env: Environment, result: Diff, live: Iterable[NumberRecord], desired: Mapping[str, NumberRecord]
+) -> EnvironmentDrift:
     """Turn a diff into drift items for ``env`` (no causes, no ages, no suppressions yet)."""
     drift = EnvironmentDrift(env.name, in_sync=result.in_sync, out_of_scope=result.out_of_scope)
     live_by_number = {r.number: r for r in live}
@@ -152,27 +154,60 @@ def classify(env: Environment, result: Diff, live: Iterable[NumberRecord], desir
         if change.kind is ChangeKind.CREATE:
             item = DriftItem(env.name, change.number, DriftKind.MISSING, change.group_id, protected=protected)
         elif change.kind is ChangeKind.DELETE:
-            item = DriftItem(env.name, change.number, DriftKind.UNMANAGED, change.group_id, change.group_id, protected=protected)
+            item = DriftItem(
+                env.name, change.number, DriftKind.UNMANAGED, change.group_id, change.group_id, protected=protected
+            )
         elif change.kind is ChangeKind.REPLACE:
             assert change.live is not None
-            item = DriftItem(env.name, change.number, DriftKind.WRONG_GROUP, change.group_id, change.live.group_id, protected=protected)
+            item = DriftItem(
+                env.name,
+                change.number,
+                DriftKind.WRONG_GROUP,
+                change.group_id,
+                change.live.group_id,
+                protected=protected,
+            )
         else:
-            item = DriftItem(env.name, change.number, DriftKind.CHANGED, change.group_id, change.group_id, fields, protected)
+            item = DriftItem(
+                env.name, change.number, DriftKind.CHANGED, change.group_id, change.group_id, fields, protected
+            )
         drift.items.append(item)
     for record in result.unmanaged:
-        drift.items.append(DriftItem(env.name, record.number, DriftKind.UNMANAGED, record.group_id, record.group_id, protected=record.number in env.protected))
+        drift.items.append(
+            DriftItem(
+                env.name,
+                record.number,
+                DriftKind.UNMANAGED,
+                record.group_id,
+                record.group_id,
+                protected=record.number in env.protected,
+            )
+        )
     for number, want in desired.items():
         have = live_by_number.get(number)
         if have is not None and have.group_id not in env.groups:
-            drift.items.append(DriftItem(env.name, number, DriftKind.WRONG_GROUP, want.group_id, have.group_id, protected=number in env.protected))
+            drift.items.append(
+                DriftItem(
+                    env.name,
+                    number,
+                    DriftKind.WRONG_GROUP,
+                    want.group_id,
+                    have.group_id,
+                    protected=number in env.protected,
+                )
+            )
     drift.items.sort(key=lambda i: (i.number, i.kind.value))
     return drift
 
 
-def attribute(drift: EnvironmentDrift, desired_now: Mapping[str, NumberRecord], desired_applied: Mapping[str, NumberRecord]) -> None:
+def attribute(
+    drift: EnvironmentDrift, desired_now: Mapping[str, NumberRecord], desired_applied: Mapping[str, NumberRecord]
+) -> None:
     """Set each item's cause by comparing today's desired state with the one last applied."""
     drift.items = [
-        replace(i, cause="pending_apply" if desired_now.get(i.number) != desired_applied.get(i.number) else "out_of_band")
+        replace(
+            i, cause="pending_apply" if desired_now.get(i.number) != desired_applied.get(i.number) else "out_of_band"
+        )
         for i in drift.items
     ]
 
@@ -191,7 +226,9 @@ def suppress(drift: EnvironmentDrift, suppressions: Iterable[Suppression], today
     items = []
     for item in drift.items:
         match = next((s for s in live if s.matches(item.number, item.kind.value)), None)
-        items.append(replace(item, suppressed_by=f"{match.reason} (until {match.until.isoformat()})") if match else item)
+        items.append(
+            replace(item, suppressed_by=f"{match.reason} (until {match.until.isoformat()})") if match else item
+        )
     drift.items = items
 
 
@@ -201,7 +238,10 @@ def previous_first_seen(data: Mapping[str, Any]) -> dict[str, str]:
     for env in data.get("environments", []):
         for raw in env.get("items", []):
             item = DriftItem(
-                raw["environment"], raw["number"], DriftKind(raw["kind"]), raw["group_id"],
+                raw["environment"],
+                raw["number"],
+                DriftKind(raw["kind"]),
+                raw["group_id"],
                 fields=tuple(FieldDrift(f["field"], f.get("desired"), f.get("live")) for f in raw.get("fields", [])),
             )
             if raw.get("first_seen"):

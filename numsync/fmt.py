@@ -83,7 +83,15 @@ def format_text(text: str, shown: str = "<text>") -> str:
     if edits:
         result = _apply(result, edits)
         if _meaning(result, shown)[0] != meaning:
-            raise FormatError([Problem(Location(shown, 1, 1), "numsync fmt cannot re-quote this file without changing what it means; it was left alone (please report this)", "fmt-unsafe")])
+            raise FormatError(
+                [
+                    Problem(
+                        Location(shown, 1, 1),
+                        "numsync fmt cannot re-quote this file without changing what it means; it was left alone (please report this)",
+                        "fmt-unsafe",
+                    )
+                ]
+            )
     sorted_text = _sort_numbers(result)
     if sorted_text != result and _meaning(sorted_text, shown)[0] == meaning:
         result = sorted_text  # else (an alias before its anchor): keep the order
@@ -96,7 +104,9 @@ def format_file(path: Path, shown: str | None = None) -> FileResult:
     try:
         original = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        problem = Problem(Location(shown, 1, 1), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", "encoding")
+        problem = Problem(
+            Location(shown, 1, 1), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", "encoding"
+        )
         return FileResult(path, shown, "", None, [problem])
     result = FileResult(path, shown, original)
     try:

@@ -61,7 +61,7 @@ class Freeze:
 
     def active(self, now: dt.datetime | None = None) -> str | None:
         """The reason of the window in force at ``now`` (default: the current time), or None."""
-        instant = now or dt.datetime.now(dt.timezone.utc)
+        instant = now or dt.datetime.now(dt.UTC)
         local = instant.astimezone(ZoneInfo(self.timezone))
         for w in self.dates:
             if w.start <= local.date() <= w.end:
@@ -113,9 +113,16 @@ def parse_freeze(data: dict) -> Freeze:
             try:
                 bounds.append(dt.date.fromisoformat(w[key]))
             except ValueError as exc:
-                problems.append((("dates", i, key), f"dates[{i}].{key}: {w[key]!r} is not a date ({exc}); write YYYY-MM-DD"))
+                problems.append(
+                    (("dates", i, key), f"dates[{i}].{key}: {w[key]!r} is not a date ({exc}); write YYYY-MM-DD")
+                )
         if len(bounds) == 2 and bounds[1] < bounds[0]:
-            problems.append((("dates", i, "to"), f"dates[{i}]: to {w['to']} is before from {w['from']}; the range is inclusive, swap them"))
+            problems.append(
+                (
+                    ("dates", i, "to"),
+                    f"dates[{i}]: to {w['to']} is before from {w['from']}; the range is inclusive, swap them",
+                )
+            )
         elif len(bounds) == 2:
             dates.append(DateWindow(bounds[0], bounds[1], w["reason"]))
     weekly: list[WeeklyWindow] = []
@@ -127,9 +134,19 @@ def parse_freeze(data: dict) -> Freeze:
             except ValueError as exc:
                 problems.append((("weekly", i, key), f"weekly[{i}].{key}: {exc}"))
         if len(times) == 2 and times[0] == 1440:
-            problems.append((("weekly", i, "from"), f"weekly[{i}]: a window cannot start at 24:00 (the end of the day); start at 00:00 and list the next day"))
+            problems.append(
+                (
+                    ("weekly", i, "from"),
+                    f"weekly[{i}]: a window cannot start at 24:00 (the end of the day); start at 00:00 and list the next day",
+                )
+            )
         elif len(times) == 2 and times[0] == times[1]:
-            problems.append((("weekly", i, "to"), f"weekly[{i}]: from {w['from']} to {w['to']} is an empty window; for a whole day write 00:00 to 24:00"))
+            problems.append(
+                (
+                    ("weekly", i, "to"),
+                    f"weekly[{i}]: from {w['from']} to {w['to']} is an empty window; for a whole day write 00:00 to 24:00",
+                )
+            )
         elif len(times) == 2:
             weekly.append(WeeklyWindow(frozenset(DAYS.index(d) for d in w["days"]), times[0], times[1], w["reason"]))
     if problems:

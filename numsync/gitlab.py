@@ -83,7 +83,11 @@ def note_body(
         tail.append(f"Planned for commit `{commit[:12]}`.")
     tail += list(footer)
     end = ("\n\n" + "\n\n".join(tail) + "\n") if tail else ""
-    where = f"[the job's artifacts]({artifacts_url}) (`plan.md`)" if artifacts_url else "the plan job's artifacts (`plan.md`)"
+    where = (
+        f"[the job's artifacts]({artifacts_url}) (`plan.md`)"
+        if artifacts_url
+        else "the plan job's artifacts (`plan.md`)"
+    )
     pointer = f"**The plan is too long for a note and was truncated here.** The full plan is in {where}.\n"
     head = marker(environment) + "\n"
     body = truncate(markdown, max(200, max_chars - len(head) - len(end)), pointer)
@@ -93,7 +97,9 @@ def note_body(
 class GitLabNotes:
     """The notes of one merge request, through GitLab's REST API (httpx)."""
 
-    def __init__(self, mr: MergeRequest, token: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, mr: MergeRequest, token: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.mr = mr
         self._client = httpx.Client(
             base_url=mr.api_url.rstrip("/"),
@@ -102,7 +108,7 @@ class GitLabNotes:
             transport=transport,
         )
 
-    def __enter__(self) -> "GitLabNotes":
+    def __enter__(self) -> GitLabNotes:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -125,7 +131,11 @@ class GitLabNotes:
         notes: list[dict[str, Any]] = []
         page = "1"
         for _ in range(MAX_PAGES):
-            response = self._request("GET", self.mr.notes_path, params={"per_page": 100, "page": page, "sort": "asc", "order_by": "created_at"})
+            response = self._request(
+                "GET",
+                self.mr.notes_path,
+                params={"per_page": 100, "page": page, "sort": "asc", "order_by": "created_at"},
+            )
             batch = response.json()
             if not isinstance(batch, list):
                 raise GitLabError(f"GitLab answered GET {self.mr.notes_path} with something other than a list of notes")
@@ -146,7 +156,9 @@ class GitLabNotes:
         return dict(self._request("POST", self.mr.notes_path, json={"body": body}).json())
 
     def update(self, note_id: int | str, body: str) -> dict[str, Any]:
-        return dict(self._request("PUT", f"{self.mr.notes_path}/{quote(str(note_id), safe='')}", json={"body": body}).json())
+        return dict(
+            self._request("PUT", f"{self.mr.notes_path}/{quote(str(note_id), safe='')}", json={"body": body}).json()
+        )
 
     def upsert(self, mark: str, body: str) -> tuple[str, dict[str, Any]]:
         """Update the note holding ``mark``, or create one: ``("updated"|"created"|"unchanged", note)``."""
@@ -168,7 +180,9 @@ def _refusal(response: httpx.Response, method: str, path: str) -> str:
     if response.status_code == 401:
         message += ". The token was refused: check that it is valid and not expired."
     elif response.status_code == 403:
-        message += ". The token may not write notes: it needs the api scope and at least the Reporter role in the project."
+        message += (
+            ". The token may not write notes: it needs the api scope and at least the Reporter role in the project."
+        )
     elif response.status_code == 404:
         message += ". Check the project and merge request (and that the token can see the project)."
     return message

@@ -20,7 +20,9 @@ def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def render_group(group_id: str, records: Iterable[NumberRecord], *, provider: str | None = None, schema: str | None = None) -> str:
+def render_group(
+    group_id: str, records: Iterable[NumberRecord], *, provider: str | None = None, schema: str | None = None
+) -> str:
     """The desired file for one group: ``group_id``, optional ``defaults.provider``, sorted ``numbers``."""
     lines = [MODELINE.format(schema=schema)] if schema else []
     lines.append(f"group_id: {_quote(group_id)}\n")

@@ -32,7 +32,7 @@ class Journal:
         """Record one event with a UTC timestamp."""
         if self._file is None:
             return
-        record = {"ts": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), "event": event, **fields}
+        record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "event": event, **fields}
         self._file.write(self.redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n")
         self._file.flush()
 
@@ -41,7 +41,7 @@ class Journal:
             self._file.close()
             self._file = None
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:

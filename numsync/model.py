@@ -143,7 +143,7 @@ class OperationRow:
         return {k: v for k, v in self.cells().items() if v}
 
     @classmethod
-    def from_json(cls, data: dict[str, str]) -> "OperationRow":
+    def from_json(cls, data: dict[str, str]) -> OperationRow:
         """Inverse of :meth:`to_json`. Raises ValueError on an unknown OPERATION or an unreadable NUMBER."""
         values = {k: v for k, v in data.items() if k not in ("OPERATION", "NUMBER") and v}
         cell = data["NUMBER"]

@@ -12,18 +12,18 @@ import tarfile
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
+from .apply import ApplyResult, BatchOutcome, apply_plan
 from .config import Environment
 from .csvio import parse_export
 from .desired import DesiredError, DesiredState, load_desired
-from .yamlsrc import Location, Problem
 from .diff import Diff, diff
 from .model import NumberRecord
 from .ocp import Credentials, OCPAuth, OCPClient, OCPReader
-from .apply import ApplyResult, BatchOutcome, apply_plan
 from .plan import Plan, fingerprint, make_plan
+from .yamlsrc import Location, Problem
 
 
 class StalePlanError(RuntimeError):
@@ -36,14 +36,23 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
     A group that prunes must have a desired file: a file deleted or renamed by mistake must
     never read as "delete every number of the group".
     """
-    state = load_desired(env.desired, managed_groups=env.groups, default_provider=env.default_provider, display_root=display_root)
+    state = load_desired(
+        env.desired, managed_groups=env.groups, default_provider=env.default_provider, display_root=display_root
+    )
     orphans = [g for g, policy in env.groups.items() if policy.prune and g not in state.groups]
     if orphans:
-        raise DesiredError([
-            Problem(Location(str(env.desired), 1, 1), f"group {g!r} prunes (prune: true) but no desired file declares it; numsync would delete all its numbers. "
-                    f"Restore its file (group_id: {g}), or set prune: false", "prune-without-file")
-            for g in orphans
-        ], state)
+        raise DesiredError(
+            [
+                Problem(
+                    Location(str(env.desired), 1, 1),
+                    f"group {g!r} prunes (prune: true) but no desired file declares it; numsync would delete all its numbers. "
+                    f"Restore its file (group_id: {g}), or set prune: false",
+                    "prune-without-file",
+                )
+                for g in orphans
+            ],
+            state,
+        )
     return state
 
 
@@ -55,14 +64,18 @@ def connect(env: Environment, credentials: Credentials | None = None, **options:
     """
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
-    return OCPClient(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
+    return OCPClient(
+        env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options
+    )
 
 
 def connect_readonly(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPReader:
     """A session for ``env`` that can only export (drift reports); see OCPReader. ``options`` as for :func:`connect`."""
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
-    return OCPReader(env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
+    return OCPReader(
+        env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options
+    )
 
 
 def export_live(client: OCPReader) -> list[NumberRecord]:
@@ -83,10 +96,14 @@ class Planned:
 def git_commit(folder: Path) -> str | None:
     """The git commit checked out at ``folder`` (with ``-dirty`` when its files differ from it), or None outside git."""
     try:
-        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        head = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "-C", str(folder), "status", "--porcelain", "--", "."], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
@@ -99,20 +116,28 @@ def desired_at_commit(env: Environment, commit: str) -> DesiredState:
     if prefix.returncode != 0:
         raise RuntimeError(f"{folder} is not in a git repository: {prefix.stderr.strip()}")
     tree = f"{commit}:{prefix.stdout.strip()}" if prefix.stdout.strip() else commit
-    top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True).stdout.strip()
+    top = subprocess.run(
+        ["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True
+    ).stdout.strip()
     archive = subprocess.run(["git", "-C", top, "archive", "--format=tar", tree], capture_output=True)
     if archive.returncode != 0:
-        raise RuntimeError(f"cannot read {folder} at commit {commit}: {archive.stderr.decode(errors='replace').strip()}")
+        raise RuntimeError(
+            f"cannot read {folder} at commit {commit}: {archive.stderr.decode(errors='replace').strip()}"
+        )
     with tempfile.TemporaryDirectory(prefix="numsync-desired-") as tmp:
         with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
             tar.extractall(tmp, filter="data")
-        return load_desired(Path(tmp), managed_groups=env.groups, default_provider=env.default_provider, display_root=Path(tmp))
+        return load_desired(
+            Path(tmp), managed_groups=env.groups, default_provider=env.default_provider, display_root=Path(tmp)
+        )
 
 
 def plan_environment(env: Environment, desired: DesiredState, live: list[NumberRecord]) -> Planned:
     """Diff and plan one environment (raises planner.PlanningError)."""
     result = diff(desired.records, live, env.groups)
-    return Planned(make_plan(env, desired.records, live, result, git_commit=git_commit(env.desired)), result, desired, live)
+    return Planned(
+        make_plan(env, desired.records, live, result, git_commit=git_commit(env.desired)), result, desired, live
+    )
 
 
 def check_fresh(plan: Plan, env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord]) -> None:
@@ -155,7 +180,7 @@ def apply_with_recovery(
     total_rows = sum(len(p.rows) for p in the_plan.phases)
     total = ApplyResult()
     current = the_plan
-    for round_no in range(1, max_rounds + 1):
+    for _round_no in range(1, max_rounds + 1):
         result = apply_plan(current, client, on_batch=on_batch)
         total.requests += result.requests
         total.failures += result.failures

@@ -36,8 +36,14 @@ def fingerprint(records: Iterable[NumberRecord]) -> str:
     h = hashlib.sha256()
     for r in sorted(records, key=lambda r: r.number):
         fields = r.fields
-        cells = (r.number, r.group_id, *[fields.get(f) or "" for f in FIELDS], r.provider or "", *((r.listed_as,) if r.listed_as else ()))
-        h.update(f"[{', '.join(map(_json_string, cells))}]\n".encode("utf-8"))
+        cells = (
+            r.number,
+            r.group_id,
+            *[fields.get(f) or "" for f in FIELDS],
+            r.provider or "",
+            *((r.listed_as,) if r.listed_as else ()),
+        )
+        h.update(f"[{', '.join(map(_json_string, cells))}]\n".encode())
     return "sha256:" + h.hexdigest()
 
 
@@ -52,9 +58,15 @@ class ChangeSummary:
     live_group_id: str | None = None  # the group it is in now, when live
 
     @classmethod
-    def of(cls, change: Change) -> "ChangeSummary":
+    def of(cls, change: Change) -> ChangeSummary:
         live_group = change.live.group_id if change.live else None
-        return cls(change.number, change.kind.value, change.group_id, {c.field.value: (c.live, c.desired) for c in change.fields}, live_group)
+        return cls(
+            change.number,
+            change.kind.value,
+            change.group_id,
+            {c.field.value: (c.live, c.desired) for c in change.fields},
+            live_group,
+        )
 
 
 @dataclass(slots=True)
@@ -129,23 +141,40 @@ class Plan:
             "unmanaged": self.unmanaged,
             "conflicts": self.conflicts,
             "changes": [
-                {"number": c.number, "kind": c.kind, "group_id": c.group_id, "live_group_id": c.live_group_id, "fields": {k: {"live": v[0], "desired": v[1]} for k, v in c.fields.items()}}
+                {
+                    "number": c.number,
+                    "kind": c.kind,
+                    "group_id": c.group_id,
+                    "live_group_id": c.live_group_id,
+                    "fields": {k: {"live": v[0], "desired": v[1]} for k, v in c.fields.items()},
+                }
                 for c in self.changes
             ],
             "phases": [[[row.to_json() for row in batch.rows] for batch in phase.batches] for phase in self.phases],
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Plan":
+    def from_json(cls, data: Mapping[str, Any]) -> Plan:
         """Inverse of :meth:`to_json`. Raises ValueError for another format version or a bad shape."""
         if not isinstance(data, Mapping):
             raise ValueError("not a numsync plan: the JSON is not an object")
         if data.get("format_version") != PLAN_FORMAT_VERSION:
-            raise ValueError(f"plan format version {data.get('format_version')!r} is not {PLAN_FORMAT_VERSION}; make the plan again with this numsync")
+            raise ValueError(
+                f"plan format version {data.get('format_version')!r} is not {PLAN_FORMAT_VERSION}; make the plan again with this numsync"
+            )
         try:
-            phases = [Phase(tuple(Batch(tuple(OperationRow.from_json(r) for r in batch)) for batch in phase)) for phase in data["phases"]]
+            phases = [
+                Phase(tuple(Batch(tuple(OperationRow.from_json(r) for r in batch)) for batch in phase))
+                for phase in data["phases"]
+            ]
             changes = [
-                ChangeSummary(c["number"], c["kind"], c["group_id"], {k: (v["live"], v["desired"]) for k, v in c["fields"].items()}, c.get("live_group_id"))
+                ChangeSummary(
+                    c["number"],
+                    c["kind"],
+                    c["group_id"],
+                    {k: (v["live"], v["desired"]) for k, v in c["fields"].items()},
+                    c.get("live_group_id"),
+                )
                 for c in data["changes"]
             ]
             return cls(
@@ -203,4 +232,4 @@ def make_plan(
     )
 
 
-__all__ = ["Plan", "ChangeSummary", "fingerprint", "make_plan", "minimum_requests"]
+__all__ = ["ChangeSummary", "Plan", "fingerprint", "make_plan", "minimum_requests"]

@@ -72,7 +72,9 @@ class Phase:
         return [row for batch in self.batches for row in batch.rows]
 
 
-def state_row(number: str, changes: Sequence[FieldChange], locale: str | None, listed_as: str | None = None) -> OperationRow | None:
+def state_row(
+    number: str, changes: Sequence[FieldChange], locale: str | None, listed_as: str | None = None
+) -> OperationRow | None:
     """The Attach or Update row that makes the fields in ``changes`` desired; None if nothing to set.
 
     ``locale`` is the desired LOCALE, written whenever the row attaches a miniapp (Attach
@@ -119,8 +121,14 @@ def chain(change: Change) -> list[OperationRow]:
     if _needs_locale_for_attach(change):
         raise PlanningError({number: "a miniapp_id is desired but no locale; Attach needs LOCALE"})
     if not change.desired.provider:
-        raise PlanningError({number: "is to be created but has no provider; set provider on it, in the file's defaults, or default_provider in numsync.yaml"})
-    create = OperationRow(Operation.CREATE, number, {"GROUP_ID": change.desired.group_id, "PROVIDER": change.desired.provider})
+        raise PlanningError(
+            {
+                number: "is to be created but has no provider; set provider on it, in the file's defaults, or default_provider in numsync.yaml"
+            }
+        )
+    create = OperationRow(
+        Operation.CREATE, number, {"GROUP_ID": change.desired.group_id, "PROVIDER": change.desired.provider}
+    )
     row = state_row(number, change.fields, change.desired.get(Field.LOCALE))
     prefix = _removal(change.live) if change.kind is ChangeKind.REPLACE and change.live else []
     return prefix + [create] + ([row] if row else [])

@@ -52,46 +52,71 @@ def check(plan: Plan, env: Environment, overrides: Overrides = Overrides()) -> l
 
     shrink_floor = plan.desired_count * (1 - safety.max_shrink_percent / 100)
     if not overrides.allow_small_export and plan.desired_count and live_total < shrink_floor and not plan.empty:
-        found.append(Violation(
-            f"the live export holds {live_total} number(s) in the managed groups but desired lists {plan.desired_count} "
-            f"(more than {safety.max_shrink_percent:g}% fewer): an empty or cut-off export must never drive creates or deletes. "
-            "If the tenant really is this empty (a first rollout), check it by hand.",
-            SMALL_EXPORT_FLAG,
-        ))
+        found.append(
+            Violation(
+                f"the live export holds {live_total} number(s) in the managed groups but desired lists {plan.desired_count} "
+                f"(more than {safety.max_shrink_percent:g}% fewer): an empty or cut-off export must never drive creates or deletes. "
+                "If the tenant really is this empty (a first rollout), check it by hand.",
+                SMALL_EXPORT_FLAG,
+            )
+        )
 
     for group_id, want in plan.desired_counts.items():
         have = plan.live_counts.get(group_id, 0)
         if not overrides.allow_small_export and want and have < want * (1 - safety.max_shrink_percent / 100):
-            found.append(Violation(
-                f"group {group_id!r}: the export holds {have} number(s) but desired lists {want}: the credentials may lack "
-                "permission on this group, or the export was cut off. If the group really is new or this empty, check it by hand.",
-                SMALL_EXPORT_FLAG,
-            ))
-        if not overrides.override_thresholds and not want and have and env.groups.get(group_id) and env.groups[group_id].prune:
-            found.append(Violation(
-                f"group {group_id!r} prunes and its desired file lists no numbers: the plan deletes all {have} of them. "
-                "If that is really intended, review it.",
-                THRESHOLD_FLAG,
-            ))
+            found.append(
+                Violation(
+                    f"group {group_id!r}: the export holds {have} number(s) but desired lists {want}: the credentials may lack "
+                    "permission on this group, or the export was cut off. If the group really is new or this empty, check it by hand.",
+                    SMALL_EXPORT_FLAG,
+                )
+            )
+        if (
+            not overrides.override_thresholds
+            and not want
+            and have
+            and env.groups.get(group_id)
+            and env.groups[group_id].prune
+        ):
+            found.append(
+                Violation(
+                    f"group {group_id!r} prunes and its desired file lists no numbers: the plan deletes all {have} of them. "
+                    "If that is really intended, review it.",
+                    THRESHOLD_FLAG,
+                )
+            )
 
     if plan.conflicts:
-        found.append(Violation(f"{len(plan.conflicts)} conflict(s) listed above need a person: numsync will not resolve them.", None))
+        found.append(
+            Violation(
+                f"{len(plan.conflicts)} conflict(s) listed above need a person: numsync will not resolve them.", None
+            )
+        )
 
-    guarded = {row.number for phase in plan.phases for row in phase.rows if row.operation in (Operation.DETACH, Operation.DELETE)} & env.protected
+    guarded = {
+        row.number
+        for phase in plan.phases
+        for row in phase.rows
+        if row.operation in (Operation.DETACH, Operation.DELETE)
+    } & env.protected
     if guarded:
-        found.append(Violation(
-            f"the plan would detach or delete protected number(s) {', '.join(sorted(guarded))}; "
-            "remove them from protected in numsync.yaml first (in a reviewed change) or change the desired files.",
-            None,
-        ))
+        found.append(
+            Violation(
+                f"the plan would detach or delete protected number(s) {', '.join(sorted(guarded))}; "
+                "remove them from protected in numsync.yaml first (in a reviewed change) or change the desired files.",
+                None,
+            )
+        )
 
     replaced = plan.replacements()
     if replaced and not overrides.allow_replace:
-        found.append(Violation(
-            f"{len(replaced)} number(s) change group and would be DELETED and created again (GROUP_ID cannot be updated): "
-            f"{', '.join(replaced[:10])}{' …' if len(replaced) > 10 else ''}.",
-            REPLACE_FLAG,
-        ))
+        found.append(
+            Violation(
+                f"{len(replaced)} number(s) change group and would be DELETED and created again (GROUP_ID cannot be updated): "
+                f"{', '.join(replaced[:10])}{' …' if len(replaced) > 10 else ''}.",
+                REPLACE_FLAG,
+            )
+        )
 
     if not overrides.override_thresholds:
         found += _thresholds(plan, env, live_total)
@@ -114,25 +139,43 @@ def _thresholds(plan: Plan, env: Environment, live_total: int) -> list[Violation
     own_share = {g for g, p in env.groups.items() if p.max_change_percent is not None}
     env_deletes = [c for c in deletes if home(c) not in own_deletes]
     if len(env_deletes) > safety.max_deletes:
-        found.append(Violation(f"the plan deletes {len(env_deletes)} number(s); safety.max_deletes is {safety.max_deletes}.", THRESHOLD_FLAG))
+        found.append(
+            Violation(
+                f"the plan deletes {len(env_deletes)} number(s); safety.max_deletes is {safety.max_deletes}.",
+                THRESHOLD_FLAG,
+            )
+        )
     env_changed = [c for c in changed if home(c) not in own_share]
     env_live = sum(n for g, n in plan.live_counts.items() if g not in own_share)
     if env_live >= safety.min_size and _pct(len(env_changed), env_live) > safety.max_change_percent:
-        found.append(Violation(
-            f"the plan changes or deletes {len(env_changed)} of {env_live} live number(s) ({_pct(len(env_changed), env_live):.1f}%); "
-            f"safety.max_change_percent is {safety.max_change_percent:g}%.",
-            THRESHOLD_FLAG,
-        ))
+        found.append(
+            Violation(
+                f"the plan changes or deletes {len(env_changed)} of {env_live} live number(s) ({_pct(len(env_changed), env_live):.1f}%); "
+                f"safety.max_change_percent is {safety.max_change_percent:g}%.",
+                THRESHOLD_FLAG,
+            )
+        )
     for group_id, policy in env.groups.items():
         g_deletes = sum(1 for c in deletes if home(c) == group_id)
         if policy.max_deletes is not None and g_deletes > policy.max_deletes:
-            found.append(Violation(f"the plan deletes {g_deletes} number(s) in group {group_id!r}; its max_deletes is {policy.max_deletes}.", THRESHOLD_FLAG))
+            found.append(
+                Violation(
+                    f"the plan deletes {g_deletes} number(s) in group {group_id!r}; its max_deletes is {policy.max_deletes}.",
+                    THRESHOLD_FLAG,
+                )
+            )
         g_live = plan.live_counts.get(group_id, 0)
         g_changed = sum(1 for c in changed if home(c) == group_id)
-        if policy.max_change_percent is not None and g_live >= safety.min_size and _pct(g_changed, g_live) > policy.max_change_percent:
-            found.append(Violation(
-                f"the plan changes or deletes {g_changed} of {g_live} live number(s) in group {group_id!r} ({_pct(g_changed, g_live):.1f}%); "
-                f"its max_change_percent is {policy.max_change_percent:g}%.",
-                THRESHOLD_FLAG,
-            ))
+        if (
+            policy.max_change_percent is not None
+            and g_live >= safety.min_size
+            and _pct(g_changed, g_live) > policy.max_change_percent
+        ):
+            found.append(
+                Violation(
+                    f"the plan changes or deletes {g_changed} of {g_live} live number(s) in group {group_id!r} ({_pct(g_changed, g_live):.1f}%); "
+                    f"its max_change_percent is {policy.max_change_percent:g}%.",
+                    THRESHOLD_FLAG,
+                )
+            )
     return found

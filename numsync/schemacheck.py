@@ -56,24 +56,31 @@ def _describe(error: jsonschema.ValidationError, root: Any) -> tuple[list[Any], 
             wanted = error.validator_value
             wants_string = wanted == "string" or (isinstance(wanted, list) and "string" in wanted)
             if scalar is not None and scalar.retyped_as and wants_string:
-                return path, (
-                    f"YAML read {scalar.text!r} as {scalar.retyped_as}, not text; quote this value: "
-                    f"\"{scalar.text}\""
-                ), False
+                return (
+                    path,
+                    (f'YAML read {scalar.text!r} as {scalar.retyped_as}, not text; quote this value: "{scalar.text}"'),
+                    False,
+                )
     where = ".".join(str(p) for p in path)
     prefix = f"{where}: " if where else ""
     if error.validator == "required":
         return path, prefix + error.message, False  # names the entry, not only the key
     if error.validator == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
-        named = [t for t in wanted if t != "null"] or wanted  # "or empty" is implied: leaving a value out is always allowed
+        named = [
+            t for t in wanted if t != "null"
+        ] or wanted  # "or empty" is implied: leaving a value out is always allowed
         message = f"{prefix}{_shown(error.instance)} is not {' or '.join(_TYPE_WORDS.get(t, t) for t in named)}"
         if isinstance(error.instance, str) and {"number", "integer"} & set(wanted) and _looks_numeric(error.instance):
             message += f"; YAML reads {error.instance} as text, write it out in plain digits (e.g. 1000000 for 1e6)"
         return path, message, False
     if error.validator == "pattern":
         described = error.schema.get("description")
-        return path, f"{prefix}{_shown(error.instance)} is not in the expected form" + (f": {described}" if described else ""), False
+        return (
+            path,
+            f"{prefix}{_shown(error.instance)} is not in the expected form" + (f": {described}" if described else ""),
+            False,
+        )
     return path, prefix + error.message, False
 
 
@@ -122,11 +129,19 @@ def schema_problems(name: str, data: Any, path: str) -> list[Problem]:
     """Validate ``data`` against the shipped schema ``name``; one Problem per violation, sorted by line and column."""
     fallback = getattr(data, "location", Location(path, 1, 1))
     # Only the config has numbers; in desired files every value is text, so .nan is a type error there.
-    problems = [Problem(locate(data, at, fallback), message, "schema-finite") for at, message in _non_finite(data, ())] if name == "config" else []
+    problems = (
+        [Problem(locate(data, at, fallback), message, "schema-finite") for at, message in _non_finite(data, ())]
+        if name == "config"
+        else []
+    )
     for error in _validator(name).iter_errors(data):
         if problems and isinstance(error.instance, float) and not math.isfinite(error.instance):
             continue  # reported above, in plain words
-        findings = _unknown_keys(error) if error.validator == "additionalProperties" and isinstance(error.instance, dict) else []
+        findings = (
+            _unknown_keys(error)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict)
+            else []
+        )
         for error_path, message, at_key in findings or [_describe(error, data)]:
             where = locate_key if at_key else locate
             problems.append(Problem(where(data, error_path, fallback), message, f"schema-{error.validator}"))
@@ -148,4 +163,3 @@ def _non_finite(data: Any, at: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], s
 
 def _yaml_float(value: float) -> str:
     return ".nan" if math.isnan(value) else (".inf" if value > 0 else "-.inf")
-

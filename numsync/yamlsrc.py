@@ -74,7 +74,7 @@ class YamlMap(dict):
     """
 
     # slots: no per-instance __dict__ for the one small mapping each number of a tenant is
-    __slots__ = ("location", "key_locations", "value_locations", "scalars", "key_scalars")
+    __slots__ = ("key_locations", "key_scalars", "location", "scalars", "value_locations")
 
     location: Location
     key_locations: dict[Any, Location]
@@ -86,7 +86,7 @@ class YamlMap(dict):
 class YamlList(list):
     """A sequence that remembers the position of each item (``item_locations``)."""
 
-    __slots__ = ("location", "item_locations")
+    __slots__ = ("item_locations", "location")
 
     location: Location
     item_locations: list[Location]

@@ -28,8 +28,18 @@ def live_records(emulator: EmulatorProcess) -> list[NumberRecord]:
 def workspace(tmp_path: Path, base_url: str, groups: dict[str, bool | str], *extra: str) -> Path:
     """numsync.yaml with one environment ``test``; ``groups``: GROUP_ID → prune flag, or its flow
     mapping as text (``"{prune: true, max_deletes: 2}"``); ``extra``: more environment lines."""
-    lines = ["environments:", "  test:", f"    base_url: {base_url}", "    desired: desired", "    default_provider: twilio", "    groups:"]
-    lines += [f"      {g}: {spec if isinstance(spec, str) else '{prune: ' + str(spec).lower() + '}'}" for g, spec in groups.items()]
+    lines = [
+        "environments:",
+        "  test:",
+        f"    base_url: {base_url}",
+        "    desired: desired",
+        "    default_provider: twilio",
+        "    groups:",
+    ]
+    lines += [
+        f"      {g}: {spec if isinstance(spec, str) else '{prune: ' + str(spec).lower() + '}'}"
+        for g, spec in groups.items()
+    ]
     lines += [f"    {line}" for line in extra]
     (tmp_path / "numsync.yaml").write_text("\n".join(lines) + "\n")
     (tmp_path / "desired").mkdir(exist_ok=True)
@@ -44,4 +54,6 @@ def write_desired(tmp_path: Path, records: Iterable[NumberRecord], groups: list[
 
 def run(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
     """``numsync --config CONFIG ARGS`` in-process, logged in as the emulator's demo user."""
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=env if env is not None else CREDENTIALS, catch_exceptions=False)
+    return CliRunner().invoke(
+        main, ["--config", str(config), *args], env=env if env is not None else CREDENTIALS, catch_exceptions=False
+    )

@@ -37,7 +37,7 @@ class GitLabStub:
     requests: list[Request] = field(default_factory=list)
     next_id: int = 1000
 
-    def __enter__(self) -> "GitLabStub":
+    def __enter__(self) -> GitLabStub:
         stub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -46,8 +46,18 @@ class GitLabStub:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
-                stub.requests.append(Request(self.command, url.path, parse_qs(url.query), {k.lower(): v for k, v in self.headers.items()}, body))
-                status, payload, headers = stub.answer(self.command, url.path, parse_qs(url.query), self.headers.get("PRIVATE-TOKEN"), body)
+                stub.requests.append(
+                    Request(
+                        self.command,
+                        url.path,
+                        parse_qs(url.query),
+                        {k.lower(): v for k, v in self.headers.items()},
+                        body,
+                    )
+                )
+                status, payload, headers = stub.answer(
+                    self.command, url.path, parse_qs(url.query), self.headers.get("PRIVATE-TOKEN"), body
+                )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -57,7 +67,7 @@ class GitLabStub:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = _handle  # noqa: N815 - http.server's naming
+            do_GET = do_POST = do_PUT = _handle
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -67,7 +77,9 @@ class GitLabStub:
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
@@ -85,7 +97,9 @@ class GitLabStub:
     def writes(self) -> list[Request]:
         return [r for r in self.requests if r.method in ("POST", "PUT")]
 
-    def answer(self, method: str, path: str, query: dict[str, list[str]], token: str | None, body: Any) -> tuple[int, Any, dict[str, str]]:
+    def answer(
+        self, method: str, path: str, query: dict[str, list[str]], token: str | None, body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         if token != self.token:
             return 401, {"message": "401 Unauthorized"}, {}
         match = _NOTES.match(path)

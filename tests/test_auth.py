@@ -96,11 +96,21 @@ def test_a_twenty_minute_apply_with_300_s_tokens(tmp_path: Path) -> None:
     with EmulatorProcess() as emu:  # 300 s access tokens, 1800 s refresh tokens
         recorder = Recorder(on_api=None)
         auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0])
-        env = Environment("long", emu.base_url, emu.token_url, tmp_path, {"ocp-qa": GroupPolicy("ocp-qa")}, limits={op: 1 for op in Operation})
+        env = Environment(
+            "long",
+            emu.base_url,
+            emu.token_url,
+            tmp_path,
+            {"ocp-qa": GroupPolicy("ocp-qa")},
+            limits={op: 1 for op in Operation},
+        )
         with OCPClient(emu.base_url, auth, transport=recorder, retry=FAST) as client:
             live = export_live(client)
             qa = sorted((r for r in live if r.group_id == "ocp-qa"), key=lambda r: r.number)[:20]
-            desired = {r.number: NumberRecord(r.number, r.group_id, {**r.fields, Field.NOTE: f"long apply {i}"}) for i, r in enumerate(qa)}
+            desired = {
+                r.number: NumberRecord(r.number, r.group_id, {**r.fields, Field.NOTE: f"long apply {i}"})
+                for i, r in enumerate(qa)
+            }
             desired.update({r.number: r for r in live if r.group_id == "ocp-qa" and r.number not in desired})
             the_plan = make_plan(env, desired, live, diff(desired, live, env.groups))
             assert the_plan.request_count() == 20
@@ -167,7 +177,15 @@ def test_a_second_401_is_not_retried_again() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/token"):
             log.append("token")
-            return httpx.Response(200, json={"access_token": f"t{len(log)}", "expires_in": 300, "refresh_token": "r", "refresh_expires_in": 1800})
+            return httpx.Response(
+                200,
+                json={
+                    "access_token": f"t{len(log)}",
+                    "expires_in": 300,
+                    "refresh_token": "r",
+                    "refresh_expires_in": 1800,
+                },
+            )
         log.append(request.headers["Authorization"])
         return httpx.Response(401, json={"error": "invalid_token"})
 
@@ -182,7 +200,14 @@ def test_an_apply_outliving_every_token_works_in_real_time(tmp_path: Path) -> No
     """Access tokens of 1 s and refresh tokens of 2 s on the server; an apply of 5 files spread over ~2.5 s."""
     with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "2") as emu:
         recorder = Recorder()
-        env = Environment("real", emu.base_url, emu.token_url, tmp_path, {"uk-care": GroupPolicy("uk-care")}, limits={op: 1 for op in Operation})
+        env = Environment(
+            "real",
+            emu.base_url,
+            emu.token_url,
+            tmp_path,
+            {"uk-care": GroupPolicy("uk-care")},
+            limits={op: 1 for op in Operation},
+        )
         with OCPClient(emu.base_url, OCPAuth(emu.token_url, DEMO), transport=recorder, retry=FAST) as client:
             live = export_live(client)
             care = sorted((r for r in live if r.group_id == "uk-care"), key=lambda r: r.number)
@@ -226,7 +251,9 @@ def test_a_pre_issued_token_is_used_as_is_and_never_renewed() -> None:
 # --- two-factor ----------------------------------------------------------------------------
 
 
-def capture_token_forms(credentials: Credentials, requests: int = 1, expires_in: int = 300, refresh: bool = True) -> list[dict[str, str]]:
+def capture_token_forms(
+    credentials: Credentials, requests: int = 1, expires_in: int = 300, refresh: bool = True
+) -> list[dict[str, str]]:
     forms: list[dict[str, str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -247,7 +274,13 @@ def capture_token_forms(credentials: Credentials, requests: int = 1, expires_in:
 def test_ocp_otp_is_sent_as_totp() -> None:
     credentials = Credentials.from_env({"OCP_USERNAME": "demo", "OCP_PASSWORD": "pw", "OCP_OTP": "123456"})
     [form] = capture_token_forms(credentials)
-    assert form == {"client_id": "ocp", "grant_type": "password", "username": "demo", "password": "pw", "totp": "123456"}
+    assert form == {
+        "client_id": "ocp",
+        "grant_type": "password",
+        "username": "demo",
+        "password": "pw",
+        "totp": "123456",
+    }
 
 
 def test_ocp_totp_secret_generates_a_valid_six_digit_code() -> None:
@@ -270,7 +303,9 @@ def test_each_password_login_generates_the_code_of_its_own_time() -> None:
                 return httpx.Response(200, json={"access_token": "a", "expires_in": 10})  # no refresh token
             return httpx.Response(200, content=CSV)
 
-        with OCPReader(BASE, OCPAuth(TOKEN_URL, credentials, clock=time.time), transport=httpx.MockTransport(handler), retry=FAST) as client:
+        with OCPReader(
+            BASE, OCPAuth(TOKEN_URL, credentials, clock=time.time), transport=httpx.MockTransport(handler), retry=FAST
+        ) as client:
             client.export()
             frozen.tick(90)
             client.export()
@@ -281,7 +316,9 @@ def test_each_password_login_generates_the_code_of_its_own_time() -> None:
 
 
 def test_ocp_otp_wins_over_the_secret_and_no_code_without_either() -> None:
-    both = Credentials.from_env({"OCP_USERNAME": "u", "OCP_PASSWORD": "p", "OCP_OTP": "654321", "OCP_TOTP_SECRET": SECRET})
+    both = Credentials.from_env(
+        {"OCP_USERNAME": "u", "OCP_PASSWORD": "p", "OCP_OTP": "654321", "OCP_TOTP_SECRET": SECRET}
+    )
     assert capture_token_forms(both)[0]["totp"] == "654321"
     assert "totp" not in capture_token_forms(Credentials.from_env({"OCP_USERNAME": "u", "OCP_PASSWORD": "p"}))[0]
 
@@ -331,8 +368,12 @@ def test_a_refused_refresh_falls_back_to_the_password() -> None:
             grant = parse_qs(request.content.decode())["grant_type"][0]
             grants.append(grant)
             if grant == "refresh_token":
-                return httpx.Response(400, json={"error": "invalid_grant", "error_description": "Invalid refresh token"})
-            return httpx.Response(200, json={"access_token": "a", "expires_in": 5, "refresh_token": "r", "refresh_expires_in": 1800})
+                return httpx.Response(
+                    400, json={"error": "invalid_grant", "error_description": "Invalid refresh token"}
+                )
+            return httpx.Response(
+                200, json={"access_token": "a", "expires_in": 5, "refresh_token": "r", "refresh_expires_in": 1800}
+            )
         return httpx.Response(200, content=CSV)
 
     with OCPReader(BASE, OCPAuth(TOKEN_URL, DEMO), transport=httpx.MockTransport(handler), retry=FAST) as client:

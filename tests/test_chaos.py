@@ -12,14 +12,13 @@ import pytest
 import yaml
 
 from numsync.config import load_config
-from numsync.csvio import parse_export
+from numsync.csvio import ExportFormatError, parse_export
 from numsync.diff import diff
 from numsync.emulator.testing import EmulatorProcess
 from numsync.importer import render_desired
 from numsync.model import Field, NumberRecord
 from numsync.ocp import ApiError, Credentials
 from numsync.ocp.retry import RetryPolicy
-from numsync.csvio import ExportFormatError
 from numsync.pipeline import apply_with_recovery, connect, export_live, load_environment_desired, plan_environment
 
 RUNS = 6
@@ -33,7 +32,18 @@ FAULTS = [
     {"target": "put", "kind": "status_after", "status": 502, "probability": 0.08},
     {"target": "any", "kind": "latency", "seconds": 0.005, "probability": 0.2},
 ]
-LIMITS = ["--limit", "Delete=5", "--limit", "Create=10", "--limit", "Update=25", "--limit", "Attach=25", "--limit", "Detach=10"]
+LIMITS = [
+    "--limit",
+    "Delete=5",
+    "--limit",
+    "Create=10",
+    "--limit",
+    "Update=25",
+    "--limit",
+    "Attach=25",
+    "--limit",
+    "Detach=10",
+]
 FAST_RETRY = RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.05)
 CREDENTIALS = Credentials("demo", "demo-secret")
 
@@ -80,7 +90,7 @@ def test_apply_survives_random_faults(tmp_path: Path, seed: int) -> None:
         state = load_environment_desired(env)
         planned_deletes: set[str] = set()
         failures = []
-        for attempt in range(10):  # re-run apply until one run ends cleanly, as CI would
+        for _attempt in range(10):  # re-run apply until one run ends cleanly, as CI would
             try:
                 with connect(env, CREDENTIALS, retry=FAST_RETRY) as client:
                     live = export_live(client)
@@ -111,4 +121,6 @@ def test_apply_survives_random_faults(tmp_path: Path, seed: int) -> None:
 def _export(emulator: EmulatorProcess) -> bytes:
     import httpx
 
-    return httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {emulator.token()}"}).content
+    return httpx.post(
+        emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {emulator.token()}"}
+    ).content

@@ -21,7 +21,13 @@ REGION_URLS = {
     "US2": "https://us2-m.ocp.ai/integrations",
     "US1W": "https://us1-w-m.ocp.ai/integrations",
 }
-VENDOR_LIMITS = {Operation.UPDATE: 800, Operation.ATTACH: 800, Operation.DETACH: 100, Operation.DELETE: 10, Operation.CREATE: 100}
+VENDOR_LIMITS = {
+    Operation.UPDATE: 800,
+    Operation.ATTACH: 800,
+    Operation.DETACH: 100,
+    Operation.DELETE: 10,
+    Operation.CREATE: 100,
+}
 
 
 def write(tmp_path: Path, text: str, name: str = "numsync.yaml") -> Path:
@@ -51,14 +57,17 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("region", sorted(REGION_URLS))
 def test_region_gives_documented_base_url_and_derived_token_url(tmp_path: Path, region: str) -> None:
-    path = write(tmp_path, f"""
+    path = write(
+        tmp_path,
+        f"""
         environments:
           prod:
             region: {region}
             desired: desired/prod
             groups:
               ocp-qa:
-        """)
+        """,
+    )
     env = load_config(path).environment("prod")
     assert env.base_url == REGION_URLS[region]
     host = REGION_URLS[region].removesuffix("/integrations")
@@ -66,7 +75,9 @@ def test_region_gives_documented_base_url_and_derived_token_url(tmp_path: Path, 
 
 
 def test_full_environment(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU1
@@ -77,7 +88,8 @@ def test_full_environment(tmp_path: Path) -> None:
               sales:
             default_provider: twilio
             timeout: 15
-        """)
+        """,
+    )
     config = load_config(path)
     assert isinstance(config, Config)
     assert config.path == path
@@ -87,7 +99,11 @@ def test_full_environment(tmp_path: Path) -> None:
         base_url="https://eu1-m.ocp.ai/integrations",
         token_url="https://eu1-m.ocp.ai" + TOKEN_PATH,
         desired=(tmp_path / "desired" / "prod").resolve(),
-        groups={"ocp-qa": GroupPolicy("ocp-qa", True), "uk-care": GroupPolicy("uk-care", False), "sales": GroupPolicy("sales", False)},
+        groups={
+            "ocp-qa": GroupPolicy("ocp-qa", True),
+            "uk-care": GroupPolicy("uk-care", False),
+            "sales": GroupPolicy("sales", False),
+        },
         limits=VENDOR_LIMITS,
         default_provider="twilio",
         timeout=15.0,
@@ -95,13 +111,16 @@ def test_full_environment(tmp_path: Path) -> None:
 
 
 def test_defaults_without_optional_keys(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: US1
             desired: d
             groups: {g: null}
-        """)
+        """,
+    )
     env = load_config(path).environment("prod")
     assert env.limits == VENDOR_LIMITS
     assert env.default_provider is None
@@ -112,13 +131,17 @@ def test_defaults_without_optional_keys(tmp_path: Path) -> None:
 
 def test_desired_is_relative_to_the_config_file_not_the_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "conf").mkdir()
-    path = write(tmp_path, "environments: {prod: {region: EU1, desired: ../desired, groups: {g: }}}\n", name="conf/numsync.yaml")
+    path = write(
+        tmp_path, "environments: {prod: {region: EU1, desired: ../desired, groups: {g: }}}\n", name="conf/numsync.yaml"
+    )
     monkeypatch.chdir(tmp_path / "conf")
     assert load_config(path).environment("prod").desired == (tmp_path / "desired").resolve()
 
 
 def test_limits_override_merges_with_the_defaults(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU1
@@ -127,7 +150,8 @@ def test_limits_override_merges_with_the_defaults(tmp_path: Path) -> None:
             limits:
               Delete: 5
               Update: 200
-        """)
+        """,
+    )
     env = load_config(path).environment("prod")
     assert env.limits == {**VENDOR_LIMITS, Operation.DELETE: 5, Operation.UPDATE: 200}
     # the module-level defaults are not mutated by one environment's override
@@ -136,7 +160,9 @@ def test_limits_override_merges_with_the_defaults(tmp_path: Path) -> None:
 
 
 def test_limits_below_one_are_refused(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU1
@@ -144,7 +170,8 @@ def test_limits_below_one_are_refused(tmp_path: Path) -> None:
             groups: {g: }
             limits:
               Delete: 0
-        """)
+        """,
+    )
     [problem] = problems_of(path)
     assert "Delete" in problem.message
     assert problem.location.line == 7
@@ -155,26 +182,32 @@ def test_limits_below_one_are_refused(tmp_path: Path) -> None:
 
 def test_base_url_expands_a_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NS_HOST", "ocp.example.test:8443")
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           staging:
             base_url: "https://${NS_HOST}/integrations/"
             desired: d
             groups: {g: }
-        """)
+        """,
+    )
     env = load_config(path).environment("staging")
     assert env.base_url == "https://ocp.example.test:8443/integrations"  # trailing / dropped
     assert env.token_url == "https://ocp.example.test:8443" + TOKEN_PATH
 
 
 def test_base_url_default_when_the_variable_is_unset(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           local:
             base_url: "${NS_BASE:-http://127.0.0.1:8080/integrations}"
             desired: d
             groups: {g: }
-        """)
+        """,
+    )
     env = load_config(path).environment("local")
     assert env.base_url == "http://127.0.0.1:8080/integrations"
     assert env.token_url == "http://127.0.0.1:8080" + TOKEN_PATH
@@ -182,33 +215,41 @@ def test_base_url_default_when_the_variable_is_unset(tmp_path: Path) -> None:
 
 def test_variable_wins_over_its_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NS_BASE", "https://emu.test/integrations")
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           local:
             base_url: "${NS_BASE:-http://127.0.0.1:8080/integrations}"
             desired: d
             groups: {g: }
-        """)
+        """,
+    )
     assert load_config(path).environment("local").base_url == "https://emu.test/integrations"
 
 
 def test_explicit_token_url_is_expanded_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NS_TOKEN_HOST", "sso.example.test")
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: US2
             token_url: "https://${NS_TOKEN_HOST}/auth/token"
             desired: d
             groups: {g: }
-        """)
+        """,
+    )
     env = load_config(path).environment("prod")
     assert env.base_url == REGION_URLS["US2"]
     assert env.token_url == "https://sso.example.test/auth/token"
 
 
 def test_missing_variable_is_a_problem_at_its_line(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU1
@@ -218,7 +259,8 @@ def test_missing_variable_is_a_problem_at_its_line(tmp_path: Path) -> None:
             desired: d
             base_url: "https://${NS_MISSING}/integrations"
             groups: {g: }
-        """)
+        """,
+    )
     [problem] = problems_of(path)
     assert problem.check == "config-var"
     assert "NS_MISSING" in problem.message
@@ -230,27 +272,33 @@ def test_missing_variable_is_a_problem_at_its_line(tmp_path: Path) -> None:
 
 
 def test_unknown_key_with_did_you_mean(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             regoin: EU1
             desired: d
             groups: {g: }
-        """)
+        """,
+    )
     [problem] = problems_of(path)
     assert "unknown key 'regoin'; did you mean 'region'?" in problem.message
     assert (problem.location.line, problem.location.column) == (3, 5)
 
 
 def test_unknown_group_option_with_did_you_mean(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU1
             desired: d
             groups:
               ocp-qa: {prnue: true}
-        """)
+        """,
+    )
     [problem] = problems_of(path)
     assert "did you mean 'prune'?" in problem.message
     assert problem.location.line == 6
@@ -274,24 +322,30 @@ def test_empty_file(tmp_path: Path, text: str) -> None:
 
 
 def test_syntax_error(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU1
            desired: d
-        """)
+        """,
+    )
     [problem] = problems_of(path)
     assert problem.check == "yaml-syntax"
     assert problem.location.line == 4
 
 
 def test_neither_region_nor_base_url(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             desired: d
             groups: {g: }
-        """)
+        """,
+    )
     [problem] = problems_of(path)
     assert problem.check == "config-endpoint"
     assert "'prod'" in problem.message
@@ -300,37 +354,46 @@ def test_neither_region_nor_base_url(tmp_path: Path) -> None:
 
 
 def test_unknown_region(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU2
             desired: d
             groups: {g: }
-        """)
+        """,
+    )
     [problem] = problems_of(path)
     assert "EU2" in problem.message
     assert (problem.location.line, problem.location.column) == (3, 13)
 
 
 def test_base_url_that_is_not_http(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             base_url: "ftp://files.example.test/integrations"
             desired: d
             groups: {g: }
-        """)
+        """,
+    )
     [problem] = problems_of(path)
     assert "not an http(s) URL" in problem.message
     assert problem.location.line == 3
 
 
 def test_missing_required_keys_and_no_environments(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU1
-        """)
+        """,
+    )
     problems = problems_of(path)
     messages = " ".join(p.message for p in problems)
     assert "'desired' is a required property" in messages
@@ -341,14 +404,17 @@ def test_missing_required_keys_and_no_environments(tmp_path: Path) -> None:
 
 
 def test_several_problems_are_all_reported(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             regoin: EU1
             desired: d
             groups: {g: {prune: "yes"}}
             timeout: 0
-        """)
+        """,
+    )
     problems = problems_of(path)
     assert [p.location.line for p in problems] == sorted(p.location.line for p in problems)
     assert [(p.location.line, p.check) for p in problems] == [
@@ -367,14 +433,17 @@ def test_several_problems_are_all_reported(tmp_path: Path) -> None:
 )
 def test_retyped_string_gets_a_quote_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, loader: type) -> None:
     monkeypatch.setattr(yamlsrc, "_Loader", loader)
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU1
             desired: d
             groups: {g: }
             default_provider: no
-        """)
+        """,
+    )
     [problem] = problems_of(path)
     assert "quote this value" in problem.message
     assert (problem.location.line, problem.location.column) == (6, 23)
@@ -384,7 +453,9 @@ def test_retyped_string_gets_a_quote_hint(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def _two_envs(tmp_path: Path) -> Config:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         environments:
           prod:
             region: EU1
@@ -394,7 +465,8 @@ def _two_envs(tmp_path: Path) -> Config:
             region: US1
             desired: desired/staging
             groups: {g: }
-        """)
+        """,
+    )
     return load_config(path)
 
 
@@ -436,7 +508,10 @@ def test_unknown_environment_name_raises(tmp_path: Path) -> None:
 def test_non_finite_numbers_are_refused_at_their_value(tmp_path: Path, line: str, value: str, key: str) -> None:
     """YAML's .nan compares false with every limit: accepted, it would silently switch a safety check off."""
     (tmp_path / "desired").mkdir()
-    path = write(tmp_path, f"environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n{line.replace('VALUE', value)}\n")
+    path = write(
+        tmp_path,
+        f"environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n{line.replace('VALUE', value)}\n",
+    )
     [problem] = problems_of(path)
     shown = {".nan": ".nan", ".NaN": ".nan", ".inf": ".inf", "-.inf": "-.inf"}[value]
     assert problem.message == f"{key}: {shown} is not a finite number; write a plain value such as 10"
@@ -445,7 +520,10 @@ def test_non_finite_numbers_are_refused_at_their_value(tmp_path: Path, line: str
 
 def test_a_pace_over_a_minute_is_refused(tmp_path: Path) -> None:
     (tmp_path / "desired").mkdir()
-    path = write(tmp_path, "environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {ocp-qa: {}}\n    retry: {min_interval: 3600}\n")
+    path = write(
+        tmp_path,
+        "environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {ocp-qa: {}}\n    retry: {min_interval: 3600}\n",
+    )
     [problem] = problems_of(path)
     assert "min_interval: 3600 is greater than the maximum of 60" in problem.message
 
@@ -453,12 +531,18 @@ def test_a_pace_over_a_minute_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("    timeout: 1e6", "environments.prod.timeout: \"1e6\" is not a number; YAML reads 1e6 as text, write it out in plain digits (e.g. 1000000 for 1e6)"),
+        (
+            "    timeout: 1e6",
+            'environments.prod.timeout: "1e6" is not a number; YAML reads 1e6 as text, write it out in plain digits (e.g. 1000000 for 1e6)',
+        ),
         ("    retry: {attempts: true}", "environments.prod.retry.attempts: true is not a whole number"),
         ("    protected: [+12015550123, {a: 1}]", 'environments.prod.protected.1: {"a": 1} is not text'),
     ],
 )
 def test_type_errors_read_as_yaml_not_python(tmp_path: Path, line: str, message: str) -> None:
     (tmp_path / "desired").mkdir()
-    path = write(tmp_path, f"environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n{line}\n")
+    path = write(
+        tmp_path,
+        f"environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n{line}\n",
+    )
     assert message in [p.message for p in problems_of(path)]

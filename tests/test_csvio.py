@@ -14,15 +14,24 @@ from hypothesis import strategies as st
 from numsync.csvio import ExportFormatError, parse_export, write_operations
 from numsync.model import NULL, Field, NumberRecord, Operation, OperationRow
 
-
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPORT_SAMPLE = FIXTURES / "export-sample.csv"
 OPERATIONS_SAMPLE = FIXTURES / "operations-sample.csv"
 
 # The vendor's documented export columns, spelled out here (not imported) so a change in model.py is caught.
 VENDOR_COLUMNS = [
-    "APPLICATION_TAG", "COUNTRY", "GROUP_ID", "LOCALE", "MINIAPP_DIAMANT_APP_NAME", "MINIAPP_GROUP",
-    "MINIAPP_ID", "MINIAPP_NAME", "MINIAPP_TYPE", "NUMBER", "PHONE_NUMBER_SET_ID", "NOTE",
+    "APPLICATION_TAG",
+    "COUNTRY",
+    "GROUP_ID",
+    "LOCALE",
+    "MINIAPP_DIAMANT_APP_NAME",
+    "MINIAPP_GROUP",
+    "MINIAPP_ID",
+    "MINIAPP_NAME",
+    "MINIAPP_TYPE",
+    "NUMBER",
+    "PHONE_NUMBER_SET_ID",
+    "NOTE",
 ]
 FIELD_COLUMNS = ["MINIAPP_ID", "LOCALE", "PHONE_NUMBER_SET_ID", "APPLICATION_TAG", "NOTE"]
 
@@ -62,8 +71,13 @@ def by_number(records: list[NumberRecord]) -> dict[str, NumberRecord]:
 def test_fixture_parses_to_seven_records_in_file_order() -> None:
     records = parse_export(EXPORT_SAMPLE.read_bytes())
     assert [r.number for r in records] == [
-        "+12015550123", "+12015550124", "+12015550125", "+12015550126",
-        "+442079460958", "+442079460959", "+493012345678",
+        "+12015550123",
+        "+12015550124",
+        "+12015550125",
+        "+12015550126",
+        "+442079460958",
+        "+442079460959",
+        "+493012345678",
     ]
     assert [r.group_id for r in records] == ["ocp-qa"] * 4 + ["uk-care"] * 2 + ["de-service"]
     assert all(r.provider is None for r in records)
@@ -87,7 +101,9 @@ def test_fixture_values_equal_the_csv_cells_and_empty_cells_are_absent() -> None
 def test_fixture_spot_values() -> None:
     records = by_number(parse_export(EXPORT_SAMPLE.read_bytes()))
     assert records["+12015550123"].fields == {
-        Field.MINIAPP_ID: APP_BILLING, Field.LOCALE: "en-US", Field.PHONE_NUMBER_SET_ID: "us-east",
+        Field.MINIAPP_ID: APP_BILLING,
+        Field.LOCALE: "en-US",
+        Field.PHONE_NUMBER_SET_ID: "us-east",
     }
     assert records["+12015550124"].get(Field.APPLICATION_TAG) == "billing"
     assert records["+12015550124"].get(Field.NOTE) == "Billing hotline"
@@ -107,7 +123,7 @@ def test_shuffled_columns_and_extra_columns_are_ignored() -> None:
     rows = list(csv.DictReader(io.StringIO(EXPORT_SAMPLE.read_text("utf-8"), newline="")))
     columns = VENDOR_COLUMNS + ["CREATED_AT", "X_EXTRA"]
     random.Random(7).shuffle(columns)
-    assert columns[:len(VENDOR_COLUMNS)] != VENDOR_COLUMNS  # really shuffled
+    assert columns[: len(VENDOR_COLUMNS)] != VENDOR_COLUMNS  # really shuffled
     for r in rows:
         r["CREATED_AT"] = "2024-05-01T10:00:00Z"
         r["X_EXTRA"] = "+19999999999, ignored"
@@ -118,8 +134,15 @@ def test_only_required_columns_are_needed_and_header_case_and_spaces_are_tolerat
     data = b" number ,group_id,Miniapp_Id,LOCALE,PHONE_NUMBER_SET_ID,APPLICATION_TAG,NOTE\r\n+12015550123,ocp-qa,app,en-us,set,tag,hi\r\n"
     [record] = parse_export(data)
     assert record == NumberRecord(
-        "+12015550123", "ocp-qa",
-        {Field.MINIAPP_ID: "app", Field.LOCALE: "en-US", Field.PHONE_NUMBER_SET_ID: "set", Field.APPLICATION_TAG: "tag", Field.NOTE: "hi"},
+        "+12015550123",
+        "ocp-qa",
+        {
+            Field.MINIAPP_ID: "app",
+            Field.LOCALE: "en-US",
+            Field.PHONE_NUMBER_SET_ID: "set",
+            Field.APPLICATION_TAG: "tag",
+            Field.NOTE: "hi",
+        },
     )
 
 
@@ -144,7 +167,7 @@ def test_crlf_line_ends_are_accepted() -> None:
 def test_quoted_newline_inside_note_is_kept_and_normalized_to_lf() -> None:
     data = export_csv(
         [
-            row("+12015550123", note="first line\r\nsecond, line\rthird \"q\""),
+            row("+12015550123", note='first line\r\nsecond, line\rthird "q"'),
             row("+12015550124", note="a\nb"),
             row("+12015550125", note="  padded  "),
         ]
@@ -318,7 +341,9 @@ def test_provider_column_present_for_a_create_without_provider_value() -> None:
 
 def test_rfc4180_quoting_of_commas_quotes_and_newlines() -> None:
     note = 'Main line, after "hours"\nsecond line'
-    data = write_operations([OperationRow(Operation.UPDATE, "+442079460958", {"NOTE": note, "APPLICATION_TAG": "plain"})])
+    data = write_operations(
+        [OperationRow(Operation.UPDATE, "+442079460958", {"NOTE": note, "APPLICATION_TAG": "plain"})]
+    )
     assert data == (
         b"OPERATION,NUMBER,APPLICATION_TAG,NOTE\r\n"
         b'Update,+442079460958,plain,"Main line, after ""hours""\nsecond line"\r\n'
@@ -355,9 +380,13 @@ def test_round_trip_of_the_operations_sample() -> None:
 def test_round_trip_through_dictreader_gives_the_same_cells() -> None:
     rows = [
         OperationRow(Operation.CREATE, "+12015550127", {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"}),
-        OperationRow(Operation.UPDATE, "+12015550124", {"NOTE": 'a, "b"\r\nc', "APPLICATION_TAG": NULL, "PHONE_NUMBER_SET_ID": "us-east"}),
+        OperationRow(
+            Operation.UPDATE,
+            "+12015550124",
+            {"NOTE": 'a, "b"\r\nc', "APPLICATION_TAG": NULL, "PHONE_NUMBER_SET_ID": "us-east"},
+        ),
         OperationRow(Operation.ATTACH, "+12015550126", {"MINIAPP_ID": APP_PIN, "LOCALE": "en-US"}),
-        OperationRow(Operation.UPDATE, "+12015550125", {"NOTE": "=HYPERLINK(\"x\")"}),
+        OperationRow(Operation.UPDATE, "+12015550125", {"NOTE": '=HYPERLINK("x")'}),
         OperationRow(Operation.DELETE, "+442079460959"),
     ]
     _, back = read_back(write_operations(rows))
@@ -417,9 +446,14 @@ def _expected(text: str) -> str | None:
     dialect=st.sampled_from([("\r\n", csv.QUOTE_MINIMAL), ("\r\n", csv.QUOTE_ALL), ("\n", csv.QUOTE_ALL)]),
     bom=st.booleans(),
 )
-def test_property_free_text_round_trips_through_the_csv_module(cells: list[tuple[str, str]], dialect: tuple[str, int], bom: bool) -> None:
+def test_property_free_text_round_trips_through_the_csv_module(
+    cells: list[tuple[str, str]], dialect: tuple[str, int], bom: bool
+) -> None:
     lineterminator, quoting = dialect
-    rows = [row(f"+1201555{100 + i:04d}", note=note, application_tag=tag, country="US") for i, (note, tag) in enumerate(cells)]
+    rows = [
+        row(f"+1201555{100 + i:04d}", note=note, application_tag=tag, country="US")
+        for i, (note, tag) in enumerate(cells)
+    ]
     records = parse_export(export_csv(rows, lineterminator=lineterminator, quoting=quoting, bom=bom))
     assert [r.number for r in records] == [f"+1201555{100 + i:04d}" for i in range(len(cells))]
     for record, (note, tag) in zip(records, cells):

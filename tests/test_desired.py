@@ -74,11 +74,15 @@ def loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> t
 
 
 def test_yaml_syntax_error_has_line_and_column(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": note: x
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "yaml-syntax"
     assert "YAML syntax error" in problem.message
@@ -87,13 +91,17 @@ def test_yaml_syntax_error_has_line_and_column(desired: Path) -> None:
 
 
 def test_duplicate_number_key(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {note: first}
           "+12015550124": {}
           "+12015550123": {note: second}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "duplicate-key"
     assert "duplicate key '+12015550123'" in problem.message
@@ -102,14 +110,18 @@ def test_duplicate_number_key(desired: Path) -> None:
 
 
 def test_duplicate_key_inside_a_number(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123":
             note: first
             locale: en-US
             note: second
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "duplicate-key"
     assert "duplicate key 'note'" in problem.message
@@ -121,12 +133,16 @@ def test_duplicate_key_inside_a_number(desired: Path) -> None:
 
 
 def test_duplicate_after_normalization_within_a_file(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {}
           "+1 (201) 555-0123": {note: again}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "duplicate-number"
     assert "'+1 (201) 555-0123' is +12015550123 once normalized" in problem.message
@@ -135,17 +151,25 @@ def test_duplicate_after_normalization_within_a_file(desired: Path) -> None:
 
 
 def test_duplicate_after_normalization_across_two_files(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {}
-        """)
-    write(desired, "b.yaml", """
+        """,
+    )
+    write(
+        desired,
+        "b.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550124": {}
           "+1 (201) 555-0123": {}
-        """)
+        """,
+    )
     problems = problems_of(desired)
     dup = only(problems, "duplicate-number")
     assert "+12015550123 once normalized" in dup.message
@@ -158,17 +182,25 @@ def test_duplicate_after_normalization_across_two_files(desired: Path) -> None:
 
 
 def test_number_in_two_groups(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {}
-        """)
-    write(desired, "b.yaml", """
+        """,
+    )
+    write(
+        desired,
+        "b.yaml",
+        """
         group_id: sales
         numbers:
           "+12015550124": {}
           "+12015550123": {}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "duplicate-number"
     assert "listed in two groups" in problem.message
@@ -181,12 +213,16 @@ def test_number_in_two_groups(desired: Path) -> None:
 
 
 def test_unquoted_number_key_says_quote_this_value(desired: Path, loader: type) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550124": {}
           +12015550123: {}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "quote-number"
     assert "quote this value" in problem.message
@@ -205,12 +241,16 @@ def test_unquoted_number_key_says_quote_this_value(desired: Path, loader: type) 
     ],
 )
 def test_retyped_value_says_quote_this_value(desired: Path, loader: type, key: str, raw: str, type_name: str) -> None:
-    write(desired, "a.yaml", f"""
+    write(
+        desired,
+        "a.yaml",
+        f"""
         group_id: ocp-qa
         numbers:
           "+12015550123":
             {key}: {raw}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert f"YAML read {raw!r} as {type_name}" in problem.message
     assert f'quote this value: "{raw}"' in problem.message
@@ -218,13 +258,17 @@ def test_retyped_value_says_quote_this_value(desired: Path, loader: type, key: s
 
 
 def test_retyped_value_in_defaults_says_quote_this_value(desired: Path, loader: type) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         defaults:
           note: off
         numbers:
           "+12015550123": {}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert "YAML read 'off' as a boolean" in problem.message
     assert at(problem) == ("desired/a.yaml", 3, 9)
@@ -232,12 +276,16 @@ def test_retyped_value_in_defaults_says_quote_this_value(desired: Path, loader: 
 
 def test_retyped_value_reported_as_a_type_error_whatever_the_loader(desired: Path) -> None:
     """Independent of the hint: a YAML boolean note is refused at its line (the loader in use)."""
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123":
             note: no
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "schema-type"
     assert at(problem) == ("desired/a.yaml", 4, 11)
@@ -247,13 +295,17 @@ def test_retyped_value_reported_as_a_type_error_whatever_the_loader(desired: Pat
 
 
 def test_unknown_key_in_a_number_suggests_the_right_one(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123":
             locale: en-US
             minapp_id: app
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "schema-additionalProperties"
     assert "unknown key 'minapp_id'" in problem.message
@@ -262,24 +314,32 @@ def test_unknown_key_in_a_number_suggests_the_right_one(desired: Path) -> None:
 
 
 def test_unknown_top_level_key_suggests_the_right_one(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         defualts:
           locale: en-US
         numbers:
           "+12015550123": {}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert "unknown key 'defualts'; did you mean 'defaults'?" in problem.message
     assert at(problem) == ("desired/a.yaml", 2, 1)
 
 
 def test_unknown_key_without_a_close_match_lists_allowed_keys(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {colour: red}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert "unknown key 'colour'" in problem.message
     assert "allowed keys:" in problem.message and "miniapp_id" in problem.message
@@ -287,12 +347,16 @@ def test_unknown_key_without_a_close_match_lists_allowed_keys(desired: Path) -> 
 
 
 def test_wrong_type_list_for_note(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123":
             note: [first, second]
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "schema-type"
     assert "note" in problem.message
@@ -301,10 +365,14 @@ def test_wrong_type_list_for_note(desired: Path) -> None:
 
 
 def test_missing_group_id_is_reported(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         numbers:
           "+12015550123": {}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "schema-required"
     assert "group_id" in problem.message
@@ -312,9 +380,13 @@ def test_missing_group_id_is_reported(desired: Path) -> None:
 
 
 def test_a_file_that_is_not_a_mapping(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         - "+12015550123"
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert "must be a mapping" in problem.message
     assert at(problem) == ("desired/a.yaml", 1, 1)
@@ -324,11 +396,15 @@ def test_a_file_that_is_not_a_mapping(desired: Path) -> None:
 
 
 def test_number_not_in_e164(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "12015550123": {}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "number-format"
     assert "'12015550123' is not in E.164" in problem.message
@@ -338,12 +414,16 @@ def test_number_not_in_e164(desired: Path) -> None:
 
 @pytest.mark.parametrize("number", ["+1201555012", "+4420794609581234"])
 def test_number_invalid_for_its_region(desired: Path, number: str) -> None:
-    write(desired, "a.yaml", f"""
+    write(
+        desired,
+        "a.yaml",
+        f"""
         group_id: ocp-qa
         numbers:
           "+12015550123": {{}}
           "{number}": {{}}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "number-invalid"
     assert f"{number} is not a valid phone number" in problem.message
@@ -351,11 +431,15 @@ def test_number_invalid_for_its_region(desired: Path, number: str) -> None:
 
 
 def test_unparseable_number(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+999123": {}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "number-format"
     assert "'+999123' is not a phone number" in problem.message
@@ -364,12 +448,16 @@ def test_unparseable_number(desired: Path) -> None:
 
 @pytest.mark.parametrize("key", ["+12015550123 ext. 5", "+12015550123;ext=5"])
 def test_number_with_an_extension(desired: Path, key: str) -> None:
-    write(desired, "a.yaml", f"""
+    write(
+        desired,
+        "a.yaml",
+        f"""
         group_id: ocp-qa
         numbers:
           "+12015550124": {{}}
           "{key}": {{}}
-        """)
+        """,
+    )
     problems = problems_of(desired)
     problem = only(problems, "number-extension")
     assert "has an extension" in problem.message
@@ -377,11 +465,15 @@ def test_number_with_an_extension(desired: Path, key: str) -> None:
 
 
 def test_possible_but_not_valid_number_is_an_error(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12011234567": {note: new range}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "number-invalid"
     assert "possible but not a valid number" in problem.message
@@ -390,21 +482,29 @@ def test_possible_but_not_valid_number_is_an_error(desired: Path) -> None:
 
 
 def test_possible_but_not_valid_number_accepted_with_allow_possible(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12011234567": {note: new range, allow_possible: true}
-        """)
+        """,
+    )
     state = load(desired)
     assert state.records["+12011234567"] == NumberRecord("+12011234567", "ocp-qa", {Field.NOTE: "new range"})
 
 
 def test_allow_possible_does_not_rescue_an_impossible_number(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+1201555012": {allow_possible: true}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert "not a valid phone number" in problem.message
 
@@ -413,18 +513,25 @@ def test_allow_possible_does_not_rescue_an_impossible_number(desired: Path) -> N
 
 
 def one_locale(folder: Path, locale: str) -> Path:
-    return write(folder, "a.yaml", f"""
+    return write(
+        folder,
+        "a.yaml",
+        f"""
         group_id: ocp-qa
         numbers:
           "+12015550123":
             locale: "{locale}"
-        """)
+        """,
+    )
 
 
 @pytest.mark.parametrize(
     ("locale", "message"),
     [
-        *[(tag, f"locale {tag!r} is not a tag numsync accepts: write language[-Script][-REGION]") for tag in ("english", "en-USA", "e", "en US")],
+        *[
+            (tag, f"locale {tag!r} is not a tag numsync accepts: write language[-Script][-REGION]")
+            for tag in ("english", "en-USA", "e", "en US")
+        ],
         ("eb-US", "language 'eb' is not in the IANA language subtag registry"),
         ("en-UX", "region 'UX' is not in the IANA language subtag registry"),
         ("en-UK", "region 'UK' is not in the IANA language subtag registry"),  # the registry says GB
@@ -447,14 +554,18 @@ def test_registered_locales_are_accepted(desired: Path, locale: str) -> None:
 
 
 def test_a_bad_default_is_reported_once_at_the_defaults(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         defaults: {locale: english, note: "a\\u0007bell"}
         numbers:
           "+12015550123": {}
           "+12015550124": {}
           "+12015550125": {locale: en-UK}
-        """)
+        """,
+    )
     problems = problems_of(desired)
     assert [(p.check, at(p)) for p in problems] == [
         ("locale-format", ("desired/a.yaml", 2, 20)),
@@ -466,12 +577,16 @@ def test_a_bad_default_is_reported_once_at_the_defaults(desired: Path) -> None:
 
 
 def test_miniapp_without_locale(desired: Path) -> None:
-    write(desired, "a.yaml", f"""
+    write(
+        desired,
+        "a.yaml",
+        f"""
         group_id: ocp-qa
         numbers:
           "+12015550123":
             miniapp_id: "{APP}"
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "locale-required"
     assert "+12015550123 has a miniapp_id but no locale" in problem.message
@@ -479,7 +594,10 @@ def test_miniapp_without_locale(desired: Path) -> None:
 
 
 def test_miniapp_from_defaults_with_locale_cleared_needs_a_locale(desired: Path) -> None:
-    write(desired, "a.yaml", f"""
+    write(
+        desired,
+        "a.yaml",
+        f"""
         group_id: ocp-qa
         defaults:
           miniapp_id: "{APP}"
@@ -487,7 +605,8 @@ def test_miniapp_from_defaults_with_locale_cleared_needs_a_locale(desired: Path)
         numbers:
           "+12015550123": {{}}
           "+12015550124": {{locale: null}}
-        """)
+        """,
+    )
     [problem] = problems_of(desired)
     assert problem.check == "locale-required"
     assert "+12015550124" in problem.message
@@ -495,11 +614,15 @@ def test_miniapp_from_defaults_with_locale_cleared_needs_a_locale(desired: Path)
 
 
 def test_group_not_managed(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: sales
         numbers:
           "+12015550123": {}
-        """)
+        """,
+    )
     [problem] = problems_of(desired, managed_groups=["ocp-qa", "uk-care"])
     assert problem.check == "unmanaged-group"
     assert "group 'sales' is not managed" in problem.message
@@ -513,11 +636,15 @@ def test_group_not_managed(desired: Path) -> None:
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# nothing here yet\n", "---\n"])
 def test_empty_file(desired: Path, text: str) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {}
-        """)
+        """,
+    )
     (desired / "b.yaml").write_text(text, encoding="utf-8")
     [problem] = problems_of(desired)
     assert problem.check == "desired-empty"
@@ -545,7 +672,10 @@ def test_missing_folder(tmp_path: Path) -> None:
 
 
 def test_several_problems_are_all_reported(desired: Path) -> None:
-    write(desired, "a_schema.yaml", """
+    write(
+        desired,
+        "a_schema.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550101":
@@ -553,8 +683,12 @@ def test_several_problems_are_all_reported(desired: Path) -> None:
           "+12015550102":
             note: [a]
           "+12015550101": {}
-        """)
-    write(desired, "b_numbers.yaml", f"""
+        """,
+    )
+    write(
+        desired,
+        "b_numbers.yaml",
+        f"""
         group_id: sales
         numbers:
           "12015550103": {{}}
@@ -564,16 +698,25 @@ def test_several_problems_are_all_reported(desired: Path) -> None:
           "+12015550105": {{miniapp_id: "{APP}"}}
           "+12015550106": {{}}
           "+1 201 555 0106": {{}}
-        """)
-    write(desired, "c_group.yaml", """
+        """,
+    )
+    write(
+        desired,
+        "c_group.yaml",
+        """
         group_id: elsewhere
         numbers:
           "+12015550107": {}
-        """)
-    write(desired, "d_syntax.yaml", """
+        """,
+    )
+    write(
+        desired,
+        "d_syntax.yaml",
+        """
         group_id: ocp-qa
           numbers: [
-        """)
+        """,
+    )
     write(desired, "e_empty.yml", "")
     problems = problems_of(desired, managed_groups=["ocp-qa", "sales"])
     found = [(p.location.path, p.location.line, p.check) for p in problems]
@@ -595,12 +738,16 @@ def test_several_problems_are_all_reported(desired: Path) -> None:
 
 
 def test_schema_and_semantic_problems_in_one_file_are_all_reported(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: sales
         numbers:
           "+12015550101": {minapp_id: x}
           "+1201555010": {}
-        """)
+        """,
+    )
     problems = problems_of(desired, managed_groups=["ocp-qa"])
     assert {(p.location.line, p.check) for p in problems} == {
         (1, "unmanaged-group"),
@@ -613,7 +760,10 @@ def test_schema_and_semantic_problems_in_one_file_are_all_reported(desired: Path
 
 
 def test_happy_path_defaults_nulls_providers_locales_notes(desired: Path) -> None:
-    write(desired, "ocp-qa.yaml", f"""
+    write(
+        desired,
+        "ocp-qa.yaml",
+        f"""
         group_id: ocp-qa
         defaults:
           miniapp_id: "{APP}"
@@ -631,22 +781,36 @@ def test_happy_path_defaults_nulls_providers_locales_notes(desired: Path) -> Non
             locale: EN_gb
           "+12015550125": {{}}
           "+12015550126":
-        """)
-    write(desired, "sub/sales.yml", """
+        """,
+    )
+    write(
+        desired,
+        "sub/sales.yml",
+        """
         group_id: sales
         numbers:
           "+442079460958":
             application_tag: "  support  "
             locale: zh-hant-tw
-        """)
+        """,
+    )
     state = load(desired, managed_groups=["ocp-qa", "sales"], default_provider="bandwidth")
-    base = {Field.MINIAPP_ID: APP, Field.LOCALE: "en-US", Field.PHONE_NUMBER_SET_ID: "us-east", Field.NOTE: "Default note"}
+    base = {
+        Field.MINIAPP_ID: APP,
+        Field.LOCALE: "en-US",
+        Field.PHONE_NUMBER_SET_ID: "us-east",
+        Field.NOTE: "Default note",
+    }
     assert state.records == {
         "+12015550123": NumberRecord("+12015550123", "ocp-qa", {**base, Field.NOTE: "line one\nline two"}, "twilio"),
-        "+12015550124": NumberRecord("+12015550124", "ocp-qa", {Field.LOCALE: "en-GB", Field.PHONE_NUMBER_SET_ID: "us-east"}, "vonage"),
+        "+12015550124": NumberRecord(
+            "+12015550124", "ocp-qa", {Field.LOCALE: "en-GB", Field.PHONE_NUMBER_SET_ID: "us-east"}, "vonage"
+        ),
         "+12015550125": NumberRecord("+12015550125", "ocp-qa", base, "twilio"),
         "+12015550126": NumberRecord("+12015550126", "ocp-qa", base, "twilio"),
-        "+442079460958": NumberRecord("+442079460958", "sales", {Field.APPLICATION_TAG: "support", Field.LOCALE: "zh-Hant-TW"}, "bandwidth"),
+        "+442079460958": NumberRecord(
+            "+442079460958", "sales", {Field.APPLICATION_TAG: "support", Field.LOCALE: "zh-Hant-TW"}, "bandwidth"
+        ),
     }
     assert {n: (loc.path, loc.line, loc.column) for n, loc in state.locations.items()} == {
         "+12015550123": ("desired/ocp-qa.yaml", 9, 3),
@@ -669,10 +833,18 @@ def test_happy_path_defaults_nulls_providers_locales_notes(desired: Path) -> Non
         ("vonage", None, None, "vonage"),
     ],
 )
-def test_provider_resolution_order(desired: Path, number_provider: str | None, defaults_provider: str | None, env_provider: str | None, expected: str | None) -> None:
+def test_provider_resolution_order(
+    desired: Path,
+    number_provider: str | None,
+    defaults_provider: str | None,
+    env_provider: str | None,
+    expected: str | None,
+) -> None:
     defaults = f"defaults: {{provider: {defaults_provider}}}\n" if defaults_provider else ""
     spec = f"{{provider: {number_provider}}}" if number_provider else "{}"
-    (desired / "a.yaml").write_text(f'group_id: ocp-qa\n{defaults}numbers:\n  "+12015550123": {spec}\n', encoding="utf-8")
+    (desired / "a.yaml").write_text(
+        f'group_id: ocp-qa\n{defaults}numbers:\n  "+12015550123": {spec}\n', encoding="utf-8"
+    )
     state = load(desired, default_provider=env_provider)
     assert state.records["+12015550123"].provider == expected
 
@@ -686,25 +858,33 @@ def test_crlf_file_and_crlf_note(desired: Path) -> None:
 
 
 def test_group_id_is_stripped(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: "  ocp-qa "
         numbers:
           "+12015550123": {}
-        """)
+        """,
+    )
     state = load(desired, managed_groups=["ocp-qa"])
     assert state.records["+12015550123"].group_id == "ocp-qa"
     assert list(state.groups) == ["ocp-qa"]
 
 
 def test_yaml_merge_key_without_override(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": &common {locale: en-US, note: shared}
           "+12015550124":
             <<: *common
             application_tag: own
-        """)
+        """,
+    )
     state = load(desired)
     assert state.records["+12015550124"] == NumberRecord(
         "+12015550124", "ocp-qa", {Field.LOCALE: "en-US", Field.APPLICATION_TAG: "own", Field.NOTE: "shared"}
@@ -712,21 +892,30 @@ def test_yaml_merge_key_without_override(desired: Path) -> None:
 
 
 def test_yaml_merge_key_with_override(desired: Path) -> None:
-    write(desired, "a.yaml", """
+    write(
+        desired,
+        "a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": &common {locale: en-US, note: shared}
           "+12015550124":
             <<: *common
             note: own
-        """)
+        """,
+    )
     state = load(desired)
-    assert state.records["+12015550124"] == NumberRecord("+12015550124", "ocp-qa", {Field.LOCALE: "en-US", Field.NOTE: "own"})
+    assert state.records["+12015550124"] == NumberRecord(
+        "+12015550124", "ocp-qa", {Field.LOCALE: "en-US", Field.NOTE: "own"}
+    )
     assert state.records["+12015550123"].get(Field.NOTE) == "shared"
 
 
 def test_a_blank_or_mistyped_locale_beside_a_miniapp_is_reported_once_at_the_locale(desired: Path) -> None:
-    write(desired, "a.yaml", f"""
+    write(
+        desired,
+        "a.yaml",
+        f"""
         group_id: ocp-qa
         numbers:
           "+12015550123":
@@ -735,7 +924,14 @@ def test_a_blank_or_mistyped_locale_beside_a_miniapp_is_reported_once_at_the_loc
           "+12015550124":
             miniapp_id: "{APP}"
             locale: ""
-        """)
+        """,
+    )
     problems = problems_of(desired)
-    assert [(p.check, at(p)) for p in problems] == [("schema-type", ("desired/a.yaml", 5, 13)), ("locale-required", ("desired/a.yaml", 8, 13))], problems
-    assert problems[1].message == "locale of +12015550124 is blank, but this number has a miniapp_id and attaching needs a LOCALE (e.g. en-US)"
+    assert [(p.check, at(p)) for p in problems] == [
+        ("schema-type", ("desired/a.yaml", 5, 13)),
+        ("locale-required", ("desired/a.yaml", 8, 13)),
+    ], problems
+    assert (
+        problems[1].message
+        == "locale of +12015550124 is blank, but this number has a miniapp_id and attaching needs a LOCALE (e.g. en-US)"
+    )

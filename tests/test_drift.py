@@ -41,14 +41,26 @@ def rec(number: str, group: str = "ocp-qa", **fields: str) -> NumberRecord:
     return NumberRecord(number, group, {Field[k.upper()]: v for k, v in fields.items()})
 
 
-def env_drift(desired: list[NumberRecord], live: list[NumberRecord], env: Environment = ENV) -> drift_mod.EnvironmentDrift:
+def env_drift(
+    desired: list[NumberRecord], live: list[NumberRecord], env: Environment = ENV
+) -> drift_mod.EnvironmentDrift:
     d = {r.number: r for r in desired}
     return drift_mod.classify(env, diff(d, live, env.groups), live, d)
 
 
 def sample_report(now: str = "2026-11-30T12:00:00+00:00") -> drift_mod.DriftReport:
-    desired = [rec("+12015550100", note="a|b <x>"), rec("+12015550101"), rec("+442079460958", "uk-care"), rec("+12015550103", "uk-care")]
-    live = [rec("+12015550100", note="old & stale"), rec("+12015550102"), rec("+442079460958", "uk-care", note="hand edit"), rec("+12015550103")]
+    desired = [
+        rec("+12015550100", note="a|b <x>"),
+        rec("+12015550101"),
+        rec("+442079460958", "uk-care"),
+        rec("+12015550103", "uk-care"),
+    ]
+    live = [
+        rec("+12015550100", note="old & stale"),
+        rec("+12015550102"),
+        rec("+442079460958", "uk-care", note="hand edit"),
+        rec("+12015550103"),
+    ]
     e = env_drift(desired, live)
     drift_mod.age(e, {}, now)
     return drift_mod.DriftReport(now, [e])
@@ -56,8 +68,19 @@ def sample_report(now: str = "2026-11-30T12:00:00+00:00") -> drift_mod.DriftRepo
 
 def test_each_kind_is_classified() -> None:
     e = env_drift(
-        desired=[rec("+12015550100", note="want"), rec("+12015550101"), rec("+12015550103", "uk-care"), rec("+12015550104")],
-        live=[rec("+12015550100", note="have"), rec("+12015550102"), rec("+12015550103", "ocp-qa"), rec("+12015550104", "elsewhere"), rec("+12015550105", "elsewhere")],
+        desired=[
+            rec("+12015550100", note="want"),
+            rec("+12015550101"),
+            rec("+12015550103", "uk-care"),
+            rec("+12015550104"),
+        ],
+        live=[
+            rec("+12015550100", note="have"),
+            rec("+12015550102"),
+            rec("+12015550103", "ocp-qa"),
+            rec("+12015550104", "elsewhere"),
+            rec("+12015550105", "elsewhere"),
+        ],
     )
     kinds = {i.number: i.kind for i in e.items}
     assert kinds == {
@@ -75,7 +98,10 @@ def test_each_kind_is_classified() -> None:
 
 def test_unmanaged_in_a_group_without_prune_is_still_drift_and_protected_is_flagged() -> None:
     e = env_drift([], [rec("+442079460958", "uk-care"), rec("+442079460959", "uk-care")])
-    assert [(i.number, i.kind.value, i.protected) for i in e.items] == [("+442079460958", "unmanaged", True), ("+442079460959", "unmanaged", False)]
+    assert [(i.number, i.kind.value, i.protected) for i in e.items] == [
+        ("+442079460958", "unmanaged", True),
+        ("+442079460959", "unmanaged", False),
+    ]
 
 
 def test_cause_tells_out_of_band_from_pending_apply() -> None:
@@ -89,7 +115,9 @@ def test_cause_tells_out_of_band_from_pending_apply() -> None:
 
 def test_previous_report_keeps_first_seen_and_new_drift_is_new() -> None:
     with freeze_time("2026-11-01T08:00:00Z"):
-        first = drift_mod.DriftReport(drift_mod.now_utc(), [env_drift([rec("+12015550100", note="x")], [rec("+12015550100")])])
+        first = drift_mod.DriftReport(
+            drift_mod.now_utc(), [env_drift([rec("+12015550100", note="x")], [rec("+12015550100")])]
+        )
         drift_mod.age(first.environments[0], {}, first.generated_at)
     previous = drift_mod.previous_first_seen(json.loads(reports.render_json(first)))
     with freeze_time("2026-11-04T20:00:00Z"):
@@ -112,7 +140,7 @@ def test_suppression_hides_until_its_date_then_is_reported_expired(today: str, h
     suppression = Suppression("+12015550100", "carrier migration", dt.date(2026, 12, 31), "changed")
     with freeze_time(today):
         e = env_drift([rec("+12015550100", note="x")], [rec("+12015550100")])
-        drift_mod.suppress(e, [suppression], dt.datetime.now(dt.timezone.utc).date())
+        drift_mod.suppress(e, [suppression], dt.datetime.now(dt.UTC).date())
     report = drift_mod.DriftReport(today + "T00:00:00+00:00", [e])
     assert report.drifted is (not hidden)
     assert (e.expired_suppressions == [suppression]) is (not hidden)
@@ -138,7 +166,13 @@ def test_junit_has_one_failing_case_per_drifted_number() -> None:
     assert root.tag == "testsuites"
     suite = root.find("testsuite")
     failing = [c for c in suite.findall("testcase") if c.find("failure") is not None]
-    assert sorted(c.get("name") for c in failing) == ["+12015550100", "+12015550101", "+12015550102", "+12015550103", "+442079460958"]
+    assert sorted(c.get("name") for c in failing) == [
+        "+12015550100",
+        "+12015550101",
+        "+12015550102",
+        "+12015550103",
+        "+442079460958",
+    ]
     assert suite.get("failures") == "5"
     assert "a|b <x>" in failing[0].find("failure").get("message")  # escaped by the XML writer, read back intact
 
@@ -168,13 +202,31 @@ def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
         pytest.skip("chromium is not installed: apt-get install chromium to run this test (.ci/run installs it)")
     page = tmp_path / "drift.html"
     page.write_text(reports.render_html(sample_report()))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([browser, *flags, "--virtual-time-budget=2000", "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [browser, *flags, "--virtual-time-budget=2000", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert "5 of 5 shown" in dom, dom[:2000]  # written by the page's own script: it ran
     assert dom.count('data-kind="') == 5
     shot = tmp_path / "drift.png"
-    subprocess.run([browser, *flags, f"--screenshot={shot}", "--window-size=1200,900", page.as_uri()], capture_output=True, timeout=120)
+    subprocess.run(
+        [browser, *flags, f"--screenshot={shot}", "--window-size=1200,900", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     assert shot.exists() and shot.stat().st_size > 5000
 
 
@@ -187,12 +239,19 @@ def test_read_only_session_cannot_write() -> None:
         assert not hasattr(reader, "execute")
         assert reader.export().startswith(b"APPLICATION_TAG,")
         with pytest.raises(ReadOnlyViolation):
-            reader._http.put(emulator.base_url + "/api/numbers/csv", content=b"OPERATION,NUMBER\r\nDelete,+12015550100\r\n")
+            reader._http.put(
+                emulator.base_url + "/api/numbers/csv", content=b"OPERATION,NUMBER\r\nDelete,+12015550100\r\n"
+            )
         assert emulator.stats()["put_requests"] == 0
 
 
 def _git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@example.invalid", "-c", "user.name=t", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_drift_cli_end_to_end(tmp_path: Path) -> None:
@@ -201,11 +260,15 @@ def test_drift_cli_end_to_end(tmp_path: Path) -> None:
         from numsync.csvio import parse_export
         from numsync.importer import render_desired
 
-        live = parse_export(httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content)
+        live = parse_export(
+            httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content
+        )
         (tmp_path / "desired").mkdir()
         for name, text in render_desired(live, ["uk-care"]).items():
             (tmp_path / "desired" / name).write_text(text)
-        (tmp_path / "numsync.yaml").write_text(f"environments:\n  demo:\n    base_url: {emulator.base_url}\n    desired: desired\n    groups:\n      uk-care: {{}}\n")
+        (tmp_path / "numsync.yaml").write_text(
+            f"environments:\n  demo:\n    base_url: {emulator.base_url}\n    desired: desired\n    groups:\n      uk-care: {{}}\n"
+        )
         _git(tmp_path, "init", "-q")
         _git(tmp_path, "add", ".")
         _git(tmp_path, "commit", "-qm", "applied")
@@ -215,12 +278,34 @@ def test_drift_cli_end_to_end(tmp_path: Path) -> None:
         clean = runner.invoke(main, args, env=CREDENTIALS)
         assert clean.exit_code == 0 and "No drift." in clean.output
 
-        httpx.patch(f"{emulator.url}/_emulator/numbers/+442079460958", json={"NOTE": "edited by hand"}).raise_for_status()
-        text = (tmp_path / "desired" / "uk-care.yaml").read_text().replace('"+442079460959":', '"+442079460959":\n    note: "pending"', 1)
+        httpx.patch(
+            f"{emulator.url}/_emulator/numbers/+442079460958", json={"NOTE": "edited by hand"}
+        ).raise_for_status()
+        text = (
+            (tmp_path / "desired" / "uk-care.yaml")
+            .read_text()
+            .replace('"+442079460959":', '"+442079460959":\n    note: "pending"', 1)
+        )
         (tmp_path / "desired" / "uk-care.yaml").write_text(text)
         out = tmp_path / "out"
         out.mkdir()
-        result = runner.invoke(main, [*args, "--last-applied", "HEAD", "--format", "text", "--format", f"json={out / 'd.json'}", "--format", f"junit={out / 'd.xml'}", "--format", f"html={out / 'd.html'}"], env=CREDENTIALS)
+        result = runner.invoke(
+            main,
+            [
+                *args,
+                "--last-applied",
+                "HEAD",
+                "--format",
+                "text",
+                "--format",
+                f"json={out / 'd.json'}",
+                "--format",
+                f"junit={out / 'd.xml'}",
+                "--format",
+                f"html={out / 'd.html'}",
+            ],
+            env=CREDENTIALS,
+        )
         assert result.exit_code == 2, result.output
         data = json.loads((out / "d.json").read_text())
         causes = {i["number"]: i["cause"] for i in data["environments"][0]["items"]}

@@ -10,14 +10,15 @@ import threading
 from pathlib import Path
 
 import httpx
+from cli_workspace import live_records, run, workspace, write_desired
 
 from numsync.emulator.testing import EmulatorProcess
 from numsync.model import Field
 
-from cli_workspace import live_records, run, workspace, write_desired
 
-
-def test_apply_with_more_deletes_than_the_limit_converges_in_the_fewest_requests(tmp_path: Path, emulator: EmulatorProcess) -> None:
+def test_apply_with_more_deletes_than_the_limit_converges_in_the_fewest_requests(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
     live = live_records(emulator)
     ocp_qa = sorted((r for r in live if r.group_id == "ocp-qa"), key=lambda r: r.number)
     kept = ocp_qa[:-23]  # 23 pruned: more than the Delete limit of 10
@@ -50,7 +51,11 @@ def test_saved_plan_applies_exactly_and_is_refused_when_stale(tmp_path: Path, em
     config = workspace(tmp_path, emulator.base_url, {"uk-care": False})
     write_desired(tmp_path, records, ["uk-care"])
     text = (tmp_path / "desired" / "uk-care.yaml").read_text()
-    (tmp_path / "desired" / "uk-care.yaml").write_text(text.replace('"+442079460958":\n', '"+442079460958":\n    note: "changed by review"\n', 1).replace('    note: "Main line, after-hours routing"\n', "", 1))
+    (tmp_path / "desired" / "uk-care.yaml").write_text(
+        text.replace('"+442079460958":\n', '"+442079460958":\n    note: "changed by review"\n', 1).replace(
+            '    note: "Main line, after-hours routing"\n', "", 1
+        )
+    )
     plan_file = tmp_path / "plan.json"
     assert run(config, "plan", "--out", str(plan_file)).exit_code == 0
 
@@ -64,12 +69,16 @@ def test_saved_plan_applies_exactly_and_is_refused_when_stale(tmp_path: Path, em
 
     # Re-plan; then a desired change makes it stale too.
     assert run(config, "plan", "--out", str(plan_file)).exit_code == 0
-    (tmp_path / "desired" / "uk-care.yaml").write_text((tmp_path / "desired" / "uk-care.yaml").read_text().replace("changed by review", "changed again"))
+    (tmp_path / "desired" / "uk-care.yaml").write_text(
+        (tmp_path / "desired" / "uk-care.yaml").read_text().replace("changed by review", "changed again")
+    )
     stale = run(config, "apply", str(plan_file))
     assert stale.exit_code == 1 and "the desired files changed" in stale.output
     assert emulator.stats()["put_requests"] == puts
 
-    (tmp_path / "desired" / "uk-care.yaml").write_text((tmp_path / "desired" / "uk-care.yaml").read_text().replace("changed again", "changed by review"))
+    (tmp_path / "desired" / "uk-care.yaml").write_text(
+        (tmp_path / "desired" / "uk-care.yaml").read_text().replace("changed again", "changed by review")
+    )
     fresh = run(config, "apply", str(plan_file))
     assert fresh.exit_code == 0, fresh.output
     assert emulator.numbers()["+442079460958"]["NOTE"] == "changed by review"
@@ -99,7 +108,9 @@ def test_yaml_syntax_error(tmp_path: Path, emulator: EmulatorProcess) -> None:
 
 def test_schema_violation_points_at_the_line(tmp_path: Path, emulator: EmulatorProcess) -> None:
     config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True})
-    (tmp_path / "desired" / "ocp-qa.yaml").write_text('group_id: ocp-qa\nnumbers:\n  "+12015550100":\n    minapp_id: x\n')
+    (tmp_path / "desired" / "ocp-qa.yaml").write_text(
+        'group_id: ocp-qa\nnumbers:\n  "+12015550100":\n    minapp_id: x\n'
+    )
     result = run(config, "plan")
     assert result.exit_code == 1
     assert "ocp-qa.yaml:4:5: unknown key 'minapp_id'; did you mean 'miniapp_id'?" in result.output
@@ -128,19 +139,27 @@ class _BrokenOCP(http.server.BaseHTTPRequestHandler):
 
     puts = 0
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.startswith("/auth/"):
-            body, kind = json.dumps({"access_token": "t", "expires_in": 300, "refresh_token": "r", "refresh_expires_in": 1800}).encode(), "application/json"
+            body, kind = (
+                json.dumps(
+                    {"access_token": "t", "expires_in": 300, "refresh_token": "r", "refresh_expires_in": 1800}
+                ).encode(),
+                "application/json",
+            )
         else:
-            body, kind = b"NUMBER,GROUP_ID,MINIAPP_ID,LOCALE,PHONE_NUMBER_SET_ID,APPLICATION_TAG\r\n+12015550100,ocp-qa,,,,\r\n", "text/csv"
+            body, kind = (
+                b"NUMBER,GROUP_ID,MINIAPP_ID,LOCALE,PHONE_NUMBER_SET_ID,APPLICATION_TAG\r\n+12015550100,ocp-qa,,,,\r\n",
+                "text/csv",
+            )
         self.send_response(200)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         type(self).puts += 1
         self.send_response(500)
         self.end_headers()
@@ -193,14 +212,25 @@ def test_numbers_ocp_lists_in_another_form_are_addressed_as_listed(tmp_path: Pat
         assert run(config, "plan", "--detailed-exitcode").exit_code == 0  # another form of the same number is no change
 
         # +12015550123 gets a note (Update); +12015550124 is pruned (Detach, then Delete).
-        noted = [dataclasses.replace(r, fields=r.fields | {Field.NOTE: "reached as listed"}) if r.number == "+12015550123" else r for r in live]
+        noted = [
+            dataclasses.replace(r, fields=r.fields | {Field.NOTE: "reached as listed"})
+            if r.number == "+12015550123"
+            else r
+            for r in live
+        ]
         write_desired(tmp_path, [r for r in noted if r.number != "+12015550124"], groups)
         saved = tmp_path / "plan.json"
         planned = run(config, "plan", "--out", str(saved))
         assert planned.exit_code == 0, planned.output
-        assert 'Update  +12015550123     NUMBER="+1 201-555-0123"  NOTE="reached as listed"' in planned.output  # the form sent is shown
+        assert (
+            'Update  +12015550123     NUMBER="+1 201-555-0123"  NOTE="reached as listed"' in planned.output
+        )  # the form sent is shown
         rows = [row for phase in json.loads(saved.read_text())["phases"] for batch in phase for row in batch]
-        assert {(r["OPERATION"], r["NUMBER"]) for r in rows} == {("Update", "+1 201-555-0123"), ("Detach", "+1 (201) 555-0124"), ("Delete", "+1 (201) 555-0124")}
+        assert {(r["OPERATION"], r["NUMBER"]) for r in rows} == {
+            ("Update", "+1 201-555-0123"),
+            ("Detach", "+1 (201) 555-0124"),
+            ("Delete", "+1 (201) 555-0124"),
+        }
 
         result = run(config, "apply", str(saved))
         assert result.exit_code == 0, result.output
@@ -210,7 +240,9 @@ def test_numbers_ocp_lists_in_another_form_are_addressed_as_listed(tmp_path: Pat
         assert run(config, "plan", "--detailed-exitcode").exit_code == 0
 
 
-def test_import_writes_files_that_plan_no_changes_and_no_machine_specific_schema_path(tmp_path: Path, emulator: EmulatorProcess) -> None:
+def test_import_writes_files_that_plan_no_changes_and_no_machine_specific_schema_path(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
     from numsync.cli import _schema_modeline
 
     config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True, "uk-care": False})

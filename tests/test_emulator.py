@@ -139,7 +139,8 @@ def test_token_refusals(emu: EmulatorProcess, form: dict[str, str], status: int,
 
 def test_wrong_client_id_is_unauthorized_client(emu: EmulatorProcess) -> None:
     answer = httpx.post(
-        emu.token_url, data={"client_id": "other", "grant_type": "password", "username": "demo", "password": "demo-secret"}
+        emu.token_url,
+        data={"client_id": "other", "grant_type": "password", "username": "demo", "password": "demo-secret"},
     )
     assert answer.status_code == 401
     assert answer.json()["error"] == "unauthorized_client"
@@ -264,7 +265,11 @@ def test_operations_fixture_applies_one_of_each_type(fresh: EmulatorProcess) -> 
     created = numbers["+12015550127"]
     assert (created["GROUP_ID"], created["MINIAPP_ID"], created["LOCALE"]) == ("ocp-qa", "", "")
     updated = numbers["+12015550124"]
-    assert (updated["APPLICATION_TAG"], updated["NOTE"], updated["MINIAPP_ID"]) == ("", "Billing hotline (24/7)", BILLING)
+    assert (updated["APPLICATION_TAG"], updated["NOTE"], updated["MINIAPP_ID"]) == (
+        "",
+        "Billing hotline (24/7)",
+        BILLING,
+    )
     attached = numbers["+12015550126"]
     assert (attached["MINIAPP_ID"], attached["LOCALE"], attached["MINIAPP_NAME"]) == (CARD_PIN, "en-US", "card_pin")
     detached = numbers["+442079460958"]
@@ -358,7 +363,14 @@ def test_row_errors_do_not_stop_other_rows(fresh: EmulatorProcess) -> None:
 
 def test_create_rejects_invalid_numbers_and_unknown_groups(fresh: EmulatorProcess) -> None:
     results = results_by_row(
-        put_csv(fresh, ops("Create,ocp-qa,12015550199,twilio,,,,,", "Create,no-such-group,+12125550190,twilio,,,,,", "Create,ocp-qa,+12125550191,,,,,,"))
+        put_csv(
+            fresh,
+            ops(
+                "Create,ocp-qa,12015550199,twilio,,,,,",
+                "Create,no-such-group,+12125550190,twilio,,,,,",
+                "Create,ocp-qa,+12125550191,,,,,,",
+            ),
+        )
     )
     assert "E.164" in results[1]["message"]
     assert "unknown GROUP_ID" in results[2]["message"]
@@ -395,7 +407,9 @@ def test_limit_exceeded_refuses_the_whole_file(fresh: EmulatorProcess) -> None:
 
 def test_limit_option_overrides_default() -> None:
     with EmulatorProcess("--limit", "Update=2", "--limit", "delete=20") as emu:
-        message = assert_refused(put_csv(emu, ops(*[f"Update,,+1212555010{i},,,,,,n" for i in range(3)])), 400, "limit_exceeded")
+        message = assert_refused(
+            put_csv(emu, ops(*[f"Update,,+1212555010{i},,,,,,n" for i in range(3)])), 400, "limit_exceeded"
+        )
         assert message == "Update: 3 rows exceed the limit of 2 per file"
         before = emu.numbers()
         unattached = sorted(n for n, r in before.items() if not r["MINIAPP_ID"])[:11]
@@ -444,7 +458,9 @@ def test_viewer_cannot_write(fresh: EmulatorProcess) -> None:
 
 def test_owner_of_one_group_cannot_touch_another(fresh: EmulatorProcess) -> None:
     before = fresh.numbers()
-    text = ops("Update,,+12015550123,,,,,,mine", "Update,,+442079460958,,,,,,not mine", "Create,uk-care,+442079460930,bt,,,,,")
+    text = ops(
+        "Update,,+12015550123,,,,,,mine", "Update,,+442079460958,,,,,,not mine", "Create,uk-care,+442079460930,bt,,,,,"
+    )
     message = assert_refused(put_csv(fresh, text, user="qa-owner"), 403, "forbidden")
     assert "row 2 (+442079460958, group uk-care)" in message
     assert "row 3" in message and "row 1 " not in message
@@ -455,7 +471,9 @@ def test_owner_of_one_group_cannot_touch_another(fresh: EmulatorProcess) -> None
 
 def test_other_content_types_are_415(fresh: EmulatorProcess) -> None:
     answer = httpx.put(
-        f"{fresh.base_url}/api/numbers/csv", headers={**auth(fresh.token()), "Content-Type": "application/json"}, content=b"{}"
+        f"{fresh.base_url}/api/numbers/csv",
+        headers={**auth(fresh.token()), "Content-Type": "application/json"},
+        content=b"{}",
     )
     assert_refused(answer, 415, "unsupported_media_type")
 
@@ -475,7 +493,7 @@ def test_multipart_without_file_field_is_refused(fresh: EmulatorProcess) -> None
 
 
 def test_raw_text_csv_upload_with_bom_crlf_and_quoted_newline(fresh: EmulatorProcess) -> None:
-    text = "\ufeffnumber,Operation,note,LOCALE\r\n+12015550123,update,\"two\r\nlines, \"\"quoted\"\"\",en-GB\r\n\r\n"
+    text = '\ufeffnumber,Operation,note,LOCALE\r\n+12015550123,update,"two\r\nlines, ""quoted""",en-GB\r\n\r\n'
     answer = put_csv(fresh, text, raw=True)
     assert answer.json()["applied"] == 1, answer.text
     row = fresh.numbers()["+12015550123"]
@@ -512,7 +530,11 @@ def test_admin_edits_and_reset(fresh: EmulatorProcess) -> None:
     url = f"{fresh.url}/_emulator/numbers"
     patched = httpx.patch(f"{url}/+12015550123", json={"NOTE": "out of band", "MINIAPP_ID": None})
     assert patched.status_code == 200
-    assert (patched.json()["NOTE"], patched.json()["MINIAPP_ID"], patched.json()["MINIAPP_NAME"]) == ("out of band", "", "")
+    assert (patched.json()["NOTE"], patched.json()["MINIAPP_ID"], patched.json()["MINIAPP_NAME"]) == (
+        "out of band",
+        "",
+        "",
+    )
     assert httpx.patch(f"{url}/+19999999999", json={"NOTE": "x"}).status_code == 404
     assert httpx.patch(f"{url}/+12015550123", json={"COUNTRY": "FR"}).status_code == 400
     created = httpx.post(url, json={"NUMBER": "+12015550127", "GROUP_ID": "ocp-qa", "NOTE": "direct"})
@@ -543,7 +565,10 @@ def test_state_file_persists_across_restart(tmp_path: Path) -> None:
     state_file = tmp_path / "tenant.json"
     with EmulatorProcess("--state", str(state_file)) as first:
         assert state_file.exists()
-        assert put_csv(first, ops("Update,,+12015550123,,,,,,persisted", "Delete,,+12015550126,,,,,,")).json()["applied"] == 2
+        assert (
+            put_csv(first, ops("Update,,+12015550123,,,,,,persisted", "Delete,,+12015550126,,,,,,")).json()["applied"]
+            == 2
+        )
     assert load_state(state_file).numbers["+12015550123"].note == "persisted"
     with EmulatorProcess("--state", str(state_file), "--seed", "empty") as second:
         numbers = second.numbers()
@@ -573,7 +598,9 @@ def test_user_option_replaces_seeded_users() -> None:
         assert {r["GROUP_ID"] for r in rows} == {"uk-care", "de-service"}
         bob = emu.token("bob", "b-pw")
         answer = httpx.put(
-            f"{emu.base_url}/api/numbers/csv", headers=auth(bob), files={"file": ("o.csv", b"OPERATION,NUMBER\r\n", "text/csv")}
+            f"{emu.base_url}/api/numbers/csv",
+            headers=auth(bob),
+            files={"file": ("o.csv", b"OPERATION,NUMBER\r\n", "text/csv")},
         )
         assert answer.status_code == 403
 
@@ -603,9 +630,8 @@ def test_command_refuses_non_loopback_host_and_bad_limits() -> None:
 def test_start_failure_reports_stderr(tmp_path: Path) -> None:
     broken = tmp_path / "state.json"
     broken.write_text("{not json", encoding="utf-8")
-    with pytest.raises(RuntimeError, match="cannot read emulator state"):
-        with EmulatorProcess("--state", str(broken)):
-            pass
+    with pytest.raises(RuntimeError, match="cannot read emulator state"), EmulatorProcess("--state", str(broken)):
+        pass
 
 
 # ---------------------------------------------------------------------------

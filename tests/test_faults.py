@@ -99,7 +99,9 @@ class Recorder(httpx.BaseTransport):
         return found
 
 
-def numsync_client(emu: EmulatorProcess, recorder: Recorder | None = None, retries: list | None = None, **options) -> OCPClient:
+def numsync_client(
+    emu: EmulatorProcess, recorder: Recorder | None = None, retries: list | None = None, **options
+) -> OCPClient:
     on_retry = (lambda req, reason, delay: retries.append((req.method, reason, delay))) if retries is not None else None
     return OCPClient(
         emu.base_url,
@@ -306,7 +308,9 @@ def test_a_delete_that_landed_before_the_fault_counts_as_done(tmp_path: Path, ki
         recorder = Recorder()
         with numsync_client(emu, recorder) as client:
             live = export_live(client)
-            qa = sorted((r for r in live if r.group_id == "ocp-qa" and Field.MINIAPP_ID not in r.fields), key=lambda r: r.number)
+            qa = sorted(
+                (r for r in live if r.group_id == "ocp-qa" and Field.MINIAPP_ID not in r.fields), key=lambda r: r.number
+            )
             gone = {r.number for r in qa[:3]}
             desired = {r.number: r for r in live if r.group_id == "ocp-qa" and r.number not in gone}
             env = environment(emu, tmp_path)
@@ -340,7 +344,10 @@ def test_cut_export_is_truncated_raw_and_retried_by_numsync(tmp_path: Path, clea
     with emulator(tmp_path, [{"target": "export", "kind": "cut", "times": 2}]) as emu:
         headers = bearer(emu)
         received = b""
-        with pytest.raises(DROPPED), RAW.stream("POST", emu.base_url + "/api/numbers/csv", headers=headers, json={}) as response:
+        with (
+            pytest.raises(DROPPED),
+            RAW.stream("POST", emu.base_url + "/api/numbers/csv", headers=headers, json={}) as response,
+        ):
             assert response.status_code == 200
             assert int(response.headers["content-length"]) == len(clean_export)
             for chunk in response.iter_raw():
@@ -389,8 +396,14 @@ def test_cli_apply_against_an_html_export_writes_nothing(tmp_path: Path) -> None
     with emulator(tmp_path, [{"target": "export", "kind": "html"}]) as emu:
         (tmp_path / "desired").mkdir()
         (tmp_path / "desired" / "qa.yaml").write_text('group_id: ocp-qa\nnumbers:\n  "+12015550100": {note: "x"}\n')
-        (tmp_path / "numsync.yaml").write_text(f"environments:\n  t:\n    base_url: {emu.base_url}\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n")
-        result = CliRunner().invoke(main, ["--config", str(tmp_path / "numsync.yaml"), "apply", "--auto-approve"], env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"})
+        (tmp_path / "numsync.yaml").write_text(
+            f"environments:\n  t:\n    base_url: {emu.base_url}\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n"
+        )
+        result = CliRunner().invoke(
+            main,
+            ["--config", str(tmp_path / "numsync.yaml"), "apply", "--auto-approve"],
+            env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"},
+        )
         assert result.exit_code == 1
         assert "the live export cannot be read: the export is an HTML or XML page" in result.output
         assert "'<!DOCTYPE html>" in result.output and "Nothing was planned or written" in result.output
@@ -440,11 +453,15 @@ BAD_SPECS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), BAD_SPECS, ids=["kind", "target", "key", "not-a-list", "empty", "yaml-syntax"])
+@pytest.mark.parametrize(
+    ("text", "message"), BAD_SPECS, ids=["kind", "target", "key", "not-a-list", "empty", "yaml-syntax"]
+)
 def test_a_bad_spec_stops_the_emulator_command_with_a_clear_message(tmp_path: Path, text: str, message: str) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text(text)
-    result = CliRunner().invoke(emulator_command, ["--port", "0", "--port-file", str(tmp_path / "port"), "--faults", str(spec)])
+    result = CliRunner().invoke(
+        emulator_command, ["--port", "0", "--port-file", str(tmp_path / "port"), "--faults", str(spec)]
+    )
     assert result.exit_code == 1
     assert f"Error: {spec}: " in result.output and message in result.output
     assert not (tmp_path / "port").exists(), "it must stop before listening"
@@ -467,9 +484,15 @@ def test_a_missing_spec_file_is_a_usage_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        ({"target": "export", "kind": "html", "probability": "high"}, "probability must be a number from 0 to 1, not 'high'"),
+        (
+            {"target": "export", "kind": "html", "probability": "high"},
+            "probability must be a number from 0 to 1, not 'high'",
+        ),
         ({"target": "export", "kind": "html", "probability": 2}, "probability must be a number from 0 to 1, not 2"),
-        ({"target": "export", "kind": "status", "status": "abc"}, "status must be an HTTP status code (100-599), not 'abc'"),
+        (
+            {"target": "export", "kind": "status", "status": "abc"},
+            "status must be an HTTP status code (100-599), not 'abc'",
+        ),
         ({"target": "export", "kind": "latency", "seconds": "slow"}, "seconds must be a number"),
         ({"target": "export", "kind": "html", "times": -1}, "times must be a whole number"),
     ],
@@ -484,7 +507,9 @@ def test_a_rule_with_wrong_value_types_is_refused(rule: dict, message: str) -> N
 def test_a_text_probability_stops_the_emulator_before_it_listens(tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text("- {target: export, kind: html, probability: high}\n")
-    result = CliRunner().invoke(emulator_command, ["--port", "0", "--port-file", str(tmp_path / "port"), "--faults", str(spec)])
+    result = CliRunner().invoke(
+        emulator_command, ["--port", "0", "--port-file", str(tmp_path / "port"), "--faults", str(spec)]
+    )
     assert result.exit_code == 1 and "rule 1: probability must be a number" in result.output
     assert not (tmp_path / "port").exists()
 
@@ -512,12 +537,23 @@ def _desired_with_new_numbers(live: list[NumberRecord]) -> dict[str, NumberRecor
     return desired
 
 
-def _apply(env: Environment, desired: dict[str, NumberRecord], client: OCPClient, live: list[NumberRecord], outcomes: list | None = None):
+def _apply(
+    env: Environment,
+    desired: dict[str, NumberRecord],
+    client: OCPClient,
+    live: list[NumberRecord],
+    outcomes: list | None = None,
+):
     the_plan = make_plan(env, desired, live, diff(desired, live, env.groups))
     assert not the_plan.empty
     replans: list[str] = []
     result = apply_with_recovery(
-        env, desired, client, the_plan, on_batch=(outcomes.append if outcomes is not None else None), on_replan=lambda p, why: replans.append(why)
+        env,
+        desired,
+        client,
+        the_plan,
+        on_batch=(outcomes.append if outcomes is not None else None),
+        on_replan=lambda p, why: replans.append(why),
     )
     return result, len(replans)
 
@@ -526,4 +562,3 @@ def _assert_converged(emu: EmulatorProcess, env: Environment, desired: dict[str,
     final = parse_export(raw_export(emu, bearer(emu)).content)
     remaining = diff(desired, final, env.groups)
     assert remaining.empty and not remaining.unmanaged, remaining.changes
-

@@ -71,7 +71,11 @@ CANONICAL = textwrap.dedent("""
 
 def comments(text: str) -> list[str]:
     """Every comment of a fixture (they have no '#' inside values), with its indentation."""
-    return sorted(line[line.index("#"):] if not line.lstrip().startswith("#") else line for line in text.splitlines() if "#" in line)
+    return sorted(
+        line[line.index("#") :] if not line.lstrip().startswith("#") else line
+        for line in text.splitlines()
+        if "#" in line
+    )
 
 
 def records(text: str) -> dict:
@@ -125,7 +129,10 @@ def test_the_bundled_files_are_canonical(name: str) -> None:
 def test_crlf_line_ends_are_kept_and_a_final_line_break_added() -> None:
     text = 'group_id: ocp-qa\r\nnumbers:\r\n  "+12015550124": {}\r\n  # one two three\r\n  "+12015550123": {note: x}'
     formatted = format_text(text)
-    assert formatted == 'group_id: "ocp-qa"\r\nnumbers:\r\n  # one two three\r\n  "+12015550123": {note: "x"}\r\n  "+12015550124": {}\r\n'
+    assert (
+        formatted
+        == 'group_id: "ocp-qa"\r\nnumbers:\r\n  # one two three\r\n  "+12015550123": {note: "x"}\r\n  "+12015550124": {}\r\n'
+    )
 
 
 def test_flow_style_numbers_are_quoted_but_keep_their_order() -> None:
@@ -178,10 +185,15 @@ def test_a_file_with_problems_is_refused() -> None:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "numsync.yaml").write_text("environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {ocp-qa: {}, uk-care: {}}\n", encoding="utf-8")
+    (tmp_path / "numsync.yaml").write_text(
+        "environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {ocp-qa: {}, uk-care: {}}\n",
+        encoding="utf-8",
+    )
     (tmp_path / "desired").mkdir()
     (tmp_path / "desired" / "ocp-qa.yaml").write_text(MESSY, encoding="utf-8")
-    (tmp_path / "desired" / "uk-care.yaml").write_text((ROOT / "desired" / "uk-care.yaml").read_text("utf-8"), encoding="utf-8")
+    (tmp_path / "desired" / "uk-care.yaml").write_text(
+        (ROOT / "desired" / "uk-care.yaml").read_text("utf-8"), encoding="utf-8"
+    )
     return tmp_path
 
 
@@ -225,6 +237,7 @@ def test_fmt_refuses_a_file_with_problems_and_prints_them(project: Path) -> None
 
 def _random_file(rng: random.Random) -> str:
     """A desired file with numbers in random order and random quoting, comments and blank lines."""
+
     def quoted(value: str) -> str:
         return rng.choice([value, f"'{value}'", f'"{value}"'])
 
@@ -265,4 +278,7 @@ def test_random_files_keep_records_and_comments_and_come_out_sorted(seed: int) -
     assert format_text(formatted) == formatted
     for i in range(12):  # an inner comment stays inside its own entry
         if f"# inner {i}\n" in formatted:
-            assert re.search(rf'(?m)^    locale: "en-GB"\n(    note: \|\n      # text {i}\n      more\n)?    # inner {i}\n', formatted)
+            assert re.search(
+                rf'(?m)^    locale: "en-GB"\n(    note: \|\n      # text {i}\n      more\n)?    # inner {i}\n',
+                formatted,
+            )

@@ -125,16 +125,22 @@ class Project:
         )
 
     def run_apply(self, *extra: str) -> Run:
-        return self.run_job("apply: [demo]", "CI_PIPELINE_SOURCE=push", "OCP_USERNAME=demo", "OCP_PASSWORD=demo-secret", *extra)
+        return self.run_job(
+            "apply: [demo]", "CI_PIPELINE_SOURCE=push", "OCP_USERNAME=demo", "OCP_PASSWORD=demo-secret", *extra
+        )
 
 
 def project_files() -> list[str]:
     """This checkout's files as a clone would have them (tracked, plus new files not ignored)."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, text=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, text=True
+    )
     if listed.returncode == 0:
         return [f for f in listed.stdout.split("\0") if f and (ROOT / f).is_file()]
     skip = {".git", ".venv", ".gitlab-ci-local", "__pycache__", ".pytest_cache", ".hypothesis", ".demo"}
-    return [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)]
+    return [
+        str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
+    ]
 
 
 @pytest.fixture
@@ -155,11 +161,15 @@ def check_plan_artifacts(run: Run, commit: str) -> Plan:
     assert plan.environment == "demo" and plan.git_commit == commit
     report = json.loads((run.artifacts / "gl-terraform-report.json").read_text())
     summary = json.loads((run.artifacts / "plan.json").read_text())["summary"]
-    assert report == terraform_report(plan) == {
-        "create": summary["Create"],
-        "update": summary["Update"] + summary["Attach"] + summary["Detach"],
-        "delete": summary["Delete"],
-    }
+    assert (
+        report
+        == terraform_report(plan)
+        == {
+            "create": summary["Create"],
+            "update": summary["Update"] + summary["Attach"] + summary["Detach"],
+            "delete": summary["Delete"],
+        }
+    )
     uploads = set()
     for p, phase in enumerate(plan.phases, start=1):
         for b, batch in enumerate(phase.batches, start=1):
@@ -176,7 +186,9 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
     emulator, gitlab = project.emulator, project.gitlab
     before = emulator.numbers()
     project.git("checkout", "-q", "-b", "numbers/manchester-leeds")
-    project.edit("desired/uk-care.yaml", "after-hours routing to Manchester", "after-hours routing to Manchester and Leeds")
+    project.edit(
+        "desired/uk-care.yaml", "after-hours routing to Manchester", "after-hours routing to Manchester and Leeds"
+    )
     head = project.commit("uk-care: route after hours to Leeds too", "desired")
 
     # --- merge-request pipeline: validate (Code Quality report, formatting) ----------------
@@ -195,7 +207,11 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
     [post] = gitlab.writes()
     assert post.method == "POST" and post.path == f"/api/v4/projects/{PROJECT_ID}/merge_requests/{MR_IID}/notes"
     assert post.headers["private-token"] == TOKEN
-    assert post.body["body"].startswith(marker("demo")) and NEW_NOTE in post.body["body"] and f"`{head[:12]}`" in post.body["body"]
+    assert (
+        post.body["body"].startswith(marker("demo"))
+        and NEW_NOTE in post.body["body"]
+        and f"`{head[:12]}`" in post.body["body"]
+    )
     assert TOKEN not in planned.output.replace(f"NUMSYNC_GITLAB_TOKEN={TOKEN}", "")
 
     # --- a later push to the MR: the same note is updated -----------------------------------
@@ -222,7 +238,12 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
     again = CliRunner().invoke(
         main,
         ["--config", str(project.path / "numsync.yaml"), "plan", "--detailed-exitcode"],
-        env={"OCP_EMULATOR_URL": emulator.url, "OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "NUMSYNC_ENV": "demo"},
+        env={
+            "OCP_EMULATOR_URL": emulator.url,
+            "OCP_USERNAME": "demo",
+            "OCP_PASSWORD": "demo-secret",
+            "NUMSYNC_ENV": "demo",
+        },
     )
     assert again.exit_code == 0 and "No changes" in again.output, again.output  # live equals the merged desired files
 
@@ -240,7 +261,10 @@ def test_apply_over_the_safety_thresholds_fails_with_the_override_instructions(p
 
     refused = project.run_apply()
     assert refused.returncode != 0 and "FAIL  apply: [demo]" in refused.output, refused.tail()
-    assert "Refused: the plan deletes" in refused.output and "To apply anyway, pass --override-thresholds." in refused.output
+    assert (
+        "Refused: the plan deletes" in refused.output
+        and "To apply anyway, pass --override-thresholds." in refused.output
+    )
     assert 'NUMSYNC_APPLY_FLAGS set to "--override-thresholds"' in refused.output
     assert emulator.stats()["put_requests"] == 0 and emulator.numbers() == before
 

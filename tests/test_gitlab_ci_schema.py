@@ -14,7 +14,16 @@ CI_FILE = ROOT / ".gitlab-ci.yml"
 
 
 def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.gitlab-ci", "--data-transform", "gitlab-ci", str(path)]
+    command = [
+        sys.executable,
+        "-m",
+        "check_jsonschema",
+        "--builtin-schema",
+        "vendor.gitlab-ci",
+        "--data-transform",
+        "gitlab-ci",
+        str(path),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
@@ -69,4 +78,8 @@ def test_workflow_never_runs_a_branch_with_an_open_mr_twice() -> None:
     assert never == [{"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"}]
     # The merge-request rule comes before it; branch pipelines after it.
     ifs = [r["if"] for r in rules]
-    assert ifs.index('$CI_PIPELINE_SOURCE == "merge_request_event"') < ifs.index(never[0]["if"]) < ifs.index("$CI_COMMIT_BRANCH")
+    assert (
+        ifs.index('$CI_PIPELINE_SOURCE == "merge_request_event"')
+        < ifs.index(never[0]["if"])
+        < ifs.index("$CI_COMMIT_BRANCH")
+    )

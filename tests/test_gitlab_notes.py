@@ -32,17 +32,32 @@ def make_plan(environment: str = "prod", note: str = "Billing hotline", extra_ro
         OperationRow(Operation.ATTACH, "+12015550126", {"MINIAPP_ID": "app.flow", "LOCALE": "en-US"}),
         OperationRow(Operation.UPDATE, "+12015550124", {"NOTE": note}),
     ]
-    rows += [OperationRow(Operation.UPDATE, f"+1201555{3000 + i:04d}", {"NOTE": f"bulk {i}"}) for i in range(extra_rows)]
+    rows += [
+        OperationRow(Operation.UPDATE, f"+1201555{3000 + i:04d}", {"NOTE": f"bulk {i}"}) for i in range(extra_rows)
+    ]
     changes = [
         ChangeSummary("+12015550124", "update", "ocp-qa", {"NOTE": ("old", note)}),
-        ChangeSummary("+12015550126", "update", "ocp-qa", {"MINIAPP_ID": (None, "app.flow"), "LOCALE": (None, "en-US")}),
+        ChangeSummary(
+            "+12015550126", "update", "ocp-qa", {"MINIAPP_ID": (None, "app.flow"), "LOCALE": (None, "en-US")}
+        ),
         ChangeSummary("+12015550127", "create", "ocp-qa", {}),
         ChangeSummary("+12015550188", "delete", "ocp-qa", {}),
         ChangeSummary("+12015550189", "delete", "ocp-qa", {}),
     ]
-    changes += [ChangeSummary(f"+1201555{3000 + i:04d}", "update", "ocp-qa", {"NOTE": ("x", f"bulk {i}")}) for i in range(extra_rows)]
+    changes += [
+        ChangeSummary(f"+1201555{3000 + i:04d}", "update", "ocp-qa", {"NOTE": ("x", f"bulk {i}")})
+        for i in range(extra_rows)
+    ]
     phases = [Phase((Batch(tuple(rows)),)), Phase((Batch((OperationRow(Operation.DELETE, "+12015550188"),)),))]
-    return Plan(environment=environment, phases=phases, changes=changes, in_sync=10, live_counts={"ocp-qa": 20}, desired_count=18, git_commit="0123456789abcdef")
+    return Plan(
+        environment=environment,
+        phases=phases,
+        changes=changes,
+        in_sync=10,
+        live_counts={"ocp-qa": 20},
+        desired_count=18,
+        git_commit="0123456789abcdef",
+    )
 
 
 @pytest.fixture
@@ -70,7 +85,9 @@ def ci_env(gitlab: GitLabStub, token: str | None = TOKEN) -> dict[str, str | Non
 
 
 def comment(plan_file: Path, env: dict[str, str | None], *args: str):
-    return CliRunner().invoke(main, ["gitlab", "comment", "--plan", str(plan_file), *args], env=env, catch_exceptions=False)
+    return CliRunner().invoke(
+        main, ["gitlab", "comment", "--plan", str(plan_file), *args], env=env, catch_exceptions=False
+    )
 
 
 def plan_notes(gitlab: GitLabStub, environment: str = "prod") -> list[dict]:
@@ -91,13 +108,19 @@ def test_first_run_creates_one_note_and_the_second_updates_it(gitlab: GitLabStub
     assert "`feedfacecafe`" in note["body"]
 
     # A later push: the plan changed; the same note is edited, nothing new is posted.
-    second = comment(save(make_plan(note="Billing hotline (24/7)"), tmp_path), ci_env(gitlab) | {"CI_COMMIT_SHA": "beefbeefbeef1111"})
+    second = comment(
+        save(make_plan(note="Billing hotline (24/7)"), tmp_path), ci_env(gitlab) | {"CI_COMMIT_SHA": "beefbeefbeef1111"}
+    )
     assert second.exit_code == 0, second.output
     assert "Updated the plan note" in second.output
     assert [r.method for r in gitlab.writes()] == ["POST", "PUT"]
     assert gitlab.writes()[1].path.endswith(f"/notes/{note['id']}")
     [updated] = plan_notes(gitlab)
-    assert updated["id"] == note["id"] and "Billing hotline (24/7)" in updated["body"] and "`beefbeefbeef`" in updated["body"]
+    assert (
+        updated["id"] == note["id"]
+        and "Billing hotline (24/7)" in updated["body"]
+        and "`beefbeefbeef`" in updated["body"]
+    )
     assert len(gitlab.notes[(PROJECT, MR)]) == 2  # "LGTM" and the plan
     assert TOKEN not in first.output + second.output
 
@@ -145,7 +168,9 @@ def test_outside_a_merge_request_it_asks_for_the_missing_values(gitlab: GitLabSt
     env = ci_env(gitlab) | {"CI_MERGE_REQUEST_IID": None}
     result = comment(save(make_plan(), tmp_path), env)
     assert result.exit_code == 1 and "--merge-request" in result.output
-    explicit = comment(save(make_plan(), tmp_path), env, "--merge-request", MR, "--project", PROJECT, "--api-url", gitlab.api_url)
+    explicit = comment(
+        save(make_plan(), tmp_path), env, "--merge-request", MR, "--project", PROJECT, "--api-url", gitlab.api_url
+    )
     assert explicit.exit_code == 0, explicit.output
     assert len(plan_notes(gitlab)) == 1
 
@@ -168,13 +193,19 @@ def test_truncate_closes_an_open_details_block() -> None:
 
 
 def test_dry_run_prints_the_note_without_a_token(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["gitlab", "comment", "--plan", str(save(make_plan("prod"), tmp_path)), "--dry-run"], env={"NUMSYNC_GITLAB_TOKEN": None, "NUMSYNC_CONFIG": "/nonexistent"})
+    result = CliRunner().invoke(
+        main,
+        ["gitlab", "comment", "--plan", str(save(make_plan("prod"), tmp_path)), "--dry-run"],
+        env={"NUMSYNC_GITLAB_TOKEN": None, "NUMSYNC_CONFIG": "/nonexistent"},
+    )
     assert result.exit_code == 0
     assert result.output.startswith(marker("prod"))
 
 
 def test_note_body_fits_the_limit_with_its_footer() -> None:
-    body = note_body("prod", "x\n" * 10_000, commit="abc", artifacts_url="https://a/b", max_chars=2000, footer=["footer line"])
+    body = note_body(
+        "prod", "x\n" * 10_000, commit="abc", artifacts_url="https://a/b", max_chars=2000, footer=["footer line"]
+    )
     assert len(body) <= 2000 and body.rstrip().endswith("footer line") and "https://a/b" in body
 
 
@@ -214,7 +245,12 @@ def test_code_spans_hold_backticks() -> None:
 
 def test_markdown_plan_shows_violations_and_no_changes() -> None:
     plan = make_plan()
-    text = markdown.render_plan(plan, violations=["the plan deletes 2 number(s); safety.max_deletes is 1. To apply anyway, pass --override-thresholds."])
+    text = markdown.render_plan(
+        plan,
+        violations=[
+            "the plan deletes 2 number(s); safety.max_deletes is 1. To apply anyway, pass --override-thresholds."
+        ],
+    )
     assert "Apply would be refused" in text and "\\-\\-override" not in text and "--override-thresholds" in text
     empty = Plan(environment="prod", phases=[], changes=[], in_sync=5)
     assert "**No changes.**" in markdown.render_plan(empty)

@@ -23,7 +23,14 @@ from numsync.cli import main
 from numsync.config import ConfigError, load_config
 from numsync.emulator.testing import EmulatorProcess
 
-CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "OCP_TOKEN": None, "OCP_OTP": None, "OCP_TOTP_SECRET": None, "CI": None}
+CREDENTIALS = {
+    "OCP_USERNAME": "demo",
+    "OCP_PASSWORD": "demo-secret",
+    "OCP_TOKEN": None,
+    "OCP_OTP": None,
+    "OCP_TOTP_SECRET": None,
+    "CI": None,
+}
 BILLING = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
 CARE_ROUTER = "0b7f3a90-2c4d-4e1b-9a55-7d2e8c6f1a3b.care_router.Flow.uk-care@care_router.uk-care"
 INVALID = "+11234567890"  # possible but not valid: numsync accepts it with allow_possible, OCP refuses the Create
@@ -32,7 +39,9 @@ NEW = "+12025550160"
 
 def write_config(tmp_path: Path, base_url: str, extra: str = "") -> Path:
     config = tmp_path / "numsync.yaml"
-    config.write_text(f"environments:\n  test:\n    base_url: {base_url}\n    desired: desired\n    groups:\n      ocp-qa: {{}}\n{extra}")
+    config.write_text(
+        f"environments:\n  test:\n    base_url: {base_url}\n    desired: desired\n    groups:\n      ocp-qa: {{}}\n{extra}"
+    )
     (tmp_path / "desired").mkdir(exist_ok=True)
     return config
 
@@ -68,7 +77,9 @@ def emulator() -> Iterator[EmulatorProcess]:
 # --- journal and per-row failures ------------------------------------------------------------
 
 
-def test_per_row_failures_skip_dependents_continue_the_rest_and_are_journaled(tmp_path: Path, emulator: EmulatorProcess) -> None:
+def test_per_row_failures_skip_dependents_continue_the_rest_and_are_journaled(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
     config = write_config(tmp_path, emulator.base_url)
     (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml())
     path = tmp_path / "journal.jsonl"
@@ -84,7 +95,9 @@ def test_per_row_failures_skip_dependents_continue_the_rest_and_are_journaled(tm
     # each refused row points at the YAML to fix: the miniapp_id value of +12015550104 (line 12), the INVALID key (line 15)
     desired_file = tmp_path / "desired" / "ocp-qa.yaml"
     lines = out.splitlines()
-    after = {lines[i - 1].split()[1]: lines[i].strip() for i, line in enumerate(lines) if line.strip().startswith("at ")}
+    after = {
+        lines[i - 1].split()[1]: lines[i].strip() for i, line in enumerate(lines) if line.strip().startswith("at ")
+    }
     assert after == {"+12015550104": f"at {desired_file}:12:17", INVALID: f"at {desired_file}:15:3"}, out
     assert "Skipped (an earlier operation on the same number failed):" in out and f"Update  {INVALID}" in out
     assert "NOT converged: 2 number(s) still differ" in out
@@ -100,11 +113,23 @@ def test_per_row_failures_skip_dependents_continue_the_rest_and_are_journaled(tm
     start, first, second, end = events
     assert start["environment"] == "test" and start["requests"] == 2 and "2 to create" in start["summary"]
     for request in (first, second):
-        assert {"phase", "batch", "rows", "status", "failed", "skipped", "seconds", "ambiguous", "error"} <= request.keys()
+        assert {
+            "phase",
+            "batch",
+            "rows",
+            "status",
+            "failed",
+            "skipped",
+            "seconds",
+            "ambiguous",
+            "error",
+        } <= request.keys()
         assert request["status"] == 200 and isinstance(request["seconds"], float) and request["seconds"] >= 0
         assert request["ambiguous"] is False and request["error"] is None
     assert (first["phase"], first["batch"]) == (1, 1) and (second["phase"], second["batch"]) == (2, 1)
-    assert sorted(first["rows"]) == sorted([f"Create {INVALID}", f"Create {NEW}", "Attach +12015550104", "Update +12015550101"])
+    assert sorted(first["rows"]) == sorted(
+        [f"Create {INVALID}", f"Create {NEW}", "Attach +12015550104", "Update +12015550101"]
+    )
     assert {f["row"] for f in first["failed"]} == {f"Create {INVALID}", "Attach +12015550104"}
     assert any("belongs to group uk-care" in f["message"] for f in first["failed"])
     assert second["rows"] == [f"Update {NEW}"] and second["skipped"] == [f"Update {INVALID}"]
@@ -126,7 +151,9 @@ def test_per_row_failures_skip_dependents_continue_the_rest_and_are_journaled(tm
 
 def test_retries_are_journaled(tmp_path: Path) -> None:
     spec = tmp_path / "faults.yaml"
-    spec.write_text(yaml.safe_dump([{"target": "put", "kind": "status", "status": 429, "retry_after": "0", "times": 1}]))
+    spec.write_text(
+        yaml.safe_dump([{"target": "put", "kind": "status", "status": 429, "retry_after": "0", "times": 1}])
+    )
     with EmulatorProcess("--faults", str(spec)) as emu:
         config = write_config(tmp_path, emu.base_url)
         (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml(miniapp_104=BILLING, with_invalid=False))
@@ -136,12 +163,19 @@ def test_retries_are_journaled(tmp_path: Path) -> None:
         assert "PUT /integrations/api/numbers/csv: HTTP 429, retrying in 0.0s" in result.output
         events = journal(path)
         [retry] = [e for e in events if e["event"] == "retry"]
-        assert retry == retry | {"method": "PUT", "url": emu.base_url + "/api/numbers/csv", "reason": "HTTP 429", "delay": 0.0}
+        assert retry == retry | {
+            "method": "PUT",
+            "url": emu.base_url + "/api/numbers/csv",
+            "reason": "HTTP 429",
+            "delay": 0.0,
+        }
         assert events.index(retry) < [e["event"] for e in events].index("request")
         assert emu.stats()["rows_applied"] == 4  # each row applied once, though one file was sent twice
 
 
-def test_ci_writes_the_journal_by_default(tmp_path: Path, emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ci_writes_the_journal_by_default(
+    tmp_path: Path, emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = write_config(tmp_path, emulator.base_url)
     (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml(miniapp_104=BILLING, with_invalid=False))
     work = tmp_path / "ci"
@@ -152,7 +186,9 @@ def test_ci_writes_the_journal_by_default(tmp_path: Path, emulator: EmulatorProc
     events = journal(work / "numsync-journal.jsonl")
     assert events[0]["event"] == "apply-start" and events[-1]["event"] == "apply-end"
 
-    (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml(miniapp_104=BILLING, with_invalid=False, note_101="outside CI"))
+    (tmp_path / "desired" / "ocp-qa.yaml").write_text(
+        desired_yaml(miniapp_104=BILLING, with_invalid=False, note_101="outside CI")
+    )
     other = tmp_path / "local"
     other.mkdir()
     monkeypatch.chdir(other)
@@ -225,7 +261,9 @@ def _freeze_workspace(tmp_path: Path, emulator: EmulatorProcess) -> Path:
     ],
     ids=["holiday-just-after-midnight-berlin", "friday-16h-summer"],
 )
-def test_apply_in_a_freeze_is_refused_without_writing(tmp_path: Path, emulator: EmulatorProcess, instant: str, reason: str) -> None:
+def test_apply_in_a_freeze_is_refused_without_writing(
+    tmp_path: Path, emulator: EmulatorProcess, instant: str, reason: str
+) -> None:
     config = _freeze_workspace(tmp_path, emulator)
     path = tmp_path / "journal.jsonl"
     with freeze_time(instant, tick=True):
@@ -252,7 +290,10 @@ def test_override_freeze_applies_and_journals_the_reason(tmp_path: Path, emulato
     with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
         result = run(config, "apply", "--auto-approve", "--override-freeze", "incident 42", "--journal", str(path))
     assert result.exit_code == 0, result.output
-    assert "Change freeze in force (holiday freeze (2026-12-20 to 2027-01-03, Europe/Berlin)); overridden: incident 42" in result.output
+    assert (
+        "Change freeze in force (holiday freeze (2026-12-20 to 2027-01-03, Europe/Berlin)); overridden: incident 42"
+        in result.output
+    )
     assert "Verified: live now matches desired." in result.output
     assert emulator.numbers()["+12015550101"]["NOTE"] == "journal test"
     events = journal(path)
@@ -277,14 +318,25 @@ def test_plan_is_not_affected_by_a_freeze(tmp_path: Path, emulator: EmulatorProc
     with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
         result = run(config, "plan", "--detailed-exitcode")
     assert result.exit_code == 2  # the plan is made and shown as ever
-    assert "Note: a change freeze is in force (holiday freeze (2026-12-20 to 2027-01-03, Europe/Berlin)); apply will refuse" in result.output
+    assert (
+        "Note: a change freeze is in force (holiday freeze (2026-12-20 to 2027-01-03, Europe/Berlin)); apply will refuse"
+        in result.output
+    )
 
 
 def test_an_override_reason_holding_a_secret_is_masked_in_the_output(tmp_path: Path, emulator: EmulatorProcess) -> None:
     config = _freeze_workspace(tmp_path, emulator)
     path = tmp_path / "journal.jsonl"
     with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
-        result = run(config, "apply", "--auto-approve", "--override-freeze", f"incident 42 {CREDENTIALS['OCP_PASSWORD']}", "--journal", str(path))
+        result = run(
+            config,
+            "apply",
+            "--auto-approve",
+            "--override-freeze",
+            f"incident 42 {CREDENTIALS['OCP_PASSWORD']}",
+            "--journal",
+            str(path),
+        )
     assert result.exit_code == 0, result.output
     assert "overridden: incident 42 ***" in result.output
     assert CREDENTIALS["OCP_PASSWORD"] not in result.output and CREDENTIALS["OCP_PASSWORD"] not in path.read_text()
@@ -299,11 +351,20 @@ def test_an_override_reason_holding_a_secret_is_masked_in_the_output(tmp_path: P
         ),
         (
             '    freeze:\n      dates:\n        - {from: "2026-02-30", to: "2026-03-01", reason: x}\n',
-            [(9, 18, "freeze: dates[0].from: '2026-02-30' is not a date (day is out of range for month); write YYYY-MM-DD")],
+            [
+                (
+                    9,
+                    18,
+                    "freeze: dates[0].from: '2026-02-30' is not a date (day is out of range for month); write YYYY-MM-DD",
+                )
+            ],
         ),
         (
             '    freeze:\n      weekly:\n        - {days: [fri], from: "25:00", to: "26:00", reason: x}\n',
-            [(9, 31, "freeze: weekly[0].from: '25:00' is not a time of day HH:MM"), (9, 44, "freeze: weekly[0].to: '26:00' is not a time of day HH:MM")],
+            [
+                (9, 31, "freeze: weekly[0].from: '25:00' is not a time of day HH:MM"),
+                (9, 44, "freeze: weekly[0].to: '26:00' is not a time of day HH:MM"),
+            ],
         ),
         (
             '    freeze:\n      dates:\n        - {from: "2027-01-03", to: "2026-12-20", reason: reversed}\n',
@@ -311,7 +372,13 @@ def test_an_override_reason_holding_a_secret_is_masked_in_the_output(tmp_path: P
         ),
         (
             '    freeze:\n      weekly:\n        - {days: [fri], from: "06:00", to: "06:00", reason: x}\n',
-            [(9, 44, "freeze: weekly[0]: from 06:00 to 06:00 is an empty window; for a whole day write 00:00 to 24:00")],
+            [
+                (
+                    9,
+                    44,
+                    "freeze: weekly[0]: from 06:00 to 06:00 is an empty window; for a whole day write 00:00 to 24:00",
+                )
+            ],
         ),
         (
             "    freeze:\n      timezone: localtime\n",  # the runner's own zone: differs from machine to machine
@@ -319,16 +386,26 @@ def test_an_override_reason_holding_a_secret_is_masked_in_the_output(tmp_path: P
         ),
         (
             '    freeze:\n      weekly:\n        - {days: [fri], from: "24:00", to: "06:00", reason: x}\n',
-            [(9, 31, "freeze: weekly[0]: a window cannot start at 24:00 (the end of the day); start at 00:00 and list the next day")],
+            [
+                (
+                    9,
+                    31,
+                    "freeze: weekly[0]: a window cannot start at 24:00 (the end of the day); start at 00:00 and list the next day",
+                )
+            ],
         ),
     ],
     ids=["timezone", "date", "time", "dates-reversed", "weekly-empty", "localtime", "start-at-24"],
 )
-def test_a_bad_freeze_is_a_config_error_at_the_value(tmp_path: Path, block: str, expected: list[tuple[int, int, str]]) -> None:
+def test_a_bad_freeze_is_a_config_error_at_the_value(
+    tmp_path: Path, block: str, expected: list[tuple[int, int, str]]
+) -> None:
     config = write_config(tmp_path, "http://127.0.0.1:9/integrations", block)
     with pytest.raises(ConfigError) as caught:
         load_config(config)
-    assert [str(p) for p in caught.value.problems] == [f"{config}:{line}:{col}: {message}" for line, col, message in expected]
+    assert [str(p) for p in caught.value.problems] == [
+        f"{config}:{line}:{col}: {message}" for line, col, message in expected
+    ]
     assert {p.check for p in caught.value.problems} == {"config-freeze"}
     result = run(config, "plan")
     assert result.exit_code == 1 and "problem(s) in numsync.yaml" in result.output
@@ -348,7 +425,9 @@ def test_a_bad_freeze_is_a_config_error_at_the_value(tmp_path: Path, block: str,
     ],
 )
 def test_an_overnight_weekly_window_runs_into_the_next_day(tmp_path: Path, instant: str, frozen: bool) -> None:
-    block = '    freeze:\n      weekly:\n        - {days: [fri, sun], from: "22:00", to: "06:00", reason: "overnight"}\n'
+    block = (
+        '    freeze:\n      weekly:\n        - {days: [fri, sun], from: "22:00", to: "06:00", reason: "overnight"}\n'
+    )
     config = write_config(tmp_path, "http://127.0.0.1:9/integrations", block)
     freeze = load_config(config).environment("test").freeze
     reason = freeze.active(dt.datetime.fromisoformat(instant))
@@ -400,7 +479,19 @@ def test_no_secret_appears_in_any_output_file_or_journal(tmp_path: Path) -> None
             run(config, "plan", "--out", out("plan.json"), "--emit-csv", out("emit"), env=env),
             run(config, "show", out("plan.json"), env=env),
             run(config, "apply", out("plan.json"), "--journal", out("journal.jsonl"), env=env),
-            run(config, "drift", "--format", "text", "--format", f"json={out('drift.json')}", "--format", f"html={out('drift.html')}", "--format", f"junit={out('drift.xml')}", env=env),
+            run(
+                config,
+                "drift",
+                "--format",
+                "text",
+                "--format",
+                f"json={out('drift.json')}",
+                "--format",
+                f"html={out('drift.html')}",
+                "--format",
+                f"junit={out('drift.xml')}",
+                env=env,
+            ),
             run(config, "export", "--out", out("live.csv"), env=env),
             run(config, "export", env=env),
             run(config, "apply", "--auto-approve", env=env | {"OCP_PASSWORD": PASSWORD + "-wrong"}),
@@ -431,7 +522,14 @@ def test_no_token_appears_in_any_output_file_or_journal(tmp_path: Path) -> None:
             run(config, "drift", "--format", "text", "--format", f"json={out('drift.json')}", env=env),
             run(config, "export", "--out", out("live.csv"), env=env),
             run(config, "plan", env=env | {"OCP_TOKEN": BAD_TOKEN}),
-            run(config, "apply", "--auto-approve", "--journal", out("journal-bad.jsonl"), env=env | {"OCP_TOKEN": BAD_TOKEN}),
+            run(
+                config,
+                "apply",
+                "--auto-approve",
+                "--journal",
+                out("journal-bad.jsonl"),
+                env=env | {"OCP_TOKEN": BAD_TOKEN},
+            ),
         ]
         assert [r.exit_code for r in results] == [0, 1, 2, 0, 1, 1], [r.output for r in results]
         assert "HTTP 401 (the token was refused)" in results[-2].output
@@ -462,8 +560,10 @@ def echoing_server(answer: Callable[[dict[str, str], bytes], dict]) -> Iterator[
     import threading
 
     class Echo(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = json.dumps(answer(dict(self.headers), self.rfile.read(int(self.headers.get("Content-Length") or 0)))).encode()
+        def do_POST(self) -> None:
+            body = json.dumps(
+                answer(dict(self.headers), self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            ).encode()
             self.send_response(401)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -495,13 +595,18 @@ def test_a_token_refusal_echoing_the_password_is_masked_in_the_output(tmp_path: 
     from urllib.parse import parse_qs
 
     def refuse(_: dict[str, str], body: bytes) -> dict:
-        return {"error": "invalid_grant", "error_description": f"password {parse_qs(body.decode())['password'][0]} is wrong"}
+        return {
+            "error": "invalid_grant",
+            "error_description": f"password {parse_qs(body.decode())['password'][0]} is wrong",
+        }
 
     with echoing_server(refuse) as url:
         config = write_config(tmp_path, url)
         (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml())
         path = tmp_path / "journal.jsonl"
-        result = run(config, "apply", "--auto-approve", "--journal", str(path), env=CREDENTIALS | {"OCP_PASSWORD": PASSWORD})
+        result = run(
+            config, "apply", "--auto-approve", "--journal", str(path), env=CREDENTIALS | {"OCP_PASSWORD": PASSWORD}
+        )
     assert result.exit_code == 1 and "password *** is wrong" in result.output
     assert PASSWORD not in result.output and PASSWORD not in path.read_text()
 
@@ -516,7 +621,13 @@ def test_the_emulator_never_shows_a_user_password(tmp_path: Path) -> None:
     with EmulatorProcess("--user", f"ci-bot:{PASSWORD}:OWNER") as emu:
         state = json.dumps(emu.state())
         assert "ci-bot" in state and PASSWORD not in state
-        assert httpx.post(emu.token_url, data={"client_id": "ocp", "grant_type": "password", "username": "ci-bot", "password": PASSWORD}).status_code == 200
+        assert (
+            httpx.post(
+                emu.token_url,
+                data={"client_id": "ocp", "grant_type": "password", "username": "ci-bot", "password": PASSWORD},
+            ).status_code
+            == 200
+        )
         assert PASSWORD not in emu.stderr_text()
 
 

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cli_workspace import live_records, run, workspace, write_desired
 from click.testing import CliRunner
 
 from numsync.apply import apply_plan
@@ -23,8 +24,6 @@ from numsync.ocp.client import ExecuteResult
 from numsync.pipeline import load_environment_desired
 from numsync.plan import PLAN_FORMAT_VERSION, Plan, fingerprint, make_plan
 from numsync.reports.text import render_plan
-
-from cli_workspace import live_records, run, workspace, write_desired
 
 UK_MINIAPP = "0b7f3a90-2c4d-4e1b-9a55-7d2e8c6f1a3b.care_router.Flow.uk-care@care_router.uk-care"
 QA_MINIAPP = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
@@ -54,13 +53,21 @@ def every_kind_of_plan() -> Plan:
         token_url="http://127.0.0.1:9/token",
         desired=Path("/nonexistent"),
         groups={"a": GroupPolicy("a", prune=True), "b": GroupPolicy("b")},
-        limits={Operation.CREATE: 1, Operation.UPDATE: 2, Operation.ATTACH: 1, Operation.DETACH: 1, Operation.DELETE: 1},
+        limits={
+            Operation.CREATE: 1,
+            Operation.UPDATE: 2,
+            Operation.ATTACH: 1,
+            Operation.DETACH: 1,
+            Operation.DELETE: 1,
+        },
     )
     live = [
         rec("+12015550100", "a", miniapp_id="app-1", locale="en-US", note="old"),  # changed: detach + other fields
         rec("+12015550101", "a", miniapp_id="app-1", locale="en-US"),  # pruned, attached
         rec("+12015550102", "a"),  # pruned
-        rec("+12015550103", "a", miniapp_id="app-1", locale="en-US", note="Zeile 1\nZeile 2, \"quoted\" — ünïcödé"),  # replaced into b
+        rec(
+            "+12015550103", "a", miniapp_id="app-1", locale="en-US", note='Zeile 1\nZeile 2, "quoted" — ünïcödé'
+        ),  # replaced into b
         rec("+12015550104", "b", application_tag="t"),  # unmanaged (b does not prune)
         rec("+12015550105", "elsewhere"),  # conflict: desired in a
         rec("+12015550106", "elsewhere"),  # out of scope
@@ -68,14 +75,16 @@ def every_kind_of_plan() -> Plan:
     ]
     desired_list = [
         rec("+12015550100", "a", locale="en-GB", application_tag="=cmd"),
-        rec("+12015550103", "b", note="Zeile 1\nZeile 2, \"quoted\" — ünïcödé", miniapp_id="app-2", locale="de-DE"),
+        rec("+12015550103", "b", note='Zeile 1\nZeile 2, "quoted" — ünïcödé', miniapp_id="app-2", locale="de-DE"),
         rec("+12015550105", "a"),
         rec("+12015550107", "a", miniapp_id="app-3", locale="en-US"),
         rec("+12015550108", "b", miniapp_id="app-2", locale="en-US"),  # create → attach
         rec("+12015550109", "b", note="@team"),  # create → update
     ]
     desired = {r.number: r for r in desired_list}
-    return make_plan(env, desired, live, diff(desired, live, env.groups), git_commit="0123456789abcdef0123456789abcdef01234567")
+    return make_plan(
+        env, desired, live, diff(desired, live, env.groups), git_commit="0123456789abcdef0123456789abcdef01234567"
+    )
 
 
 def test_json_round_trip_is_exact() -> None:
@@ -91,7 +100,10 @@ def test_json_round_trip_is_exact() -> None:
     assert again.phases == original.phases
     assert again.changes == original.changes
     assert (again.environment, again.git_commit, again.live_fingerprint, again.desired_hash) == (
-        original.environment, original.git_commit, original.live_fingerprint, original.desired_hash,
+        original.environment,
+        original.git_commit,
+        original.live_fingerprint,
+        original.desired_hash,
     )
     assert again.request_count() == original.request_count() and again.replacements() == ["+12015550103"]
 
@@ -103,19 +115,50 @@ def test_the_artifact_lists_every_batch_with_its_rows() -> None:
     assert data["summary"] == {"Create": 3, "Update": 4, "Attach": 1, "Detach": 3, "Delete": 3, "requests": 7}
     assert data["phases"] == [
         [  # Detach 1 per file, Delete 1 per file, Create 1 per file, Update 2 per file
-            [{"OPERATION": "Detach", "NUMBER": "+12015550100"}, {"OPERATION": "Delete", "NUMBER": "+12015550102"}, {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550108", "PROVIDER": "twilio"}, {"OPERATION": "Update", "NUMBER": "+12015550107", "MINIAPP_ID": "app-3"}],
-            [{"OPERATION": "Detach", "NUMBER": "+12015550101"}, {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550109", "PROVIDER": "twilio"}],
+            [
+                {"OPERATION": "Detach", "NUMBER": "+12015550100"},
+                {"OPERATION": "Delete", "NUMBER": "+12015550102"},
+                {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550108", "PROVIDER": "twilio"},
+                {"OPERATION": "Update", "NUMBER": "+12015550107", "MINIAPP_ID": "app-3"},
+            ],
+            [
+                {"OPERATION": "Detach", "NUMBER": "+12015550101"},
+                {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550109", "PROVIDER": "twilio"},
+            ],
             [{"OPERATION": "Detach", "NUMBER": "+12015550103"}],
         ],
         [
-            [{"OPERATION": "Delete", "NUMBER": "+12015550101"}, {"OPERATION": "Attach", "NUMBER": "+12015550108", "MINIAPP_ID": "app-2", "LOCALE": "en-US"}, {"OPERATION": "Update", "NUMBER": "+12015550100", "APPLICATION_TAG": "=cmd", "LOCALE": "en-GB", "NOTE": NULL}, {"OPERATION": "Update", "NUMBER": "+12015550109", "NOTE": "@team"}],
+            [
+                {"OPERATION": "Delete", "NUMBER": "+12015550101"},
+                {"OPERATION": "Attach", "NUMBER": "+12015550108", "MINIAPP_ID": "app-2", "LOCALE": "en-US"},
+                {
+                    "OPERATION": "Update",
+                    "NUMBER": "+12015550100",
+                    "APPLICATION_TAG": "=cmd",
+                    "LOCALE": "en-GB",
+                    "NOTE": NULL,
+                },
+                {"OPERATION": "Update", "NUMBER": "+12015550109", "NOTE": "@team"},
+            ],
             [{"OPERATION": "Delete", "NUMBER": "+12015550103"}],
         ],
         [[{"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550103", "PROVIDER": "twilio"}]],
-        [[{"OPERATION": "Update", "NUMBER": "+12015550103", "MINIAPP_ID": "app-2", "LOCALE": "de-DE", "NOTE": "Zeile 1\nZeile 2, \"quoted\" — ünïcödé"}]],
+        [
+            [
+                {
+                    "OPERATION": "Update",
+                    "NUMBER": "+12015550103",
+                    "MINIAPP_ID": "app-2",
+                    "LOCALE": "de-DE",
+                    "NOTE": 'Zeile 1\nZeile 2, "quoted" — ünïcödé',
+                }
+            ]
+        ],
     ]
     assert data["live_counts"] == {"a": 5, "b": 1} and data["desired_count"] == 6
-    assert data["unmanaged"] == ["+12015550104"] and len(data["conflicts"]) == 1 and "+12015550105" in data["conflicts"][0]
+    assert (
+        data["unmanaged"] == ["+12015550104"] and len(data["conflicts"]) == 1 and "+12015550105" in data["conflicts"][0]
+    )
 
 
 @pytest.mark.parametrize("version", [0, 2, "1", None])
@@ -155,8 +198,21 @@ def uk_change(emulator: EmulatorProcess, tmp_path: Path) -> tuple[Path, list[Num
 
 def git(folder: Path, *args: str) -> str:
     return subprocess.run(
-        ["git", "-C", str(folder), "-c", "user.name=numsync tests", "-c", "user.email=tests@numsync.invalid", "-c", "commit.gpgsign=false", *args],
-        check=True, capture_output=True, text=True,
+        [
+            "git",
+            "-C",
+            str(folder),
+            "-c",
+            "user.name=numsync tests",
+            "-c",
+            "user.email=tests@numsync.invalid",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
@@ -183,14 +239,21 @@ def test_plan_out_writes_the_artifact(tmp_path: Path, emulator: EmulatorProcess)
     assert data["limits"] == {"Update": 800, "Attach": 800, "Detach": 100, "Delete": 10, "Create": 100}
     assert data["summary"] == {"Create": 1, "Update": 1, "Attach": 1, "Detach": 0, "Delete": 0, "requests": 2}
     assert data["phases"] == [
-        [[
-            {"OPERATION": "Create", "GROUP_ID": "uk-care", "NUMBER": "+442079460999", "PROVIDER": "twilio"},
-            {"OPERATION": "Update", "NUMBER": "+442079460958", "NOTE": "changed by review"},
-        ]],
+        [
+            [
+                {"OPERATION": "Create", "GROUP_ID": "uk-care", "NUMBER": "+442079460999", "PROVIDER": "twilio"},
+                {"OPERATION": "Update", "NUMBER": "+442079460958", "NOTE": "changed by review"},
+            ]
+        ],
         [[{"OPERATION": "Attach", "NUMBER": "+442079460999", "MINIAPP_ID": UK_MINIAPP, "LOCALE": "en-GB"}]],
     ]
-    assert [(c["number"], c["kind"]) for c in data["changes"]] == [("+442079460958", "update"), ("+442079460999", "create")]
-    assert data["changes"][0]["fields"] == {"NOTE": {"live": "Main line, after-hours routing", "desired": "changed by review"}}
+    assert [(c["number"], c["kind"]) for c in data["changes"]] == [
+        ("+442079460958", "update"),
+        ("+442079460999", "create"),
+    ]
+    assert data["changes"][0]["fields"] == {
+        "NOTE": {"live": "Main line, after-hours routing", "desired": "changed by review"}
+    }
     assert data["in_sync"] == 59 and data["out_of_scope"] == 239
     assert emulator.stats()["put_requests"] == 0
 
@@ -208,7 +271,9 @@ def test_git_commit_is_recorded_inside_a_git_repository(tmp_path: Path, emulator
     assert json.loads(plan_file.read_text())["git_commit"] == head
 
     # Uncommitted edits in the desired folder are flagged.
-    (tmp_path / "desired" / "uk-care.yaml").write_text((tmp_path / "desired" / "uk-care.yaml").read_text().replace("changed by review", "edited, not committed"))
+    (tmp_path / "desired" / "uk-care.yaml").write_text(
+        (tmp_path / "desired" / "uk-care.yaml").read_text().replace("changed by review", "edited, not committed")
+    )
     assert run(config, "plan", "--out", str(plan_file)).exit_code == 0
     assert json.loads(plan_file.read_text())["git_commit"] == head + "-dirty"
 
@@ -241,7 +306,10 @@ def test_show_and_apply_refuse_another_format_version(tmp_path: Path, emulator: 
     for args in (("show", str(plan_file)), ("apply", str(plan_file))):
         result = run(config, *args)
         assert result.exit_code == 1
-        assert f"is not a numsync plan: plan format version {PLAN_FORMAT_VERSION + 1} is not {PLAN_FORMAT_VERSION}" in result.output
+        assert (
+            f"is not a numsync plan: plan format version {PLAN_FORMAT_VERSION + 1} is not {PLAN_FORMAT_VERSION}"
+            in result.output
+        )
     assert emulator.stats()["put_requests"] == 0
 
 
@@ -310,9 +378,16 @@ class Recorder:
 
 def test_emit_csv_writes_the_exact_upload_files_and_a_safe_review(tmp_path: Path, emulator: EmulatorProcess) -> None:
     ocp_qa = [r for r in live_records(emulator) if r.group_id == "ocp-qa"]
-    notes = {"+12015550100": "=HYPERLINK(\"http://x.invalid\")", "+12015550104": "+44 call back", "+12015550109": "-5 degrees", "+12015550114": "plain"}
+    notes = {
+        "+12015550100": '=HYPERLINK("http://x.invalid")',
+        "+12015550104": "+44 call back",
+        "+12015550109": "-5 degrees",
+        "+12015550114": "plain",
+    }
     desired = [with_fields(r, note=notes[r.number]) if r.number in notes else r for r in ocp_qa]
-    desired = [with_fields(r, application_tag=None) if r.number == "+12015550101" else r for r in desired]  # billing → <NULL>
+    desired = [
+        with_fields(r, application_tag=None) if r.number == "+12015550101" else r for r in desired
+    ]  # billing → <NULL>
     desired.append(rec("+12015550250", "ocp-qa", application_tag="@ops", locale="en-US", miniapp_id=QA_MINIAPP))
     config = workspace(tmp_path, emulator.base_url, {"ocp-qa": False}, "limits: {Update: 2}")
     write_desired(tmp_path, desired, ["ocp-qa"])
@@ -322,7 +397,11 @@ def test_emit_csv_writes_the_exact_upload_files_and_a_safe_review(tmp_path: Path
 
     assert result.exit_code == 0, result.output
     the_plan = Plan.from_json(json.loads(plan_file.read_text()))
-    expected = {upload_file_name(p, b): write_operations(batch.rows) for p, phase in enumerate(the_plan.phases, 1) for b, batch in enumerate(phase.batches, 1)}
+    expected = {
+        upload_file_name(p, b): write_operations(batch.rows)
+        for p, phase in enumerate(the_plan.phases, 1)
+        for b, batch in enumerate(phase.batches, 1)
+    }
     assert len(expected) == 4  # phase 1: 5 Updates at 2 per file + the Create; phase 2: the new number's Update
     assert sorted(path.name for path in out.iterdir()) == sorted([*expected, "review.csv"])
     for name, body in expected.items():
@@ -340,13 +419,15 @@ def test_emit_csv_writes_the_exact_upload_files_and_a_safe_review(tmp_path: Path
     assert list(rows[0]) == ["PHASE", "BATCH", *OPERATION_COLUMNS]
     assert len(rows) == sum(len(p.rows) for p in the_plan.phases) == 7
     by_number = {(r["NUMBER"], r["OPERATION"]): r for r in rows}
-    assert by_number[("+12015550100", "Update")]["NOTE"] == "'=HYPERLINK(\"http://x.invalid\")"
+    assert by_number[("+12015550100", "Update")]["NOTE"] == '\'=HYPERLINK("http://x.invalid")'
     assert by_number[("+12015550104", "Update")]["NOTE"] == "'+44 call back"
     assert by_number[("+12015550109", "Update")]["NOTE"] == "'-5 degrees"
     assert by_number[("+12015550114", "Update")]["NOTE"] == "plain"
     assert by_number[("+12015550101", "Update")]["APPLICATION_TAG"] == NULL
     created = by_number[("+12015550250", "Update")]
-    assert created["APPLICATION_TAG"] == "'@ops" and created["MINIAPP_ID"] == QA_MINIAPP and created["LOCALE"] == "en-US"
+    assert (
+        created["APPLICATION_TAG"] == "'@ops" and created["MINIAPP_ID"] == QA_MINIAPP and created["LOCALE"] == "en-US"
+    )
     assert (created["PHASE"], created["BATCH"]) == ("2", "1")
     assert all(r["NUMBER"].startswith("+1201555") for r in rows)  # NUMBER keeps its +
     assert emulator.stats()["put_requests"] == 0
@@ -365,7 +446,9 @@ def test_detailed_exitcode(tmp_path: Path, emulator: EmulatorProcess) -> None:
     assert changed.exit_code == 2 and "Plan: 0 to create, 1 to update" in changed.output
     assert run(config, "plan").exit_code == 0  # without the flag, changes are success
 
-    (tmp_path / "desired" / "de-service.yaml").write_text("group_id: de-service\nnumbers:\n  +493012345678: {}\n")  # unquoted number
+    (tmp_path / "desired" / "de-service.yaml").write_text(
+        "group_id: de-service\nnumbers:\n  +493012345678: {}\n"
+    )  # unquoted number
     broken = run(config, "plan", "--detailed-exitcode")
     assert broken.exit_code == 1 and "quote this value" in broken.output
 
@@ -376,12 +459,18 @@ def test_detailed_exitcode(tmp_path: Path, emulator: EmulatorProcess) -> None:
 
 
 def test_detailed_exitcode_usage_error_is_not_mistaken_for_changes(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["--config", str(tmp_path / "numsync.yaml"), "plan", "--detailed-exitcode", "--detailed-exitcodes"], env={})
+    result = CliRunner().invoke(
+        main,
+        ["--config", str(tmp_path / "numsync.yaml"), "plan", "--detailed-exitcode", "--detailed-exitcodes"],
+        env={},
+    )
     assert "No such option" in result.output
     assert result.exit_code == 1
 
 
-def test_rehearsal_of_a_plan_naming_an_unknown_miniapp_fails_before_the_tenant_is_touched(tmp_path: Path, emulator: EmulatorProcess) -> None:
+def test_rehearsal_of_a_plan_naming_an_unknown_miniapp_fails_before_the_tenant_is_touched(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
     ocp_qa = [r for r in live_records(emulator) if r.group_id == "ocp-qa"]
     nowhere = "00000000-0000-4000-8000-000000000000.no_such_flow.Flow.ocp-qa@no_such_flow.ocp-qa"
     desired = [with_fields(r, miniapp_id=nowhere, locale="en-US") if r.number == "+12015550104" else r for r in ocp_qa]
@@ -402,7 +491,11 @@ def test_rehearsal_of_a_plan_naming_an_unknown_miniapp_fails_before_the_tenant_i
 
 def test_rehearsal_of_a_good_plan_converges(tmp_path: Path, emulator: EmulatorProcess) -> None:
     ocp_qa = [r for r in live_records(emulator) if r.group_id == "ocp-qa"]
-    desired = [with_fields(r, miniapp_id=QA_MINIAPP, locale="en-US", note="rehearsed") if r.number == "+12015550104" else r for r in ocp_qa if r.number != "+12015550100"]
+    desired = [
+        with_fields(r, miniapp_id=QA_MINIAPP, locale="en-US", note="rehearsed") if r.number == "+12015550104" else r
+        for r in ocp_qa
+        if r.number != "+12015550100"
+    ]
     config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True})
     write_desired(tmp_path, desired, ["ocp-qa"])
     before = emulator.numbers()

@@ -27,14 +27,28 @@ def emulator() -> Iterator[EmulatorProcess]:
 @pytest.fixture
 def config(tmp_path: Path, emulator: EmulatorProcess) -> Path:
     token = emulator.token()
-    live = parse_export(httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content)
+    live = parse_export(
+        httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content
+    )
     (tmp_path / "desired").mkdir()
     for name, text in render_desired([r for r in live if r.group_id == "uk-care"], ["uk-care"]).items():
         (tmp_path / "desired" / name).write_text(text)
     file = tmp_path / "desired" / "uk-care.yaml"
     text = file.read_text()
-    file.write_text(text.replace('"+442079460958":\n', '"+442079460958":\n    note: "a | b `c` <d>"\n', 1).replace('    note: "Main line, after-hours routing"\n', "", 1))
-    lines = ["environments:", "  test:", f"    base_url: {emulator.base_url}", "    desired: desired", "    default_provider: twilio", "    groups:", "      uk-care: {}"]
+    file.write_text(
+        text.replace('"+442079460958":\n', '"+442079460958":\n    note: "a | b `c` <d>"\n', 1).replace(
+            '    note: "Main line, after-hours routing"\n', "", 1
+        )
+    )
+    lines = [
+        "environments:",
+        "  test:",
+        f"    base_url: {emulator.base_url}",
+        "    desired: desired",
+        "    default_provider: twilio",
+        "    groups:",
+        "      uk-care: {}",
+    ]
     (tmp_path / "numsync.yaml").write_text("\n".join(lines) + "\n")
     return tmp_path / "numsync.yaml"
 
@@ -44,7 +58,17 @@ def plan(config: Path, *args: str):
 
 
 def test_json_on_stdout_is_the_saved_plan_and_nothing_else(config: Path, tmp_path: Path) -> None:
-    result = plan(config, "--format", "json", "--out", str(tmp_path / "plan.json"), "--emit-csv", str(tmp_path / "upload"), "--gitlab-report", str(tmp_path / "tf.json"))
+    result = plan(
+        config,
+        "--format",
+        "json",
+        "--out",
+        str(tmp_path / "plan.json"),
+        "--emit-csv",
+        str(tmp_path / "upload"),
+        "--gitlab-report",
+        str(tmp_path / "tf.json"),
+    )
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     assert printed == json.loads((tmp_path / "plan.json").read_text())
@@ -57,14 +81,19 @@ def test_markdown_on_stdout_and_text_to_a_file(config: Path, tmp_path: Path) -> 
     result = plan(config, "--format", "markdown", "--format", f"text={tmp_path / 'plan.txt'}")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("### numsync plan for `test`")
-    assert '| ``"a \\| b `c` <d>"`` |' in result.stdout  # backticks in the value lengthen the code span; the pipe is escaped
+    assert (
+        '| ``"a \\| b `c` <d>"`` |' in result.stdout
+    )  # backticks in the value lengthen the code span; the pipe is escaped
     assert (tmp_path / "plan.txt").read_text().startswith('numsync plan for environment "test"')
 
 
 def test_text_stays_the_default(config: Path) -> None:
     result = plan(config)
     assert result.exit_code == 0
-    assert result.stdout.startswith('numsync plan for environment "test"') and "Plan: 0 to create, 1 to update" in result.stdout
+    assert (
+        result.stdout.startswith('numsync plan for environment "test"')
+        and "Plan: 0 to create, 1 to update" in result.stdout
+    )
 
 
 def test_an_unknown_format_is_refused_before_any_request(config: Path, emulator: EmulatorProcess) -> None:
@@ -85,17 +114,20 @@ def test_refused_rows_point_at_the_yaml_to_fix_also_when_they_share_a_message(tm
     folder = tmp_path / "desired"
     folder.mkdir()
     (folder / "a.yaml").write_text(
-        'group_id: ocp-qa\ndefaults:\n  phone_number_set_id: nope-set\nnumbers:\n'
+        "group_id: ocp-qa\ndefaults:\n  phone_number_set_id: nope-set\nnumbers:\n"
         '  "+12015550123": {}\n  "+12015550124": {}\n  "+12015550125":\n    note: x\n'
     )
     desired = load_desired(folder, default_provider="twilio", display_root=tmp_path)
     shared = "PHONE_NUMBER_SET_ID nope-set is not a set of group ocp-qa"
-    result = ApplyResult(requests=1, failures=[
-        RowFailure(OperationRow(Operation.UPDATE, "+12015550123"), shared),
-        RowFailure(OperationRow(Operation.UPDATE, "+12015550124"), shared),
-        RowFailure(OperationRow(Operation.UPDATE, "+12015550125"), "unknown number"),
-        RowFailure(OperationRow(Operation.DELETE, "+12015550199"), "detach it first"),
-    ])
+    result = ApplyResult(
+        requests=1,
+        failures=[
+            RowFailure(OperationRow(Operation.UPDATE, "+12015550123"), shared),
+            RowFailure(OperationRow(Operation.UPDATE, "+12015550124"), shared),
+            RowFailure(OperationRow(Operation.UPDATE, "+12015550125"), "unknown number"),
+            RowFailure(OperationRow(Operation.DELETE, "+12015550199"), "detach it first"),
+        ],
+    )
     lines = render_apply(result, desired).splitlines()
     at = {lines[i - 1].strip(): line.strip() for i, line in enumerate(lines) if line.strip().startswith("at ")}
     assert at == {

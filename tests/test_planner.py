@@ -18,7 +18,11 @@ from numsync.planner import PlanningError, minimum_requests, plan_phases
 APP_X = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
 APP_Y = "9c1e04d2-51aa-4e0f-8b7e-2f3a6c1d9e10.card_pin.Numeric.ocp-qa@card_pin.ocp-qa"
 N = "+12015550123"
-GROUPS = {"ocp-qa": GroupPolicy("ocp-qa", prune=True), "uk-care": GroupPolicy("uk-care"), "sales": GroupPolicy("sales", prune=True)}
+GROUPS = {
+    "ocp-qa": GroupPolicy("ocp-qa", prune=True),
+    "uk-care": GroupPolicy("uk-care"),
+    "sales": GroupPolicy("sales", prune=True),
+}
 
 
 def rec(number: str = N, group: str = "ocp-qa", provider: str | None = "twilio", **fields: str) -> NumberRecord:
@@ -36,12 +40,18 @@ CASES = {
     "missing live -> Create, then its fields": (
         [rec(miniapp_id=APP_X, locale="en-US", note="hi")],
         [],
-        [[("Create", N, {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"})], [("Update", N, {"MINIAPP_ID": APP_X, "LOCALE": "en-US", "NOTE": "hi"})]],
+        [
+            [("Create", N, {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"})],
+            [("Update", N, {"MINIAPP_ID": APP_X, "LOCALE": "en-US", "NOTE": "hi"})],
+        ],
     ),
     "missing live, attach only -> Create, Attach": (
         [rec(miniapp_id=APP_X, locale="en-US")],
         [],
-        [[("Create", N, {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"})], [("Attach", N, {"MINIAPP_ID": APP_X, "LOCALE": "en-US"})]],
+        [
+            [("Create", N, {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"})],
+            [("Attach", N, {"MINIAPP_ID": APP_X, "LOCALE": "en-US"})],
+        ],
     ),
     "missing live, bare -> Create only": ([rec()], [], [[("Create", N, {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"})]]),
     "missing desired, prune, attached -> Detach, Delete": (
@@ -56,7 +66,11 @@ CASES = {
         [rec(locale="en-US")],
         [[("Attach", N, {"MINIAPP_ID": APP_X, "LOCALE": "en-US"})]],
     ),
-    "miniapp X -> none -> Detach": ([rec(locale="en-US")], [rec(miniapp_id=APP_X, locale="en-US")], [[("Detach", N, {})]]),
+    "miniapp X -> none -> Detach": (
+        [rec(locale="en-US")],
+        [rec(miniapp_id=APP_X, locale="en-US")],
+        [[("Detach", N, {})]],
+    ),
     "miniapp X -> Y -> Update MINIAPP_ID": (
         [rec(miniapp_id=APP_Y, locale="en-US")],
         [rec(miniapp_id=APP_X, locale="en-US")],
@@ -66,10 +80,18 @@ CASES = {
     "locale changed": ([rec(locale="en-GB")], [rec(locale="en-US")], [[("Update", N, {"LOCALE": "en-GB"})]]),
     "locale cleared": ([rec()], [rec(locale="en-US")], [[("Update", N, {"LOCALE": NULL})]]),
     "set set": ([rec(phone_number_set_id="us-east")], [rec()], [[("Update", N, {"PHONE_NUMBER_SET_ID": "us-east"})]]),
-    "set changed": ([rec(phone_number_set_id="us-west")], [rec(phone_number_set_id="us-east")], [[("Update", N, {"PHONE_NUMBER_SET_ID": "us-west"})]]),
+    "set changed": (
+        [rec(phone_number_set_id="us-west")],
+        [rec(phone_number_set_id="us-east")],
+        [[("Update", N, {"PHONE_NUMBER_SET_ID": "us-west"})]],
+    ),
     "set cleared": ([rec()], [rec(phone_number_set_id="us-east")], [[("Update", N, {"PHONE_NUMBER_SET_ID": NULL})]]),
     "tag set": ([rec(application_tag="billing")], [rec()], [[("Update", N, {"APPLICATION_TAG": "billing"})]]),
-    "tag changed": ([rec(application_tag="b2")], [rec(application_tag="billing")], [[("Update", N, {"APPLICATION_TAG": "b2"})]]),
+    "tag changed": (
+        [rec(application_tag="b2")],
+        [rec(application_tag="billing")],
+        [[("Update", N, {"APPLICATION_TAG": "b2"})]],
+    ),
     "tag cleared": ([rec()], [rec(application_tag="billing")], [[("Update", N, {"APPLICATION_TAG": NULL})]]),
     "note set": ([rec(note="a, b")], [rec()], [[("Update", N, {"NOTE": "a, b"})]]),
     "note changed": ([rec(note="new")], [rec(note="old")], [[("Update", N, {"NOTE": "new"})]]),
@@ -92,7 +114,12 @@ CASES = {
     "group change -> replace: Detach, Delete, Create, state": (
         [rec(group="sales", miniapp_id=APP_Y, locale="en-US")],
         [rec(group="ocp-qa", miniapp_id=APP_X, locale="en-US")],
-        [[("Detach", N, {})], [("Delete", N, {})], [("Create", N, {"GROUP_ID": "sales", "PROVIDER": "twilio"})], [("Attach", N, {"MINIAPP_ID": APP_Y, "LOCALE": "en-US"})]],
+        [
+            [("Detach", N, {})],
+            [("Delete", N, {})],
+            [("Create", N, {"GROUP_ID": "sales", "PROVIDER": "twilio"})],
+            [("Attach", N, {"MINIAPP_ID": APP_Y, "LOCALE": "en-US"})],
+        ],
     ),
     "in sync -> nothing": ([rec(locale="en-US", note="n")], [rec(locale="en-US", note="n")], []),
 }
@@ -149,7 +176,20 @@ def test_deletes_beyond_the_limit_split_into_files_and_share_them_with_other_typ
 NUMBERS = [f"+1201555{i:04d}" for i in range(100, 140)]
 values = st.one_of(st.none(), st.sampled_from(["a", "b", "c, d"]))
 record_st = st.builds(
-    lambda group, app, locale, s, tag, note: (group, {k: v for k, v in {"miniapp_id": app, "locale": locale or ("en-US" if app else None), "phone_number_set_id": s, "application_tag": tag, "note": note}.items() if v}),
+    lambda group, app, locale, s, tag, note: (
+        group,
+        {
+            k: v
+            for k, v in {
+                "miniapp_id": app,
+                "locale": locale or ("en-US" if app else None),
+                "phone_number_set_id": s,
+                "application_tag": tag,
+                "note": note,
+            }.items()
+            if v
+        },
+    ),
     st.sampled_from(["ocp-qa", "sales"]),
     st.one_of(st.none(), st.sampled_from([APP_X, APP_Y])),
     st.one_of(st.none(), st.sampled_from(["en-US", "es-US"])),
@@ -181,11 +221,17 @@ def test_phases_never_touch_a_number_twice_and_use_the_fewest_files(desired, liv
 def test_a_number_listed_in_another_form_is_addressed_as_listed_until_it_is_created_anew() -> None:
     """Rows on the live number carry OCP's form of NUMBER; a replacement's Create (a new number) carries E.164."""
     listed = "+1 201-555-0123"
-    live = [dataclasses.replace(rec(group="uk-care", provider=None, miniapp_id=APP_X, locale="en-US"), listed_as=listed)]
+    live = [
+        dataclasses.replace(rec(group="uk-care", provider=None, miniapp_id=APP_X, locale="en-US"), listed_as=listed)
+    ]
     result = diff({N: rec(note="moved")}, live, GROUPS)
-    rows = [(r.operation.value, r.number, r.cells()["NUMBER"]) for phase in plan_phases(result, DEFAULT_LIMITS) for r in phase.rows]
+    rows = [
+        (r.operation.value, r.number, r.cells()["NUMBER"])
+        for phase in plan_phases(result, DEFAULT_LIMITS)
+        for r in phase.rows
+    ]
     assert rows == [("Detach", N, listed), ("Delete", N, listed), ("Create", N, N), ("Update", N, N)]
     # the artifact's rows hold the cells as uploaded, and read back to the same rows
-    assert [OperationRow.from_json(r.to_json()) for phase in plan_phases(result, DEFAULT_LIMITS) for r in phase.rows] == [
-        r for phase in plan_phases(result, DEFAULT_LIMITS) for r in phase.rows
-    ]
+    assert [
+        OperationRow.from_json(r.to_json()) for phase in plan_phases(result, DEFAULT_LIMITS) for r in phase.rows
+    ] == [r for phase in plan_phases(result, DEFAULT_LIMITS) for r in phase.rows]

@@ -61,7 +61,14 @@ def catalogue(emulator: EmulatorProcess) -> dict[str, dict[str, list[str]]]:
 
 
 def write_config(folder: Path, base_url: str, prune: dict[str, bool]) -> Path:
-    lines = ["environments:", "  prop:", f"    base_url: {base_url}", "    desired: desired", "    default_provider: twilio", "    groups:"]
+    lines = [
+        "environments:",
+        "  prop:",
+        f"    base_url: {base_url}",
+        "    desired: desired",
+        "    default_provider: twilio",
+        "    groups:",
+    ]
     lines += [f"      {g}: {{prune: {str(p).lower()}}}" for g, p in prune.items()]
     lines.append("    limits: {" + ", ".join(f"{op}: {n}" for op, n in LIMITS.items()) + "}")
     (folder / "numsync.yaml").write_text("\n".join(lines) + "\n")
@@ -105,7 +112,9 @@ def field_values(draw: Any, group: str, catalogue: dict[str, dict[str, list[str]
 
 
 @st.composite
-def scenarios(draw: Any, catalogue: dict[str, dict[str, list[str]]]) -> tuple[dict[str, bool], dict[str, Spec], dict[str, Spec]]:
+def scenarios(
+    draw: Any, catalogue: dict[str, dict[str, list[str]]]
+) -> tuple[dict[str, bool], dict[str, Spec], dict[str, Spec]]:
     prune = {g: draw(st.booleans()) for g in MANAGED}
     picks = draw(st.lists(st.integers(100, 199), unique=True, min_size=8, max_size=24))
     live: dict[str, Spec] = {}
@@ -164,7 +173,11 @@ def expected_chain(live: Spec | None, desired: Spec | None, prune: dict[str, boo
 
 
 def state_operation(have: dict[str, str], want: dict[str, str]) -> str:
-    changed = {f.value for f in FIELDS if have.get(f.value) != want.get(f.value) and not (f is Field.MINIAPP_ID and f.value not in want)}
+    changed = {
+        f.value
+        for f in FIELDS
+        if have.get(f.value) != want.get(f.value) and not (f is Field.MINIAPP_ID and f.value not in want)
+    }
     attaching = "MINIAPP_ID" in want and "MINIAPP_ID" not in have
     return "Attach" if attaching and changed <= {"MINIAPP_ID", "LOCALE"} else "Update"
 
@@ -188,7 +201,9 @@ def reset_and_seed(emulator: EmulatorProcess, live: dict[str, Spec]) -> None:
     answer.raise_for_status()
     assert answer.json()["numbers"] == 0
     for number, spec in live.items():
-        httpx.post(f"{emulator.url}/_emulator/numbers", json={"NUMBER": number, "GROUP_ID": spec.group, **spec.fields}).raise_for_status()
+        httpx.post(
+            f"{emulator.url}/_emulator/numbers", json={"NUMBER": number, "GROUP_ID": spec.group, **spec.fields}
+        ).raise_for_status()
 
 
 @pytest.fixture(scope="module")
@@ -197,8 +212,14 @@ def client(emulator: EmulatorProcess) -> Iterator[OCPClient]:
         yield c
 
 
-def test_one_apply_converges_in_the_fewest_requests(emulator: EmulatorProcess, catalogue: dict[str, dict[str, list[str]]], client: OCPClient) -> None:
-    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+def test_one_apply_converges_in_the_fewest_requests(
+    emulator: EmulatorProcess, catalogue: dict[str, dict[str, list[str]]], client: OCPClient
+) -> None:
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(scenarios(catalogue))
     def check(scenario: tuple[dict[str, bool], dict[str, Spec], dict[str, Spec]]) -> None:
         prune, live_specs, desired_specs = scenario
@@ -206,23 +227,32 @@ def test_one_apply_converges_in_the_fewest_requests(emulator: EmulatorProcess, c
         with tempfile.TemporaryDirectory(prefix="numsync-prop-") as tmp:
             config = write_config(Path(tmp), emulator.base_url, prune)
             env = load_config(config).environment(None)
-            records = [NumberRecord(n, s.group, {Field(k): v for k, v in s.fields.items()}) for n, s in desired_specs.items()]
+            records = [
+                NumberRecord(n, s.group, {Field(k): v for k, v in s.fields.items()}) for n, s in desired_specs.items()
+            ]
             for name, text in render_desired(records, MANAGED).items():
                 (Path(tmp) / "desired" / name).write_text(text)
             desired = load_environment_desired(env).records
         assert env.limits == {Operation(op): n for op, n in LIMITS.items()}
-        assert {n: {f.value: v for f, v in r.fields.items()} for n, r in desired.items()} == {n: s.fields for n, s in desired_specs.items()}
+        assert {n: {f.value: v for f, v in r.fields.items()} for n, r in desired.items()} == {
+            n: s.fields for n, s in desired_specs.items()
+        }
 
         live = export_live(client)
         before_diff = diff(desired, live, env.groups)
         assert before_diff.conflicts == []
         the_plan = make_plan(env, desired, live, before_diff)
-        chains = [expected_chain(live_specs.get(n), desired_specs.get(n), prune) for n in sorted(live_specs.keys() | desired_specs.keys())]
+        chains = [
+            expected_chain(live_specs.get(n), desired_specs.get(n), prune)
+            for n in sorted(live_specs.keys() | desired_specs.keys())
+        ]
         assert sum(the_plan.operation_counts().values()) == sum(len(c) for c in chains)
         for kind in sorted({c.kind.value for c in before_diff.changes}):
             event(f"change: {kind}")
         event(f"phases: {len(the_plan.phases)}")
-        event("a phase needs several files" if any(len(p.batches) > 1 for p in the_plan.phases) else "one file per phase")
+        event(
+            "a phase needs several files" if any(len(p.batches) > 1 for p in the_plan.phases) else "one file per phase"
+        )
         puts = emulator.stats()["put_requests"]
 
         result = apply_plan(the_plan, client)
@@ -233,32 +263,66 @@ def test_one_apply_converges_in_the_fewest_requests(emulator: EmulatorProcess, c
         remaining = diff(desired, after, env.groups)
         assert remaining.empty and remaining.conflicts == [], remaining.changes
         assert make_plan(env, desired, after, remaining).empty
-        assert sent == result.requests == the_plan.request_count() == minimum_requests(the_plan.phases, env.limits) == expected_requests(chains)
+        assert (
+            sent
+            == result.requests
+            == the_plan.request_count()
+            == minimum_requests(the_plan.phases, env.limits)
+            == expected_requests(chains)
+        )
         # Nothing outside the managed groups moved, and unlisted numbers of non-pruning groups stayed.
-        outside = {r.number: r for r in live if r.group_id in UNMANAGED or (r.number not in desired and not prune[r.group_id])}
+        outside = {
+            r.number: r for r in live if r.group_id in UNMANAGED or (r.number not in desired and not prune[r.group_id])
+        }
         assert {n: r for n, r in ((r.number, r) for r in after) if n in outside} == outside
 
     check()
 
 
-def test_a_live_number_in_another_format_plans_nothing(tmp_path: Path, emulator: EmulatorProcess, catalogue: dict[str, dict[str, list[str]]]) -> None:
+def test_a_live_number_in_another_format_plans_nothing(
+    tmp_path: Path, emulator: EmulatorProcess, catalogue: dict[str, dict[str, list[str]]]
+) -> None:
     httpx.post(f"{emulator.url}/_emulator/reset").raise_for_status()
     app = catalogue["ocp-qa"]["miniapps"][0]
-    fields = {"MINIAPP_ID": app, "LOCALE": "en-US", "PHONE_NUMBER_SET_ID": "us-east", "APPLICATION_TAG": "billing", "NOTE": "Billing hotline"}
-    httpx.post(f"{emulator.url}/_emulator/numbers", json={"NUMBER": "+1 201-555-0123", "GROUP_ID": "ocp-qa", **fields}).raise_for_status()
+    fields = {
+        "MINIAPP_ID": app,
+        "LOCALE": "en-US",
+        "PHONE_NUMBER_SET_ID": "us-east",
+        "APPLICATION_TAG": "billing",
+        "NOTE": "Billing hotline",
+    }
+    httpx.post(
+        f"{emulator.url}/_emulator/numbers", json={"NUMBER": "+1 201-555-0123", "GROUP_ID": "ocp-qa", **fields}
+    ).raise_for_status()
     assert "+1 201-555-0123" in emulator.numbers()  # the export shows it in this form
     config = write_config(tmp_path, emulator.base_url, {"ocp-qa": True})
     (tmp_path / "desired" / "ocp-qa.yaml").write_text(
-        'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n' + "".join(f'    {k.lower()}: "{v}"\n' for k, v in fields.items())
+        'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n'
+        + "".join(f'    {k.lower()}: "{v}"\n' for k, v in fields.items())
     )
     puts = emulator.stats()["put_requests"]
 
-    result = CliRunner().invoke(main, ["--config", str(config), "plan", "--detailed-exitcode"], env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}, catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["--config", str(config), "plan", "--detailed-exitcode"],
+        env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"},
+        catch_exceptions=False,
+    )
 
     assert result.exit_code == 0, result.output
     assert "No changes. Live matches desired (1 number(s) in sync, 0 out of scope)." in result.output
     assert emulator.stats()["put_requests"] == puts
     # A real difference on the same number is still seen (the test can fail).
     httpx.patch(f"{emulator.url}/_emulator/numbers/+1 201-555-0123", json={"NOTE": "edited"}).raise_for_status()
-    changed = CliRunner().invoke(main, ["--config", str(config), "plan", "--detailed-exitcode"], env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}, catch_exceptions=False)
-    assert changed.exit_code == 2 and "+12015550123" in changed.output and "0 to create" in changed.output and "0 to delete" in changed.output
+    changed = CliRunner().invoke(
+        main,
+        ["--config", str(config), "plan", "--detailed-exitcode"],
+        env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"},
+        catch_exceptions=False,
+    )
+    assert (
+        changed.exit_code == 2
+        and "+12015550123" in changed.output
+        and "0 to create" in changed.output
+        and "0 to delete" in changed.output
+    )

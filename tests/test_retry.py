@@ -8,6 +8,7 @@ delay is known exactly.
 from __future__ import annotations
 
 import email.utils
+import itertools
 import random
 import time
 from collections.abc import Iterator
@@ -49,13 +50,19 @@ class CutStream(httpx.SyncByteStream):
 
 
 def cut() -> httpx.Response:
-    return httpx.Response(200, headers={"content-type": "text/csv", "content-length": str(len(CSV))}, stream=CutStream())
+    return httpx.Response(
+        200, headers={"content-type": "text/csv", "content-length": str(len(CSV))}, stream=CutStream()
+    )
 
 
-def client(script: Script, policy: RetryPolicy = POLICY, seed: int = 7, retries: list | None = None) -> tuple[httpx.Client, list[float]]:
+def client(
+    script: Script, policy: RetryPolicy = POLICY, seed: int = 7, retries: list | None = None
+) -> tuple[httpx.Client, list[float]]:
     sleeps: list[float] = []
     on_retry = (lambda req, reason, delay: retries.append((req.method, reason, delay))) if retries is not None else None
-    transport = RetryTransport(httpx.MockTransport(script), policy, sleep=sleeps.append, rng=random.Random(seed), on_retry=on_retry)
+    transport = RetryTransport(
+        httpx.MockTransport(script), policy, sleep=sleeps.append, rng=random.Random(seed), on_retry=on_retry
+    )
     return httpx.Client(transport=transport), sleeps
 
 
@@ -78,7 +85,9 @@ def expected_backoff(seed: int, n: int, policy: RetryPolicy = POLICY) -> list[fl
 
 @pytest.mark.parametrize("status", [503, 502, 500, 429])
 def test_read_is_retried_on_a_retryable_status_with_jittered_exponential_backoff(status: int) -> None:
-    script = Script(httpx.Response(status), httpx.Response(status), httpx.Response(status), httpx.Response(200, content=CSV))
+    script = Script(
+        httpx.Response(status), httpx.Response(status), httpx.Response(status), httpx.Response(200, content=CSV)
+    )
     retries: list = []
     http, sleeps = client(script, retries=retries)
     response = read(http)
@@ -168,14 +177,18 @@ def test_read_is_not_retried_on_a_client_error(status: int) -> None:
 
 
 def test_retryable_statuses_are_the_documented_ones() -> None:
-    assert RETRYABLE_STATUS == {429, 500, 502, 503, 504}
+    assert {429, 500, 502, 503, 504} == RETRYABLE_STATUS
 
 
 # --- Retry-After ---------------------------------------------------------------------------
 
 
 def test_retry_after_seconds_is_honoured() -> None:
-    script = Script(httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(503, headers={"Retry-After": "2"}), httpx.Response(200))
+    script = Script(
+        httpx.Response(429, headers={"Retry-After": "7"}),
+        httpx.Response(503, headers={"Retry-After": "2"}),
+        httpx.Response(200),
+    )
     http, sleeps = client(script)
     assert read(http).status_code == 200
     assert sleeps == [7.0, 2.0]
@@ -183,7 +196,9 @@ def test_retry_after_seconds_is_honoured() -> None:
 
 def test_retry_after_http_date_is_honoured() -> None:
     when = time.time() + 30
-    script = Script(httpx.Response(429, headers={"Retry-After": email.utils.formatdate(when, usegmt=True)}), httpx.Response(200))
+    script = Script(
+        httpx.Response(429, headers={"Retry-After": email.utils.formatdate(when, usegmt=True)}), httpx.Response(200)
+    )
     http, sleeps = client(script)
     assert read(http).status_code == 200
     assert 28.0 <= sleeps[0] <= 30.5  # HTTP dates have one-second resolution
@@ -233,7 +248,9 @@ def test_retry_after_seconds_http_date_relative_to_now() -> None:
 
 
 def test_write_is_resent_on_429_honouring_retry_after() -> None:
-    script = Script(httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(429), httpx.Response(200, json={"applied": 1}))
+    script = Script(
+        httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(429), httpx.Response(200, json={"applied": 1})
+    )
     retries: list = []
     http, sleeps = client(script, retries=retries)
     response = write(http)
@@ -289,7 +306,7 @@ def test_write_gives_up_on_429_after_attempts_and_returns_it() -> None:
 
 def test_a_post_without_the_read_mark_is_treated_as_a_write() -> None:
     script = Script(httpx.Response(503), httpx.Response(200))
-    http, sleeps = client(script)
+    http, _sleeps = client(script)
     assert http.post(URL, json={}).status_code == 503
     assert len(script.calls) == 1
 
@@ -311,11 +328,13 @@ def test_pacing_keeps_min_interval_between_requests() -> None:
         sleeps.append(seconds)
         time.sleep(seconds)
 
-    transport = RetryTransport(httpx.MockTransport(handler), RetryPolicy(min_interval=interval), sleep=sleep, rng=random.Random(0))
+    transport = RetryTransport(
+        httpx.MockTransport(handler), RetryPolicy(min_interval=interval), sleep=sleep, rng=random.Random(0)
+    )
     with httpx.Client(transport=transport) as http:
         for _ in range(6):
             read(http)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     assert min(gaps) >= interval * 0.95, gaps
     assert len(sleeps) >= 5 and all(0 < s <= interval for s in sleeps)
 
@@ -345,7 +364,9 @@ def test_pacing_also_spaces_retries_and_is_off_by_default() -> None:
 def test_pacing_spaces_requests_that_do_not_sleep_in_between() -> None:
     """With a sleep that returns at once, every request after the first asks to wait about min_interval."""
     sleeps: list[float] = []
-    transport = RetryTransport(httpx.MockTransport(Script(httpx.Response(200))), RetryPolicy(min_interval=1.0), sleep=sleeps.append)
+    transport = RetryTransport(
+        httpx.MockTransport(Script(httpx.Response(200))), RetryPolicy(min_interval=1.0), sleep=sleeps.append
+    )
     with httpx.Client(transport=transport) as http:
         for _ in range(4):
             read(http)
@@ -357,7 +378,11 @@ def test_pacing_spaces_requests_that_do_not_sleep_in_between() -> None:
 
 @pytest.mark.parametrize(
     "error",
-    [httpx.ConnectTimeout("connect timed out"), httpx.WriteError("connection reset while sending"), httpx.WriteTimeout("write timed out")],
+    [
+        httpx.ConnectTimeout("connect timed out"),
+        httpx.WriteError("connection reset while sending"),
+        httpx.WriteTimeout("write timed out"),
+    ],
     ids=["ConnectTimeout", "WriteError", "WriteTimeout"],
 )
 def test_read_is_retried_on_connect_timeout_and_errors_while_sending(error: Exception) -> None:
@@ -377,7 +402,11 @@ def test_write_is_resent_after_a_connect_timeout() -> None:
     assert len(script.calls) == 2 and len(sleeps) == 1
 
 
-@pytest.mark.parametrize("error", [httpx.WriteError("reset while sending"), httpx.WriteTimeout("write timed out")], ids=["WriteError", "WriteTimeout"])
+@pytest.mark.parametrize(
+    "error",
+    [httpx.WriteError("reset while sending"), httpx.WriteTimeout("write timed out")],
+    ids=["WriteError", "WriteTimeout"],
+)
 def test_write_is_not_resent_after_an_error_while_sending(error: Exception) -> None:
     """Part of the body may have reached OCP: the outcome is unknown, so it is not resent here."""
     script = Script(error, httpx.Response(200))
@@ -408,9 +437,11 @@ def test_the_retry_block_of_an_environment_reaches_the_client(tmp_path, monkeypa
         sleeps: list[float] = []
         monkeypatch.setattr(time, "sleep", sleeps.append)  # the transport's sleep, looked up when it is built
 
-        def handler(request: httpx.Request) -> httpx.Response:
+        def handler(request: httpx.Request, exports: list[httpx.Request] = exports) -> httpx.Response:
             if request.url.path.endswith("/token"):
-                return httpx.Response(200, json={"access_token": "t", "expires_in": 300, "refresh_token": "r", "refresh_expires_in": 1800})
+                return httpx.Response(
+                    200, json={"access_token": "t", "expires_in": 300, "refresh_token": "r", "refresh_expires_in": 1800}
+                )
             exports.append(request)
             return httpx.Response(503)
 
@@ -419,7 +450,8 @@ def test_the_retry_block_of_an_environment_reaches_the_client(tmp_path, monkeypa
                 client.export()
         assert len(exports) == 2, make.__name__  # attempts: 2, not the default 6
         paced = [s for s in sleeps if s > 1]
-        assert paced and all(s <= 5.0 for s in paced), sleeps  # min_interval 5 s between the token request and the two exports
+        # min_interval 5 s between the token request and the two exports
+        assert paced and all(s <= 5.0 for s in paced), sleeps
         monkeypatch.undo()
 
 

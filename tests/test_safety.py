@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
+from cli_workspace import live_records, run, workspace, write_desired
 
 from numsync.config import Environment, GroupPolicy, Safety
 from numsync.diff import diff
@@ -20,8 +21,6 @@ from numsync.emulator.testing import EmulatorProcess
 from numsync.model import Field, NumberRecord
 from numsync.plan import Plan, make_plan
 from numsync.safety import REPLACE_FLAG, SMALL_EXPORT_FLAG, THRESHOLD_FLAG, Overrides, Violation, check
-
-from cli_workspace import live_records, run, workspace, write_desired
 
 ALL_FLAGS = Overrides(allow_replace=True, override_thresholds=True, allow_small_export=True)
 MINIAPP = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
@@ -39,7 +38,12 @@ def rec(n: str, group: str, **fields: str) -> NumberRecord:
     return NumberRecord(n, group, {Field(k.upper()): v for k, v in fields.items()}, provider="twilio")
 
 
-def environment(groups: dict[str, GroupPolicy] | Iterable[GroupPolicy], *, safety: Safety = Safety(), protected: Iterable[str] = ()) -> Environment:
+def environment(
+    groups: dict[str, GroupPolicy] | Iterable[GroupPolicy],
+    *,
+    safety: Safety | None = None,
+    protected: Iterable[str] = (),
+) -> Environment:
     if not isinstance(groups, dict):
         groups = {g.group_id: g for g in groups}
     return Environment(
@@ -50,7 +54,7 @@ def environment(groups: dict[str, GroupPolicy] | Iterable[GroupPolicy], *, safet
         groups=groups,
         default_provider="twilio",
         protected=frozenset(protected),
-        safety=safety,
+        safety=safety or Safety(),
     )
 
 
@@ -82,7 +86,9 @@ LAX = Safety(max_deletes=10_000, max_change_percent=100.0, min_size=0, max_shrin
 def test_a_plan_within_every_threshold_passes() -> None:
     env = environment([GroupPolicy("g", prune=True)])
     live = [rec(number(i), "g") for i in range(100)]
-    desired = [rec(number(i), "g", note="n") for i in range(1, 5)] + [rec(number(i), "g") for i in range(5, 100)]  # 1 delete, 4 updates
+    desired = [rec(number(i), "g", note="n") for i in range(1, 5)] + [
+        rec(number(i), "g") for i in range(5, 100)
+    ]  # 1 delete, 4 updates
     the_plan = plan_for(env, desired, live)
     assert not the_plan.empty
     assert check(the_plan, env) == []
@@ -145,7 +151,9 @@ def test_group_max_deletes_counts_a_replacement_in_the_group_it_leaves() -> None
 
     violations = check(the_plan, env, Overrides(allow_replace=True))
 
-    assert any("group 'a'" in v.message and "max_deletes is 0" in v.message for v in violations), [str(v) for v in violations]
+    assert any("group 'a'" in v.message and "max_deletes is 0" in v.message for v in violations), [
+        str(v) for v in violations
+    ]
 
 
 @pytest.mark.parametrize("threshold", ["max_deletes", "max_change_percent"])
@@ -155,7 +163,10 @@ def test_a_group_threshold_overrides_the_environments(threshold: str) -> None:
         live = [rec(number(i), "a") for i in range(10)]
         desired = live[3:]  # 3 deletes: over the environment's 2, within the group's 5
     else:
-        env = environment([GroupPolicy("a", max_change_percent=50.0)], safety=dataclasses.replace(LAX, max_change_percent=25.0, min_size=1))
+        env = environment(
+            [GroupPolicy("a", max_change_percent=50.0)],
+            safety=dataclasses.replace(LAX, max_change_percent=25.0, min_size=1),
+        )
         live = [rec(number(i), "a") for i in range(10)]
         desired = [rec(r.number, "a", note="x") if i < 4 else r for i, r in enumerate(live)]  # 40%
     assert check(plan_for(env, desired, live), env) == []
@@ -180,11 +191,15 @@ def test_environment_max_change_percent(changed: int, min_size: int, refused: bo
     desired += [rec(number(i), "g") for i in range(10, 30)]  # creates do not count
     the_plan = plan_for(env, desired, live)
 
-    assert_threshold(the_plan, env, refused, "changes or deletes 3 of 10 live number(s) (30.0%)", "max_change_percent is 20%")
+    assert_threshold(
+        the_plan, env, refused, "changes or deletes 3 of 10 live number(s) (30.0%)", "max_change_percent is 20%"
+    )
 
 
 def test_environment_max_change_percent_counts_deletes_not_creates() -> None:
-    env = environment([GroupPolicy("g", prune=True)], safety=dataclasses.replace(LAX, max_change_percent=10.0, min_size=1))
+    env = environment(
+        [GroupPolicy("g", prune=True)], safety=dataclasses.replace(LAX, max_change_percent=10.0, min_size=1)
+    )
     live = [rec(number(i), "g") for i in range(10)]
     only_creates = plan_for(env, live + [rec(number(i), "g") for i in range(10, 15)], live)
     assert check(only_creates, env) == []
@@ -194,12 +209,23 @@ def test_environment_max_change_percent_counts_deletes_not_creates() -> None:
 
 @pytest.mark.parametrize(("min_size", "refused"), [(4, True), (6, False)])
 def test_group_max_change_percent(min_size: int, refused: bool) -> None:
-    env = environment([GroupPolicy("a", max_change_percent=10.0), GroupPolicy("b")], safety=dataclasses.replace(LAX, min_size=min_size))
+    env = environment(
+        [GroupPolicy("a", max_change_percent=10.0), GroupPolicy("b")],
+        safety=dataclasses.replace(LAX, min_size=min_size),
+    )
     live = [rec(number(i), "a") for i in range(5)] + [rec(number(i), "b") for i in range(5, 25)]
-    desired = [rec(r.number, r.group_id, note="x") if i in (0, 5, 6) else r for i, r in enumerate(live)]  # a: 1 of 5, b: 2 of 20
+    desired = [
+        rec(r.number, r.group_id, note="x") if i in (0, 5, 6) else r for i, r in enumerate(live)
+    ]  # a: 1 of 5, b: 2 of 20
     the_plan = plan_for(env, desired, live)
 
-    assert_threshold(the_plan, env, refused, "changes or deletes 1 of 5 live number(s) in group 'a' (20.0%)", "its max_change_percent is 10%")
+    assert_threshold(
+        the_plan,
+        env,
+        refused,
+        "changes or deletes 1 of 5 live number(s) in group 'a' (20.0%)",
+        "its max_change_percent is 10%",
+    )
 
 
 def test_small_export_guard_with_an_empty_export() -> None:
@@ -213,10 +239,15 @@ def test_small_export_guard_with_an_empty_export() -> None:
     assert "holds 0 number(s) in the managed groups but desired lists 3" in v.message
     assert "more than 50% fewer" in v.message and SMALL_EXPORT_FLAG in str(v)
     assert check(the_plan, env, Overrides(allow_small_export=True)) == []
-    assert the(check(the_plan, env, Overrides(allow_replace=True, override_thresholds=True)), EXPORT_SHRUNK).flag == SMALL_EXPORT_FLAG
+    assert (
+        the(check(the_plan, env, Overrides(allow_replace=True, override_thresholds=True)), EXPORT_SHRUNK).flag
+        == SMALL_EXPORT_FLAG
+    )
 
 
-@pytest.mark.parametrize(("live_count", "shrink", "refused"), [(4, 50.0, True), (5, 50.0, False), (4, 70.0, False), (2, 70.0, True)])
+@pytest.mark.parametrize(
+    ("live_count", "shrink", "refused"), [(4, 50.0, True), (5, 50.0, False), (4, 70.0, False), (2, 70.0, True)]
+)
 def test_small_export_guard_with_a_shrunk_export(live_count: int, shrink: float, refused: bool) -> None:
     env = environment([GroupPolicy("g")], safety=dataclasses.replace(LAX, max_shrink_percent=shrink))
     desired = [rec(number(i), "g", note="x") for i in range(10)]
@@ -297,7 +328,11 @@ def test_protected_numbers_may_still_be_updated() -> None:
 
 
 def test_an_empty_plan_is_never_refused() -> None:
-    env = environment([GroupPolicy("a", prune=True)], safety=Safety(max_deletes=0, max_change_percent=0.0, min_size=0, max_shrink_percent=0.0), protected=[number(0)])
+    env = environment(
+        [GroupPolicy("a", prune=True)],
+        safety=Safety(max_deletes=0, max_change_percent=0.0, min_size=0, max_shrink_percent=0.0),
+        protected=[number(0)],
+    )
     live = [rec(number(0), "a")]
     the_plan = plan_for(env, live, live)
     assert the_plan.empty and check(the_plan, env) == []
@@ -315,11 +350,21 @@ def puts(emulator: EmulatorProcess) -> int:
     [
         ("{prune: true}", ["safety: {max_deletes: 2}"], "the plan deletes 3 number(s); safety.max_deletes is 2."),
         ("{prune: true, max_deletes: 2}", [], "the plan deletes 3 number(s) in group 'ocp-qa'; its max_deletes is 2."),
-        ("{prune: true}", ["safety: {max_change_percent: 2, min_size: 50}"], "the plan changes or deletes 3 of 99 live number(s) (3.0%); safety.max_change_percent is 2%."),
-        ("{prune: true, max_change_percent: 2}", [], "the plan changes or deletes 3 of 99 live number(s) in group 'ocp-qa' (3.0%); its max_change_percent is 2%."),
+        (
+            "{prune: true}",
+            ["safety: {max_change_percent: 2, min_size: 50}"],
+            "the plan changes or deletes 3 of 99 live number(s) (3.0%); safety.max_change_percent is 2%.",
+        ),
+        (
+            "{prune: true, max_change_percent: 2}",
+            [],
+            "the plan changes or deletes 3 of 99 live number(s) in group 'ocp-qa' (3.0%); its max_change_percent is 2%.",
+        ),
     ],
 )
-def test_threshold_exceeded_is_refused_then_applied_with_the_flag(tmp_path: Path, emulator: EmulatorProcess, group_spec: str, extra: list[str], message: str) -> None:
+def test_threshold_exceeded_is_refused_then_applied_with_the_flag(
+    tmp_path: Path, emulator: EmulatorProcess, group_spec: str, extra: list[str], message: str
+) -> None:
     ocp_qa = sorted((r for r in live_records(emulator) if r.group_id == "ocp-qa"), key=lambda r: r.number)
     pruned = ["+12015550104", "+12015550109", "+12015550114"]  # unattached: one Delete each
     config = workspace(tmp_path, emulator.base_url, {"ocp-qa": group_spec}, *extra)
@@ -374,7 +419,9 @@ def test_empty_export_is_refused_then_created_with_allow_small_export(tmp_path: 
         assert run(config, "plan", "--detailed-exitcode").exit_code == 0
 
 
-def test_protected_number_in_a_prune_group_is_refused_even_with_every_flag(tmp_path: Path, emulator: EmulatorProcess) -> None:
+def test_protected_number_in_a_prune_group_is_refused_even_with_every_flag(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
     ocp_qa = [r for r in live_records(emulator) if r.group_id == "ocp-qa"]
     guarded = "+12015550100"  # attached: would be Detach → Delete
     assert Field.MINIAPP_ID in next(r for r in ocp_qa if r.number == guarded).fields
@@ -395,11 +442,22 @@ def test_protected_number_in_a_prune_group_is_refused_even_with_every_flag(tmp_p
     assert guarded in numbers and numbers[guarded]["MINIAPP_ID"] and "+12015550104" in numbers
 
 
-def test_replacement_is_destructive_refused_then_applied_with_allow_replace(tmp_path: Path, emulator: EmulatorProcess) -> None:
+def test_replacement_is_destructive_refused_then_applied_with_allow_replace(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
     live = live_records(emulator)
     moved = "+12015550101"  # attached in ocp-qa
     records = [r for r in live if r.group_id in ("ocp-qa", "us-sales") and r.number != moved]
-    records.append(rec(moved, "us-sales", miniapp_id=SALES_MINIAPP, locale="en-US", phone_number_set_id="new-york", note="moved to sales"))
+    records.append(
+        rec(
+            moved,
+            "us-sales",
+            miniapp_id=SALES_MINIAPP,
+            locale="en-US",
+            phone_number_set_id="new-york",
+            note="moved to sales",
+        )
+    )
     config = workspace(tmp_path, emulator.base_url, {"ocp-qa": "{}", "us-sales": "{}"})
     write_desired(tmp_path, records, ["ocp-qa", "us-sales"])
 
@@ -417,7 +475,12 @@ def test_replacement_is_destructive_refused_then_applied_with_allow_replace(tmp_
     assert applied.exit_code == 0, applied.output
     assert "Verified: live now matches desired." in applied.output
     row = emulator.numbers()[moved]
-    assert (row["GROUP_ID"], row["MINIAPP_ID"], row["PHONE_NUMBER_SET_ID"], row["NOTE"]) == ("us-sales", SALES_MINIAPP, "new-york", "moved to sales")
+    assert (row["GROUP_ID"], row["MINIAPP_ID"], row["PHONE_NUMBER_SET_ID"], row["NOTE"]) == (
+        "us-sales",
+        SALES_MINIAPP,
+        "new-york",
+        "moved to sales",
+    )
     assert puts(emulator) == 4  # Detach → Delete → Create → Update
     assert run(config, "plan", "--detailed-exitcode").exit_code == 0
 
@@ -428,7 +491,12 @@ def test_ignored_fields_are_neither_diffed_nor_written(tmp_path: Path, emulator:
     noted = "+442079460958"
     new = "+442079460999"
     assert noted in {r.number for r in uk} and new not in {r.number for r in uk}
-    desired = [rec(r.number, r.group_id, **{f.yaml_key: v for f, v in r.fields.items()} | {"note": "what the YAML says"}) if r.number == noted else r for r in uk]
+    desired = [
+        rec(r.number, r.group_id, **{f.yaml_key: v for f, v in r.fields.items()} | {"note": "what the YAML says"})
+        if r.number == noted
+        else r
+        for r in uk
+    ]
     desired.append(rec(new, "uk-care", note="never written", application_tag="fresh"))
     if level == "environment":
         config = workspace(tmp_path, emulator.base_url, {"uk-care": "{}"}, "ignore_fields: [note]")
@@ -456,7 +524,12 @@ def test_ignored_fields_are_neither_diffed_nor_written(tmp_path: Path, emulator:
 
 def test_without_ignore_fields_the_same_note_is_a_change(tmp_path: Path, emulator: EmulatorProcess) -> None:
     uk = [r for r in live_records(emulator) if r.group_id == "uk-care"]
-    desired = [rec(r.number, r.group_id, **{f.yaml_key: v for f, v in r.fields.items()} | {"note": "what the YAML says"}) if r.number == "+442079460958" else r for r in uk]
+    desired = [
+        rec(r.number, r.group_id, **{f.yaml_key: v for f, v in r.fields.items()} | {"note": "what the YAML says"})
+        if r.number == "+442079460958"
+        else r
+        for r in uk
+    ]
     config = workspace(tmp_path, emulator.base_url, {"uk-care": "{ignore_fields: [application_tag]}"})
     write_desired(tmp_path, desired, ["uk-care"])
     result = run(config, "plan", "--detailed-exitcode")
@@ -465,8 +538,12 @@ def test_without_ignore_fields_the_same_note_is_a_change(tmp_path: Path, emulato
 
 
 @pytest.mark.parametrize("content", ["", "\n", "# nothing here yet\n", "---\n", "null\n", "~\n"])
-def test_a_desired_file_that_loads_as_nothing_is_an_error(tmp_path: Path, emulator: EmulatorProcess, content: str) -> None:
-    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": "{prune: true}"}, "safety: {max_deletes: 1000, max_change_percent: 100}")
+def test_a_desired_file_that_loads_as_nothing_is_an_error(
+    tmp_path: Path, emulator: EmulatorProcess, content: str
+) -> None:
+    config = workspace(
+        tmp_path, emulator.base_url, {"ocp-qa": "{prune: true}"}, "safety: {max_deletes: 1000, max_change_percent: 100}"
+    )
     (tmp_path / "desired" / "ocp-qa.yaml").write_text(content)
     for args in (("plan",), ("apply", "--auto-approve", "--override-thresholds", "--allow-small-export")):
         result = run(config, *args)
@@ -478,7 +555,9 @@ def test_a_desired_file_that_loads_as_nothing_is_an_error(tmp_path: Path, emulat
 
 @pytest.mark.parametrize("content", ["group_id: ocp-qa\nnumbers:\n", "group_id: ocp-qa\n", "{}\n", "[]\n", '""\n'])
 def test_a_desired_file_without_numbers_is_an_error(tmp_path: Path, emulator: EmulatorProcess, content: str) -> None:
-    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": "{prune: true}"}, "safety: {max_deletes: 1000, max_change_percent: 100}")
+    config = workspace(
+        tmp_path, emulator.base_url, {"ocp-qa": "{prune: true}"}, "safety: {max_deletes: 1000, max_change_percent: 100}"
+    )
     (tmp_path / "desired" / "ocp-qa.yaml").write_text(content)
     result = run(config, "apply", "--auto-approve", "--override-thresholds", "--allow-small-export")
     assert result.exit_code == 1, result.output
@@ -487,7 +566,9 @@ def test_a_desired_file_without_numbers_is_an_error(tmp_path: Path, emulator: Em
 
 
 def test_no_desired_files_at_all_is_an_error(tmp_path: Path, emulator: EmulatorProcess) -> None:
-    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": "{prune: true}"}, "safety: {max_deletes: 1000, max_change_percent: 100}")
+    config = workspace(
+        tmp_path, emulator.base_url, {"ocp-qa": "{prune: true}"}, "safety: {max_deletes: 1000, max_change_percent: 100}"
+    )
     result = run(config, "apply", "--auto-approve", "--override-thresholds")
     assert result.exit_code == 1
     assert "no desired YAML files" in result.output and "never taken as 'delete everything'" in result.output

@@ -31,6 +31,7 @@ def _resolve(root: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 
 def described(root: dict[str, Any]) -> Iterator[tuple[str, bool]]:
     """(JSON pointer, has a description) for every property and every per-key schema (additionalProperties)."""
+
     def walk(node: Any, pointer: str) -> Iterator[tuple[str, bool]]:
         if isinstance(node, dict):
             for name, sub in node.get("properties", {}).items():
@@ -55,7 +56,10 @@ def test_every_property_has_a_description(name: str) -> None:
 
 
 def test_the_walk_notices_a_missing_description() -> None:
-    schema = {"$defs": {"x": {"type": "string"}}, "properties": {"a": {"description": "A", "properties": {"b": {"$ref": "#/$defs/x"}}}}}
+    schema = {
+        "$defs": {"x": {"type": "string"}},
+        "properties": {"a": {"description": "A", "properties": {"b": {"$ref": "#/$defs/x"}}}},
+    }
     assert [p for p, ok in described(schema) if not ok] == ["#/properties/a/properties/b"]
 
 
@@ -63,7 +67,9 @@ def test_the_walk_notices_a_missing_description() -> None:
 def test_schema_command_prints_the_shipped_schema(args: list[str], name: str) -> None:
     result = CliRunner().invoke(main, ["schema", *args], catch_exceptions=False)
     assert result.exit_code == 0
-    assert json.loads(result.stdout) == json.loads((ROOT / "numsync" / "schema" / f"{name}.schema.json").read_text("utf-8"))
+    assert json.loads(result.stdout) == json.loads(
+        (ROOT / "numsync" / "schema" / f"{name}.schema.json").read_text("utf-8")
+    )
 
 
 # --------------------------------------------------------------------------- pre-commit

@@ -52,15 +52,15 @@ def validate(*args: str) -> Result:
     return CliRunner().invoke(main, ["validate", *args], catch_exceptions=False)
 
 
-GOOD_QA = """
+GOOD_QA = f"""
     group_id: ocp-qa
     numbers:
       "+12015550123":
-        miniapp_id: "%s"
+        miniapp_id: "{APP}"
         locale: en-US
         phone_number_set_id: us-east
-      "+12015550124": {}
-    """ % APP
+      "+12015550124": {{}}
+    """
 
 
 # --------------------------------------------------------------------------- text
@@ -74,19 +74,27 @@ def test_clean_tree_exits_0_with_an_ok_count_line(tree: Path) -> None:
 
 
 def test_text_lists_every_problem_as_path_line_column_then_the_count(tree: Path) -> None:
-    write(tree, "desired/ocp-qa.yaml", """
+    write(
+        tree,
+        "desired/ocp-qa.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {locale: english}
           "+1201555012": {}
           "+12015550125":
             minapp_id: x
-        """)
-    write(tree, "desired/uk-care.yaml", """
+        """,
+    )
+    write(
+        tree,
+        "desired/uk-care.yaml",
+        """
         group_id: uk-care
         numbers:
           "+442079460900": {note: no}
-        """)
+        """,
+    )
     result = validate()
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
@@ -101,19 +109,74 @@ def test_text_lists_every_problem_as_path_line_column_then_the_count(tree: Path)
 
 # One small fixture per kind of problem: (files, the expected "path:line:column: " prefix, a part of the message).
 CASES = {
-    "yaml-syntax": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": note: x\n'}, "desired/a.yaml:3:23: ", "YAML syntax error: mapping values are not allowed"),
-    "duplicate-key": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n  "+12015550123": {}\n'}, "desired/a.yaml:4:3: ", "duplicate key '+12015550123' (first at line 3)"),
-    "quote-number": ({"desired/a.yaml": "group_id: ocp-qa\nnumbers:\n  +12015550123: {}\n"}, "desired/a.yaml:3:3: ", 'quote this value: "+12015550123"'),
-    "retyped-value": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {phone_number_set_id: 0123}\n'}, "desired/a.yaml:3:41: ", "YAML read '0123' as an integer, not text; quote this value"),
-    "unknown-key": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    lcoale: en-US\n'}, "desired/a.yaml:4:5: ", "unknown key 'lcoale'; did you mean 'locale'?"),
-    "schema-type": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    note: [a, b]\n'}, "desired/a.yaml:4:11: ", 'note: ["a", "b"] is not text'),
-    "number-invalid": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n  "+1201555012": {}\n'}, "desired/a.yaml:4:3: ", "+1201555012 is not a valid phone number"),
-    "number-format": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "2015550123": {}\n'}, "desired/a.yaml:3:3: ", "is not in E.164 form"),
-    "duplicate-after-normalization": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n  "+1 201 555 0123": {}\n'}, "desired/a.yaml:4:3: ", "'+1 201 555 0123' is +12015550123 once normalized, already listed at desired/a.yaml:3:3"),
-    "number-in-two-groups": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n', "desired/b.yaml": 'group_id: uk-care\nnumbers:\n  "+12015550123": {}\n'}, "desired/b.yaml:3:3: ", "+12015550123 is listed in two groups: 'ocp-qa' at desired/a.yaml:3:3 and 'uk-care'"),
-    "locale-format": ({"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    locale: en-USA\n'}, "desired/a.yaml:4:13: ", "locale 'en-USA' is not a tag numsync accepts"),
-    "locale-required": ({"desired/a.yaml": f'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    miniapp_id: "{APP}"\n'}, "desired/a.yaml:3:3: ", "+12015550123 has a miniapp_id but no locale"),
-    "unmanaged-group": ({"desired/a.yaml": 'group_id: sales\nnumbers:\n  "+12015550123": {}\n'}, "desired/a.yaml:1:11: ", "group 'sales' is not managed by this environment"),
+    "yaml-syntax": (
+        {"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": note: x\n'},
+        "desired/a.yaml:3:23: ",
+        "YAML syntax error: mapping values are not allowed",
+    ),
+    "duplicate-key": (
+        {"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n  "+12015550123": {}\n'},
+        "desired/a.yaml:4:3: ",
+        "duplicate key '+12015550123' (first at line 3)",
+    ),
+    "quote-number": (
+        {"desired/a.yaml": "group_id: ocp-qa\nnumbers:\n  +12015550123: {}\n"},
+        "desired/a.yaml:3:3: ",
+        'quote this value: "+12015550123"',
+    ),
+    "retyped-value": (
+        {"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {phone_number_set_id: 0123}\n'},
+        "desired/a.yaml:3:41: ",
+        "YAML read '0123' as an integer, not text; quote this value",
+    ),
+    "unknown-key": (
+        {"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    lcoale: en-US\n'},
+        "desired/a.yaml:4:5: ",
+        "unknown key 'lcoale'; did you mean 'locale'?",
+    ),
+    "schema-type": (
+        {"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    note: [a, b]\n'},
+        "desired/a.yaml:4:11: ",
+        'note: ["a", "b"] is not text',
+    ),
+    "number-invalid": (
+        {"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n  "+1201555012": {}\n'},
+        "desired/a.yaml:4:3: ",
+        "+1201555012 is not a valid phone number",
+    ),
+    "number-format": (
+        {"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "2015550123": {}\n'},
+        "desired/a.yaml:3:3: ",
+        "is not in E.164 form",
+    ),
+    "duplicate-after-normalization": (
+        {"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n  "+1 201 555 0123": {}\n'},
+        "desired/a.yaml:4:3: ",
+        "'+1 201 555 0123' is +12015550123 once normalized, already listed at desired/a.yaml:3:3",
+    ),
+    "number-in-two-groups": (
+        {
+            "desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {}\n',
+            "desired/b.yaml": 'group_id: uk-care\nnumbers:\n  "+12015550123": {}\n',
+        },
+        "desired/b.yaml:3:3: ",
+        "+12015550123 is listed in two groups: 'ocp-qa' at desired/a.yaml:3:3 and 'uk-care'",
+    ),
+    "locale-format": (
+        {"desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    locale: en-USA\n'},
+        "desired/a.yaml:4:13: ",
+        "locale 'en-USA' is not a tag numsync accepts",
+    ),
+    "locale-required": (
+        {"desired/a.yaml": f'group_id: ocp-qa\nnumbers:\n  "+12015550123":\n    miniapp_id: "{APP}"\n'},
+        "desired/a.yaml:3:3: ",
+        "+12015550123 has a miniapp_id but no locale",
+    ),
+    "unmanaged-group": (
+        {"desired/a.yaml": 'group_id: sales\nnumbers:\n  "+12015550123": {}\n'},
+        "desired/a.yaml:1:11: ",
+        "group 'sales' is not managed by this environment",
+    ),
     "set-other-group": (
         {
             "desired/a.yaml": 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {phone_number_set_id: london}\n',
@@ -161,12 +224,16 @@ def test_an_unknown_env_is_a_problem(tree: Path) -> None:
 
 def test_a_number_without_any_provider_is_a_warning_that_does_not_fail(tree: Path) -> None:
     write(tree, "numsync.yaml", CONFIG_WITHOUT_PROVIDER)
-    write(tree, "desired/ocp-qa.yaml", """
+    write(
+        tree,
+        "desired/ocp-qa.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {provider: vonage}
           "+12015550124": {}
-        """)
+        """,
+    )
     result = validate()
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
@@ -183,7 +250,9 @@ def test_a_number_without_any_provider_is_a_warning_that_does_not_fail(tree: Pat
 )
 def test_a_provider_from_defaults_or_the_environment_is_enough(tree: Path, config: str, defaults: str) -> None:
     write(tree, "numsync.yaml", config)
-    (tree / "desired" / "ocp-qa.yaml").write_text(f'group_id: ocp-qa\n{defaults}numbers:\n  "+12015550124": {{}}\n', encoding="utf-8")
+    (tree / "desired" / "ocp-qa.yaml").write_text(
+        f'group_id: ocp-qa\n{defaults}numbers:\n  "+12015550124": {{}}\n', encoding="utf-8"
+    )
     result = validate("--format", "json")
     assert result.exit_code == 0
     assert json.loads(result.stdout) == []
@@ -191,16 +260,24 @@ def test_a_provider_from_defaults_or_the_environment_is_enough(tree: Path, confi
 
 def test_warnings_do_not_hide_errors(tree: Path) -> None:
     write(tree, "numsync.yaml", CONFIG_WITHOUT_PROVIDER)
-    write(tree, "desired/ocp-qa.yaml", """
+    write(
+        tree,
+        "desired/ocp-qa.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550124": {}
           "+1201555012": {}
-        """)
+        """,
+    )
     result = validate("--format", "json")
     assert result.exit_code == 1
     found = [(p["line"], p["check"], p["severity"]) for p in json.loads(result.stdout)]
-    assert found == [(3, "provider-missing", "warning"), (4, "number-invalid", "error"), (4, "provider-missing", "warning")]
+    assert found == [
+        (3, "provider-missing", "warning"),
+        (4, "number-invalid", "error"),
+        (4, "provider-missing", "warning"),
+    ]
     assert "3 problem(s): 1 error(s), 2 warning(s)" in result.stderr
 
 
@@ -208,20 +285,28 @@ def test_warnings_do_not_hide_errors(tree: Path) -> None:
 
 
 def test_a_set_used_by_two_groups_is_an_error_at_each_later_use(tree: Path) -> None:
-    write(tree, "desired/a-ocp-qa.yaml", """
+    write(
+        tree,
+        "desired/a-ocp-qa.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {phone_number_set_id: us-east}
           "+12015550124": {phone_number_set_id: us-east}
-        """)
-    write(tree, "desired/b-uk-care.yaml", """
+        """,
+    )
+    write(
+        tree,
+        "desired/b-uk-care.yaml",
+        """
         group_id: uk-care
         numbers:
           "+442079460900": {phone_number_set_id: london}
           "+442079460901": {phone_number_set_id: us-east}
           "+442079460902":
             phone_number_set_id: us-east
-        """)
+        """,
+    )
     result = validate("--format", "json")
     assert result.exit_code == 1
     problems = json.loads(result.stdout)
@@ -229,17 +314,27 @@ def test_a_set_used_by_two_groups_is_an_error_at_each_later_use(tree: Path) -> N
         ("desired/b-uk-care.yaml", 4, 42, "set-other-group"),
         ("desired/b-uk-care.yaml", 6, 26, "set-other-group"),
     ]
-    assert "phone number set 'us-east' belongs to group 'ocp-qa' (used at desired/a-ocp-qa.yaml:3:41)" in problems[0]["message"]
+    assert (
+        "phone number set 'us-east' belongs to group 'ocp-qa' (used at desired/a-ocp-qa.yaml:3:41)"
+        in problems[0]["message"]
+    )
     assert "group 'uk-care' cannot use it" in problems[0]["message"]
 
 
 def test_a_set_from_defaults_is_reported_once_at_the_defaults_line(tree: Path) -> None:
-    write(tree, "desired/a.yaml", """
+    write(
+        tree,
+        "desired/a.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {phone_number_set_id: london}
-        """)
-    write(tree, "desired/b.yaml", """
+        """,
+    )
+    write(
+        tree,
+        "desired/b.yaml",
+        """
         group_id: uk-care
         defaults:
           phone_number_set_id: london
@@ -247,7 +342,8 @@ def test_a_set_from_defaults_is_reported_once_at_the_defaults_line(tree: Path) -
           "+442079460900": {}
           "+442079460901": {}
           "+442079460902": {phone_number_set_id: manchester}
-        """)
+        """,
+    )
     result = validate("--format", "json")
     [problem] = json.loads(result.stdout)
     assert (problem["path"], problem["line"], problem["column"]) == ("desired/b.yaml", 3, 24)
@@ -255,27 +351,39 @@ def test_a_set_from_defaults_is_reported_once_at_the_defaults_line(tree: Path) -
 
 
 def test_sets_shared_within_one_group_and_sets_cleared_are_fine(tree: Path) -> None:
-    write(tree, "desired/a.yaml", """
+    write(
+        tree,
+        "desired/a.yaml",
+        """
         group_id: ocp-qa
         defaults: {phone_number_set_id: us-east}
         numbers:
           "+12015550123": {}
           "+12015550124": {phone_number_set_id: us-east}
-        """)
-    write(tree, "desired/b.yaml", """
+        """,
+    )
+    write(
+        tree,
+        "desired/b.yaml",
+        """
         group_id: uk-care
         defaults: {phone_number_set_id: us-east}
         numbers:
           "+442079460900": {phone_number_set_id: null}
           "+442079460901": {phone_number_set_id: london}
-        """)
+        """,
+    )
     result = validate()
     assert result.exit_code == 0, result.output
 
 
 def test_checks_still_run_when_other_files_have_problems(tree: Path) -> None:
     write(tree, "desired/a.yaml", 'group_id: ocp-qa\nnumbers:\n  "+12015550123": {phone_number_set_id: s1}\n')
-    write(tree, "desired/b.yaml", 'group_id: uk-care\nnumbers:\n  "+442079460900": {phone_number_set_id: s1}\n  "2015550123": {}\n')
+    write(
+        tree,
+        "desired/b.yaml",
+        'group_id: uk-care\nnumbers:\n  "+442079460900": {phone_number_set_id: s1}\n  "2015550123": {}\n',
+    )
     result = validate("--format", "json")
     assert sorted(p["check"] for p in json.loads(result.stdout)) == ["number-format", "set-other-group"]
 
@@ -302,12 +410,16 @@ def test_json_shape(tree: Path) -> None:
 
 def test_codequality_shape(tree: Path) -> None:
     write(tree, "numsync.yaml", CONFIG_WITHOUT_PROVIDER)
-    write(tree, "desired/ocp-qa.yaml", """
+    write(
+        tree,
+        "desired/ocp-qa.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+1201555012": {provider: twilio}
           "+12015550124": {}
-        """)
+        """,
+    )
     result = validate("--format", "codequality")
     assert result.exit_code == 1
     issues = json.loads(result.stdout)
@@ -363,19 +475,27 @@ def test_codequality_fingerprints_survive_moved_lines(tree: Path) -> None:
 
 def test_identical_problems_get_distinct_fingerprints_and_a_fix_keeps_the_other(tree: Path) -> None:
     write(tree, "numsync.yaml", CONFIG_WITHOUT_PROVIDER)
-    write(tree, "desired/ocp-qa.yaml", """
+    write(
+        tree,
+        "desired/ocp-qa.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {provider: t, locale: english}
           "+12015550124": {provider: t, locale: english}
-        """)
+        """,
+    )
     both = codequality(tree)
     assert len(both) == 2  # the same message twice, two fingerprints
-    write(tree, "desired/ocp-qa.yaml", """
+    write(
+        tree,
+        "desired/ocp-qa.yaml",
+        """
         group_id: ocp-qa
         numbers:
           "+12015550123": {provider: t, locale: english}
-        """)
+        """,
+    )
     one = codequality(tree)
     assert len(one) == 1 and set(one) < set(both)
 
@@ -433,7 +553,9 @@ def test_validate_needs_no_credentials_and_no_network(tree: Path, monkeypatch: p
 
 def test_the_bundled_example_validates() -> None:
     root = Path(__file__).resolve().parents[1]
-    result = CliRunner().invoke(main, ["--config", str(root / "numsync.yaml"), "validate", "--format", "json"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main, ["--config", str(root / "numsync.yaml"), "validate", "--format", "json"], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == []
     state = load_desired(root / "desired")

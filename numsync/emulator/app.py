@@ -191,7 +191,9 @@ def decode_csv_bytes(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ApiError(400, "bad_encoding", f"the file is not UTF-8: byte {exc.start} cannot be decoded", applied=0) from None
+        raise ApiError(
+            400, "bad_encoding", f"the file is not UTF-8: byte {exc.start} cannot be decoded", applied=0
+        ) from None
 
 
 def parse_operation_file(text: str) -> tuple[list[str], list[OpRow]]:
@@ -234,7 +236,9 @@ def _check_header(raw: list[str]) -> list[str]:
 
 def _op_row(index: int, header: list[str], record: list[str]) -> OpRow:
     if len(record) != len(header):
-        raise ApiError(400, "bad_csv", f"row {index} has {len(record)} cells but the header has {len(header)}", applied=0)
+        raise ApiError(
+            400, "bad_csv", f"row {index} has {len(record)} cells but the header has {len(header)}", applied=0
+        )
     cells = {column: cell.strip() for column, cell in zip(header, record)}
     canonical = {op.lower(): op for op in OPERATIONS}.get(cells["OPERATION"].lower())
     if canonical is None:
@@ -257,7 +261,9 @@ def check_file(state: TenantState, user: User, header: list[str], rows: list[OpR
     """
     if "PROVIDER" not in header and any(r.operation == "Create" for r in rows):
         first = next(r.index for r in rows if r.operation == "Create")
-        raise ApiError(400, "missing_column", f"the file has Create rows (first: row {first}) but no PROVIDER column", applied=0)
+        raise ApiError(
+            400, "missing_column", f"the file has Create rows (first: row {first}) but no PROVIDER column", applied=0
+        )
     _check_limits(rows, limits)
     _check_permissions(state, user, rows)
     _check_duplicates(rows)
@@ -265,7 +271,11 @@ def check_file(state: TenantState, user: User, header: list[str], rows: list[OpR
 
 def _check_limits(rows: list[OpRow], limits: Mapping[str, int]) -> None:
     counts = Counter(r.operation for r in rows)
-    over = [f"{op}: {counts[op]} rows exceed the limit of {limits[op]} per file" for op in OPERATIONS if counts[op] > limits[op]]
+    over = [
+        f"{op}: {counts[op]} rows exceed the limit of {limits[op]} per file"
+        for op in OPERATIONS
+        if counts[op] > limits[op]
+    ]
     if over:
         raise ApiError(400, "limit_exceeded", "; ".join(over), applied=0)
 
@@ -321,7 +331,9 @@ def apply_row(state: TenantState, row: OpRow) -> str:
     if not row.number:
         raise RowError("NUMBER is required")
     message = _HANDLERS[row.operation](state, row)
-    ignored = [c for c in row.cells if c not in ("OPERATION", "NUMBER", *OPERATION_READS[row.operation]) and row.cells[c]]
+    ignored = [
+        c for c in row.cells if c not in ("OPERATION", "NUMBER", *OPERATION_READS[row.operation]) and row.cells[c]
+    ]
     if ignored:
         message += f" (ignored on {row.operation}: {', '.join(ignored)})"
     return message
@@ -456,7 +468,9 @@ def execute_rows(state: TenantState, rows: Iterable[OpRow]) -> dict[str, Any]:
             message, status = apply_row(state, row), "applied"
         except RowError as exc:
             message, status = str(exc), "failed"
-        results.append({"row": row.index, "NUMBER": row.number, "OPERATION": row.operation, "status": status, "message": message})
+        results.append(
+            {"row": row.index, "NUMBER": row.number, "OPERATION": row.operation, "status": status, "message": message}
+        )
     applied = sum(1 for r in results if r["status"] == "applied")
     return {"applied": applied, "failed": len(results) - applied, "results": results}
 
@@ -498,9 +512,14 @@ def export_csv(state: TenantState, user: User, groups: set[str] | None) -> str:
 def public_state(state: TenantState) -> dict[str, Any]:
     """What ``GET /_emulator/state`` shows: numbers as 12-column rows, groups, sets, miniapps, users without passwords."""
     return {
-        "groups": {gid: {"country": g.country, "phone_number_sets": list(g.phone_number_sets)} for gid, g in sorted(state.groups.items())},
+        "groups": {
+            gid: {"country": g.country, "phone_number_sets": list(g.phone_number_sets)}
+            for gid, g in sorted(state.groups.items())
+        },
         "phone_number_sets": [
-            {"PHONE_NUMBER_SET_ID": s, "GROUP_ID": gid} for gid, g in sorted(state.groups.items()) for s in g.phone_number_sets
+            {"PHONE_NUMBER_SET_ID": s, "GROUP_ID": gid}
+            for gid, g in sorted(state.groups.items())
+            for s in g.phone_number_sets
         ],
         "miniapps": [
             {
@@ -590,7 +609,9 @@ async def _token(emu: Emulator, request: Request) -> Response:
     emu.stats.token_requests += 1
     form = await request.form()
     if form.get("client_id") != CLIENT_ID:
-        return JSONResponse({"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}, 401)
+        return JSONResponse(
+            {"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}, 401
+        )
     grant = form.get("grant_type")
     if grant == "password":
         user = emu.state.users.get(str(form.get("username") or ""))
@@ -621,7 +642,9 @@ async def _upload_text(request: Request) -> str:
             upload = form.get("file")
             if upload is None:
                 fields = ", ".join(sorted(form.keys())) or "none"
-                raise ApiError(400, "missing_file", f"the multipart upload has no field named file (fields: {fields})", applied=0)
+                raise ApiError(
+                    400, "missing_file", f"the multipart upload has no field named file (fields: {fields})", applied=0
+                )
             data = await upload.read() if isinstance(upload, UploadFile) else upload.encode("utf-8")
     elif content_type in _CSV_TYPES:
         data = await request.body()
@@ -639,7 +662,9 @@ async def _execute(emu: Emulator, request: Request) -> Response:
     emu.stats.put_requests += 1
     user = emu.user_of(request)
     if user.role != OWNER:
-        raise ApiError(403, "forbidden", f"user {user.username} has role {user.role}; writing needs the {OWNER} role", applied=0)
+        raise ApiError(
+            403, "forbidden", f"user {user.username} has role {user.role}; writing needs the {OWNER} role", applied=0
+        )
     header, rows = parse_operation_file(await _upload_text(request))
     check_file(emu.state, user, header, rows, emu.limits)
     outcome = execute_rows(emu.state, rows)
@@ -670,7 +695,9 @@ async def _json_object(request: Request) -> dict[str, Any]:
 def _admin_values(data: Mapping[str, Any], allowed: tuple[str, ...]) -> dict[str, str]:
     unknown = [k for k in data if k not in allowed]
     if unknown:
-        raise ApiError(400, "unknown_column", f"unknown or read-only column {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+        raise ApiError(
+            400, "unknown_column", f"unknown or read-only column {', '.join(unknown)}; allowed: {', '.join(allowed)}"
+        )
     bad = [k for k, v in data.items() if v is not None and not isinstance(v, str)]
     if bad:
         raise ApiError(400, "bad_value", f"values must be strings or null: {', '.join(bad)}")
@@ -725,7 +752,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     headers = exc.headers if isinstance(exc, HTTPException) else None
     code = {404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
-    return JSONResponse({"error": code, "message": f"{request.method} {request.url.path}: HTTP {status}"}, status, headers=headers)
+    return JSONResponse(
+        {"error": code, "message": f"{request.method} {request.url.path}: HTTP {status}"}, status, headers=headers
+    )
 
 
 def create_app(

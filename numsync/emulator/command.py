@@ -20,8 +20,8 @@ import click
 import uvicorn
 import yaml
 
-from .faults import FaultInjector, load_rules
 from .app import create_app, merge_limits
+from .faults import FaultInjector, load_rules
 from .state import (
     SEEDS,
     StateFileError,
@@ -47,7 +47,9 @@ def loopback_address(host: str) -> str:
     except ValueError:
         raise click.BadParameter(f"{host!r} is not an IP address; use 127.0.0.1, ::1 or localhost") from None
     if not address.is_loopback:
-        raise click.BadParameter(f"{host} is not a loopback address; the emulator only listens on loopback (127.0.0.1, ::1)")
+        raise click.BadParameter(
+            f"{host} is not a loopback address; the emulator only listens on loopback (127.0.0.1, ::1)"
+        )
     return str(address)
 
 
@@ -118,23 +120,43 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
 
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="TCP port; 0 picks a free one.")
-@click.option("--port-file", type=click.Path(dir_okay=False, path_type=Path), help="Write the bound port here once listening.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="TCP port; 0 picks a free one."
+)
+@click.option(
+    "--port-file", type=click.Path(dir_okay=False, path_type=Path), help="Write the bound port here once listening."
+)
 @click.option(
     "--state",
     "state_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="State file: loaded if it exists, else seeded and created; every successful write is saved there.",
 )
-@click.option("--seed", type=click.Choice(SEEDS), default="demo", show_default=True, help="Seed when there is no state file.")
+@click.option(
+    "--seed", type=click.Choice(SEEDS), default="demo", show_default=True, help="Seed when there is no state file."
+)
 @click.option(
     "--from-csv",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Seed numbers from an export CSV (groups, sets and miniapps derived from its rows).",
 )
-@click.option("--limit", "limit_values", multiple=True, metavar="OP=N", help="Rows per file for an operation, e.g. Delete=5 (repeatable).")
-@click.option("--access-ttl", type=click.IntRange(min=1), default=300, show_default=True, help="Access token lifetime, seconds.")
-@click.option("--refresh-ttl", type=click.IntRange(min=1), default=1800, show_default=True, help="Refresh token lifetime, seconds.")
+@click.option(
+    "--limit",
+    "limit_values",
+    multiple=True,
+    metavar="OP=N",
+    help="Rows per file for an operation, e.g. Delete=5 (repeatable).",
+)
+@click.option(
+    "--access-ttl", type=click.IntRange(min=1), default=300, show_default=True, help="Access token lifetime, seconds."
+)
+@click.option(
+    "--refresh-ttl",
+    type=click.IntRange(min=1),
+    default=1800,
+    show_default=True,
+    help="Refresh token lifetime, seconds.",
+)
 @click.option(
     "--user",
     "user_specs",
@@ -142,8 +164,19 @@ def _ignore_signal(signum: int, frame: FrameType | None) -> None:
     metavar="USER:PASSWORD:ROLE[:GROUP,...]",
     help="A login (repeatable); replaces the seeded users. ROLE is OWNER or VIEWER; groups default to *.",
 )
-@click.option("--faults", "faults_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML fault spec: inject latency, 429/5xx, resets, cut bodies, HTML pages (see numsync.emulator.faults).")
-@click.option("--fault-seed", type=int, default=0, show_default=True, help="Seed for the fault coin tosses (runs are deterministic).")
+@click.option(
+    "--faults",
+    "faults_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML fault spec: inject latency, 429/5xx, resets, cut bodies, HTML pages (see numsync.emulator.faults).",
+)
+@click.option(
+    "--fault-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for the fault coin tosses (runs are deterministic).",
+)
 def emulator_command(
     host: str,
     port: int,

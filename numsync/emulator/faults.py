@@ -58,7 +58,7 @@ class FaultRule:
     fired: int = 0
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FaultRule":
+    def from_dict(cls, data: dict[str, Any]) -> FaultRule:
         """Build and check one rule; raises ValueError naming the problem."""
         unknown = set(data) - {"target", "kind", "probability", "status", "seconds", "retry_after", "times"}
         if unknown:
@@ -71,7 +71,9 @@ class FaultRule:
         _check_number(rule.seconds, "seconds", 0, 3600)
         if isinstance(rule.status, bool) or not isinstance(rule.status, int) or not 100 <= rule.status <= 599:
             raise ValueError(f"status must be an HTTP status code (100-599), not {rule.status!r}")
-        if rule.times is not None and (isinstance(rule.times, bool) or not isinstance(rule.times, int) or rule.times < 0):
+        if rule.times is not None and (
+            isinstance(rule.times, bool) or not isinstance(rule.times, int) or rule.times < 0
+        ):
             raise ValueError(f"times must be a whole number ≥ 0, not {rule.times!r}")
         if rule.target not in TARGETS:
             raise ValueError(f"fault target {rule.target!r} is not one of {TARGETS}")
@@ -122,19 +124,36 @@ class FaultInjector:
             await asyncio.sleep(rule.seconds)
             await self.app(scope, receive, send)
         elif rule.kind == "status":
-            await _answer(send, rule.status, _retry_after_header(rule.retry_after), b'{"error": "injected", "message": "injected fault: nothing was processed"}')
+            await _answer(
+                send,
+                rule.status,
+                _retry_after_header(rule.retry_after),
+                b'{"error": "injected", "message": "injected fault: nothing was processed"}',
+            )
         elif rule.kind == "html":
-            await _answer(send, 200, [(b"content-type", b"text/html; charset=utf-8")], b"<!DOCTYPE html><html><body><h1>Scheduled maintenance</h1></body></html>")
+            await _answer(
+                send,
+                200,
+                [(b"content-type", b"text/html; charset=utf-8")],
+                b"<!DOCTYPE html><html><body><h1>Scheduled maintenance</h1></body></html>",
+            )
         elif rule.kind == "reset_before":
             await _drop(send)
         else:
             status, headers, body = await _run(self.app, scope, receive)
             if rule.kind == "status_after":
-                await _answer(send, rule.status, [], json.dumps({"error": "injected", "message": "injected fault after processing"}).encode())
+                await _answer(
+                    send,
+                    rule.status,
+                    [],
+                    json.dumps({"error": "injected", "message": "injected fault after processing"}).encode(),
+                )
             elif rule.kind == "reset_after":
                 await _drop(send)
             else:  # cut
-                kept = [(k, v) for k, v in headers if k.lower() != b"content-length"] + [(b"content-length", str(len(body)).encode())]
+                kept = [(k, v) for k, v in headers if k.lower() != b"content-length"] + [
+                    (b"content-length", str(len(body)).encode())
+                ]
                 await send({"type": "http.response.start", "status": status, "headers": kept})
                 await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
                 raise InjectedDisconnect("injected: body cut off")
@@ -157,7 +176,13 @@ def _retry_after_header(value: str | None) -> list[tuple[bytes, bytes]]:
 async def _answer(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     if not any(k == b"content-type" for k, _ in headers):
         headers = headers + [(b"content-type", b"application/json")]
-    await send({"type": "http.response.start", "status": status, "headers": headers + [(b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": headers + [(b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

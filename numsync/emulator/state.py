@@ -240,14 +240,22 @@ class TenantState:
     def from_json(cls, data: Mapping[str, Any]) -> TenantState:
         """Inverse of :meth:`to_json`. Raises StateFileError on another format or a malformed entry."""
         if data.get("format") != STATE_FORMAT:
-            raise StateFileError(f"not a numsync emulator state (format is {data.get('format')!r}, expected {STATE_FORMAT!r})")
+            raise StateFileError(
+                f"not a numsync emulator state (format is {data.get('format')!r}, expected {STATE_FORMAT!r})"
+            )
         try:
             groups = {
                 gid: Group(gid, str(g.get("country", "")), [str(s) for s in g.get("phone_number_sets", [])])
                 for gid, g in data.get("groups", {}).items()
             }
             miniapps = {
-                mid: Miniapp(mid, str(m["name"]), str(m["type"]), str(m["group"]), str(m.get("diamant_app_name", DIAMANT_APP_NAME)))
+                mid: Miniapp(
+                    mid,
+                    str(m["name"]),
+                    str(m["type"]),
+                    str(m["group"]),
+                    str(m.get("diamant_app_name", DIAMANT_APP_NAME)),
+                )
                 for mid, m in data.get("miniapps", {}).items()
             }
             numbers = {str(r["NUMBER"]): NumberRow.from_json(r) for r in data.get("numbers", [])}
@@ -346,7 +354,14 @@ class _GroupSeed:
 
 _DEMO_GROUPS: tuple[_GroupSeed, ...] = (
     _GroupSeed(
-        "ocp-qa", "US", ("us-east", "us-west"), "+12015550", 100, 100, ("en-US", "es-US"), "twilio",
+        "ocp-qa",
+        "US",
+        ("us-east", "us-west"),
+        "+12015550",
+        100,
+        100,
+        ("en-US", "es-US"),
+        "twilio",
         (
             ("SND_billing_flow", "Flow", "3781bcc1-7c76-439b-ba26-05d22217b316"),
             ("card_pin", "Numeric", "9c1e04d2-51aa-4e0f-8b7e-2f3a6c1d9e10"),
@@ -357,12 +372,26 @@ _DEMO_GROUPS: tuple[_GroupSeed, ...] = (
         skip=("+12015550127",),
     ),
     _GroupSeed(
-        "us-sales", "US", ("new-york", "chicago"), "+12125550", 100, 60, ("en-US",), "twilio",
+        "us-sales",
+        "US",
+        ("new-york", "chicago"),
+        "+12125550",
+        100,
+        60,
+        ("en-US",),
+        "twilio",
         (("sales_router", "Flow", None), ("zip_code_entry", "Numeric", None)),
         ("sales", "campaign-q3"),
     ),
     _GroupSeed(
-        "uk-care", "GB", ("london", "manchester"), "+442079460", 900, 60, ("en-GB",), "bt-wholesale",
+        "uk-care",
+        "GB",
+        ("london", "manchester"),
+        "+442079460",
+        900,
+        60,
+        ("en-GB",),
+        "bt-wholesale",
         (
             ("care_router", "Flow", "0b7f3a90-2c4d-4e1b-9a55-7d2e8c6f1a3b"),
             ("complaints_ivr", "Flow", None),
@@ -370,7 +399,14 @@ _DEMO_GROUPS: tuple[_GroupSeed, ...] = (
         ("support",),
     ),
     _GroupSeed(
-        "de-service", "DE", ("berlin", "munich", "hamburg"), "+4930123456", 50, 40, ("de-DE",), "sipgate",
+        "de-service",
+        "DE",
+        ("berlin", "munich", "hamburg"),
+        "+4930123456",
+        50,
+        40,
+        ("de-DE",),
+        "sipgate",
         (
             ("kundendienst", "Flow", "5e8d2c17-9f3b-4a6e-b1d4-3c7a9e2f0b58"),
             ("pin_eingabe", "Numeric", None),
@@ -378,7 +414,14 @@ _DEMO_GROUPS: tuple[_GroupSeed, ...] = (
         ("service",),
     ),
     _GroupSeed(
-        "au-support", "AU", ("sydney",), "+61255500", 100, 40, ("en-AU",), "telstra",
+        "au-support",
+        "AU",
+        ("sydney",),
+        "+61255500",
+        100,
+        40,
+        ("en-AU",),
+        "telstra",
         (("support_triage", "Flow", None), ("account_lookup", "Numeric", None)),
         ("support", "escalations"),
     ),

@@ -56,14 +56,25 @@ class EmulatorProcess:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def start(self) -> None:
         """Start the child and wait until it has written its port. Raises EmulatorStartError."""
         self._tmp = Path(tempfile.mkdtemp(prefix="numsync-emulator-"))
         port_file = self._tmp / "port"
-        command = [sys.executable, "-m", "numsync.emulator", "--port", "0", "--port-file", str(port_file), *self.extra_args]
+        command = [
+            sys.executable,
+            "-m",
+            "numsync.emulator",
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            *self.extra_args,
+        ]
         self._stdout = open(self._tmp / "stdout", "wb")  # noqa: SIM115 - closed in stop()
         self._stderr = open(self._tmp / "stderr", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
@@ -114,7 +125,9 @@ class EmulatorProcess:
                     f"the emulator exited with status {self.process.returncode} before listening; stderr:\n{self.stderr_text()}"
                 )
             time.sleep(0.02)
-        raise EmulatorStartError(f"the emulator did not listen within {self.timeout:g} s; stderr:\n{self.stderr_text()}")
+        raise EmulatorStartError(
+            f"the emulator did not listen within {self.timeout:g} s; stderr:\n{self.stderr_text()}"
+        )
 
     def stderr_text(self) -> str:
         """What the child wrote to stderr so far (``""`` once stopped)."""
@@ -144,7 +157,10 @@ class EmulatorProcess:
 
     def token(self, username: str = "demo", password: str = "demo-secret") -> str:
         """An access token from the password grant. Raises httpx.HTTPStatusError on refusal."""
-        answer = httpx.post(self.token_url, data={"client_id": "ocp", "grant_type": "password", "username": username, "password": password})
+        answer = httpx.post(
+            self.token_url,
+            data={"client_id": "ocp", "grant_type": "password", "username": username, "password": password},
+        )
         answer.raise_for_status()
         return str(answer.json()["access_token"])
 

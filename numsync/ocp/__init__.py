@@ -3,4 +3,14 @@
 from .auth import AuthError, Credentials, OCPAuth
 from .client import ApiError, ExecuteResult, OCPClient, OCPReader, ReadOnlyViolation, RowResult
 
-__all__ = ["ApiError", "AuthError", "Credentials", "ExecuteResult", "OCPAuth", "OCPClient", "OCPReader", "ReadOnlyViolation", "RowResult"]
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "Credentials",
+    "ExecuteResult",
+    "OCPAuth",
+    "OCPClient",
+    "OCPReader",
+    "ReadOnlyViolation",
+    "RowResult",
+]

@@ -54,14 +54,23 @@ class Credentials:
         return f"Credentials({kind}, secrets hidden)"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Credentials":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
         """Read ``OCP_TOKEN``, or ``OCP_USERNAME`` + ``OCP_PASSWORD`` (+ ``OCP_OTP`` or ``OCP_TOTP_SECRET``). Raises AuthError if neither."""
         env = os.environ if environ is None else environ
         if env.get("OCP_TOKEN", "").strip():
-            return cls(token=env["OCP_TOKEN"].strip())  # a token never holds whitespace; a stray newline would leak it in an error
+            return cls(
+                token=env["OCP_TOKEN"].strip()
+            )  # a token never holds whitespace; a stray newline would leak it in an error
         if env.get("OCP_USERNAME") and env.get("OCP_PASSWORD"):
-            return cls(username=env["OCP_USERNAME"], password=env["OCP_PASSWORD"], otp=env.get("OCP_OTP") or None, totp_secret=env.get("OCP_TOTP_SECRET") or None)
-        raise AuthError("no OCP credentials: set OCP_USERNAME and OCP_PASSWORD (plus OCP_OTP or OCP_TOTP_SECRET where two-factor is on), or OCP_TOKEN with a pre-issued access token.")
+            return cls(
+                username=env["OCP_USERNAME"],
+                password=env["OCP_PASSWORD"],
+                otp=env.get("OCP_OTP") or None,
+                totp_secret=env.get("OCP_TOTP_SECRET") or None,
+            )
+        raise AuthError(
+            "no OCP credentials: set OCP_USERNAME and OCP_PASSWORD (plus OCP_OTP or OCP_TOTP_SECRET where two-factor is on), or OCP_TOKEN with a pre-issued access token."
+        )
 
     def secrets(self) -> list[str]:
         """The secret values, for redaction."""
@@ -79,7 +88,14 @@ class OCPAuth(httpx.Auth):
 
     requires_response_body = True
 
-    def __init__(self, token_url: str, credentials: Credentials, *, client_id: str = "ocp", clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        token_url: str,
+        credentials: Credentials,
+        *,
+        client_id: str = "ocp",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.token_url = token_url
         self.credentials = credentials
         self.client_id = client_id
@@ -107,7 +123,11 @@ class OCPAuth(httpx.Auth):
             if response.status_code == 200:
                 self._store(response)
                 return
-        form = {"grant_type": "password", "username": self.credentials.username or "", "password": self.credentials.password or ""}
+        form = {
+            "grant_type": "password",
+            "username": self.credentials.username or "",
+            "password": self.credentials.password or "",
+        }
         code = self.credentials.one_time_code()
         if code:
             form["totp"] = code
@@ -118,7 +138,13 @@ class OCPAuth(httpx.Auth):
 
     def _token_request(self, form: dict[str, str]) -> httpx.Request:
         self.token_requests += 1
-        return httpx.Request("POST", self.token_url, data={"client_id": self.client_id, **form}, headers={"Accept": "application/json"}, extensions={READ: True})
+        return httpx.Request(
+            "POST",
+            self.token_url,
+            data={"client_id": self.client_id, **form},
+            headers={"Accept": "application/json"},
+            extensions={READ: True},
+        )
 
     def _store(self, response: httpx.Response) -> None:
         try:
@@ -129,7 +155,9 @@ class OCPAuth(httpx.Auth):
             self._refresh = body.get("refresh_token")
             self._refresh_expires = now + float(body.get("refresh_expires_in", 1800))
         except (ValueError, KeyError, TypeError):
-            raise AuthError(f"the token endpoint {response.request.url} answered HTTP {response.status_code} without an access_token") from None
+            raise AuthError(
+                f"the token endpoint {response.request.url} answered HTTP {response.status_code} without an access_token"
+            ) from None
 
 
 def _refusal(response: httpx.Response, credentials: Credentials) -> str:

@@ -96,7 +96,9 @@ class OCPReader:
         hooks = {"request": [self._guard]} if self.read_only else {}
         inner = transport or httpx.HTTPTransport(verify=verify)
         wrapped = RetryTransport(inner, retry or RetryPolicy(), on_retry=on_retry)
-        self._http = httpx.Client(auth=auth, timeout=timeout, transport=wrapped, headers={"User-Agent": "numsync"}, event_hooks=hooks)
+        self._http = httpx.Client(
+            auth=auth, timeout=timeout, transport=wrapped, headers={"User-Agent": "numsync"}, event_hooks=hooks
+        )
 
     def _guard(self, request: httpx.Request) -> None:
         url = str(request.url.copy_with(query=None))
@@ -104,7 +106,7 @@ class OCPReader:
             return
         raise ReadOnlyViolation(f"read-only session refused {request.method} {url}")
 
-    def __enter__(self) -> "OCPReader":
+    def __enter__(self) -> OCPReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -140,7 +142,7 @@ class OCPClient(OCPReader):
         self.upload_field = upload_field
         self.put_requests = 0
 
-    def __enter__(self) -> "OCPClient":
+    def __enter__(self) -> OCPClient:
         return self
 
     def execute(self, body: bytes, *, filename: str = "operations.csv") -> ExecuteResult:
@@ -151,7 +153,9 @@ class OCPClient(OCPReader):
         url = self.base_url + EXPORT_PATH
         self.put_requests += 1
         try:
-            response = self._http.put(url, files={self.upload_field: (filename, body, "text/csv")}, headers={"Accept": "application/json"})
+            response = self._http.put(
+                url, files={self.upload_field: (filename, body, "text/csv")}, headers={"Accept": "application/json"}
+            )
         except httpx.ConnectError as exc:
             raise ApiError(f"upload to {url} failed before sending: {exc}", sent=False) from None
         except httpx.HTTPError as exc:
@@ -172,7 +176,9 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
         pass
     if not message:
         message = f"body starts with {preview(response.content)}"
-    hint = {401: " (the token was refused)", 403: " (the user lacks the OWNER role or permission on a group)"}.get(response.status_code, "")
+    hint = {401: " (the token was refused)", 403: " (the user lacks the OWNER role or permission on a group)"}.get(
+        response.status_code, ""
+    )
     raise ApiError(f"{what} refused by OCP: HTTP {response.status_code}{hint}: {message}", status=response.status_code)
 
 
@@ -189,5 +195,13 @@ def _row_results(response: httpx.Response) -> list[RowResult] | None:
         if not isinstance(item, dict):
             return None
         status = str(item.get("status", "")).lower()
-        rows.append(RowResult(int(item.get("row", i)), str(item.get("NUMBER", "")), str(item.get("OPERATION", "")), status in ("applied", "ok", "success"), str(item.get("message", ""))))
+        rows.append(
+            RowResult(
+                int(item.get("row", i)),
+                str(item.get("NUMBER", "")),
+                str(item.get("OPERATION", "")),
+                status in ("applied", "ok", "success"),
+                str(item.get("message", "")),
+            )
+        )
     return rows

@@ -106,7 +106,13 @@ class RetryTransport(httpx.BaseTransport):
                     raise
                 # nothing was sent: safe to resend, even a write
                 reason, response = "no connection", None
-            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.WriteError, httpx.WriteTimeout):
+            except (
+                httpx.ReadError,
+                httpx.RemoteProtocolError,
+                httpx.ReadTimeout,
+                httpx.WriteError,
+                httpx.WriteTimeout,
+            ):
                 if not read or last:
                     raise
                 reason, response = "connection broken", None

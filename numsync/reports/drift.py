@@ -20,7 +20,11 @@ KIND_LABEL = {
     DriftKind.CHANGED: "changed",
     DriftKind.WRONG_GROUP: "wrong group",
 }
-CAUSE_LABEL = {"out_of_band": "out-of-band change in OCP", "pending_apply": "pending apply (desired changed in git)", None: ""}
+CAUSE_LABEL = {
+    "out_of_band": "out-of-band change in OCP",
+    "pending_apply": "pending apply (desired changed in git)",
+    None: "",
+}
 
 
 def describe(item: DriftItem) -> str:
@@ -33,7 +37,15 @@ def describe(item: DriftItem) -> str:
         detail = f"desired in {item.group_id!r}, not in OCP"
     else:
         detail = f"live in {item.group_id!r}, in no desired file"
-    extra = [x for x in (CAUSE_LABEL[item.cause], "PROTECTED" if item.protected else "", f"suppressed: {item.suppressed_by}" if item.suppressed_by else "") if x]
+    extra = [
+        x
+        for x in (
+            CAUSE_LABEL[item.cause],
+            "PROTECTED" if item.protected else "",
+            f"suppressed: {item.suppressed_by}" if item.suppressed_by else "",
+        )
+        if x
+    ]
     return detail + (f" [{', '.join(extra)}]" if extra else "")
 
 
@@ -48,12 +60,20 @@ def render_text(report: DriftReport) -> str:
     out = []
     for env in report.environments:
         c = counts(env.active)
-        out.append(f'Drift in environment "{env.environment}": ' + ", ".join(f"{n} {k}" for k, n in c.items()) + f"; {env.in_sync} in sync, {env.out_of_scope} out of scope")
+        out.append(
+            f'Drift in environment "{env.environment}": '
+            + ", ".join(f"{n} {k}" for k, n in c.items())
+            + f"; {env.in_sync} in sync, {env.out_of_scope} out of scope"
+        )
         for item in env.items:
             mark = "  (suppressed)" if item.suppressed_by else ""
-            out.append(f"  {item.kind.value:<11} {item.number:<16} {describe(item)}  — {_age(item, report.generated_at)}{mark}")
+            out.append(
+                f"  {item.kind.value:<11} {item.number:<16} {describe(item)}  — {_age(item, report.generated_at)}{mark}"
+            )
         for s in env.expired_suppressions:
-            out.append(f"  ! suppression of {s.number} expired on {s.until.isoformat()} ({s.reason}); it hides nothing now — renew or remove it")
+            out.append(
+                f"  ! suppression of {s.number} expired on {s.until.isoformat()} ({s.reason}); it hides nothing now — renew or remove it"
+            )
     out.append("Drift found." if report.drifted else "No drift.")
     return "\n".join(out)
 
@@ -72,7 +92,9 @@ def render_markdown(report: DriftReport) -> str:
         if env.items:
             out += ["| number | kind | group | details | age |", "|---|---|---|---|---|"]
             for item in env.items:
-                out.append(f"| `{item.number}` | {item.kind.value} | {_md(item.group_id)} | {_md(describe(item))} | {_age(item, report.generated_at)} |")
+                out.append(
+                    f"| `{item.number}` | {item.kind.value} | {_md(item.group_id)} | {_md(describe(item))} | {_age(item, report.generated_at)} |"
+                )
             out.append("")
         for s in env.expired_suppressions:
             out.append(f"- :warning: suppression of `{s.number}` expired on {s.until.isoformat()} ({_md(s.reason)})")
@@ -90,20 +112,38 @@ def render_junit(report: DriftReport) -> str:
     suites = ET.Element("testsuites", name="numsync drift")
     for env in report.environments:
         active = env.active
-        suite = ET.SubElement(suites, "testsuite", name=f"drift.{env.environment}", tests=str(len(env.items) + env.in_sync), failures=str(len(active)), timestamp=report.generated_at)
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=f"drift.{env.environment}",
+            tests=str(len(env.items) + env.in_sync),
+            failures=str(len(active)),
+            timestamp=report.generated_at,
+        )
         for item in env.items:
-            case = ET.SubElement(suite, "testcase", classname=f"drift.{env.environment}.{item.group_id}", name=item.number)
+            case = ET.SubElement(
+                suite, "testcase", classname=f"drift.{env.environment}.{item.group_id}", name=item.number
+            )
             if item.suppressed_by:
                 ET.SubElement(case, "skipped", message=f"suppressed: {item.suppressed_by}")
             else:
-                failure = ET.SubElement(case, "failure", message=f"{item.kind.value}: {describe(item)}", type=item.kind.value)
+                failure = ET.SubElement(
+                    case, "failure", message=f"{item.kind.value}: {describe(item)}", type=item.kind.value
+                )
                 failure.text = f"{describe(item)}\nfirst seen {item.first_seen}"
         if env.in_sync:
-            ET.SubElement(suite, "testcase", classname=f"drift.{env.environment}", name=f"{env.in_sync} number(s) in sync")
+            ET.SubElement(
+                suite, "testcase", classname=f"drift.{env.environment}", name=f"{env.in_sync} number(s) in sync"
+            )
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-_COLORS = {DriftKind.MISSING: "#d9534f", DriftKind.UNMANAGED: "#f0ad4e", DriftKind.CHANGED: "#5bc0de", DriftKind.WRONG_GROUP: "#9b59b6"}
+_COLORS = {
+    DriftKind.MISSING: "#d9534f",
+    DriftKind.UNMANAGED: "#f0ad4e",
+    DriftKind.CHANGED: "#5bc0de",
+    DriftKind.WRONG_GROUP: "#9b59b6",
+}
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -155,7 +195,11 @@ def _summary_table(report: DriftReport) -> str:
         groups = sorted({i.group_id for i in env.active})
         for g in groups or ["—"]:
             c = counts(i for i in env.active if i.group_id == g)
-            body.append(f"<tr><th>{html.escape(env.environment)}</th><th>{html.escape(g)}</th>" + "".join(f"<td>{c[k.value]}</td>" for k in DriftKind) + "</tr>")
+            body.append(
+                f"<tr><th>{html.escape(env.environment)}</th><th>{html.escape(g)}</th>"
+                + "".join(f"<td>{c[k.value]}</td>" for k in DriftKind)
+                + "</tr>"
+            )
     return f'<table class="summary">{head}{"".join(body)}</table>'
 
 

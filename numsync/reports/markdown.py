@@ -85,7 +85,9 @@ def operation_rows(plan: Plan) -> list[list[str]]:
     for p, phase in enumerate(plan.phases, start=1):
         for b, batch in enumerate(phase.batches, start=1):
             for row in batch.rows:
-                values = ({"NUMBER": row.listed_as} if row.listed_as else {}) | row.values  # the form OCP listed it in, when not E.164
+                values = (
+                    {"NUMBER": row.listed_as} if row.listed_as else {}
+                ) | row.values  # the form OCP listed it in, when not E.164
                 cells = ", ".join(code(f"{k}={show(v)}") for k, v in values.items())
                 rows.append([str(p), str(b), row.operation.value, code(row.number), cells])
     return rows
@@ -105,7 +107,9 @@ def render_plan(plan: Plan, *, violations: Sequence[str] = (), heading: str = "#
     """
     out = [f"{heading} numsync plan for {code(plan.environment)}", ""]
     if plan.empty:
-        out.append(f"**No changes.** Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope).")
+        out.append(
+            f"**No changes.** Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope)."
+        )
     else:
         out.append(f"**Plan: {plan.summary_line()}**, in {plan.request_count()} request(s).")
     if plan.git_commit:
@@ -134,7 +138,9 @@ def render_plan(plan: Plan, *, violations: Sequence[str] = (), heading: str = "#
         out.append("")
     if plan.phases:
         rows = operation_rows(plan)
-        out.append(f"<details><summary>Operations, in upload order: {len(rows)} row(s) in {plan.request_count()} file(s), {len(plan.phases)} phase(s)</summary>")
+        out.append(
+            f"<details><summary>Operations, in upload order: {len(rows)} row(s) in {plan.request_count()} file(s), {len(plan.phases)} phase(s)</summary>"
+        )
         out.append("")
         out += table(["Phase", "File", "Operation", "Number", "Values"], rows)
         out.append("")

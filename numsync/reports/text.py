@@ -8,8 +8,8 @@ from ..apply import ApplyResult, BatchOutcome, RowFailure
 from ..desired import DesiredState
 from ..diff import Diff
 from ..model import FIELDS, Field
-from ..yamlsrc import Location
 from ..plan import ChangeSummary, Plan
+from ..yamlsrc import Location
 
 _SIGILS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 
@@ -46,7 +46,9 @@ def render_plan(plan: Plan) -> str:
             out += _change_lines(c)
         out.append("")
     if plan.unmanaged:
-        out.append(f"Unmanaged: {len(plan.unmanaged)} live number(s) in managed groups are in no desired file; left alone (set prune: true on the group to delete them):")
+        out.append(
+            f"Unmanaged: {len(plan.unmanaged)} live number(s) in managed groups are in no desired file; left alone (set prune: true on the group to delete them):"
+        )
         out += [f"  ? {n}" for n in plan.unmanaged[:50]]
         if len(plan.unmanaged) > 50:
             out.append(f"  … and {len(plan.unmanaged) - 50} more")
@@ -63,7 +65,9 @@ def render_plan(plan: Plan) -> str:
     if plan.empty and plan.conflicts:
         out.append(f"No operations, but {len(plan.conflicts)} conflict(s) above need a person.")
     elif plan.empty:
-        out.append(f"No changes. Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope).")
+        out.append(
+            f"No changes. Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope)."
+        )
     else:
         out.append(f"Plan: {plan.summary_line()}.")
     return "\n".join(out)
@@ -104,7 +108,9 @@ def render_apply(result: ApplyResult, desired: DesiredState | None = None) -> st
     With ``desired``, each refused row is followed by the file:line:col of the YAML to fix.
     """
     total = result.applied + len(result.failures) + len(result.skipped)
-    out = [f"Applied {result.applied} of {total} operation(s) in {result.requests} request(s), {len(result.failures)} failed, {len(result.skipped)} skipped."]
+    out = [
+        f"Applied {result.applied} of {total} operation(s) in {result.requests} request(s), {len(result.failures)} failed, {len(result.skipped)} skipped."
+    ]
     if result.failures:
         out.append("Failed:")
         by_message: dict[str, list[RowFailure]] = {}
@@ -118,7 +124,9 @@ def render_apply(result: ApplyResult, desired: DesiredState | None = None) -> st
                 shown = ", ".join(labels[:5]) + (f" … and {len(labels) - 5} more" if len(labels) > 5 else "")
                 out.append(f"  {len(labels)} rows ({shown}): {message}")
             if desired is not None:
-                locations = list(dict.fromkeys(loc for f in failures if (loc := failure_location(f, desired)) is not None))
+                locations = list(
+                    dict.fromkeys(loc for f in failures if (loc := failure_location(f, desired)) is not None)
+                )
                 out += [f"  {'':<24} at {loc}" for loc in locations[:5]]
                 if len(locations) > 5:
                     out.append(f"  {'':<24} … and {len(locations) - 5} more place(s)")
