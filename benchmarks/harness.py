@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import tenant as tenants
+from benchmarks import tenant as tenants
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def run_size(base: Path, size: int, repeat: int, log) -> dict[str, dict]:
 
 def run_e2e(base: Path, size: int, repeat: int, log) -> dict[str, dict]:
     """``numsync plan`` via the CLI against the emulator (1% changed), and apply of ~``size`` rows."""
-    from numsync.emulator.testing import EmulatorProcess
+    from numsync.emulator.process import EmulatorProcess
 
     figures = {}
     root = prepare(base, size, 0.01) if not (base / f"n{size}-c1").exists() else base / f"n{size}-c1"

@@ -22,9 +22,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .validate_bench import GROUP_SIZE, PLANS, numbers_for
+from benchmarks.validate_bench import GROUP_SIZE, PLANS, numbers_for
 
-#: The export's columns, in the vendor's order (as numsync.model.EXPORT_COLUMNS).
+#: The export's columns, in the vendor's order (as numsync.core.model.EXPORT_COLUMNS).
 COLUMNS = (
     "APPLICATION_TAG",
     "COUNTRY",

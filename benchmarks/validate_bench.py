@@ -36,8 +36,8 @@ import phonenumbers
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from numsync.checks import check_desired  # noqa: E402
-from numsync.desired import load_desired  # noqa: E402
+from numsync.core.checks import check_desired  # noqa: E402
+from numsync.core.desired import load_desired  # noqa: E402
 
 #: (region, country code, national number patterns: prefix and how many random digits follow)
 PLANS = {

@@ -8,13 +8,16 @@ plain function over plain data::
 
 __version__ = "0.1.0"
 
-from .config import Config, ConfigError, Environment, GroupPolicy, load_config
-from .csvio import ExportFormatError, parse_export, write_operations
-from .desired import DesiredError, DesiredState, load_desired
-from .diff import Change, ChangeKind, Diff, diff
-from .model import NULL, Field, NumberRecord, Operation, OperationRow
-from .plan import Plan, make_plan
-from .planner import PlanningError, plan_phases
+from numsync.config import Config, ConfigError, Environment, load_config
+from numsync.core.desired import DesiredError, DesiredState, load_desired
+from numsync.core.diff import Change, ChangeKind, Diff, diff
+from numsync.core.model import Field, NumberRecord
+from numsync.core.policy import GroupPolicy
+from numsync.ocp.compile import PlanningError, plan_phases
+from numsync.ocp.csvcodec import ExportFormatError, parse_export, write_operations
+from numsync.ocp.rows import OperationRow
+from numsync.ocp.vocabulary import NULL, Operation
+from numsync.workflow.plan import Plan, make_plan
 
 __all__ = [
     "NULL",

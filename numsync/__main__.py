@@ -1,3 +1,3 @@
-from .cli import main
+from numsync.cli import run
 
-main()
+run()

@@ -18,19 +18,22 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__, safety
-from . import drift as drift_mod
-from . import rehearse as rehearsal
-from .apply import BatchOutcome
-from .config import DEFAULT_CONFIG, Config, ConfigError, Environment, load_config
-from .csvio import ExportFormatError, parse_export
-from .desired import DesiredError
-from .emit import write_upload_files
-from .importer import render_desired
-from .journal import Journal
-from .ocp import ApiError, AuthError, Credentials
-from .pipeline import (
-    StalePlanError,
+from numsync import __version__
+from numsync.config import DEFAULT_CONFIG, Config, Environment, load_config
+from numsync.core import drift as drift_mod
+from numsync.core import safety
+from numsync.errors import ConfigError, DesiredError, NumsyncError, PlanFileError
+from numsync.gctuning import tune_for_batch_run
+from numsync.ocp import Credentials
+from numsync.ocp.csvcodec import parse_export
+from numsync.reports import drift as drift_reports
+from numsync.reports import text
+from numsync.workflow import rehearse as rehearsal
+from numsync.workflow.apply import BatchOutcome
+from numsync.workflow.emit import write_upload_files
+from numsync.workflow.importer import render_desired
+from numsync.workflow.journal import Journal
+from numsync.workflow.pipeline import (
     apply_with_recovery,
     check_fresh,
     connect,
@@ -41,10 +44,7 @@ from .pipeline import (
     plan_environment,
     verify,
 )
-from .plan import Plan
-from .planner import PlanningError
-from .reports import drift as drift_reports
-from .reports import text
+from numsync.workflow.plan import Plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,26 +78,19 @@ def handle_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, DesiredError) as exc:
-            for problem in exc.problems:
-                click.echo(str(problem), err=True)
-            what = "numsync.yaml" if isinstance(exc, ConfigError) else "desired files"
-            raise Failure(f"{len(exc.problems)} problem(s) in {what}; nothing was sent to OCP") from None
-        except AuthError as exc:
-            raise Failure(f"{exc} Nothing was written.") from None
-        except ExportFormatError as exc:
-            raise Failure(f"the live export cannot be read: {exc}. Nothing was planned or written.") from None
-        except ApiError as exc:
-            raise Failure(str(exc)) from None
-        except PlanningError as exc:
-            raise Failure(f"{exc}\nNothing was written.") from None
-        except StalePlanError as exc:
-            raise Failure(f"{exc}. Nothing was written.") from None
-        except OSError as exc:
-            where = f"{exc.filename}: " if exc.filename else ""
-            raise Failure(f"{where}{exc.strerror or exc}") from None
+        except (NumsyncError, OSError) as exc:
+            for line in exc.details if isinstance(exc, NumsyncError) else []:
+                click.echo(line, err=True)
+            raise Failure(_explain(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _explain(exc: NumsyncError | OSError) -> str:
+    if isinstance(exc, NumsyncError):
+        return exc.explain()
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
 
 
 class NumsyncGroup(click.Group):
@@ -166,8 +159,8 @@ def validate(ctx: click.Context, report_format: str, output: Path | None) -> Non
     Never needs credentials or the network. Exits 1 when any problem is an error; warnings
     (e.g. a number without a provider) are reported but do not fail.
     """
-    from .checks import check_desired
-    from .reports import problems as reports
+    from numsync.core.checks import check_desired
+    from numsync.reports import problems as reports
 
     problems: list[Any] = []
     numbers = 0
@@ -400,7 +393,7 @@ def show(plan_file: Path) -> None:
 def _read_plan(path: Path) -> Plan:
     try:
         return Plan.from_json(json.loads(path.read_text("utf-8")))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (PlanFileError, ValueError, UnicodeDecodeError) as exc:
         raise Failure(f"{path} is not a numsync plan: {exc}") from None
 
 
@@ -613,8 +606,8 @@ def fmt_command(ctx: click.Context, check: bool, paths: tuple[Path, ...]) -> Non
     or folders (default: the desired folder of each environment in numsync.yaml). A file with
     problems is not touched; its problems are listed and the exit code is 1.
     """
-    from . import fmt as formatter
-    from .reports.problems import text_line
+    from numsync.core import fmt as formatter
+    from numsync.reports.problems import text_line
 
     if not paths:
         config = _config(ctx)
@@ -653,7 +646,7 @@ def fmt_command(ctx: click.Context, check: bool, paths: tuple[Path, ...]) -> Non
 )
 def schema_command(config_schema: bool) -> None:
     """Print the JSON Schema of desired files (or of numsync.yaml with --config), for editors."""
-    from .schemacheck import load_schema
+    from numsync.core.schema import load_schema
 
     click.echo(json.dumps(load_schema("config" if config_schema else "desired"), indent=2, ensure_ascii=False))
 
@@ -679,7 +672,7 @@ def _emit_plan(
     overrides: safety.Overrides,
 ) -> bool:
     """Print or write the plan in each format (and GitLab's Terraform report); True when stdout carries Markdown or JSON."""
-    from .reports import markdown, plan_json
+    from numsync.reports import markdown, plan_json
 
     for fmt, path in outputs:
         if fmt == "text":
@@ -700,7 +693,7 @@ def _emit_plan(
 
 
 def gitlab_override_hint(violations: list[safety.Violation]) -> str:
-    from .gitlab import override_hint
+    from numsync.gitlab import override_hint
 
     return override_hint(violations)
 
@@ -774,8 +767,8 @@ def gitlab_comment(
     The note is found again by a hidden marker per environment. Without the token the
     command explains how to enable notes and exits 0, so a pipeline without one still passes.
     """
-    from . import gitlab
-    from .reports import markdown
+    from numsync import gitlab
+    from numsync.reports import markdown
 
     the_plan = _read_plan(plan_file)
     violations: list[safety.Violation] = []
@@ -829,10 +822,16 @@ def gitlab_comment(
 
 def _register_emulator() -> None:
     try:
-        from .emulator.command import emulator_command
+        from numsync.emulator.command import emulator_command
     except ImportError:  # pragma: no cover - the emulator ships in the package
         return
     main.add_command(emulator_command, "emulator")
 
 
 _register_emulator()
+
+
+def run() -> None:
+    """The ``numsync`` console script: tunes the garbage collector for a batch run once, then runs the CLI."""
+    tune_for_batch_run()
+    main()

@@ -9,82 +9,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import yamlsrc
-from .freeze import Freeze, FreezeError, parse_freeze
-from .model import DEFAULT_LIMITS, Field, NumberFormatError, Operation, normalize_number
-from .ocp.retry import RetryPolicy
-from .schemacheck import schema_problems
-from .yamlsrc import Location, Problem
-
-#: Integrations API base URL per OCP region (vendor documentation).
-REGIONS: dict[str, str] = {
-    "EU1": "https://eu1-m.ocp.ai/integrations",
-    "US1": "https://us1-m.ocp.ai/integrations",
-    "US2": "https://us2-m.ocp.ai/integrations",
-    "US1W": "https://us1-w-m.ocp.ai/integrations",
-}
-
-#: Path of the Keycloak token endpoint on the region's host (vendor documentation).
-TOKEN_PATH = "/auth/realms/master/protocol/openid-connect/token"
+from numsync.core import yamlsrc
+from numsync.core.freeze import Freeze, FreezeError, parse_freeze
+from numsync.core.model import Field, normalize_number
+from numsync.core.policy import GroupPolicy, Safety, Suppression
+from numsync.core.schema import schema_problems
+from numsync.core.yamlsrc import Location, Problem
+from numsync.errors import ConfigError, NumberFormatError
+from numsync.ocp.regions import REGIONS, token_url_for
+from numsync.ocp.retry import RetryPolicy
+from numsync.ocp.vocabulary import DEFAULT_LIMITS, Operation
 
 DEFAULT_CONFIG = "numsync.yaml"
-
-
-class ConfigError(ValueError):
-    """numsync.yaml is missing or wrong; ``problems`` say where."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
-@dataclass(frozen=True, slots=True)
-class GroupPolicy:
-    """Policy for one managed GROUP_ID.
-
-    ``prune``: delete live numbers no desired file lists; ``ignore_fields``: fields neither
-    diffed nor written (the environment's and the group's own); ``max_deletes`` and
-    ``max_change_percent``: this group's thresholds, None to use the environment's.
-    """
-
-    group_id: str
-    prune: bool = False
-    ignore_fields: frozenset[Field] = frozenset()
-    max_deletes: int | None = None
-    max_change_percent: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Safety:
-    """Thresholds that stop an apply; see the ``safety`` section of numsync.yaml.
-
-    ``max_deletes``: numbers deleted per apply; ``max_change_percent``: percent of live
-    numbers in scope changed or deleted, checked when at least ``min_size`` are in scope;
-    ``max_shrink_percent``: how much smaller than desired the export may be before numsync
-    distrusts it.
-    """
-
-    max_deletes: int = 25
-    max_change_percent: float = 25.0
-    min_size: int = 50
-    max_shrink_percent: float = 50.0
-
-
-@dataclass(frozen=True, slots=True)
-class Suppression:
-    """Drift of ``number`` (of ``kind``, or any kind when None) accepted for ``reason`` until the end of ``until`` (UTC)."""
-
-    number: str
-    reason: str
-    until: dt.date
-    kind: str | None = None
-
-    def matches(self, number: str, kind: str) -> bool:
-        """Whether this suppression covers drift ``kind`` of ``number``."""
-        return number == self.number and (self.kind is None or self.kind == kind)
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"number": self.number, "kind": self.kind, "reason": self.reason, "until": self.until.isoformat()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,12 +125,6 @@ def _url_problems(key: str, url: str, where: Location) -> list[Problem]:
     return []
 
 
-def token_url_for(base_url: str) -> str:
-    """The token endpoint on the host of ``base_url`` (``https://h/integrations`` → ``https://h/auth/…/token``)."""
-    parts = urlsplit(base_url)
-    return f"{parts.scheme}://{parts.netloc}{TOKEN_PATH}"
-
-
 def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     """Read and check numsync.yaml. Raises ConfigError listing every problem with file:line:col."""
     path = Path(path)
@@ -266,14 +196,14 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
     )
     if "token_url" in spec and token_url:
         problems += _url_problems("token_url", token_url, spec.value_locations["token_url"])
-    env_ignored = frozenset(Field(name.upper()) for name in spec.get("ignore_fields") or [])
+    env_ignored = frozenset(Field(name) for name in spec.get("ignore_fields") or [])
     groups = {}
     for gid, g in spec["groups"].items():
         g = g or {}
         groups[gid] = GroupPolicy(
             gid,
             prune=bool(g.get("prune", False)),
-            ignore_fields=env_ignored | frozenset(Field(name.upper()) for name in g.get("ignore_fields") or []),
+            ignore_fields=env_ignored | frozenset(Field(name) for name in g.get("ignore_fields") or []),
             max_deletes=g.get("max_deletes"),
             max_change_percent=g.get("max_change_percent"),
         )

@@ -21,16 +21,14 @@ from urllib.parse import quote
 
 import httpx
 
+from numsync.errors import GitLabError
+
 #: The CI/CD variable holding the access token by default.
 TOKEN_VARIABLE = "NUMSYNC_GITLAB_TOKEN"
 #: GitLab refuses notes above 1,000,000 characters; a plan that long is unreadable anyway.
 DEFAULT_MAX_CHARS = 60_000
 #: Pages of notes read at most (100 notes each) when looking for the marker.
 MAX_PAGES = 50
-
-
-class GitLabError(RuntimeError):
-    """GitLab could not be reached or refused a request; the message never holds the token."""
 
 
 def marker(environment: str) -> str:
@@ -193,7 +191,7 @@ APPLY_FLAGS_VARIABLE = "NUMSYNC_APPLY_FLAGS"
 
 
 def override_hint(violations: Sequence[Any]) -> str:
-    """How to lift safety ``violations`` (numsync.safety.Violation) in the GitLab pipeline."""
+    """How to lift safety ``violations`` (numsync.core.safety.Violation) in the GitLab pipeline."""
     if any(v.flag is None for v in violations):
         return "In GitLab CI: at least one of these checks has no override; change numsync.yaml or the desired files in a reviewed merge request."
     flags = " ".join(dict.fromkeys(v.flag for v in violations))

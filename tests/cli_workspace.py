@@ -10,10 +10,10 @@ import httpx
 from click.testing import CliRunner, Result
 
 from numsync.cli import main
-from numsync.csvio import parse_export
-from numsync.emulator.testing import EmulatorProcess
-from numsync.importer import render_desired
-from numsync.model import NumberRecord
+from numsync.core.model import NumberRecord
+from numsync.emulator.process import EmulatorProcess
+from numsync.ocp.csvcodec import parse_export
+from numsync.workflow.importer import render_desired
 
 CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}
 

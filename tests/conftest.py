@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from numsync.emulator.testing import EmulatorProcess
+from numsync.emulator.process import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 

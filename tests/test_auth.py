@@ -17,16 +17,18 @@ import pyotp
 import pytest
 from freezegun import freeze_time
 
-from numsync.apply import apply_plan
-from numsync.config import Environment, GroupPolicy
-from numsync.diff import diff
-from numsync.emulator.testing import EmulatorProcess
-from numsync.model import Field, NumberRecord, Operation
+from numsync.config import Environment
+from numsync.core.diff import diff
+from numsync.core.model import Field, NumberRecord
+from numsync.core.policy import GroupPolicy
+from numsync.emulator.process import EmulatorProcess
 from numsync.ocp import ApiError, AuthError, Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.auth import EXPIRY_LEEWAY
 from numsync.ocp.retry import RetryPolicy
-from numsync.pipeline import export_live
-from numsync.plan import make_plan
+from numsync.ocp.vocabulary import Operation
+from numsync.workflow.apply import apply_plan
+from numsync.workflow.pipeline import export_live
+from numsync.workflow.plan import make_plan
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 DEMO = Credentials("demo", "demo-secret")

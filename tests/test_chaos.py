@@ -12,14 +12,21 @@ import pytest
 import yaml
 
 from numsync.config import load_config
-from numsync.csvio import ExportFormatError, parse_export
-from numsync.diff import diff
-from numsync.emulator.testing import EmulatorProcess
-from numsync.importer import render_desired
-from numsync.model import Field, NumberRecord
+from numsync.core.diff import diff
+from numsync.core.model import Field, NumberRecord
+from numsync.emulator.process import EmulatorProcess
 from numsync.ocp import ApiError, Credentials
+from numsync.ocp.csvcodec import ExportFormatError, parse_export
 from numsync.ocp.retry import RetryPolicy
-from numsync.pipeline import apply_with_recovery, connect, export_live, load_environment_desired, plan_environment
+from numsync.ocp.vocabulary import COLUMN
+from numsync.workflow.importer import render_desired
+from numsync.workflow.pipeline import (
+    apply_with_recovery,
+    connect,
+    export_live,
+    load_environment_desired,
+    plan_environment,
+)
 
 RUNS = 6
 FAULTS = [
@@ -110,7 +117,9 @@ def test_apply_survives_random_faults(tmp_path: Path, seed: int) -> None:
 
     assert not [f for f in failures if "already exists" in f.message], "a Create was sent twice"
     assert failures == [], [f.message for f in failures]
-    after = [NumberRecord(n, r["GROUP_ID"], {f: r[f.value] for f in Field if r.get(f.value)}) for n, r in final.items()]
+    after = [
+        NumberRecord(n, r["GROUP_ID"], {f: r[COLUMN[f]] for f in Field if r.get(COLUMN[f])}) for n, r in final.items()
+    ]
     remaining = diff(state.records, after, env.groups)
     assert remaining.empty and not remaining.unmanaged
     deleted = {r.number for r in live_before} - final.keys()

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from numsync import yamlsrc
-from numsync.config import Config, ConfigError, Environment, GroupPolicy, load_config
-from numsync.model import Operation
+from numsync.config import Config, ConfigError, Environment, load_config
+from numsync.core import yamlsrc
+from numsync.core.policy import GroupPolicy
+from numsync.ocp.vocabulary import Operation
 
 TOKEN_PATH = "/auth/realms/master/protocol/openid-connect/token"
 

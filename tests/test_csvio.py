@@ -11,8 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numsync.csvio import ExportFormatError, parse_export, write_operations
-from numsync.model import NULL, Field, NumberRecord, Operation, OperationRow
+from numsync.core.model import Field, NumberRecord
+from numsync.ocp.csvcodec import ExportFormatError, parse_export, write_operations
+from numsync.ocp.rows import OperationRow
+from numsync.ocp.vocabulary import FIELD_OF_COLUMN, NULL, Operation
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXPORT_SAMPLE = FIXTURES / "export-sample.csv"
@@ -91,11 +93,11 @@ def test_fixture_values_equal_the_csv_cells_and_empty_cells_are_absent() -> None
     for cells, record in zip(rows, records):
         assert record.number == cells["NUMBER"]
         assert record.group_id == cells["GROUP_ID"]
-        expected = {Field(c): cells[c] for c in FIELD_COLUMNS if cells[c] != ""}
+        expected = {FIELD_OF_COLUMN[c]: cells[c] for c in FIELD_COLUMNS if cells[c] != ""}
         assert record.fields == expected, cells["NUMBER"]
         for c in FIELD_COLUMNS:
             if cells[c] == "":
-                assert record.get(Field(c)) is None
+                assert record.get(FIELD_OF_COLUMN[c]) is None
 
 
 def test_fixture_spot_values() -> None:
@@ -476,7 +478,7 @@ def test_property_free_text_round_trips_through_the_csv_module(
     ],
 )
 def test_review_cells_never_run_as_formulas(column: str, value: str, shown: str) -> None:
-    from numsync.csvio import spreadsheet_safe_cell
+    from numsync.ocp.csvcodec import spreadsheet_safe_cell
 
     assert spreadsheet_safe_cell(column, value) == shown
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from numsync import yamlsrc
-from numsync.desired import DesiredError, DesiredState, load_desired
-from numsync.model import Field, NumberRecord
-from numsync.yamlsrc import Problem
+from numsync.core import yamlsrc
+from numsync.core.desired import DesiredError, DesiredState, load_desired
+from numsync.core.model import Field, NumberRecord
+from numsync.core.yamlsrc import Problem
 
 APP = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
 

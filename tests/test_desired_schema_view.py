@@ -7,9 +7,10 @@ import itertools
 
 import pytest
 
-from numsync import desired, schemacheck, yamlsrc
-from numsync.desired import _number_rules, _schema_view
-from numsync.schemacheck import schema_problems
+from numsync.core import desired, yamlsrc
+from numsync.core import schema as schemacheck
+from numsync.core.desired import _number_rules, _schema_view
+from numsync.core.schema import schema_problems
 
 SPECS = [
     "{}",

@@ -16,15 +16,16 @@ import pytest
 from click.testing import CliRunner
 from freezegun import freeze_time
 
-from numsync import drift as drift_mod
 from numsync.cli import main
-from numsync.config import Environment, GroupPolicy, Suppression
-from numsync.diff import diff
-from numsync.emulator.testing import EmulatorProcess
-from numsync.model import Field, NumberRecord
+from numsync.config import Environment
+from numsync.core import drift as drift_mod
+from numsync.core.diff import diff
+from numsync.core.model import Field, NumberRecord
+from numsync.core.policy import GroupPolicy, Suppression
+from numsync.core.schema import load_schema
+from numsync.emulator.process import EmulatorProcess
 from numsync.ocp import Credentials, OCPAuth, OCPReader, ReadOnlyViolation
 from numsync.reports import drift as reports
-from numsync.schemacheck import load_schema
 
 ENV = Environment(
     name="prod",
@@ -257,8 +258,8 @@ def _git(cwd: Path, *args: str) -> None:
 def test_drift_cli_end_to_end(tmp_path: Path) -> None:
     with EmulatorProcess() as emulator:
         token = emulator.token()
-        from numsync.csvio import parse_export
-        from numsync.importer import render_desired
+        from numsync.ocp.csvcodec import parse_export
+        from numsync.workflow.importer import render_desired
 
         live = parse_export(
             httpx.post(emulator.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"}).content

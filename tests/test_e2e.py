@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 from cli_workspace import live_records, run, workspace, write_desired
 
-from numsync.emulator.testing import EmulatorProcess
-from numsync.model import Field
+from numsync.core.model import Field
+from numsync.emulator.process import EmulatorProcess
 
 
 def test_apply_with_more_deletes_than_the_limit_converges_in_the_fewest_requests(

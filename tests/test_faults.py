@@ -22,18 +22,19 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from numsync.apply import BatchOutcome
-from numsync.config import Environment, GroupPolicy
-from numsync.csvio import ExportFormatError, parse_export
-from numsync.diff import diff
+from numsync.config import Environment
+from numsync.core.diff import diff
+from numsync.core.model import Field, NumberRecord
+from numsync.core.policy import GroupPolicy
 from numsync.emulator.command import emulator_command
 from numsync.emulator.faults import load_rules
-from numsync.emulator.testing import EmulatorProcess, EmulatorStartError
-from numsync.model import Field, NumberRecord
+from numsync.emulator.process import EmulatorProcess, EmulatorStartError
 from numsync.ocp import ApiError, Credentials, OCPAuth, OCPClient
+from numsync.ocp.csvcodec import ExportFormatError, parse_export
 from numsync.ocp.retry import RetryPolicy
-from numsync.pipeline import apply_with_recovery, export_live
-from numsync.plan import make_plan
+from numsync.workflow.apply import BatchOutcome
+from numsync.workflow.pipeline import apply_with_recovery, export_live
+from numsync.workflow.plan import make_plan
 
 FAST = RetryPolicy(attempts=5, base_delay=0.01, max_delay=0.05, max_retry_after=5.0)
 PUT_UPDATE = b"OPERATION,NUMBER,NOTE\r\nUpdate,+12015550100,written by the fault test\r\n"

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from numsync.cli import main
-from numsync.desired import load_text
-from numsync.fmt import FormatError, format_text
+from numsync.core.desired import load_text
+from numsync.core.fmt import FormatError, format_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

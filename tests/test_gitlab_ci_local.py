@@ -25,12 +25,12 @@ from click.testing import CliRunner
 from gitlab_stub import GitLabStub
 
 from numsync.cli import main
-from numsync.csvio import write_operations
-from numsync.emit import upload_file_name
-from numsync.emulator.testing import EmulatorProcess
+from numsync.core.model import Field
+from numsync.emulator.process import EmulatorProcess
 from numsync.gitlab import marker
-from numsync.plan import Plan
+from numsync.ocp.csvcodec import upload_file_name, write_operations
 from numsync.reports.plan_json import terraform_report
+from numsync.workflow.plan import Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "glpat-ci-local-test"
@@ -201,7 +201,7 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
     planned = project.run_plan()
     assert planned.returncode == 0 and "PASS  plan: [demo]" in planned.output, planned.tail()
     plan = check_plan_artifacts(planned, head)
-    assert any(c.number == "+442079460958" and c.fields["NOTE"][1] == NEW_NOTE for c in plan.changes)
+    assert any(c.number == "+442079460958" and c.fields[Field.NOTE][1] == NEW_NOTE for c in plan.changes)
     assert NEW_NOTE in (planned.artifacts / "plan.md").read_text()
     assert emulator.stats()["put_requests"] == 0 and emulator.numbers() == before  # the plan wrote nothing
     [post] = gitlab.writes()

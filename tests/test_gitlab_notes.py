@@ -13,12 +13,14 @@ from click.testing import CliRunner
 from gitlab_stub import GitLabStub
 
 from numsync.cli import main
+from numsync.core.diff import ChangeKind, ChangeSummary
+from numsync.core.model import Field
 from numsync.gitlab import marker, note_body, truncate
-from numsync.model import Operation, OperationRow
-from numsync.plan import ChangeSummary, Plan
-from numsync.planner import Batch, Phase
+from numsync.ocp.rows import Batch, OperationRow, Phase
+from numsync.ocp.vocabulary import Operation
 from numsync.reports import markdown
 from numsync.reports.plan_json import terraform_report
+from numsync.workflow.plan import Plan
 
 TOKEN = "glpat-s3cret-value"
 PROJECT, MR = "42", "7"
@@ -30,22 +32,25 @@ def make_plan(environment: str = "prod", note: str = "Billing hotline", extra_ro
         OperationRow(Operation.DELETE, "+12015550189"),
         OperationRow(Operation.CREATE, "+12015550127", {"GROUP_ID": "ocp-qa", "PROVIDER": "twilio"}),
         OperationRow(Operation.ATTACH, "+12015550126", {"MINIAPP_ID": "app.flow", "LOCALE": "en-US"}),
-        OperationRow(Operation.UPDATE, "+12015550124", {"NOTE": note}),
+        OperationRow(Operation.UPDATE, "+12015550124", {Field.NOTE: note}),
     ]
     rows += [
-        OperationRow(Operation.UPDATE, f"+1201555{3000 + i:04d}", {"NOTE": f"bulk {i}"}) for i in range(extra_rows)
+        OperationRow(Operation.UPDATE, f"+1201555{3000 + i:04d}", {Field.NOTE: f"bulk {i}"}) for i in range(extra_rows)
     ]
     changes = [
-        ChangeSummary("+12015550124", "update", "ocp-qa", {"NOTE": ("old", note)}),
+        ChangeSummary("+12015550124", ChangeKind.UPDATE, "ocp-qa", {Field.NOTE: ("old", note)}),
         ChangeSummary(
-            "+12015550126", "update", "ocp-qa", {"MINIAPP_ID": (None, "app.flow"), "LOCALE": (None, "en-US")}
+            "+12015550126",
+            ChangeKind.UPDATE,
+            "ocp-qa",
+            {Field.MINIAPP_ID: (None, "app.flow"), Field.LOCALE: (None, "en-US")},
         ),
-        ChangeSummary("+12015550127", "create", "ocp-qa", {}),
-        ChangeSummary("+12015550188", "delete", "ocp-qa", {}),
-        ChangeSummary("+12015550189", "delete", "ocp-qa", {}),
+        ChangeSummary("+12015550127", ChangeKind.CREATE, "ocp-qa", {}),
+        ChangeSummary("+12015550188", ChangeKind.DELETE, "ocp-qa", {}),
+        ChangeSummary("+12015550189", ChangeKind.DELETE, "ocp-qa", {}),
     ]
     changes += [
-        ChangeSummary(f"+1201555{3000 + i:04d}", "update", "ocp-qa", {"NOTE": ("x", f"bulk {i}")})
+        ChangeSummary(f"+1201555{3000 + i:04d}", ChangeKind.UPDATE, "ocp-qa", {Field.NOTE: ("x", f"bulk {i}")})
         for i in range(extra_rows)
     ]
     phases = [Phase((Batch(tuple(rows)),)), Phase((Batch((OperationRow(Operation.DELETE, "+12015550188"),)),))]
@@ -216,8 +221,8 @@ def test_markdown_plan_escapes_cells_and_neutralizes_markup() -> None:
     hostile = "a|b `tick` <script>alert(1)</script> @team #12 **bold**\nnext"
     plan = Plan(
         environment="prod",
-        phases=[Phase((Batch((OperationRow(Operation.UPDATE, "+12015550124", {"NOTE": hostile}),)),))],
-        changes=[ChangeSummary("+12015550124", "update", "grp|x", {"NOTE": ("old`", hostile)})],
+        phases=[Phase((Batch((OperationRow(Operation.UPDATE, "+12015550124", {Field.NOTE: hostile}),)),))],
+        changes=[ChangeSummary("+12015550124", ChangeKind.UPDATE, "grp|x", {Field.NOTE: ("old`", hostile)})],
         conflicts=["number +1 is in group <b>x</b> | and y"],
     )
     text = markdown.render_plan(plan)

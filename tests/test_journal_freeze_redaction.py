@@ -21,7 +21,7 @@ from freezegun import freeze_time
 
 from numsync.cli import main
 from numsync.config import ConfigError, load_config
-from numsync.emulator.testing import EmulatorProcess
+from numsync.emulator.process import EmulatorProcess
 
 CREDENTIALS = {
     "OCP_USERNAME": "demo",
@@ -542,7 +542,7 @@ def test_no_token_appears_in_any_output_file_or_journal(tmp_path: Path) -> None:
 
 def test_the_journal_redacts_a_secret_that_reaches_it(tmp_path: Path) -> None:
     """The last line of defence: any string holding a known secret is masked before it is written."""
-    from numsync.journal import Journal
+    from numsync.workflow.journal import Journal
 
     path = tmp_path / "j.jsonl"
     with Journal(path, [PASSWORD, "", TOTP_SECRET]) as j:
@@ -612,7 +612,7 @@ def test_a_token_refusal_echoing_the_password_is_masked_in_the_output(tmp_path: 
 
 
 def test_the_emulator_never_shows_a_user_password(tmp_path: Path) -> None:
-    from numsync.emulator.testing import EmulatorStartError
+    from numsync.emulator.process import EmulatorStartError
 
     # a bad --user is refused without repeating the password
     with pytest.raises(EmulatorStartError) as caught:

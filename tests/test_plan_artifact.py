@@ -12,34 +12,35 @@ import pytest
 from cli_workspace import live_records, run, workspace, write_desired
 from click.testing import CliRunner
 
-from numsync.apply import apply_plan
 from numsync.cli import main
-from numsync.config import Environment, GroupPolicy, load_config
-from numsync.csvio import write_operations
-from numsync.diff import diff
-from numsync.emit import upload_file_name
-from numsync.emulator.testing import EmulatorProcess
-from numsync.model import NULL, OPERATION_COLUMNS, Field, NumberRecord, Operation
+from numsync.config import Environment, load_config
+from numsync.core.diff import diff
+from numsync.core.model import Field, NumberRecord
+from numsync.core.policy import GroupPolicy
+from numsync.emulator.process import EmulatorProcess
 from numsync.ocp.client import ExecuteResult
-from numsync.pipeline import load_environment_desired
-from numsync.plan import PLAN_FORMAT_VERSION, Plan, fingerprint, make_plan
+from numsync.ocp.csvcodec import upload_file_name, write_operations
+from numsync.ocp.vocabulary import NULL, OPERATION_COLUMNS, Operation
 from numsync.reports.text import render_plan
+from numsync.workflow.apply import apply_plan
+from numsync.workflow.pipeline import load_environment_desired
+from numsync.workflow.plan import PLAN_FORMAT_VERSION, Plan, fingerprint, make_plan
 
 UK_MINIAPP = "0b7f3a90-2c4d-4e1b-9a55-7d2e8c6f1a3b.care_router.Flow.uk-care@care_router.uk-care"
 QA_MINIAPP = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
 
 
 def rec(n: str, group: str, **fields: str) -> NumberRecord:
-    return NumberRecord(n, group, {Field(k.upper()): v for k, v in fields.items()}, provider="twilio")
+    return NumberRecord(n, group, {Field(k): v for k, v in fields.items()}, provider="twilio")
 
 
 def with_fields(record: NumberRecord, **fields: str | None) -> NumberRecord:
     values = dict(record.fields)
     for key, value in fields.items():
         if value is None:
-            values.pop(Field(key.upper()), None)
+            values.pop(Field(key), None)
         else:
-            values[Field(key.upper())] = value
+            values[Field(key)] = value
     return NumberRecord(record.number, record.group_id, values, provider=record.provider)
 
 

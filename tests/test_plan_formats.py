@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from numsync.cli import main
-from numsync.csvio import parse_export
-from numsync.emulator.testing import EmulatorProcess
-from numsync.importer import render_desired
+from numsync.emulator.process import EmulatorProcess
+from numsync.ocp.csvcodec import parse_export
+from numsync.workflow.importer import render_desired
 
 CREDENTIALS = {"OCP_USERNAME": "viewer", "OCP_PASSWORD": "viewer-secret"}  # a read-only login is enough to plan
 
@@ -106,10 +106,11 @@ def test_an_unknown_format_is_refused_before_any_request(config: Path, emulator:
 def test_refused_rows_point_at_the_yaml_to_fix_also_when_they_share_a_message(tmp_path: Path) -> None:
     """Two rows refused for the same set from the file's defaults: one message, one place (the defaults line);
     rows refused with their own messages each get their place; a pruned number (no YAML) gets none."""
-    from numsync.apply import ApplyResult, RowFailure
-    from numsync.desired import load_desired
-    from numsync.model import Operation, OperationRow
+    from numsync.core.desired import load_desired
+    from numsync.ocp.rows import OperationRow
+    from numsync.ocp.vocabulary import Operation
     from numsync.reports.text import render_apply
+    from numsync.workflow.apply import ApplyResult, RowFailure
 
     folder = tmp_path / "desired"
     folder.mkdir()

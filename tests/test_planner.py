@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numsync.config import GroupPolicy
-from numsync.diff import ChangeKind, diff
-from numsync.model import DEFAULT_LIMITS, NULL, Field, NumberRecord, Operation, OperationRow
-from numsync.planner import PlanningError, minimum_requests, plan_phases
+from numsync.core.diff import ChangeKind, diff
+from numsync.core.model import Field, NumberRecord
+from numsync.core.policy import GroupPolicy
+from numsync.ocp.compile import PlanningError, minimum_requests, plan_phases
+from numsync.ocp.rows import OperationRow
+from numsync.ocp.vocabulary import DEFAULT_LIMITS, NULL, Operation
 
 APP_X = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
 APP_Y = "9c1e04d2-51aa-4e0f-8b7e-2f3a6c1d9e10.card_pin.Numeric.ocp-qa@card_pin.ocp-qa"

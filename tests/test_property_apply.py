@@ -22,17 +22,18 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from numsync.apply import apply_plan
 from numsync.cli import main
 from numsync.config import load_config
-from numsync.diff import diff
-from numsync.emulator.testing import EmulatorProcess
-from numsync.importer import render_desired
-from numsync.model import FIELDS, Field, NumberRecord, Operation, normalize_value
+from numsync.core.diff import diff
+from numsync.core.model import FIELDS, Field, NumberRecord, normalize_value
+from numsync.emulator.process import EmulatorProcess
 from numsync.ocp import Credentials, OCPAuth, OCPClient
-from numsync.pipeline import export_live, load_environment_desired
-from numsync.plan import make_plan
-from numsync.planner import minimum_requests
+from numsync.ocp.compile import minimum_requests
+from numsync.ocp.vocabulary import COLUMN, FIELD_OF_COLUMN, Operation
+from numsync.workflow.apply import apply_plan
+from numsync.workflow.importer import render_desired
+from numsync.workflow.pipeline import export_live, load_environment_desired
+from numsync.workflow.plan import make_plan
 
 LIMITS = {"Delete": 3, "Create": 4, "Update": 5, "Attach": 5, "Detach": 2}
 MANAGED = ("ocp-qa", "us-sales", "uk-care")
@@ -130,8 +131,11 @@ def scenarios(
             desired[number] = Spec(group, field_values(draw, group, catalogue, live=False))
         elif shape == "keep":
             desired[number] = Spec(live[number].group, normalized(live[number].fields))
-            if Field.MINIAPP_ID.value in desired[number].fields and Field.LOCALE.value not in desired[number].fields:
-                desired[number].fields[Field.LOCALE.value] = "en-US"
+            if (
+                COLUMN[Field.MINIAPP_ID] in desired[number].fields
+                and COLUMN[Field.LOCALE] not in desired[number].fields
+            ):
+                desired[number].fields[COLUMN[Field.LOCALE]] = "en-US"
         elif shape == "move":
             group = draw(st.sampled_from([g for g in MANAGED if g != live[number].group]))
             desired[number] = Spec(group, field_values(draw, group, catalogue, live=False))
@@ -142,7 +146,7 @@ def scenarios(
 def normalized(fields: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, value in fields.items():
-        v = normalize_value(Field(name), value)
+        v = normalize_value(FIELD_OF_COLUMN[name], value)
         if v is not None:
             out[name] = v
     return out
@@ -165,7 +169,7 @@ def expected_chain(live: Spec | None, desired: Spec | None, prune: dict[str, boo
     if live is None or live.group != desired.group:
         removal = [] if live is None else (["Detach"] if "MINIAPP_ID" in have else []) + ["Delete"]
         return removal + ["Create"] + ([state_operation({}, want)] if want else [])
-    changed = {f.value for f in FIELDS if have.get(f.value) != want.get(f.value)}
+    changed = {COLUMN[f] for f in FIELDS if have.get(COLUMN[f]) != want.get(COLUMN[f])}
     ops = ["Detach"] if "MINIAPP_ID" in changed and "MINIAPP_ID" not in want else []
     if changed - ({"MINIAPP_ID"} if "MINIAPP_ID" not in want else set()):
         ops.append(state_operation(have, want))
@@ -174,9 +178,9 @@ def expected_chain(live: Spec | None, desired: Spec | None, prune: dict[str, boo
 
 def state_operation(have: dict[str, str], want: dict[str, str]) -> str:
     changed = {
-        f.value
+        COLUMN[f]
         for f in FIELDS
-        if have.get(f.value) != want.get(f.value) and not (f is Field.MINIAPP_ID and f.value not in want)
+        if have.get(COLUMN[f]) != want.get(COLUMN[f]) and not (f is Field.MINIAPP_ID and COLUMN[f] not in want)
     }
     attaching = "MINIAPP_ID" in want and "MINIAPP_ID" not in have
     return "Attach" if attaching and changed <= {"MINIAPP_ID", "LOCALE"} else "Update"
@@ -228,13 +232,14 @@ def test_one_apply_converges_in_the_fewest_requests(
             config = write_config(Path(tmp), emulator.base_url, prune)
             env = load_config(config).environment(None)
             records = [
-                NumberRecord(n, s.group, {Field(k): v for k, v in s.fields.items()}) for n, s in desired_specs.items()
+                NumberRecord(n, s.group, {FIELD_OF_COLUMN[k]: v for k, v in s.fields.items()})
+                for n, s in desired_specs.items()
             ]
             for name, text in render_desired(records, MANAGED).items():
                 (Path(tmp) / "desired" / name).write_text(text)
             desired = load_environment_desired(env).records
         assert env.limits == {Operation(op): n for op, n in LIMITS.items()}
-        assert {n: {f.value: v for f, v in r.fields.items()} for n, r in desired.items()} == {
+        assert {n: {COLUMN[f]: v for f, v in r.fields.items()} for n, r in desired.items()} == {
             n: s.fields for n, s in desired_specs.items()
         }
 

@@ -421,7 +421,7 @@ def test_the_retry_block_of_an_environment_reaches_the_client(tmp_path, monkeypa
     from numsync.config import load_config
     from numsync.ocp.auth import Credentials
     from numsync.ocp.client import ApiError
-    from numsync.pipeline import connect, connect_readonly
+    from numsync.workflow.pipeline import connect, connect_readonly
 
     (tmp_path / "desired").mkdir()
     config = tmp_path / "numsync.yaml"

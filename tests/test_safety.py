@@ -1,6 +1,6 @@
 """Safety: thresholds, the small-export guard, replacements, protected numbers, ignore_fields.
 
-Unit tests run :func:`numsync.safety.check` on plans made with diff + make_plan for a
+Unit tests run :func:`numsync.core.safety.check` on plans made with diff + make_plan for a
 hand-made :class:`Environment`; the end-to-end tests run the CLI against the emulator
 process and check that a refused plan writes nothing (0 PUT requests).
 """
@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 from cli_workspace import live_records, run, workspace, write_desired
 
-from numsync.config import Environment, GroupPolicy, Safety
-from numsync.diff import diff
-from numsync.emulator.testing import EmulatorProcess
-from numsync.model import Field, NumberRecord
-from numsync.plan import Plan, make_plan
-from numsync.safety import REPLACE_FLAG, SMALL_EXPORT_FLAG, THRESHOLD_FLAG, Overrides, Violation, check
+from numsync.config import Environment
+from numsync.core.diff import diff
+from numsync.core.model import Field, NumberRecord
+from numsync.core.policy import GroupPolicy, Safety
+from numsync.core.safety import REPLACE_FLAG, SMALL_EXPORT_FLAG, THRESHOLD_FLAG, Overrides, Violation, check
+from numsync.emulator.process import EmulatorProcess
+from numsync.workflow.plan import Plan, make_plan
 
 ALL_FLAGS = Overrides(allow_replace=True, override_thresholds=True, allow_small_export=True)
 MINIAPP = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
@@ -35,7 +36,7 @@ def number(i: int) -> str:
 
 
 def rec(n: str, group: str, **fields: str) -> NumberRecord:
-    return NumberRecord(n, group, {Field(k.upper()): v for k, v in fields.items()}, provider="twilio")
+    return NumberRecord(n, group, {Field(k): v for k, v in fields.items()}, provider="twilio")
 
 
 def environment(

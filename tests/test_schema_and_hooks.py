@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from numsync.cli import main
-from numsync.schemacheck import load_schema
+from numsync.core.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,7 +95,7 @@ def test_each_hook_entry_is_a_real_numsync_command_with_real_options(hook_id: st
     program, command_name, *options = shlex.split(hooks()[hook_id]["entry"])
     assert program == "numsync"  # the console script in pyproject.toml
     scripts = (ROOT / "pyproject.toml").read_text("utf-8")
-    assert 'numsync = "numsync.cli:main"' in scripts
+    assert 'numsync = "numsync.cli:run"' in scripts
     command = main.commands[command_name]
     known = {opt for param in command.params if isinstance(param, click.Option) for opt in param.opts}
     assert set(options) <= known, options

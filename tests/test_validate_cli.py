@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from numsync.cli import main
-from numsync.desired import load_desired
+from numsync.core.desired import load_desired
 from numsync.reports import problems as reports
 
 APP = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
@@ -501,7 +501,7 @@ def test_identical_problems_get_distinct_fingerprints_and_a_fix_keeps_the_other(
 
 
 def test_fingerprint_depends_on_path_and_check_not_on_line() -> None:
-    from numsync.yamlsrc import Location, Problem
+    from numsync.core.yamlsrc import Location, Problem
 
     p = Problem(Location("a.yaml", 3, 3), "duplicate key 'x' (first at line 2)", "duplicate-key")
     moved = Problem(Location("a.yaml", 30, 5), "duplicate key 'x' (first at line 20)", "duplicate-key")

@@ -99,8 +99,8 @@ Admin endpoints and state
   endpoints must not be reachable from a network.
 """
 
-from .app import create_app
-from .state import TenantState, seed_tenant
-from .testing import EmulatorProcess
+from numsync.emulator.app import create_app
+from numsync.emulator.process import EmulatorProcess
+from numsync.emulator.state import TenantState, seed_tenant
 
 __all__ = ["EmulatorProcess", "TenantState", "create_app", "seed_tenant"]

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .state import (
+from numsync.emulator.state import (
     EXPORT_COLUMNS,
     OWNER,
     STORED_COLUMNS,
@@ -84,7 +84,7 @@ _MAX_LISTED = 5
 Clock = Callable[[], float]
 
 
-class ApiError(Exception):
+class RequestRefused(Exception):
     """An HTTP error answer: ``status``, a short ``code`` and a human ``message`` (JSON body)."""
 
     def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
@@ -97,7 +97,7 @@ class ApiError(Exception):
         return JSONResponse({"error": self.code, "message": self.message, **self.extra}, self.status, headers=headers)
 
 
-class RowError(Exception):
+class RowRefused(Exception):
     """A row of an operation file that could not be applied; the message goes into its result."""
 
 
@@ -187,11 +187,11 @@ class OpRow:
 
 
 def decode_csv_bytes(data: bytes) -> str:
-    """UTF-8 text of an upload, without a BOM. Raises ApiError 400 ``bad_encoding``."""
+    """UTF-8 text of an upload, without a BOM. Raises RequestRefused 400 ``bad_encoding``."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ApiError(
+        raise RequestRefused(
             400, "bad_encoding", f"the file is not UTF-8: byte {exc.start} cannot be decoded", applied=0
         ) from None
 
@@ -199,7 +199,7 @@ def decode_csv_bytes(data: bytes) -> str:
 def parse_operation_file(text: str) -> tuple[list[str], list[OpRow]]:
     """Header (UPPERCASE) and rows of an operation CSV.
 
-    Raises ApiError 400 for: no header (``empty_file``), unreadable CSV or a row whose
+    Raises RequestRefused 400 for: no header (``empty_file``), unreadable CSV or a row whose
     cell count differs from the header (``bad_csv``), a duplicate or unknown column
     (``unknown_column``/``duplicate_column``), no OPERATION or NUMBER column
     (``missing_column``), an OPERATION value outside :data:`OPERATIONS` (``invalid_operation``).
@@ -207,9 +207,9 @@ def parse_operation_file(text: str) -> tuple[list[str], list[OpRow]]:
     try:
         records = [r for r in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in r)]
     except csv.Error as exc:
-        raise ApiError(400, "bad_csv", f"the file is not valid CSV: {exc}", applied=0) from None
+        raise RequestRefused(400, "bad_csv", f"the file is not valid CSV: {exc}", applied=0) from None
     if not records:
-        raise ApiError(400, "empty_file", "the file has no header row", applied=0)
+        raise RequestRefused(400, "empty_file", "the file has no header row", applied=0)
     header = _check_header(records[0])
     rows = [_op_row(index, header, record) for index, record in enumerate(records[1:], start=1)]
     return header, rows
@@ -219,10 +219,12 @@ def _check_header(raw: list[str]) -> list[str]:
     header = [c.strip().upper() for c in raw]
     duplicates = sorted({c for c in header if header.count(c) > 1})
     if duplicates:
-        raise ApiError(400, "duplicate_column", f"column {', '.join(duplicates)} appears more than once", applied=0)
+        raise RequestRefused(
+            400, "duplicate_column", f"column {', '.join(duplicates)} appears more than once", applied=0
+        )
     unknown = [c or "(empty)" for c in header if c not in OPERATION_COLUMNS]
     if unknown:
-        raise ApiError(
+        raise RequestRefused(
             400,
             "unknown_column",
             f"unknown column {', '.join(unknown)}; allowed columns are {', '.join(OPERATION_COLUMNS)}",
@@ -230,19 +232,19 @@ def _check_header(raw: list[str]) -> list[str]:
         )
     for required in ("OPERATION", "NUMBER"):
         if required not in header:
-            raise ApiError(400, "missing_column", f"the file has no {required} column", applied=0)
+            raise RequestRefused(400, "missing_column", f"the file has no {required} column", applied=0)
     return header
 
 
 def _op_row(index: int, header: list[str], record: list[str]) -> OpRow:
     if len(record) != len(header):
-        raise ApiError(
+        raise RequestRefused(
             400, "bad_csv", f"row {index} has {len(record)} cells but the header has {len(header)}", applied=0
         )
     cells = {column: cell.strip() for column, cell in zip(header, record)}
     canonical = {op.lower(): op for op in OPERATIONS}.get(cells["OPERATION"].lower())
     if canonical is None:
-        raise ApiError(
+        raise RequestRefused(
             400,
             "invalid_operation",
             f"row {index}: OPERATION {cells['OPERATION']!r} is not one of {', '.join(OPERATIONS)}",
@@ -252,7 +254,7 @@ def _op_row(index: int, header: list[str], record: list[str]) -> OpRow:
 
 
 def check_file(state: TenantState, user: User, header: list[str], rows: list[OpRow], limits: Mapping[str, int]) -> None:
-    """File-level checks after parsing, in this order; any failure raises ApiError and nothing is applied.
+    """File-level checks after parsing, in this order; any failure raises RequestRefused and nothing is applied.
 
     PROVIDER column when a row is a Create (400 ``missing_column``); rows per operation
     within ``limits`` (400 ``limit_exceeded``, message ``Delete: 11 rows exceed the limit
@@ -261,7 +263,7 @@ def check_file(state: TenantState, user: User, header: list[str], rows: list[OpR
     """
     if "PROVIDER" not in header and any(r.operation == "Create" for r in rows):
         first = next(r.index for r in rows if r.operation == "Create")
-        raise ApiError(
+        raise RequestRefused(
             400, "missing_column", f"the file has Create rows (first: row {first}) but no PROVIDER column", applied=0
         )
     _check_limits(rows, limits)
@@ -277,7 +279,7 @@ def _check_limits(rows: list[OpRow], limits: Mapping[str, int]) -> None:
         if counts[op] > limits[op]
     ]
     if over:
-        raise ApiError(400, "limit_exceeded", "; ".join(over), applied=0)
+        raise RequestRefused(400, "limit_exceeded", "; ".join(over), applied=0)
 
 
 def _groups_touched(state: TenantState, row: OpRow) -> list[str]:
@@ -299,7 +301,7 @@ def _check_permissions(state: TenantState, user: User, rows: list[OpRow]) -> Non
             offending.append(f"row {row.index} ({row.number}, group {denied[0]})")
     if offending:
         more = f" and {len(offending) - _MAX_LISTED} more" if len(offending) > _MAX_LISTED else ""
-        raise ApiError(
+        raise RequestRefused(
             403,
             "forbidden",
             f"user {user.username} has no permission on the group of {', '.join(offending[:_MAX_LISTED])}{more}",
@@ -313,7 +315,7 @@ def _check_duplicates(rows: list[OpRow]) -> None:
         if not row.number:
             continue
         if row.number in seen:
-            raise ApiError(
+            raise RequestRefused(
                 400,
                 "duplicate_number",
                 f"NUMBER {row.number} appears in rows {seen[row.number]} and {row.index}; one row per number and file",
@@ -327,9 +329,9 @@ def _check_duplicates(rows: list[OpRow]) -> None:
 
 
 def apply_row(state: TenantState, row: OpRow) -> str:
-    """Apply one row to ``state``; returns a short success message. Raises RowError (nothing changed)."""
+    """Apply one row to ``state``; returns a short success message. Raises RowRefused (nothing changed)."""
     if not row.number:
-        raise RowError("NUMBER is required")
+        raise RowRefused("NUMBER is required")
     message = _HANDLERS[row.operation](state, row)
     ignored = [
         c for c in row.cells if c not in ("OPERATION", "NUMBER", *OPERATION_READS[row.operation]) and row.cells[c]
@@ -342,13 +344,13 @@ def apply_row(state: TenantState, row: OpRow) -> str:
 def _create(state: TenantState, row: OpRow) -> str:
     missing = [c for c in ("GROUP_ID", "NUMBER", "PROVIDER") if row.value(c) in ("", NULL)]
     if missing:
-        raise RowError(f"Create needs {', '.join(missing)}")
+        raise RowRefused(f"Create needs {', '.join(missing)}")
     number, group_id = row.number, row.value("GROUP_ID")
     _check_e164(number)
     if group_id not in state.groups:
-        raise RowError(f"unknown GROUP_ID {group_id}")
+        raise RowRefused(f"unknown GROUP_ID {group_id}")
     if number in state.numbers:
-        raise RowError("number already exists")
+        raise RowRefused("number already exists")
     state.numbers[number] = NumberRow(number, group_id, provider=row.value("PROVIDER"))
     return "created"
 
@@ -364,26 +366,26 @@ def _check_e164(number: str) -> None:
         or not phonenumbers.is_valid_number(parsed)
         or phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) != number
     ):
-        raise RowError(f"NUMBER {number} is not a valid E.164 number")
+        raise RowRefused(f"NUMBER {number} is not a valid E.164 number")
 
 
 def _existing(state: TenantState, row: OpRow) -> NumberRow:
-    """The number a non-Create row works on; checks a given GROUP_ID matches. Raises RowError."""
+    """The number a non-Create row works on; checks a given GROUP_ID matches. Raises RowRefused."""
     current = state.numbers.get(row.number)
     if current is None:
-        raise RowError("unknown number")
+        raise RowRefused("unknown number")
     given = row.value("GROUP_ID")
     if given and given != current.group_id:
-        raise RowError(f"GROUP_ID cannot be changed (the number is in {current.group_id}, the row says {given})")
+        raise RowRefused(f"GROUP_ID cannot be changed (the number is in {current.group_id}, the row says {given})")
     return current
 
 
 def _check_miniapp(state: TenantState, number: NumberRow, miniapp_id: str) -> None:
     app = state.miniapps.get(miniapp_id)
     if app is None:
-        raise RowError(f"unknown MINIAPP_ID {miniapp_id}")
+        raise RowRefused(f"unknown MINIAPP_ID {miniapp_id}")
     if app.group != number.group_id:
-        raise RowError(f"MINIAPP_ID {miniapp_id} belongs to group {app.group}, not {number.group_id}")
+        raise RowRefused(f"MINIAPP_ID {miniapp_id} belongs to group {app.group}, not {number.group_id}")
 
 
 def _check_set(state: TenantState, number: NumberRow, set_id: str) -> None:
@@ -391,12 +393,12 @@ def _check_set(state: TenantState, number: NumberRow, set_id: str) -> None:
     if group is None or set_id not in group.phone_number_sets:
         owner = state.set_owner(set_id)
         where = f"it belongs to group {owner}" if owner else "no group has it"
-        raise RowError(f"PHONE_NUMBER_SET_ID {set_id} is not a set of group {number.group_id} ({where})")
+        raise RowRefused(f"PHONE_NUMBER_SET_ID {set_id} is not a set of group {number.group_id} ({where})")
 
 
 def _check_locale(locale: str) -> None:
     if not _LOCALE.match(locale):
-        raise RowError(f"LOCALE {locale!r} is not a language tag like en-US")
+        raise RowRefused(f"LOCALE {locale!r} is not a language tag like en-US")
 
 
 def _update(state: TenantState, row: OpRow) -> str:
@@ -413,7 +415,7 @@ def _update(state: TenantState, row: OpRow) -> str:
     attaching = bool(changes.get("MINIAPP_ID")) and not number.attached
     clearing_locale = changes.get("LOCALE") == ""
     if attached_after and not locale_after and (attaching or clearing_locale):
-        raise RowError("an attached number needs a LOCALE: give LOCALE on the row or keep the one it has")
+        raise RowRefused("an attached number needs a LOCALE: give LOCALE on the row or keep the one it has")
     changed = [c for c, v in changes.items() if number.get(c) != v]
     for column in changed:
         number.set(column, changes[column])
@@ -424,7 +426,7 @@ def _attach(state: TenantState, row: OpRow) -> str:
     number = _existing(state, row)
     missing = [c for c in ("MINIAPP_ID", "LOCALE") if row.value(c) in ("", NULL)]
     if missing:
-        raise RowError(f"Attach needs {' and '.join(missing)}")
+        raise RowRefused(f"Attach needs {' and '.join(missing)}")
     _check_miniapp(state, number, row.value("MINIAPP_ID"))
     _check_locale(row.value("LOCALE"))
     number.miniapp_id, number.locale = row.value("MINIAPP_ID"), row.value("LOCALE")
@@ -442,7 +444,7 @@ def _detach(state: TenantState, row: OpRow) -> str:
 def _delete(state: TenantState, row: OpRow) -> str:
     number = _existing(state, row)
     if number.attached:
-        raise RowError(f"the number is attached to {number.miniapp_id}: detach it first")
+        raise RowRefused(f"the number is attached to {number.miniapp_id}: detach it first")
     del state.numbers[number.number]
     return "deleted"
 
@@ -466,7 +468,7 @@ def execute_rows(state: TenantState, rows: Iterable[OpRow]) -> dict[str, Any]:
     for row in rows:
         try:
             message, status = apply_row(state, row), "applied"
-        except RowError as exc:
+        except RowRefused as exc:
             message, status = str(exc), "failed"
         results.append(
             {"row": row.index, "NUMBER": row.number, "OPERATION": row.operation, "status": status, "message": message}
@@ -482,7 +484,7 @@ def execute_rows(state: TenantState, rows: Iterable[OpRow]) -> dict[str, Any]:
 def export_filter(body: bytes) -> set[str] | None:
     """Groups to export from the optional request body: ``{"group_ids": [...]}`` filters, anything else does not.
 
-    Raises ApiError 400 ``invalid_filter`` when ``group_ids`` is present but not a list of strings.
+    Raises RequestRefused 400 ``invalid_filter`` when ``group_ids`` is present but not a list of strings.
     """
     try:
         data = json.loads(body.decode("utf-8-sig")) if body.strip() else None
@@ -492,7 +494,7 @@ def export_filter(body: bytes) -> set[str] | None:
         return None
     groups = data["group_ids"]
     if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-        raise ApiError(400, "invalid_filter", "group_ids must be a list of GROUP_ID strings")
+        raise RequestRefused(400, "invalid_filter", "group_ids must be a list of GROUP_ID strings")
     return set(groups)
 
 
@@ -567,14 +569,14 @@ class Emulator:
             save_state(self.state, self.persist_path)
 
     def user_of(self, request: Request) -> User:
-        """The user behind the request's bearer token. Raises ApiError 401."""
+        """The user behind the request's bearer token. Raises RequestRefused 401."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "unauthorized", "missing bearer token: send Authorization: Bearer <access_token>")
+            raise RequestRefused(401, "unauthorized", "missing bearer token: send Authorization: Bearer <access_token>")
         username = self.tokens.access_user(token.strip())
         user = self.state.users.get(username) if username else None
         if user is None:
-            raise ApiError(401, "invalid_token", "the access token is unknown or expired")
+            raise RequestRefused(401, "invalid_token", "the access token is unknown or expired")
         return user
 
 
@@ -599,7 +601,7 @@ def _endpoint(emulator: Emulator, handler: Handler) -> Callable[[Request], Await
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(emulator, request)
-        except ApiError as exc:
+        except RequestRefused as exc:
             return exc.response()
 
     return endpoint
@@ -635,21 +637,21 @@ async def _export(emu: Emulator, request: Request) -> Response:
 
 
 async def _upload_text(request: Request) -> str:
-    """The operation CSV of a PUT: multipart field ``file`` or a raw ``text/csv`` body. Raises ApiError."""
+    """The operation CSV of a PUT: multipart field ``file`` or a raw ``text/csv`` body. Raises RequestRefused."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         async with request.form() as form:
             upload = form.get("file")
             if upload is None:
                 fields = ", ".join(sorted(form.keys())) or "none"
-                raise ApiError(
+                raise RequestRefused(
                     400, "missing_file", f"the multipart upload has no field named file (fields: {fields})", applied=0
                 )
             data = await upload.read() if isinstance(upload, UploadFile) else upload.encode("utf-8")
     elif content_type in _CSV_TYPES:
         data = await request.body()
     else:
-        raise ApiError(
+        raise RequestRefused(
             415,
             "unsupported_media_type",
             f"send the CSV as multipart/form-data (field file) or as a text/csv body, not {content_type or 'no content type'}",
@@ -662,7 +664,7 @@ async def _execute(emu: Emulator, request: Request) -> Response:
     emu.stats.put_requests += 1
     user = emu.user_of(request)
     if user.role != OWNER:
-        raise ApiError(
+        raise RequestRefused(
             403, "forbidden", f"user {user.username} has role {user.role}; writing needs the {OWNER} role", applied=0
         )
     header, rows = parse_operation_file(await _upload_text(request))
@@ -686,21 +688,21 @@ async def _json_object(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(await request.body())
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ApiError(400, "bad_json", "the body must be a JSON object") from None
+        raise RequestRefused(400, "bad_json", "the body must be a JSON object") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "bad_json", "the body must be a JSON object")
+        raise RequestRefused(400, "bad_json", "the body must be a JSON object")
     return data
 
 
 def _admin_values(data: Mapping[str, Any], allowed: tuple[str, ...]) -> dict[str, str]:
     unknown = [k for k in data if k not in allowed]
     if unknown:
-        raise ApiError(
+        raise RequestRefused(
             400, "unknown_column", f"unknown or read-only column {', '.join(unknown)}; allowed: {', '.join(allowed)}"
         )
     bad = [k for k, v in data.items() if v is not None and not isinstance(v, str)]
     if bad:
-        raise ApiError(400, "bad_value", f"values must be strings or null: {', '.join(bad)}")
+        raise RequestRefused(400, "bad_value", f"values must be strings or null: {', '.join(bad)}")
     return {k: ("" if v is None else v) for k, v in data.items()}
 
 
@@ -708,7 +710,7 @@ def _admin_number(emu: Emulator, request: Request) -> NumberRow:
     number = request.path_params["number"]
     row = emu.state.numbers.get(number)
     if row is None:
-        raise ApiError(404, "not_found", f"unknown number {number}")
+        raise RequestRefused(404, "not_found", f"unknown number {number}")
     return row
 
 
@@ -732,9 +734,9 @@ async def _create_number(emu: Emulator, request: Request) -> Response:
     values = _admin_values(await _json_object(request), STORED_COLUMNS)
     missing = [c for c in ("NUMBER", "GROUP_ID") if not values.get(c)]
     if missing:
-        raise ApiError(400, "missing_column", f"the row needs {', '.join(missing)}")
+        raise RequestRefused(400, "missing_column", f"the row needs {', '.join(missing)}")
     if values["NUMBER"] in emu.state.numbers:
-        raise ApiError(409, "exists", f"number {values['NUMBER']} already exists")
+        raise RequestRefused(409, "exists", f"number {values['NUMBER']} already exists")
     row = NumberRow.from_json(values)
     emu.state.numbers[row.number] = row
     emu.persist()

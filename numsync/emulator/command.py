@@ -20,9 +20,9 @@ import click
 import uvicorn
 import yaml
 
-from .app import create_app, merge_limits
-from .faults import FaultInjector, load_rules
-from .state import (
+from numsync.emulator.app import create_app, merge_limits
+from numsync.emulator.faults import FaultInjector, load_rules
+from numsync.emulator.state import (
     SEEDS,
     StateFileError,
     TenantState,

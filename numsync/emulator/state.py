@@ -1,7 +1,7 @@
 """Tenant state of the OCP emulator: plain dataclasses, JSON round trip, seeds.
 
 The emulator plays the vendor, so this module deliberately does not import the
-client's :mod:`numsync.model`: sharing the client's column lists or normalizers
+client's :mod:`numsync.core.model`: sharing the client's column lists or normalizers
 would hide exactly the disagreements the emulator exists to reveal. Column names
 below are spelled as the OCP "numbers CSV" Integrations API spells them.
 

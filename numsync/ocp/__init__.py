@@ -1,7 +1,7 @@
 """The OCP Integrations API client: the only part of numsync that does network I/O."""
 
-from .auth import AuthError, Credentials, OCPAuth
-from .client import ApiError, ExecuteResult, OCPClient, OCPReader, ReadOnlyViolation, RowResult
+from numsync.ocp.auth import AuthError, Credentials, OCPAuth
+from numsync.ocp.client import ApiError, ExecuteResult, OCPClient, OCPReader, ReadOnlyViolation, RowResult
 
 __all__ = [
     "ApiError",

@@ -16,14 +16,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from .retry import READ
+from numsync.errors import AuthError
+from numsync.ocp.retry import READ
 
 #: Renew this many seconds before the access token expires, so a request never carries a dying token.
 EXPIRY_LEEWAY = 30.0
-
-
-class AuthError(RuntimeError):
-    """OCP refused to issue a token, or no credentials were given. Never contains a secret."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,24 +19,12 @@ from typing import Any
 
 import httpx
 
-from ..csvio import preview
-from .auth import OCPAuth
-from .retry import READ, RetryPolicy, RetryTransport
+from numsync.errors import ApiError, ReadOnlyViolation
+from numsync.ocp.auth import OCPAuth
+from numsync.ocp.csvcodec import preview
+from numsync.ocp.retry import READ, RetryPolicy, RetryTransport
 
 EXPORT_PATH = "/api/numbers/csv"
-
-
-class ApiError(RuntimeError):
-    """OCP answered with an error status, or not at all. ``status`` is None for transport errors.
-
-    ``sent`` tells whether the request body may have reached the server (matters for writes:
-    an ambiguous write is never retried blindly).
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, sent: bool = True) -> None:
-        super().__init__(message)
-        self.status = status
-        self.sent = sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +50,6 @@ class ExecuteResult:
     def failed(self) -> list[RowResult]:
         """Rows OCP reported as failed (empty when it gave no per-row results)."""
         return [r for r in self.rows or [] if not r.ok]
-
-
-class ReadOnlyViolation(RuntimeError):
-    """A read-only session was asked to send something other than an export or a token request."""
 
 
 class OCPReader:

@@ -11,8 +11,8 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
-from ..drift import DriftItem, DriftKind, DriftReport, age_days, counts
-from .text import show
+from numsync.core.drift import DriftCause, DriftItem, DriftKind, DriftReport, age_days, counts
+from numsync.reports.text import show
 
 KIND_LABEL = {
     DriftKind.MISSING: "missing (desired, not live)",
@@ -21,8 +21,8 @@ KIND_LABEL = {
     DriftKind.WRONG_GROUP: "wrong group",
 }
 CAUSE_LABEL = {
-    "out_of_band": "out-of-band change in OCP",
-    "pending_apply": "pending apply (desired changed in git)",
+    DriftCause.OUT_OF_BAND: "out-of-band change in OCP",
+    DriftCause.PENDING_APPLY: "pending apply (desired changed in git)",
     None: "",
 }
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..model import Field
-from ..plan import ChangeSummary, Plan
-from .text import show
+from numsync.core.diff import ChangeKind, ChangeSummary
+from numsync.ocp.vocabulary import NUMBER
+from numsync.reports.text import show
+from numsync.workflow.plan import Plan
 
-_SIGILS = {"create": "➕", "update": "✏️", "replace": "♻️", "delete": "➖"}
+_SIGILS = {ChangeKind.CREATE: "➕", ChangeKind.UPDATE: "✏️", ChangeKind.REPLACE: "♻️", ChangeKind.DELETE: "➖"}
 _KINDS = {
-    "create": "create",
-    "update": "update",
-    "replace": "**replace**: deleted and created again (GROUP_ID cannot be updated)",
-    "delete": "delete (prune)",
+    ChangeKind.CREATE: "create",
+    ChangeKind.UPDATE: "update",
+    ChangeKind.REPLACE: "**replace**: deleted and created again (GROUP_ID cannot be updated)",
+    ChangeKind.DELETE: "delete (prune)",
 }
 #: Shown in full up to this many; past it, a count.
 UNMANAGED_SHOWN = 50
@@ -69,13 +70,13 @@ def change_rows(changes: Sequence[ChangeSummary]) -> list[list[str]]:
     """One row per changed field; the first row of a number names it, the kind and the group."""
     rows: list[list[str]] = []
     for c in changes:
-        head = [_SIGILS.get(c.kind, "?"), code(c.number), code(c.group_id), _KINDS.get(c.kind, escape(c.kind))]
-        fields = [] if c.kind == "delete" else list(c.fields.items())
+        head = [_SIGILS[c.kind], code(c.number), code(c.group_id), _KINDS[c.kind]]
+        fields = [] if c.kind is ChangeKind.DELETE else list(c.fields.items())
         if not fields:
             rows.append(head + ["", "", ""])
             continue
         for i, (name, (live, desired)) in enumerate(fields):
-            rows.append((head if i == 0 else ["", "", "", ""]) + [code(_yaml_key(name)), value(live), value(desired)])
+            rows.append((head if i == 0 else ["", "", "", ""]) + [code(name.yaml_key), value(live), value(desired)])
     return rows
 
 
@@ -85,19 +86,11 @@ def operation_rows(plan: Plan) -> list[list[str]]:
     for p, phase in enumerate(plan.phases, start=1):
         for b, batch in enumerate(phase.batches, start=1):
             for row in batch.rows:
-                values = (
-                    {"NUMBER": row.listed_as} if row.listed_as else {}
-                ) | row.values  # the form OCP listed it in, when not E.164
+                # the form OCP listed it in, when not E.164
+                values = ({NUMBER: row.listed_as} if row.listed_as else {}) | row.values
                 cells = ", ".join(code(f"{k}={show(v)}") for k, v in values.items())
                 rows.append([str(p), str(b), row.operation.value, code(row.number), cells])
     return rows
-
-
-def _yaml_key(name: str) -> str:
-    try:
-        return Field(name).yaml_key
-    except ValueError:
-        return name
 
 
 def render_plan(plan: Plan, *, violations: Sequence[str] = (), heading: str = "###") -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from ..model import Operation
-from ..plan import Plan
+from numsync.ocp.vocabulary import Operation
+from numsync.workflow.plan import Plan
 
 _TERRAFORM_KIND = {
     Operation.CREATE: "create",

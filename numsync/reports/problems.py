@@ -1,4 +1,4 @@
-"""Renderings of located problems (:class:`numsync.yamlsrc.Problem`): text, JSON, GitLab Code Quality.
+"""Renderings of located problems (:class:`numsync.core.yamlsrc.Problem`): text, JSON, GitLab Code Quality.
 
 - text: one ``path:line:column: message`` line per problem (``warning:`` before the message
   of a warning), then a count line;
@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 
-from ..yamlsrc import Problem
+from numsync.core.yamlsrc import Problem
 
 #: GitLab's severity for each numsync severity (GitLab: info, minor, major, critical, blocker).
 CODEQUALITY_SEVERITY = {"error": "major", "warning": "minor"}

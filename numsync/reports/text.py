@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 
-from ..apply import ApplyResult, BatchOutcome, RowFailure
-from ..desired import DesiredState
-from ..diff import Diff
-from ..model import FIELDS, Field
-from ..plan import ChangeSummary, Plan
-from ..yamlsrc import Location
+from numsync.core.desired import DesiredState
+from numsync.core.diff import ChangeKind, ChangeSummary, Diff
+from numsync.core.yamlsrc import Location
+from numsync.ocp.vocabulary import desired_keys_named
+from numsync.workflow.apply import ApplyResult, BatchOutcome, RowFailure
+from numsync.workflow.plan import Plan
 
-_SIGILS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+_SIGILS = {ChangeKind.CREATE: "+", ChangeKind.UPDATE: "~", ChangeKind.REPLACE: "-/+", ChangeKind.DELETE: "-"}
 
 
 def show(value: str | None) -> str:
@@ -20,16 +20,16 @@ def show(value: str | None) -> str:
 
 
 def _change_lines(c: ChangeSummary) -> list[str]:
-    head = f"  {_SIGILS[c.kind]:>3} {c.number}  ({c.group_id})  {c.kind}"
-    if c.kind == "replace":
+    head = f"  {_SIGILS[c.kind]:>3} {c.number}  ({c.group_id})  {c.kind.value}"
+    if c.kind is ChangeKind.REPLACE:
         head += "  DESTRUCTIVE: GROUP_ID cannot be updated, the number is deleted and created again"
-    if c.kind == "delete":
+    if c.kind is ChangeKind.DELETE:
         head += "  (prune)"
     lines = [head]
-    for name, (live, desired) in c.fields.items():
-        if c.kind == "delete":
-            continue
-        lines.append(f"        {Field(name).yaml_key}: {show(live)} → {show(desired)}")
+    if c.kind is ChangeKind.DELETE:
+        return lines
+    for f, (live, desired) in c.fields.items():
+        lines.append(f"        {f.yaml_key}: {show(live)} → {show(desired)}")
     return lines
 
 
@@ -94,11 +94,9 @@ def failure_location(failure: RowFailure, desired: DesiredState) -> Location | N
     if number not in desired.locations:
         return None
     fields = desired.field_locations.get(number, {})
-    for f in FIELDS:
-        if f.value in failure.message and f.yaml_key in fields:
-            return fields[f.yaml_key]
-    if "PROVIDER" in failure.message and "provider" in fields:
-        return fields["provider"]
+    for key in desired_keys_named(failure.message):
+        if key in fields:
+            return fields[key]
     return desired.locations[number]
 
 

@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from .csvio import write_operations
-from .emit import upload_file_name
-from .model import OperationRow
-from .ocp.client import ApiError, ExecuteResult
-from .plan import Plan
+from numsync.ocp.client import ApiError, ExecuteResult
+from numsync.ocp.csvcodec import upload_file_name, write_operations
+from numsync.ocp.rows import OperationRow
+from numsync.workflow.plan import Plan
 
 
 class Executor(Protocol):

@@ -23,11 +23,11 @@ import datetime as dt
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
-from .config import Environment, Suppression
-from .diff import ChangeKind, Diff
-from .model import NumberRecord
+from numsync.core.diff import ChangeKind, Diff
+from numsync.core.model import NumberRecord
+from numsync.core.policy import Suppression
 
 DRIFT_FORMAT_VERSION = 1
 
@@ -39,6 +39,24 @@ class DriftKind(str, enum.Enum):
     UNMANAGED = "unmanaged"
     CHANGED = "changed"
     WRONG_GROUP = "wrong_group"
+
+
+class DriftCause(str, enum.Enum):
+    """Why a number drifted, when the desired state last applied is known."""
+
+    OUT_OF_BAND = "out_of_band"  # desired did not change since: someone changed OCP
+    PENDING_APPLY = "pending_apply"  # desired changed in git and was not applied yet
+
+
+class DriftScope(Protocol):
+    """What classification reads of an environment (``numsync.config.Environment`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def protected(self) -> frozenset[str]: ...
+    @property
+    def groups(self) -> Mapping[str, object]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +83,7 @@ class DriftItem:
     live_group_id: str | None = None
     fields: tuple[FieldDrift, ...] = ()
     protected: bool = False
-    cause: str | None = None
+    cause: DriftCause | None = None
     first_seen: str = ""
     suppressed_by: str | None = None
 
@@ -77,6 +95,7 @@ class DriftItem:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["kind"] = self.kind.value
+        data["cause"] = self.cause.value if self.cause else None
         data["fields"] = [asdict(f) for f in self.fields]
         return data
 
@@ -143,7 +162,7 @@ def now_utc() -> str:
 
 
 def classify(
-    env: Environment, result: Diff, live: Iterable[NumberRecord], desired: Mapping[str, NumberRecord]
+    env: DriftScope, result: Diff, live: Iterable[NumberRecord], desired: Mapping[str, NumberRecord]
 ) -> EnvironmentDrift:
     """Turn a diff into drift items for ``env`` (no causes, no ages, no suppressions yet)."""
     drift = EnvironmentDrift(env.name, in_sync=result.in_sync, out_of_scope=result.out_of_scope)
@@ -206,7 +225,10 @@ def attribute(
     """Set each item's cause by comparing today's desired state with the one last applied."""
     drift.items = [
         replace(
-            i, cause="pending_apply" if desired_now.get(i.number) != desired_applied.get(i.number) else "out_of_band"
+            i,
+            cause=DriftCause.PENDING_APPLY
+            if desired_now.get(i.number) != desired_applied.get(i.number)
+            else DriftCause.OUT_OF_BAND,
         )
         for i in drift.items
     ]

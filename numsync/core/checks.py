@@ -1,6 +1,6 @@
 """Checks over the loaded desired state that no single number can fail on its own.
 
-They run offline (``numsync validate``) on a :class:`~numsync.desired.DesiredState`, also on
+They run offline (``numsync validate``) on a :class:`~numsync.core.desired.DesiredState`, also on
 the partial state left when some files had problems, so that every finding is reported at once:
 
 - ``provider-missing`` (warning): a number with no PROVIDER on itself, in its file's
@@ -13,9 +13,9 @@ the partial state left when some files had problems, so that every finding is re
 
 from __future__ import annotations
 
-from .desired import DesiredState
-from .model import Field
-from .yamlsrc import Location, Problem
+from numsync.core.desired import DesiredState
+from numsync.core.model import Field
+from numsync.core.yamlsrc import Location, Problem
 
 WARNING = "warning"
 

@@ -15,19 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .apply import ApplyResult, BatchOutcome, apply_plan
-from .config import Environment
-from .csvio import parse_export
-from .desired import DesiredError, DesiredState, load_desired
-from .diff import Diff, diff
-from .model import NumberRecord
-from .ocp import Credentials, OCPAuth, OCPClient, OCPReader
-from .plan import Plan, fingerprint, make_plan
-from .yamlsrc import Location, Problem
-
-
-class StalePlanError(RuntimeError):
-    """A saved plan no longer matches live or desired state."""
+from numsync.config import Environment
+from numsync.core.desired import DesiredError, DesiredState, load_desired
+from numsync.core.diff import Diff, diff
+from numsync.core.model import NumberRecord
+from numsync.core.yamlsrc import Location, Problem
+from numsync.errors import StalePlanError
+from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
+from numsync.ocp.csvcodec import parse_export
+from numsync.workflow.apply import ApplyResult, BatchOutcome, apply_plan
+from numsync.workflow.plan import Plan, fingerprint, make_plan
 
 
 def load_environment_desired(env: Environment, *, display_root: Path | None = None) -> DesiredState:

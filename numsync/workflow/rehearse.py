@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .apply import ApplyResult, apply_plan
-from .config import Environment
-from .csvio import parse_export
-from .diff import Diff, diff
-from .emulator.testing import EmulatorProcess
-from .model import NumberRecord
-from .ocp import Credentials, OCPAuth, OCPClient
-from .plan import Plan
+from numsync.config import Environment
+from numsync.core.diff import Diff, diff
+from numsync.core.model import NumberRecord
+from numsync.emulator.process import EmulatorProcess
+from numsync.ocp import Credentials, OCPAuth, OCPClient
+from numsync.ocp.csvcodec import parse_export
+from numsync.workflow.apply import ApplyResult, apply_plan
+from numsync.workflow.plan import Plan
 
 #: The emulator's seeded OWNER user, valid on every rehearsal emulator.
 REHEARSAL_CREDENTIALS = Credentials(username="demo", password="demo-secret")

@@ -1,4 +1,4 @@
-"""Run the emulator as a real subprocess, for tests and demos.
+"""Start the emulator as a loopback subprocess: the product's API for rehearsals, the demo and tests.
 
 Example::
 
@@ -22,14 +22,11 @@ from typing import Any
 
 import httpx
 
-from .app import TOKEN_PATH
+from numsync.emulator.app import TOKEN_PATH
+from numsync.errors import EmulatorStartError
 
 #: The folder holding the ``numsync`` package, put on the child's PYTHONPATH so it runs this code.
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-class EmulatorStartError(RuntimeError):
-    """The emulator process died or did not listen in time; the message holds its stderr."""
 
 
 class EmulatorProcess:

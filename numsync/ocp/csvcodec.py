@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Sequence
 
-from .gcpause import gc_paused
-from .model import (
-    FIELDS,
+from numsync.core.model import FIELDS, PLAIN_E164, Field, NumberRecord, normalize_number, normalize_value
+from numsync.errors import ExportFormatError, NumberFormatError
+from numsync.ocp.rows import OperationRow
+from numsync.ocp.vocabulary import (
+    COLUMN,
+    GROUP_ID,
+    NULL,
+    NUMBER,
+    OPERATION,
     OPERATION_COLUMNS,
+    PROVIDER,
     REQUIRED_EXPORT_COLUMNS,
-    Field,
-    NumberFormatError,
-    NumberRecord,
     Operation,
-    OperationRow,
-    normalize_number,
-    normalize_value,
 )
-
-
-class ExportFormatError(ValueError):
-    """The export is not the CSV numsync expects. The message says where and shows the start safely."""
 
 
 def preview(data: bytes, limit: int = 120) -> str:
@@ -74,15 +70,14 @@ def parse_export(data: bytes) -> list[NumberRecord]:
             f"the export lacks column(s) {', '.join(missing)}; its header is {', '.join(columns) or '(empty)'}"
         )
     index = {name: columns.index(name) for name in REQUIRED_EXPORT_COLUMNS}
-    with gc_paused():  # one record per row, no cycles: see numsync.gcpause
-        return _rows(reader, columns, index)
+    return _rows(reader, columns, index)
 
 
 def _rows(reader: Iterable[list[str]], columns: list[str], index: dict[str, int]) -> list[NumberRecord]:
     records: list[NumberRecord] = []
     seen: dict[str, int] = {}
     row_no = 0
-    field_columns = tuple((f, index[f.value]) for f in FIELDS)  # looked up once, not per row
+    field_columns = tuple((f, index[COLUMN[f]]) for f in FIELDS)  # looked up once, not per row
     try:
         for cells in reader:
             if not "".join(cells).strip():  # every cell blank (one C call rather than one per cell)
@@ -108,7 +103,7 @@ def _record(
     row_no: int,
     seen: dict[str, int],
 ) -> NumberRecord:
-    raw_number = cells[index["NUMBER"]]
+    raw_number = cells[index[NUMBER]]
     try:
         number = normalize_number(raw_number)
     except NumberFormatError as exc:
@@ -127,7 +122,7 @@ def _record(
     listed = raw_number.strip()
     return NumberRecord(
         number=number,
-        group_id=cells[index["GROUP_ID"]].strip(),
+        group_id=cells[index[GROUP_ID]].strip(),
         fields=values,
         listed_as=None if listed == number else listed,
     )
@@ -141,16 +136,9 @@ def spreadsheet_safe_cell(column: str, value: str) -> str:
     # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
     # An E.164 NUMBER keeps its "+": digits only, never a formula. A number the export listed
     # in another form ("+44-20-7946-0959") would be computed, so it is quoted like the rest.
-    if (
-        value.startswith(_FORMULA_PREFIXES)
-        and value != "<NULL>"
-        and not (column == "NUMBER" and _E164_CELL.fullmatch(value))
-    ):
+    if value.startswith(_FORMULA_PREFIXES) and value != NULL and not (column == NUMBER and PLAIN_E164.fullmatch(value)):
         return "'" + value
     return value
-
-
-_E164_CELL = re.compile(r"\+[0-9]+")
 
 
 def write_operations(rows: Iterable[OperationRow], *, spreadsheet_safe: bool = False) -> bytes:
@@ -162,11 +150,11 @@ def write_operations(rows: Iterable[OperationRow], *, spreadsheet_safe: bool = F
     run as a formula with ``'`` — for files meant for people, never for upload.
     """
     rows = list(rows)
-    used = {"OPERATION", "NUMBER"}
+    used = {OPERATION, NUMBER}
     for row in rows:
         used.update(k for k, v in row.values.items() if v)
         if row.operation is Operation.CREATE:
-            used.add("PROVIDER")  # the vendor requires the column whenever a row acquires a number
+            used.add(PROVIDER)  # the vendor requires the column whenever a row acquires a number
     columns = [c for c in OPERATION_COLUMNS if c in used]
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
@@ -178,3 +166,8 @@ def write_operations(rows: Iterable[OperationRow], *, spreadsheet_safe: bool = F
         else:
             writer.writerow([cells[c] for c in columns])
     return out.getvalue().encode("utf-8")
+
+
+def upload_file_name(phase: int, batch: int) -> str:
+    """The file name of one batch (both 1-based), as uploaded and as written by ``--emit-csv``."""
+    return f"phase{phase:02d}-batch{batch:03d}.csv"

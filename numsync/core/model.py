@@ -1,8 +1,8 @@
-"""The domain's plain data: number records, fields, operations.
+"""The core's plain data: number records, their fields, and the normalization both sides share.
 
-This is the one module that knows the OCP CSV column names (source: the vendor's
-"numbers CSV" Integrations API, see docs/api.md). Every other module speaks in
-:class:`Field` and :class:`Operation` members.
+Everything here is the domain's own vocabulary: :class:`Field` members are the desired-YAML
+keys. The vendor's wire format (CSV column names, ``<NULL>``, OPERATION values) lives in
+:mod:`numsync.ocp` alone, which maps these types onto it.
 """
 
 from __future__ import annotations
@@ -15,23 +15,29 @@ from importlib import resources
 
 import phonenumbers
 
-#: The literal that clears a field in an operation row (vendor doc: "`<NULL>` clears a field").
-NULL = "<NULL>"
+from numsync.errors import NumberFormatError
+
+#: A NUMBER of "+" and ASCII digits only, as E.164 numbers and nearly all desired keys are.
+PLAIN_E164 = re.compile(r"\+[0-9]+")
 
 
 class Field(str, enum.Enum):
-    """A writable attribute of a number, valued by its CSV column name."""
+    """A writable attribute of a number, valued by its desired-YAML key.
 
-    MINIAPP_ID = "MINIAPP_ID"
-    LOCALE = "LOCALE"
-    PHONE_NUMBER_SET_ID = "PHONE_NUMBER_SET_ID"
-    APPLICATION_TAG = "APPLICATION_TAG"
-    NOTE = "NOTE"
+    A desired value of None (key absent or ``null``) means the field is empty: the diff
+    reports it as such, and the vendor adapter turns it into OCP's clear marker.
+    """
+
+    MINIAPP_ID = "miniapp_id"
+    LOCALE = "locale"
+    PHONE_NUMBER_SET_ID = "phone_number_set_id"
+    APPLICATION_TAG = "application_tag"
+    NOTE = "note"
 
     @property
     def yaml_key(self) -> str:
-        """The desired-YAML key: the column name in lower snake case (``miniapp_id``)."""
-        return self.value.lower()
+        """The desired-YAML key (``miniapp_id``): the member's value."""
+        return self.value
 
 
 #: Fields in the order they are diffed, written and shown.
@@ -39,58 +45,6 @@ FIELDS: tuple[Field, ...] = tuple(Field)
 
 #: (field, its desired-YAML key) in :data:`FIELDS` order, for per-number loops (an enum property is slow to read).
 FIELD_KEYS: tuple[tuple[Field, str], ...] = tuple((f, f.yaml_key) for f in FIELDS)
-
-
-class Operation(str, enum.Enum):
-    """An OPERATION value of ``PUT {base}/api/numbers/csv``."""
-
-    CREATE = "Create"
-    UPDATE = "Update"
-    ATTACH = "Attach"
-    DETACH = "Detach"
-    DELETE = "Delete"
-
-
-#: Default rows per uploaded file and operation (vendor doc: "Default limits per operation type").
-DEFAULT_LIMITS: dict[Operation, int] = {
-    Operation.UPDATE: 800,
-    Operation.ATTACH: 800,
-    Operation.DETACH: 100,
-    Operation.DELETE: 10,
-    Operation.CREATE: 100,
-}
-
-#: Columns of the export (``POST {base}/api/numbers/csv``), in the vendor's order.
-EXPORT_COLUMNS: tuple[str, ...] = (
-    "APPLICATION_TAG",
-    "COUNTRY",
-    "GROUP_ID",
-    "LOCALE",
-    "MINIAPP_DIAMANT_APP_NAME",
-    "MINIAPP_GROUP",
-    "MINIAPP_ID",
-    "MINIAPP_NAME",
-    "MINIAPP_TYPE",
-    "NUMBER",
-    "PHONE_NUMBER_SET_ID",
-    "NOTE",
-)
-
-#: Export columns numsync needs; the others are informational and may be missing.
-REQUIRED_EXPORT_COLUMNS: tuple[str, ...] = ("NUMBER", "GROUP_ID") + tuple(f.value for f in FIELDS)
-
-#: Columns of an operation file (``PUT {base}/api/numbers/csv``), in the order numsync writes them.
-OPERATION_COLUMNS: tuple[str, ...] = (
-    "OPERATION",
-    "GROUP_ID",
-    "NUMBER",
-    "PROVIDER",
-    "MINIAPP_ID",
-    "PHONE_NUMBER_SET_ID",
-    "APPLICATION_TAG",
-    "LOCALE",
-    "NOTE",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,50 +67,6 @@ class NumberRecord:
     def get(self, f: Field) -> str | None:
         """The value of ``f``, or None when empty."""
         return self.fields.get(f)
-
-
-@dataclass(frozen=True, slots=True)
-class OperationRow:
-    """One row of an operation file.
-
-    ``number`` is the E.164 NUMBER (the row's identity); ``values`` maps column name to
-    cell text; a missing column is an empty cell ("leave as is"), :data:`NULL` clears.
-    ``listed_as``, when set, is the NUMBER cell instead: the form OCP's export gave a live
-    number that was not E.164 (see :attr:`NumberRecord.listed_as`).
-    """
-
-    operation: Operation
-    number: str
-    values: dict[str, str] = field(default_factory=dict)
-    listed_as: str | None = None
-
-    def cells(self) -> dict[str, str]:
-        """All :data:`OPERATION_COLUMNS` of this row, empty where not set."""
-        row = {column: "" for column in OPERATION_COLUMNS}
-        row.update(self.values)
-        row["OPERATION"] = self.operation.value
-        row["NUMBER"] = self.listed_as or self.number
-        return row
-
-    def to_json(self) -> dict[str, str]:
-        """Plain-data form: only non-empty cells, exactly as uploaded."""
-        return {k: v for k, v in self.cells().items() if v}
-
-    @classmethod
-    def from_json(cls, data: dict[str, str]) -> OperationRow:
-        """Inverse of :meth:`to_json`. Raises ValueError on an unknown OPERATION or an unreadable NUMBER."""
-        values = {k: v for k, v in data.items() if k not in ("OPERATION", "NUMBER") and v}
-        cell = data["NUMBER"]
-        number = cell if _PLAIN_E164.fullmatch(cell) else normalize_number(cell)
-        return cls(Operation(data["OPERATION"]), number, values, None if number == cell else cell)
-
-
-#: NUMBER cells numsync writes for numbers it addresses in E.164 ("+" and digits only).
-_PLAIN_E164 = re.compile(r"\+[0-9]+")
-
-
-class NumberFormatError(ValueError):
-    """A phone number that cannot be read as E.164."""
 
 
 def normalize_number(raw: str) -> str:

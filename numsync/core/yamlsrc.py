@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from numsync.errors import YamlSyntaxError
+
 try:  # the C loader is several times faster; fall back cleanly without libyaml
     _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
@@ -90,14 +92,6 @@ class YamlList(list):
 
     location: Location
     item_locations: list[Location]
-
-
-class YamlSyntaxError(ValueError):
-    """The text is not YAML; ``problem`` says where."""
-
-    def __init__(self, problem: Problem) -> None:
-        super().__init__(str(problem))
-        self.problem = problem
 
 
 def _location(path: str, mark: yaml.Mark) -> Location:

@@ -32,11 +32,11 @@ from typing import Any
 
 import yaml
 
-from . import yamlsrc
-from .desired import desired_files, load_text
-from .model import NumberFormatError
-from .model import normalize_number as _normalize_number
-from .yamlsrc import Location, Problem
+from numsync.core import yamlsrc
+from numsync.core.desired import desired_files, load_text
+from numsync.core.model import normalize_number as _normalize_number
+from numsync.core.yamlsrc import Location, Problem
+from numsync.errors import FormatError, NumberFormatError
 
 _STR = "tag:yaml.org,2002:str"
 _BREAKS = "\r\n\x85\u2028\u2029"  # what the YAML reader counts as line breaks
@@ -44,14 +44,6 @@ _LINE = re.compile(r"[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029])")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESOLVER = yaml.resolver.Resolver()
 normalize_number = lru_cache(maxsize=65536)(_normalize_number)  # each key is normalized several times
-
-
-class FormatError(ValueError):
-    """The file was not formatted; ``problems`` say why."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(map(str, problems)))
-        self.problems = problems
 
 
 @dataclass(slots=True)

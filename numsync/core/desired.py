@@ -15,7 +15,6 @@ groups, malformed locales) instead of stopping at the first.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,11 +24,10 @@ from typing import Any
 
 import phonenumbers
 
-from . import yamlsrc
-from .gcpause import gc_paused
-from .model import (
+from numsync.core import yamlsrc
+from numsync.core.model import (
     FIELD_KEYS,
-    NULL,
+    PLAIN_E164,
     Field,
     NumberFormatError,
     NumberRecord,
@@ -38,13 +36,15 @@ from .model import (
     normalize_value,
     parse_number,
 )
-from .schemacheck import load_schema, schema_problems
-from .yamlsrc import Location, Problem, YamlMap
+from numsync.core.schema import load_schema, schema_problems
+from numsync.core.yamlsrc import Location, Problem, YamlMap
+from numsync.errors import DesiredError
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
-#: A number key of "+" and ASCII digits, as nearly all are: it holds no letter to report.
-_PLAIN_NUMBER = re.compile(r"\+[0-9]+")
+#: OCP's clear marker, refused as a desired value: sent as is, it would clear the field. (The
+#: core names it here rather than importing the vendor package; a test checks they agree.)
+RESERVED_CLEAR_MARKER = "<NULL>"
 
 
 @dataclass(slots=True)
@@ -64,19 +64,6 @@ class DesiredState:
     files: list[Path] = field(default_factory=list)
     groups: dict[str, Path] = field(default_factory=dict)
     field_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
-
-
-class DesiredError(ValueError):
-    """The desired files have problems; ``problems`` lists them all, sorted by file and line.
-
-    ``state``: what did load (the numbers without problems of their own), for checks that
-    can still run on it (``numsync validate``); None when nothing could be read.
-    """
-
-    def __init__(self, problems: list[Problem], state: DesiredState | None = None) -> None:
-        super().__init__(f"{len(problems)} problem(s) in desired files")
-        self.problems = problems
-        self.state = state
 
 
 def desired_files(folder: Path) -> list[Path]:
@@ -122,11 +109,10 @@ def load_desired(
                 )
             ]
         )
-    with gc_paused():  # millions of acyclic objects: see numsync.gcpause
-        for file in files:
-            shown = _shown(file, root)
-            state.files.append(file)
-            problems += _load_file(file, shown, state, managed, default_provider)
+    for file in files:
+        shown = _shown(file, root)
+        state.files.append(file)
+        problems += _load_file(file, shown, state, managed, default_provider)
     if problems:
         raise DesiredError(sorted(problems, key=lambda p: (p.location.path, p.location.line, p.location.column)), state)
     return state
@@ -322,7 +308,7 @@ def _load_number(
     state: DesiredState,
 ) -> list[Problem]:
     location = numbers.key_locations[key]
-    if not _PLAIN_NUMBER.fullmatch(key) and any(
+    if not PLAIN_E164.fullmatch(key) and any(
         ch.isalpha() for ch in key.split(";")[0].lower().replace("ext", "").replace("x", "")
     ):
         return [
@@ -413,7 +399,7 @@ _INVISIBLE = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0
 
 
 def _text_problem(f: Field, value: str) -> str | None:
-    if value == NULL:
+    if value == RESERVED_CLEAR_MARKER:
         return "the literal <NULL> is the API's clear marker, not a value; to clear the field write null or leave the key out"
     if len(value) > MAX_VALUE_LENGTH:
         return f"{len(value)} characters; at most {MAX_VALUE_LENGTH} are allowed"

@@ -11,7 +11,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 
-from .model import FIELDS, NumberRecord
+from numsync.core.model import FIELDS, NumberRecord
 
 MODELINE = "# yaml-language-server: $schema={schema}\n"
 

@@ -20,6 +20,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, available_timezones
 
+from numsync.errors import FreezeError
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -81,18 +83,6 @@ def minutes(text: str) -> int:
     if not 0 <= value <= 1440 or not 0 <= int(mins) < 60:
         raise ValueError(f"{text!r} is not a time of day HH:MM")
     return value
-
-
-class FreezeError(ValueError):
-    """A freeze section that cannot be honoured.
-
-    ``problems`` is a list of ``(path, message)``; ``path`` leads from the freeze mapping to the
-    offending value, e.g. ``("dates", 0, "from")``, so the config loader can point at its line.
-    """
-
-    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
-        super().__init__("; ".join(message for _, message in problems))
-        self.problems = problems
 
 
 def parse_freeze(data: dict) -> Freeze:

@@ -11,8 +11,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .config import GroupPolicy
-from .model import FIELDS, Field, NumberRecord
+from numsync.core.model import FIELDS, Field, NumberRecord
+from numsync.core.policy import GroupPolicy
 
 
 class ChangeKind(str, enum.Enum):
@@ -22,6 +22,11 @@ class ChangeKind(str, enum.Enum):
     UPDATE = "update"  # live in the desired group, some field differs
     REPLACE = "replace"  # live in another managed group: GROUP_ID cannot be updated → Delete + Create
     DELETE = "delete"  # live in a group with prune: true, not desired
+
+    @property
+    def is_destructive(self) -> bool:
+        """Whether the number is deleted (and so may be lost to the carrier): a delete or a replacement."""
+        return self in (ChangeKind.DELETE, ChangeKind.REPLACE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,39 @@ class Change:
         record = self.desired or self.live
         assert record is not None
         return record.group_id
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSummary:
+    """One number's change as shown to reviewers and judged by safety: kind, group, field → (live, desired).
+
+    ``live_group_id`` is the group the number is in now, when it is live.
+    """
+
+    number: str
+    kind: ChangeKind
+    group_id: str
+    fields: dict[Field, tuple[str | None, str | None]]
+    live_group_id: str | None = None
+
+    @classmethod
+    def of(cls, change: Change) -> ChangeSummary:
+        live_group = change.live.group_id if change.live else None
+        fields = {c.field: (c.live, c.desired) for c in change.fields}
+        return cls(change.number, change.kind, change.group_id, fields, live_group)
+
+    @property
+    def home_group_id(self) -> str:
+        """The group whose thresholds judge this change: the one a replacement leaves, else its own."""
+        return self.live_group_id or self.group_id
+
+    @property
+    def detaches_or_deletes(self) -> bool:
+        """Whether applying it detaches the number from its miniapp or deletes it."""
+        if self.kind.is_destructive:
+            return True
+        live, desired = self.fields.get(Field.MINIAPP_ID, (None, None))
+        return live is not None and desired is None
 
 
 @dataclass(slots=True)

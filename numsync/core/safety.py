@@ -8,11 +8,41 @@ list in numsync.yaml must change first, in a reviewed merge request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from .config import Environment
-from .model import Operation
-from .plan import ChangeSummary, Plan
+from numsync.core.diff import ChangeKind, ChangeSummary
+from numsync.core.policy import GroupPolicy, Safety
+
+
+class PlanFacts(Protocol):
+    """What the checks read of a plan (``numsync.workflow.plan.Plan`` has it all)."""
+
+    @property
+    def changes(self) -> Sequence[ChangeSummary]: ...
+    @property
+    def conflicts(self) -> Sequence[str]: ...
+    @property
+    def live_counts(self) -> Mapping[str, int]: ...
+    @property
+    def desired_counts(self) -> Mapping[str, int]: ...
+    @property
+    def desired_count(self) -> int: ...
+    @property
+    def empty(self) -> bool: ...
+
+
+class SafetyPolicy(Protocol):
+    """The policy the checks apply (``numsync.config.Environment`` has it all)."""
+
+    @property
+    def groups(self) -> Mapping[str, GroupPolicy]: ...
+    @property
+    def safety(self) -> Safety: ...
+    @property
+    def protected(self) -> frozenset[str]: ...
+
 
 REPLACE_FLAG = "--allow-replace"
 THRESHOLD_FLAG = "--override-thresholds"
@@ -44,7 +74,7 @@ def _pct(part: int, whole: int) -> float:
     return 100.0 * part / whole if whole else 0.0
 
 
-def check(plan: Plan, env: Environment, overrides: Overrides = Overrides()) -> list[Violation]:
+def check(plan: PlanFacts, env: SafetyPolicy, overrides: Overrides = Overrides()) -> list[Violation]:
     """Every safety violation of ``plan`` under ``env``'s policy that ``overrides`` do not lift."""
     found: list[Violation] = []
     safety = env.safety
@@ -93,12 +123,7 @@ def check(plan: Plan, env: Environment, overrides: Overrides = Overrides()) -> l
             )
         )
 
-    guarded = {
-        row.number
-        for phase in plan.phases
-        for row in phase.rows
-        if row.operation in (Operation.DETACH, Operation.DELETE)
-    } & env.protected
+    guarded = {c.number for c in plan.changes if c.detaches_or_deletes} & env.protected
     if guarded:
         found.append(
             Violation(
@@ -108,7 +133,7 @@ def check(plan: Plan, env: Environment, overrides: Overrides = Overrides()) -> l
             )
         )
 
-    replaced = plan.replacements()
+    replaced = [c.number for c in plan.changes if c.kind is ChangeKind.REPLACE]
     if replaced and not overrides.allow_replace:
         found.append(
             Violation(
@@ -123,21 +148,18 @@ def check(plan: Plan, env: Environment, overrides: Overrides = Overrides()) -> l
     return found
 
 
-def _thresholds(plan: Plan, env: Environment, live_total: int) -> list[Violation]:
+def _thresholds(plan: PlanFacts, env: SafetyPolicy, live_total: int) -> list[Violation]:
     """Delete-count and change-share limits. A group with its own limit is judged by it alone;
     the environment's limit covers the other groups together. A replacement counts in the
     group the number leaves (where it is deleted)."""
     found = []
     safety = env.safety
-    deletes = [c for c in plan.changes if c.kind in ("delete", "replace")]
-    changed = [c for c in plan.changes if c.kind != "create"]
-
-    def home(c: ChangeSummary) -> str:
-        return c.live_group_id or c.group_id
+    deletes = [c for c in plan.changes if c.kind.is_destructive]
+    changed = [c for c in plan.changes if c.kind is not ChangeKind.CREATE]
 
     own_deletes = {g for g, p in env.groups.items() if p.max_deletes is not None}
     own_share = {g for g, p in env.groups.items() if p.max_change_percent is not None}
-    env_deletes = [c for c in deletes if home(c) not in own_deletes]
+    env_deletes = [c for c in deletes if c.home_group_id not in own_deletes]
     if len(env_deletes) > safety.max_deletes:
         found.append(
             Violation(
@@ -145,7 +167,7 @@ def _thresholds(plan: Plan, env: Environment, live_total: int) -> list[Violation
                 THRESHOLD_FLAG,
             )
         )
-    env_changed = [c for c in changed if home(c) not in own_share]
+    env_changed = [c for c in changed if c.home_group_id not in own_share]
     env_live = sum(n for g, n in plan.live_counts.items() if g not in own_share)
     if env_live >= safety.min_size and _pct(len(env_changed), env_live) > safety.max_change_percent:
         found.append(
@@ -156,7 +178,7 @@ def _thresholds(plan: Plan, env: Environment, live_total: int) -> list[Violation
             )
         )
     for group_id, policy in env.groups.items():
-        g_deletes = sum(1 for c in deletes if home(c) == group_id)
+        g_deletes = sum(1 for c in deletes if c.home_group_id == group_id)
         if policy.max_deletes is not None and g_deletes > policy.max_deletes:
             found.append(
                 Violation(
@@ -165,7 +187,7 @@ def _thresholds(plan: Plan, env: Environment, live_total: int) -> list[Violation
                 )
             )
         g_live = plan.live_counts.get(group_id, 0)
-        g_changed = sum(1 for c in changed if home(c) == group_id)
+        g_changed = sum(1 for c in changed if c.home_group_id == group_id)
         if (
             policy.max_change_percent is not None
             and g_live >= safety.min_size

@@ -11,14 +11,9 @@ import csv
 import io
 from pathlib import Path
 
-from .csvio import spreadsheet_safe_cell, write_operations
-from .model import OPERATION_COLUMNS
-from .plan import Plan
-
-
-def upload_file_name(phase: int, batch: int) -> str:
-    """The file name of one batch (both 1-based)."""
-    return f"phase{phase:02d}-batch{batch:03d}.csv"
+from numsync.ocp.csvcodec import spreadsheet_safe_cell, upload_file_name, write_operations
+from numsync.ocp.vocabulary import OPERATION_COLUMNS
+from numsync.workflow.plan import Plan
 
 
 def write_upload_files(plan: Plan, folder: Path) -> list[Path]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 
-from .yamlsrc import Location, Problem, YamlMap, locate, locate_key
+from numsync.core.yamlsrc import Location, Problem, YamlMap, locate, locate_key
 
 
 @cache

@@ -13,10 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Environment
-from .diff import Change, ChangeKind, Diff
-from .model import FIELDS, NumberRecord, Operation, OperationRow
-from .planner import Batch, Phase, minimum_requests, plan_phases
+from numsync.config import Environment
+from numsync.core.diff import ChangeKind, ChangeSummary, Diff
+from numsync.core.model import FIELDS, NumberRecord
+from numsync.errors import PlanFileError
+from numsync.ocp.compile import minimum_requests, plan_phases
+from numsync.ocp.rows import Batch, OperationRow, Phase
+from numsync.ocp.vocabulary import COLUMN, FIELD_OF_COLUMN, Operation
 
 PLAN_FORMAT_VERSION = 1
 
@@ -45,28 +48,6 @@ def fingerprint(records: Iterable[NumberRecord]) -> str:
         )
         h.update(f"[{', '.join(map(_json_string, cells))}]\n".encode())
     return "sha256:" + h.hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeSummary:
-    """One number's change as shown to reviewers: kind, group, and field → (live, desired)."""
-
-    number: str
-    kind: str
-    group_id: str
-    fields: dict[str, tuple[str | None, str | None]]
-    live_group_id: str | None = None  # the group it is in now, when live
-
-    @classmethod
-    def of(cls, change: Change) -> ChangeSummary:
-        live_group = change.live.group_id if change.live else None
-        return cls(
-            change.number,
-            change.kind.value,
-            change.group_id,
-            {c.field.value: (c.live, c.desired) for c in change.fields},
-            live_group,
-        )
 
 
 @dataclass(slots=True)
@@ -121,7 +102,7 @@ class Plan:
 
     def replacements(self) -> list[str]:
         """NUMBERs that change group: destroyed and created again."""
-        return [c.number for c in self.changes if c.kind == ChangeKind.REPLACE.value]
+        return [c.number for c in self.changes if c.kind is ChangeKind.REPLACE]
 
     def to_json(self) -> dict[str, Any]:
         """The artifact as JSON-ready data (see docs/plan-format.md)."""
@@ -143,10 +124,10 @@ class Plan:
             "changes": [
                 {
                     "number": c.number,
-                    "kind": c.kind,
+                    "kind": c.kind.value,
                     "group_id": c.group_id,
                     "live_group_id": c.live_group_id,
-                    "fields": {k: {"live": v[0], "desired": v[1]} for k, v in c.fields.items()},
+                    "fields": {COLUMN[f]: {"live": v[0], "desired": v[1]} for f, v in c.fields.items()},
                 }
                 for c in self.changes
             ],
@@ -157,9 +138,9 @@ class Plan:
     def from_json(cls, data: Mapping[str, Any]) -> Plan:
         """Inverse of :meth:`to_json`. Raises ValueError for another format version or a bad shape."""
         if not isinstance(data, Mapping):
-            raise ValueError("not a numsync plan: the JSON is not an object")
+            raise PlanFileError("not a numsync plan: the JSON is not an object")
         if data.get("format_version") != PLAN_FORMAT_VERSION:
-            raise ValueError(
+            raise PlanFileError(
                 f"plan format version {data.get('format_version')!r} is not {PLAN_FORMAT_VERSION}; make the plan again with this numsync"
             )
         try:
@@ -170,9 +151,9 @@ class Plan:
             changes = [
                 ChangeSummary(
                     c["number"],
-                    c["kind"],
+                    ChangeKind(c["kind"]),
                     c["group_id"],
-                    {k: (v["live"], v["desired"]) for k, v in c["fields"].items()},
+                    {FIELD_OF_COLUMN[k]: (v["live"], v["desired"]) for k, v in c["fields"].items()},
                     c.get("live_group_id"),
                 )
                 for c in data["changes"]
@@ -194,7 +175,7 @@ class Plan:
                 desired_counts={str(k): int(v) for k, v in data.get("desired_counts", {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ValueError(f"not a numsync plan: {exc!r}") from None
+            raise PlanFileError(f"not a numsync plan: {exc!r}") from None
 
 
 def make_plan(

@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from .diff import Change, ChangeKind, Diff, FieldChange
-from .model import NULL, Field, NumberRecord, Operation, OperationRow
+from numsync.core.diff import Change, ChangeKind, Diff, FieldChange
+from numsync.core.model import Field, NumberRecord
+from numsync.errors import PlanningError
+from numsync.ocp.rows import Batch, OperationRow, Phase
+from numsync.ocp.vocabulary import COLUMN, GROUP_ID, NULL, PROVIDER, Operation
 
 #: The order operation types are listed in a phase and a file.
 OPERATION_ORDER: tuple[Operation, ...] = (
@@ -38,38 +40,6 @@ OPERATION_ORDER: tuple[Operation, ...] = (
     Operation.ATTACH,
     Operation.UPDATE,
 )
-
-
-class PlanningError(ValueError):
-    """The changes cannot be turned into operations; ``numbers`` maps NUMBER → reason."""
-
-    def __init__(self, numbers: dict[str, str]) -> None:
-        lines = [f"{n}: {why}" for n, why in sorted(numbers.items())]
-        super().__init__("cannot plan:\n" + "\n".join(lines))
-        self.numbers = numbers
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """One operation file: the rows of one request, in upload order."""
-
-    rows: tuple[OperationRow, ...]
-
-    def count(self, operation: Operation) -> int:
-        """Rows of ``operation`` in this file."""
-        return sum(1 for r in self.rows if r.operation is operation)
-
-
-@dataclass(frozen=True, slots=True)
-class Phase:
-    """Operations that may run together; phases run in order, each after the previous finished."""
-
-    batches: tuple[Batch, ...]
-
-    @property
-    def rows(self) -> list[OperationRow]:
-        """Every row of the phase, in upload order."""
-        return [row for batch in self.batches for row in batch.rows]
 
 
 def state_row(
@@ -88,12 +58,12 @@ def state_row(
             continue  # Detach
         if change.field is Field.MINIAPP_ID and change.live is None:
             attaching = True
-        values[change.field.value] = change.desired if change.desired is not None else NULL
+        values[COLUMN[change.field]] = change.desired if change.desired is not None else NULL
     if not values:
         return None
     if attaching and locale is not None:
-        values[Field.LOCALE.value] = locale
-        if set(values) == {Field.MINIAPP_ID.value, Field.LOCALE.value}:
+        values[COLUMN[Field.LOCALE]] = locale
+        if set(values) == {COLUMN[Field.MINIAPP_ID], COLUMN[Field.LOCALE]}:
             return OperationRow(Operation.ATTACH, number, values, listed_as)
     return OperationRow(Operation.UPDATE, number, values, listed_as)
 
@@ -127,7 +97,7 @@ def chain(change: Change) -> list[OperationRow]:
             }
         )
     create = OperationRow(
-        Operation.CREATE, number, {"GROUP_ID": change.desired.group_id, "PROVIDER": change.desired.provider}
+        Operation.CREATE, number, {GROUP_ID: change.desired.group_id, PROVIDER: change.desired.provider}
     )
     row = state_row(number, change.fields, change.desired.get(Field.LOCALE))
     prefix = _removal(change.live) if change.kind is ChangeKind.REPLACE and change.live else []

@@ -1,0 +1,57 @@
+"""What an environment's policy says about its numbers: groups, safety thresholds, suppressions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from numsync.core.model import Field
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPolicy:
+    """Policy for one managed GROUP_ID.
+
+    ``prune``: delete live numbers no desired file lists; ``ignore_fields``: fields neither
+    diffed nor written (the environment's and the group's own); ``max_deletes`` and
+    ``max_change_percent``: this group's thresholds, None to use the environment's.
+    """
+
+    group_id: str
+    prune: bool = False
+    ignore_fields: frozenset[Field] = frozenset()
+    max_deletes: int | None = None
+    max_change_percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Safety:
+    """Thresholds that stop an apply; see the ``safety`` section of numsync.yaml.
+
+    ``max_deletes``: numbers deleted per apply; ``max_change_percent``: percent of live
+    numbers in scope changed or deleted, checked when at least ``min_size`` are in scope;
+    ``max_shrink_percent``: how much smaller than desired the export may be before numsync
+    distrusts it.
+    """
+
+    max_deletes: int = 25
+    max_change_percent: float = 25.0
+    min_size: int = 50
+    max_shrink_percent: float = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class Suppression:
+    """Drift of ``number`` (of ``kind``, or any kind when None) accepted for ``reason`` until the end of ``until`` (UTC)."""
+
+    number: str
+    reason: str
+    until: dt.date
+    kind: str | None = None
+
+    def matches(self, number: str, kind: str) -> bool:
+        """Whether this suppression covers drift ``kind`` of ``number``."""
+        return number == self.number and (self.kind is None or self.kind == kind)
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"number": self.number, "kind": self.kind, "reason": self.reason, "until": self.until.isoformat()}

@@ -1,0 +1,241 @@
+"""Every error numsync raises, in one hierarchy.
+
+::
+
+    NumsyncError                  base: ``wrote`` says whether anything may have reached OCP
+    ├── InputError                bad input; nothing was sent (fix the input, run again)
+    │   ├── ConfigError           numsync.yaml, with located problems
+    │   ├── DesiredError          desired files, with located problems
+    │   ├── YamlSyntaxError       a YAML text that does not parse
+    │   ├── FreezeError           a freeze window that cannot be honoured
+    │   ├── FormatError           a desired file ``fmt`` will not rewrite
+    │   ├── NumberFormatError     a phone number that is not E.164
+    │   ├── PlanningError         changes that cannot become operations
+    │   └── PlanFileError         a file that is not a numsync plan
+    ├── RemoteError               a service failed or refused
+    │   ├── ApiError              OCP answered with an error, or not at all
+    │   ├── AuthError             OCP issued no token
+    │   ├── ExportFormatError     the live export is not the expected CSV
+    │   └── GitLabError           GitLab's API failed or refused
+    ├── StalePlanError            a saved plan no longer matches desired or live
+    ├── SafetyRefusal             a safety check refused the plan
+    ├── ReadOnlyViolation         a read-only session was asked to write
+    └── EmulatorStartError        the local emulator did not start
+
+Input errors also derive from :class:`ValueError` and the others from
+:class:`RuntimeError`, as before the hierarchy existed. The CLI catches
+:class:`NumsyncError` alone and prints :meth:`NumsyncError.explain` after
+:attr:`NumsyncError.details`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from numsync.core.yamlsrc import Problem
+
+NOTHING_WRITTEN = "Nothing was written."
+
+
+class NumsyncError(Exception):
+    """Base of every numsync error. ``wrote``: whether anything may have been written to OCP."""
+
+    #: Whether anything may have been written to OCP before the error (set by whoever knows).
+    wrote: bool = False
+
+    @property
+    def details(self) -> list[str]:
+        """Lines to show before the summary (located problems, one per line)."""
+        return []
+
+    def explain(self) -> str:
+        """One paragraph for the user: what went wrong and, when true, that nothing was written."""
+        text = str(self)
+        if self.wrote:
+            return text
+        return f"{text.rstrip('.')}. {NOTHING_WRITTEN}"
+
+
+class InputError(NumsyncError, ValueError):
+    """The input is wrong; nothing was sent. The message says what and where."""
+
+
+class _Located(InputError):
+    """An input error carrying every located problem found."""
+
+    #: What the problems are in, for the summary line.
+    subject = "the input"
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = list(problems)
+
+    @property
+    def details(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+    def explain(self) -> str:
+        return f"{len(self.problems)} problem(s) in {self.subject}; nothing was sent to OCP"
+
+
+class ConfigError(_Located):
+    """numsync.yaml is missing or wrong; ``problems`` say where."""
+
+    subject = "numsync.yaml"
+
+
+class DesiredError(_Located):
+    """The desired files have problems; ``problems`` lists them all, sorted by file and line.
+
+    ``state``: what did load (the numbers without problems of their own), for checks that
+    can still run on it (``numsync validate``); None when nothing could be read.
+    """
+
+    subject = "desired files"
+
+    def __init__(self, problems: Sequence[Problem], state: Any = None) -> None:
+        super().__init__(problems)
+        self.args = (f"{len(self.problems)} problem(s) in desired files",)
+        self.state = state
+
+
+class FormatError(_Located):
+    """The file was not formatted; ``problems`` say why."""
+
+    subject = "the file"
+
+
+class YamlSyntaxError(InputError):
+    """The text is not YAML; ``problem`` says where."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+    @property
+    def details(self) -> list[str]:
+        return [str(self.problem)]
+
+
+class FreezeError(InputError):
+    """A freeze section that cannot be honoured.
+
+    ``problems`` is a list of ``(path, message)``; ``path`` leads from the freeze mapping to the
+    offending value, e.g. ``("dates", 0, "from")``, so the config loader can point at its line.
+    """
+
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+class NumberFormatError(InputError):
+    """A phone number that cannot be read as E.164."""
+
+
+class PlanningError(InputError):
+    """The changes cannot be turned into operations; ``numbers`` maps NUMBER → reason."""
+
+    def __init__(self, numbers: dict[str, str]) -> None:
+        lines = [f"{n}: {why}" for n, why in sorted(numbers.items())]
+        super().__init__("cannot plan:\n" + "\n".join(lines))
+        self.numbers = numbers
+
+    def explain(self) -> str:
+        return f"{self}\n{NOTHING_WRITTEN}"
+
+
+class PlanFileError(InputError):
+    """A file given as a saved plan is not one (or is of another format version)."""
+
+    def explain(self) -> str:
+        return str(self)
+
+
+class RemoteError(NumsyncError, RuntimeError):
+    """A remote service failed or refused."""
+
+
+class ApiError(RemoteError):
+    """OCP answered with an error status, or not at all. ``status`` is None for transport errors.
+
+    ``sent`` tells whether the request body may have reached the server (matters for writes:
+    an ambiguous write is never retried blindly).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, sent: bool = True) -> None:
+        super().__init__(message)
+        self.status = status
+        self.sent = sent
+
+    def explain(self) -> str:
+        return str(self)
+
+
+class AuthError(RemoteError):
+    """OCP refused to issue a token, or no credentials were given. Never contains a secret."""
+
+    def explain(self) -> str:
+        return f"{self} {NOTHING_WRITTEN}"
+
+
+class ExportFormatError(RemoteError, ValueError):
+    """The export is not the CSV numsync expects. The message says where and shows the start safely."""
+
+    def explain(self) -> str:
+        return f"the live export cannot be read: {self}. Nothing was planned or written."
+
+
+class GitLabError(RemoteError):
+    """GitLab's API answered with an error, or could not be reached."""
+
+    def explain(self) -> str:
+        return str(self)
+
+
+class StalePlanError(NumsyncError, RuntimeError):
+    """A saved plan no longer matches live or desired state."""
+
+
+class SafetyRefusal(NumsyncError, RuntimeError):
+    """A safety check refused the plan; ``violations`` say which and the flag that lifts each."""
+
+    def __init__(self, message: str, violations: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.violations = list(violations)
+
+    def explain(self) -> str:
+        return str(self)
+
+
+class ReadOnlyViolation(NumsyncError, RuntimeError):
+    """A read-only session was asked to send something other than an export or a token request."""
+
+
+class EmulatorStartError(NumsyncError, RuntimeError):
+    """The emulator process died or did not listen in time; the message holds its stderr."""
+
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "ConfigError",
+    "DesiredError",
+    "EmulatorStartError",
+    "ExportFormatError",
+    "FormatError",
+    "FreezeError",
+    "GitLabError",
+    "InputError",
+    "NumberFormatError",
+    "NumsyncError",
+    "PlanFileError",
+    "PlanningError",
+    "ReadOnlyViolation",
+    "RemoteError",
+    "SafetyRefusal",
+    "StalePlanError",
+    "YamlSyntaxError",
+]
