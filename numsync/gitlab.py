@@ -1,10 +1,16 @@
 """The plan as a merge-request note, kept up to date: one note per environment.
 
-The note carries a hidden marker, ``<!-- numsync-plan:ENV -->``. On every run the notes of
-the merge request are listed; the one holding the marker is updated (PUT), and only when
-there is none is a note created (POST), so later pushes edit the same note instead of
-adding new ones. Authentication is a project (or personal) access token with the ``api``
-scope, sent in the ``PRIVATE-TOKEN`` header; the token never appears in messages or errors.
+The note carries a hidden marker, ``<!-- numsync-plan:ENV -->``. On every run all notes of
+the merge request are listed (every page); the one holding the marker **and written by the
+token's own user** (``GET /user``) is updated (PUT), and only when there is none is a note
+created (POST), so later pushes edit the same note instead of adding new ones, and a person
+who quotes the marker never has their note edited. Authentication is a project (or personal)
+access token with the ``api`` scope, sent in the ``PRIVATE-TOKEN`` header; the token never
+appears in messages or errors.
+
+GitLab rate-limits its API and answers 429 with ``Retry-After``; such answers, and 5xx
+answers to reads and edits, are retried after ``Retry-After`` (capped) or a bounded backoff.
+A note creation that got a 5xx is not resent blindly: the notes are listed again first.
 
 Where GitLab's predefined variables are present (``CI_API_V4_URL``, ``CI_PROJECT_ID``,
 ``CI_MERGE_REQUEST_IID``, ``CI_COMMIT_SHA``, ``CI_JOB_URL``) they are the defaults; outside
@@ -14,7 +20,8 @@ GitLab the same values can be given explicitly (see ``numsync gitlab comment --h
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -27,8 +34,12 @@ from numsync.errors import GitLabError
 TOKEN_VARIABLE = "NUMSYNC_GITLAB_TOKEN"
 #: GitLab refuses notes above 1,000,000 characters; a plan that long is unreadable anyway.
 DEFAULT_MAX_CHARS = 60_000
-#: Pages of notes read at most (100 notes each) when looking for the marker.
-MAX_PAGES = 50
+#: Attempts per request when GitLab answers 429 or 5xx (or the connection fails).
+ATTEMPTS = 5
+#: Longest wait between attempts, whatever Retry-After asks for (seconds).
+MAX_WAIT = 60.0
+#: The hidden comment recording which commit a note's plan is for.
+_COMMIT_MARK = re.compile(r"<!-- numsync-commit:([0-9a-f]{7,64}) -->")
 
 
 def marker(environment: str) -> str:
@@ -87,18 +98,49 @@ def note_body(
         else "the plan job's artifacts (`plan.md`)"
     )
     pointer = f"**The plan is too long for a note and was truncated here.** The full plan is in {where}.\n"
-    head = marker(environment) + "\n"
+    head = marker(environment) + "\n" + (commit_mark(commit) + "\n" if commit else "")
     body = truncate(markdown, max(200, max_chars - len(head) - len(end)), pointer)
     return head + body.rstrip("\n") + end
+
+
+def commit_mark(commit: str) -> str:
+    """The hidden comment naming the commit a note's plan is for."""
+    return f"<!-- numsync-commit:{commit} -->"
+
+
+def outdated_line(previous_body: str, commit: str | None) -> str | None:
+    """ "The plan for X above replaces the plan for Y", when the note held a plan for another commit."""
+    found = _COMMIT_MARK.search(previous_body)
+    if not found or not commit or found[1] == commit:
+        return None
+    return f"The plan for commit `{found[1][:12]}` that this note showed before is outdated."
+
+
+def _wait_seconds(response: httpx.Response | None, attempt: int) -> float:
+    header = response.headers.get("Retry-After") if response is not None else None
+    if header is not None:
+        try:
+            return min(MAX_WAIT, max(0.0, float(header)))
+        except ValueError:
+            pass
+    return min(MAX_WAIT, 2.0**attempt)
 
 
 class GitLabNotes:
     """The notes of one merge request, through GitLab's REST API (httpx)."""
 
     def __init__(
-        self, mr: MergeRequest, token: str, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
+        self,
+        mr: MergeRequest,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.mr = mr
+        self._sleep = sleep
+        self._user_id: object = None
         self._client = httpx.Client(
             base_url=mr.api_url.rstrip("/"),
             headers={"PRIVATE-TOKEN": token, "User-Agent": "numsync"},
@@ -115,20 +157,44 @@ class GitLabNotes:
     def close(self) -> None:
         self._client.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise GitLabError(f"cannot reach GitLab at {self.mr.api_url}: {type(exc).__name__}: {exc}") from None
-        if response.status_code >= 400:
-            raise GitLabError(_refusal(response, method, path))
-        return response
+    def _request(self, method: str, path: str, *, resend_on_5xx: bool = True, **kwargs: Any) -> httpx.Response:
+        """One API call; 429 (and, where ``resend_on_5xx``, 5xx and connection failures) retried."""
+        for attempt in range(ATTEMPTS):
+            last = attempt == ATTEMPTS - 1
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                if resend_on_5xx and not last and isinstance(exc, httpx.TransportError):
+                    self._sleep(_wait_seconds(None, attempt))
+                    continue
+                raise GitLabError(f"cannot reach GitLab at {self.mr.api_url}: {type(exc).__name__}: {exc}") from None
+            retryable = response.status_code == 429 or (resend_on_5xx and response.status_code >= 500)
+            if retryable and not last:
+                self._sleep(_wait_seconds(response, attempt))
+                continue
+            if response.status_code >= 400:
+                raise GitLabError(_refusal(response, method, path))
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def user_id(self) -> object:
+        """The id of the token's own user (``GET /user``), asked once."""
+        if self._user_id is None:
+            me = self._request("GET", "/user").json()
+            if not isinstance(me, dict) or "id" not in me:
+                raise GitLabError("GitLab answered GET /user without the user's id")
+            self._user_id = me["id"]
+        return self._user_id
 
     def list_notes(self) -> list[dict[str, Any]]:
-        """Every note of the merge request, oldest first (pages of 100, at most :data:`MAX_PAGES`)."""
+        """Every note of the merge request, oldest first: every page GitLab has (100 notes each)."""
         notes: list[dict[str, Any]] = []
         page = "1"
-        for _ in range(MAX_PAGES):
+        seen: set[str] = set()
+        while page:
+            if page in seen:
+                raise GitLabError(f"GitLab's X-Next-Page went back to page {page} of {self.mr.notes_path}")
+            seen.add(page)
             response = self._request(
                 "GET",
                 self.mr.notes_path,
@@ -138,20 +204,33 @@ class GitLabNotes:
             if not isinstance(batch, list):
                 raise GitLabError(f"GitLab answered GET {self.mr.notes_path} with something other than a list of notes")
             notes += batch
-            page = response.headers.get("X-Next-Page", "")
-            if not page or not batch:
-                break
+            page = response.headers.get("X-Next-Page", "") if batch else ""
         return notes
 
     def find(self, mark: str) -> dict[str, Any] | None:
-        """The first user note whose body holds ``mark``."""
+        """The first note holding ``mark`` that the token's own user wrote (not a system note)."""
+        me = self.user_id()
         for note in self.list_notes():
-            if not note.get("system") and mark in str(note.get("body", "")):
+            author = note.get("author")
+            mine = isinstance(author, dict) and author.get("id") == me
+            if mine and not note.get("system") and mark in str(note.get("body", "")):
                 return note
         return None
 
-    def create(self, body: str) -> dict[str, Any]:
-        return dict(self._request("POST", self.mr.notes_path, json={"body": body}).json())
+    def create(self, body: str, *, mark: str | None = None) -> dict[str, Any]:
+        """Post a note. After a 5xx it is not resent blindly: with ``mark``, the notes are listed
+        again and a note GitLab did create is returned instead of posting a second one."""
+        for attempt in range(ATTEMPTS):
+            try:
+                return dict(self._request("POST", self.mr.notes_path, resend_on_5xx=False, json={"body": body}).json())
+            except GitLabError:
+                if mark is None or attempt == ATTEMPTS - 1:
+                    raise
+                landed = self.find(mark)
+                if landed is not None and landed.get("body") == body:
+                    return landed
+                self._sleep(_wait_seconds(None, attempt))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def update(self, note_id: int | str, body: str) -> dict[str, Any]:
         return dict(
@@ -162,9 +241,13 @@ class GitLabNotes:
         """Update the note holding ``mark``, or create one: ``("updated"|"created"|"unchanged", note)``."""
         existing = self.find(mark)
         if existing is None:
-            return "created", self.create(body)
+            return "created", self.create(body, mark=mark)
         if existing.get("body") == body:
             return "unchanged", existing
+        planned = _COMMIT_MARK.search(body)
+        outdated = outdated_line(str(existing.get("body", "")), planned[1] if planned else None)
+        if outdated:
+            body = body.rstrip("\n") + "\n\n" + outdated + "\n"
         return "updated", self.update(existing["id"], body)
 
 

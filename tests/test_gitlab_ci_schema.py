@@ -83,3 +83,58 @@ def test_workflow_never_runs_a_branch_with_an_open_mr_twice() -> None:
         < ifs.index(never[0]["if"])
         < ifs.index("$CI_COMMIT_BRANCH")
     )
+
+
+def test_merge_request_jobs_are_interruptible_and_tenant_artifacts_need_the_developer_role() -> None:
+    ci = pipeline()
+    for job in ("validate", "plan"):  # a newer push cancels them: an older plan never overwrites a newer note
+        assert ci[job]["interruptible"] is True, job
+    for job in ("plan", "apply", "drift"):  # their artifacts hold numbers, notes and upload files
+        assert ci[job]["artifacts"]["access"] == "developer", job
+    assert "apply" not in {j for j, spec in ci.items() if isinstance(spec, dict) and spec.get("interruptible")}
+
+
+def test_the_plan_job_plans_the_merge_result(tmp_path: Path) -> None:
+    """The merge step of the plan job, run in a real repository: a clean merge, then a conflict."""
+    import subprocess
+
+    [step] = [s for s in pipeline()[".merge-result"]]
+
+    def git(*args: str, cwd: Path) -> str:
+        config = ["-c", "user.name=t", "-c", "user.email=t@localhost", "-c", "commit.gpgsign=false"]
+        return subprocess.run(["git", *config, *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+    origin, work = tmp_path / "origin", tmp_path / "work"
+    origin.mkdir()
+    git("init", "-q", "-b", "main", cwd=origin)
+    (origin / "a.yaml").write_text("a: 1\n")
+    git("add", ".", cwd=origin)
+    git("commit", "-qm", "base", cwd=origin)
+    git("clone", "-q", str(origin), str(work), cwd=tmp_path)
+    git("checkout", "-qb", "feature", cwd=work)
+    (work / "b.yaml").write_text("b: 1\n")
+    git("add", ".", cwd=work)
+    git("commit", "-qm", "feature", cwd=work)
+    (origin / "c.yaml").write_text("c: 1\n")
+    git("add", ".", cwd=origin)
+    git("commit", "-qm", "target moved on", cwd=origin)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "main"}
+    env["CI_COMMIT_SHA"] = git("rev-parse", "HEAD", cwd=work).strip()
+    clean = subprocess.run(["bash", "-ec", step], cwd=work, env=env, capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    assert "planning the merge result" in clean.stdout
+    assert (work / "c.yaml").exists() and (work / "b.yaml").exists()  # target's change and the branch's
+
+    (origin / "b.yaml").write_text("b: 2\n")
+    git("add", ".", cwd=origin)
+    git("commit", "-qm", "conflicting", cwd=origin)
+    (work / "b.yaml").write_text("b: 3\n")
+    git("commit", "-qam", "also b", cwd=work)
+    conflict = subprocess.run(["bash", "-ec", step], cwd=work, env=env, capture_output=True, text=True)
+    assert conflict.returncode == 1 and "merge conflict" in conflict.stdout
+    assert git("status", "--porcelain", cwd=work) == ""  # the merge was aborted, nothing half-merged
+
+    merged = subprocess.run(
+        ["bash", "-ec", step], cwd=work, env=env | {"CI_MERGE_REQUEST_EVENT_TYPE": "merged_result"}, text=True
+    )
+    assert merged.returncode == 0  # GitLab's merged-results pipeline: nothing to merge here

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from gitlab_stub import GitLabStub
+from gitlab_stub import BOT, GitLabStub
 
 from numsync.cli import main
 from numsync.core.diff import ChangeKind, ChangeSummary
 from numsync.core.model import Field
-from numsync.gitlab import marker, note_body, truncate
+from numsync.errors import GitLabError
+from numsync.gitlab import GitLabNotes, MergeRequest, marker, note_body, truncate
 from numsync.ocp.rows import Batch, OperationRow, Phase
 from numsync.ocp.vocabulary import Operation
 from numsync.reports import markdown
@@ -143,13 +144,13 @@ def test_the_marked_note_is_found_past_the_first_page_and_per_environment(gitlab
         gitlab.add_note(PROJECT, MR, f"review comment {i}")
     gitlab.add_note(PROJECT, MR, "added numsync-plan:prod to the system", system=True)
     theirs = gitlab.add_note(PROJECT, MR, marker("staging") + "\nstaging plan")
-    ours = gitlab.add_note(PROJECT, MR, marker("prod") + "\nold prod plan")
+    ours = gitlab.add_note(PROJECT, MR, marker("prod") + "\nold prod plan", author=BOT)
     result = comment(save(make_plan("prod"), tmp_path), ci_env(gitlab))
     assert result.exit_code == 0, result.output
     assert [r.method for r in gitlab.writes()] == ["PUT"]
     assert gitlab.writes()[0].path.endswith(f"/notes/{ours['id']}")
     assert theirs["body"] == marker("staging") + "\nstaging plan"
-    pages = [r.query["page"][0] for r in gitlab.requests if r.method == "GET"]
+    pages = [r.query["page"][0] for r in gitlab.requests if r.method == "GET" and r.path.endswith("/notes")]
     assert pages == ["1", "2"]
 
 
@@ -264,3 +265,76 @@ def test_markdown_plan_shows_violations_and_no_changes() -> None:
 def test_terraform_report_counts_attach_and_detach_as_updates() -> None:
     assert terraform_report(make_plan()) == {"create": 1, "update": 3, "delete": 2}
     assert terraform_report(Plan(environment="p", phases=[], changes=[])) == {"create": 0, "update": 0, "delete": 0}
+
+
+def test_a_human_note_quoting_the_marker_is_left_alone_and_the_plan_is_posted_anew(
+    gitlab: GitLabStub, tmp_path: Path
+) -> None:
+    human = gitlab.add_note(PROJECT, MR, f"Why does the bot write {marker('prod')} in its note?")
+    result = comment(save(make_plan("prod"), tmp_path), ci_env(gitlab))
+    assert result.exit_code == 0, result.output
+    assert "Created the plan note" in result.output
+    assert [r.method for r in gitlab.writes()] == ["POST"]
+    assert human["body"] == f"Why does the bot write {marker('prod')} in its note?"
+    [ours] = [n for n in plan_notes(gitlab) if n["author"]["id"] == BOT["id"]]
+    assert ours["id"] != human["id"]
+
+
+def test_a_429_is_retried_after_its_retry_after(gitlab: GitLabStub) -> None:
+    gitlab.throttle.append((429, {"Retry-After": "7"}))
+    sleeps: list[float] = []
+    with GitLabNotes(MergeRequest(gitlab.api_url, PROJECT, MR), TOKEN, sleep=sleeps.append) as notes:
+        action, note = notes.upsert(marker("prod"), marker("prod") + "\nplan")
+    assert action == "created" and note["body"].endswith("plan")
+    assert sleeps == [7.0]
+    assert [r.path for r in gitlab.requests][:2] == ["/api/v4/user", "/api/v4/user"]  # refused once, then answered
+
+
+def test_a_5xx_on_creation_is_not_posted_twice(gitlab: GitLabStub) -> None:
+    body = marker("prod") + "\nplan"
+    with GitLabNotes(MergeRequest(gitlab.api_url, PROJECT, MR), TOKEN, sleep=lambda s: None) as notes:
+        notes.user_id()
+        assert notes.find(marker("prod")) is None
+        # GitLab created the note but its answer was lost as a 502: the note must not be posted again.
+        original = gitlab.answer
+
+        def lost_answer(method: str, path: str, *args: object) -> tuple[int, object, dict[str, str]]:
+            status, payload, headers = original(method, path, *args)  # type: ignore[arg-type]
+            if method == "POST":
+                gitlab.answer = original  # type: ignore[method-assign]
+                return 502, {"message": "502 Bad Gateway"}, {}
+            return status, payload, headers
+
+        gitlab.answer = lost_answer  # type: ignore[method-assign]
+        note = notes.create(body, mark=marker("prod"))
+    assert note["body"] == body
+    assert len(plan_notes(gitlab)) == 1 and [r.method for r in gitlab.writes()] == ["POST"]
+
+
+def test_notes_are_read_past_fifty_pages(gitlab: GitLabStub, tmp_path: Path) -> None:
+    for i in range(5_150):
+        gitlab.add_note(PROJECT, MR, f"comment {i}")
+    ours = gitlab.add_note(PROJECT, MR, marker("prod") + "\nold plan", author=BOT)
+    result = comment(save(make_plan("prod"), tmp_path), ci_env(gitlab))
+    assert result.exit_code == 0, result.output
+    assert [r.method for r in gitlab.writes()] == ["PUT"] and gitlab.writes()[0].path.endswith(f"/{ours['id']}")
+
+
+def test_a_new_commit_marks_the_earlier_plan_outdated(gitlab: GitLabStub, tmp_path: Path) -> None:
+    assert comment(save(make_plan(), tmp_path), ci_env(gitlab)).exit_code == 0
+    later = ci_env(gitlab) | {"CI_COMMIT_SHA": "beefbeefbeef1111"}
+    assert comment(save(make_plan(note="new"), tmp_path), later).exit_code == 0
+    [note] = plan_notes(gitlab)
+    assert "Planned for commit `beefbeefbeef`." in note["body"]
+    assert "The plan for commit `feedfacecafe` that this note showed before is outdated." in note["body"]
+
+
+def test_a_wrong_project_is_a_clear_error_without_the_token(gitlab: GitLabStub) -> None:
+    gitlab.projects = {"4242"}
+    with (
+        GitLabNotes(MergeRequest(gitlab.api_url, "9999", MR), TOKEN, sleep=lambda s: None) as notes,
+        pytest.raises(GitLabError) as caught,
+    ):
+        notes.upsert(marker("prod"), "x")
+    assert "HTTP 404" in str(caught.value) and "Check the project" in str(caught.value)
+    assert TOKEN not in str(caught.value)
