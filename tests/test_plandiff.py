@@ -71,3 +71,18 @@ def test_a_row_moved_to_another_file_is_not_a_difference_in_what_is_done() -> No
     difference = compare_plans(one, two)
     assert difference.rows_only_old == [] == difference.rows_only_new
     assert difference.other == ["requests: 1 → 2"]
+
+
+def test_edited_parts_names_every_reviewed_part_that_differs() -> None:
+    from numsync.workflow.plandiff import edited_parts
+
+    rows = [OperationRow(Operation.UPDATE, NOTE_OLD.number, {"NOTE": "b"})]
+    fresh = plan([NOTE_OLD, DELETE], rows + [OperationRow(Operation.DELETE, DELETE.number)])
+    assert edited_parts(fresh, fresh) == []
+    tampered = plan([NOTE_OLD], rows + [OperationRow(Operation.DELETE, DELETE.number)])  # a change removed
+    assert edited_parts(tampered, fresh) == ["changes"]
+    fewer_rows = plan([NOTE_OLD, DELETE], rows)
+    assert edited_parts(fewer_rows, fresh) == ["summary", "phases"]
+    other_commit = plan([NOTE_OLD, DELETE], rows + [OperationRow(Operation.DELETE, DELETE.number)])
+    other_commit.git_commit = "abc"
+    assert edited_parts(other_commit, fresh) == []  # provenance, not something reviewed

@@ -115,3 +115,28 @@ def compare_plans(old: Plan, new: Plan) -> PlanDifference:
     if old.desired_hash != new.desired_hash:
         result.other.append("the desired state differs between the two plans")
     return result
+
+
+#: The parts of a saved plan a reviewer saw and safety judged; ``git_commit`` is provenance only.
+REVIEWED_PARTS = (
+    "environment",
+    "live_fingerprint",
+    "desired_hash",
+    "live_counts",
+    "desired_count",
+    "desired_counts",
+    "summary",
+    "limits",
+    "in_sync",
+    "out_of_scope",
+    "unmanaged",
+    "conflicts",
+    "changes",
+    "phases",
+)
+
+
+def edited_parts(saved: Plan, fresh: Plan) -> list[str]:
+    """The reviewed parts in which ``saved`` differs from ``fresh`` (the same inputs planned again)."""
+    old, new = saved.to_json(), fresh.to_json()
+    return [part for part in REVIEWED_PARTS if old.get(part) != new.get(part)]
