@@ -10,7 +10,7 @@ without retrying: the caller re-exports and plans again, never resending blindly
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -85,8 +85,18 @@ class ApplyResult:
         return not self.failures and not self.skipped and self.interrupted is None
 
 
-def apply_plan(plan: Plan, client: Executor, *, on_batch: Callable[[BatchOutcome], None] | None = None) -> ApplyResult:
-    """Upload every batch of ``plan`` in order; see the module doc for failure handling."""
+def apply_plan(
+    plan: Plan,
+    client: Executor,
+    *,
+    on_batch: Callable[[BatchOutcome], None] | None = None,
+    on_sending: Callable[[int, int, Sequence[OperationRow]], None] | None = None,
+) -> ApplyResult:
+    """Upload every batch of ``plan`` in order; see the module doc for failure handling.
+
+    ``on_sending(phase, batch, rows)`` runs before each PUT leaves (a write-ahead journal entry),
+    ``on_batch(outcome)`` after its answer.
+    """
     result = ApplyResult()
     failed_numbers: set[str] = set()
     total_rows = sum(len(p.rows) for p in plan.phases)
@@ -98,6 +108,8 @@ def apply_plan(plan: Plan, client: Executor, *, on_batch: Callable[[BatchOutcome
             if not rows:
                 outcome = BatchOutcome(p, b, 0, None, skipped=skipped)
             else:
+                if on_sending:
+                    on_sending(p, b, rows)
                 outcome = _upload(p, b, rows, skipped, client)
                 result.requests += 1
                 result.failures.extend(outcome.failures)
