@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -114,10 +115,6 @@ def write_port_file(path: Path, port: int) -> None:
     os.replace(tmp, path)
 
 
-def _ignore_signal(signum: int, frame: FrameType | None) -> None:
-    """Stand-in handler: uvicorn re-raises the signal that stopped it; this keeps the exit clean (status 0)."""
-
-
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
 @click.option(
@@ -204,15 +201,41 @@ def emulator_command(
         app = FaultInjector(app, rules, fault_seed)
     sock = bind_socket(address, port)
     bound = sock.getsockname()[1]
-    if port_file is not None:
-        write_port_file(port_file, bound)
     url_host = f"[{address}]" if ":" in address else address
-    click.echo(f"numsync emulator listening on http://{url_host}:{bound}")
-    sys.stdout.flush()
+
+    def announce() -> None:
+        if port_file is not None:
+            write_port_file(port_file, bound)
+        click.echo(f"numsync emulator listening on http://{url_host}:{bound}")
+        sys.stdout.flush()
+
+    server = _AnnouncingServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"), announce)
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _ignore_signal)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        signal.signal(signum, server.stop_before_serving)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, announcing the port only once its own signal handlers are in place.
+
+    A SIGTERM at any moment is honoured: before uvicorn listens for signals it is recorded by
+    :meth:`stop_before_serving` (the server then exits instead of serving); from the port file's
+    appearance on, uvicorn's handler has it. (Announcing earlier, with a handler that ignored the
+    signal, lost a SIGTERM sent right after the port file appeared.) uvicorn re-raises the signal
+    that stopped it once its handlers are restored; :meth:`stop_before_serving` receives it then,
+    which keeps the exit status 0.
+    """
+
+    def __init__(self, config: uvicorn.Config, announce: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._announce = announce
+
+    def stop_before_serving(self, signum: int, frame: FrameType | None) -> None:
+        self.should_exit = True
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self._announce()
