@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from numsync.core import yamlsrc
 from numsync.core.freeze import Freeze, FreezeError, parse_freeze
 from numsync.core.model import Field, normalize_number
+from numsync.core.paths import escapes, repository_root
 from numsync.core.policy import GroupPolicy, Safety, Suppression
 from numsync.core.schema import schema_problems
 from numsync.core.yamlsrc import Location, Problem
@@ -47,6 +48,9 @@ class Environment:
     ca_bundle: str | None = None
     freeze: Freeze = field(default_factory=Freeze)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Where desired files must resolve (the git top level, else the folder of numsync.yaml); None: the
+    #: desired loader's own default. Not compared: it says where the config was read, not what it says.
+    repository: Path | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,14 @@ def _url_problems(key: str, url: str, where: Location) -> list[Problem]:
 def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     """Read and check numsync.yaml. Raises ConfigError listing every problem with file:line:col."""
     path = Path(path)
+    repository = repository_root(path.parent)
+    target = escapes(path, repository)
+    if target is not None:
+        message = (
+            f"{path} is a symbolic link to {target}, outside the repository {repository}, and was not read; "
+            "numsync.yaml must be inside the repository: copy it in, or point the link inside it"
+        )
+        raise ConfigError([Problem(Location(str(path), 1, 1), message, "config-outside")])
     try:
         text = path.read_text("utf-8")
     except UnicodeDecodeError as exc:
@@ -167,13 +179,17 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     problems += schema_problems("config", data, str(path))
     if problems:
         raise ConfigError(problems)
-    environments = {name: _environment(name, spec, path, problems) for name, spec in data["environments"].items()}
+    environments = {
+        name: _environment(name, spec, path, problems, repository) for name, spec in data["environments"].items()
+    }
     if problems:
         raise ConfigError(problems)
     return Config(path=path, environments=environments)
 
 
-def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem]) -> Environment:
+def _environment(
+    name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem], repository: Path
+) -> Environment:
     here = spec.location
     before = len(problems)
     if "base_url" in spec:
@@ -231,6 +247,7 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
         ca_bundle=str((path.parent / spec["ca_bundle"]).resolve()) if spec.get("ca_bundle") else None,
         safety=Safety(**(spec.get("safety") or {})),
         retry=RetryPolicy(**(spec.get("retry") or {})),
+        repository=repository,
     )
 
 
