@@ -232,6 +232,7 @@ def _environment(
             problems.append(Problem(items.item_locations[i], f"protected: {exc}", "config-protected"))
     limits = dict(DEFAULT_LIMITS)
     limits.update({Operation(op): n for op, n in (spec.get("limits") or {}).items()})
+    problems += _desired_link_problems(path.parent / spec["desired"], spec.value_locations["desired"], repository)
     return Environment(
         name=name,
         base_url=base_url,
@@ -249,6 +250,21 @@ def _environment(
         retry=RetryPolicy(**(spec.get("retry") or {})),
         repository=repository,
     )
+
+
+def _desired_link_problems(folder: Path, where: Location, repository: Path) -> list[Problem]:
+    """A desired folder written inside the repository but linking out of it (a path written outside is the user's choice)."""
+    written = Path(os.path.normpath(folder.parent.resolve() / folder.name))
+    if not written.is_relative_to(repository) or escapes(written, repository) is None:
+        return []
+    return [
+        Problem(
+            where,
+            f"desired: {written} is a symbolic link to {written.resolve()}, outside the repository {repository}; "
+            "keep the desired files inside the repository, or write the folder's real path here",
+            "config-outside",
+        )
+    ]
 
 
 def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppression, ...]:

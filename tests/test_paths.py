@@ -203,3 +203,16 @@ def test_fmt_refuses_a_link_and_leaves_its_target_alone(
     assert "numsync fmt does not write through links" in result.output
     assert target.read_text() == UNFORMATTED
     assert ((tmp_path / "desired" / "b.yaml").read_text() == UNFORMATTED.replace("ocp-qa", "uk-care")) is check
+
+
+def test_a_desired_folder_linking_out_of_the_repository_is_refused_at_its_line(repo: Path, tmp_path: Path) -> None:
+    (repo / "desired").rmdir()
+    (repo / "desired").symlink_to(tmp_path / "outside")
+    with pytest.raises(ConfigError) as info:
+        load_config(repo / "numsync.yaml")
+    [problem] = info.value.problems
+    value_column = (repo / "numsync.yaml").read_text().index("desired: desired") + len("desired: ") + 1
+    assert (problem.check, problem.location.line, problem.location.column) == ("config-outside", 1, value_column)
+    assert f"desired: {repo.resolve() / 'desired'} is a symbolic link to {(tmp_path / 'outside').resolve()}" in str(
+        problem
+    )
