@@ -31,7 +31,7 @@ from numsync.reports import text
 from numsync.workflow import rehearse as rehearsal
 from numsync.workflow.apply import BatchOutcome
 from numsync.workflow.emit import write_upload_files
-from numsync.workflow.importer import render_desired
+from numsync.workflow.importer import render_desired, write_desired
 from numsync.workflow.journal import Journal
 from numsync.workflow.pipeline import (
     apply_with_recovery,
@@ -362,10 +362,8 @@ def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None
     existing = [env.desired / name for name in files if (env.desired / name).exists()]
     if existing and not force:
         raise Failure(f"refusing to overwrite {', '.join(map(str, existing))}; pass --force to replace them")
-    env.desired.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (env.desired / name).write_text(content, "utf-8")
-        click.echo(f"wrote {env.desired / name}")
+    for path in write_desired(env.desired, files):
+        click.echo(f"wrote {path}")
 
 
 def _schema_modeline(folder: Path) -> str | None:

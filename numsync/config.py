@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from numsync.core import yamlsrc
 from numsync.core.freeze import Freeze, FreezeError, parse_freeze
 from numsync.core.model import Field, normalize_number
+from numsync.core.paths import escapes, repository_root
 from numsync.core.policy import GroupPolicy, Safety, Suppression
 from numsync.core.schema import schema_problems
 from numsync.core.yamlsrc import Location, Problem
@@ -47,6 +48,9 @@ class Environment:
     ca_bundle: str | None = None
     freeze: Freeze = field(default_factory=Freeze)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Where desired files must resolve (the git top level, else the folder of numsync.yaml); None: the
+    #: desired loader's own default. Not compared: it says where the config was read, not what it says.
+    repository: Path | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,14 @@ def _url_problems(key: str, url: str, where: Location) -> list[Problem]:
 def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     """Read and check numsync.yaml. Raises ConfigError listing every problem with file:line:col."""
     path = Path(path)
+    repository = repository_root(path.parent)
+    target = escapes(path, repository)
+    if target is not None:
+        message = (
+            f"{path} is a symbolic link to {target}, outside the repository {repository}, and was not read; "
+            "numsync.yaml must be inside the repository: copy it in, or point the link inside it"
+        )
+        raise ConfigError([Problem(Location(str(path), 1, 1), message, "config-outside")])
     try:
         text = path.read_text("utf-8")
     except UnicodeDecodeError as exc:
@@ -167,13 +179,17 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     problems += schema_problems("config", data, str(path))
     if problems:
         raise ConfigError(problems)
-    environments = {name: _environment(name, spec, path, problems) for name, spec in data["environments"].items()}
+    environments = {
+        name: _environment(name, spec, path, problems, repository) for name, spec in data["environments"].items()
+    }
     if problems:
         raise ConfigError(problems)
     return Config(path=path, environments=environments)
 
 
-def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem]) -> Environment:
+def _environment(
+    name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem], repository: Path
+) -> Environment:
     here = spec.location
     before = len(problems)
     if "base_url" in spec:
@@ -216,6 +232,7 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
             problems.append(Problem(items.item_locations[i], f"protected: {exc}", "config-protected"))
     limits = dict(DEFAULT_LIMITS)
     limits.update({Operation(op): n for op, n in (spec.get("limits") or {}).items()})
+    problems += _desired_link_problems(path.parent / spec["desired"], spec.value_locations["desired"], repository)
     return Environment(
         name=name,
         base_url=base_url,
@@ -231,7 +248,23 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
         ca_bundle=str((path.parent / spec["ca_bundle"]).resolve()) if spec.get("ca_bundle") else None,
         safety=Safety(**(spec.get("safety") or {})),
         retry=RetryPolicy(**(spec.get("retry") or {})),
+        repository=repository,
     )
+
+
+def _desired_link_problems(folder: Path, where: Location, repository: Path) -> list[Problem]:
+    """A desired folder written inside the repository but linking out of it (a path written outside is the user's choice)."""
+    written = Path(os.path.normpath(folder.parent.resolve() / folder.name))
+    if not written.is_relative_to(repository) or escapes(written, repository) is None:
+        return []
+    return [
+        Problem(
+            where,
+            f"desired: {written} is a symbolic link to {written.resolve()}, outside the repository {repository}; "
+            "keep the desired files inside the repository, or write the folder's real path here",
+            "config-outside",
+        )
+    ]
 
 
 def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppression, ...]:

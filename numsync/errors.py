@@ -107,6 +107,10 @@ class FormatError(_Located):
     subject = "the file"
 
 
+class UnsafePathError(InputError):
+    """A file numsync refuses to write: it is a symbolic link, or its name (a GROUP_ID) is no plain file name."""
+
+
 class YamlSyntaxError(InputError):
     """The text is not YAML; ``problem`` says where."""
 

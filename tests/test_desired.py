@@ -872,7 +872,10 @@ def test_group_id_is_stripped(desired: Path) -> None:
     assert list(state.groups) == ["ocp-qa"]
 
 
-def test_yaml_merge_key_without_override(desired: Path) -> None:
+# Anchors, aliases and merge keys are refused (README, "Desired YAML"): nested aliases expand
+# exponentially, and defaults: is how numbers share values. These two tests used to pin how a
+# merge key was resolved.
+def test_an_anchor_and_its_alias_are_refused_at_the_anchor(desired: Path, loader: type) -> None:
     write(
         desired,
         "a.yaml",
@@ -885,30 +888,58 @@ def test_yaml_merge_key_without_override(desired: Path) -> None:
             application_tag: own
         """,
     )
-    state = load(desired)
-    assert state.records["+12015550124"] == NumberRecord(
-        "+12015550124", "ocp-qa", {Field.LOCALE: "en-US", Field.APPLICATION_TAG: "own", Field.NOTE: "shared"}
-    )
+    [problem] = problems_of(desired)
+    assert (problem.check, at(problem)) == ("yaml-anchor", ("desired/a.yaml", 3, 19))
+    assert "anchors and aliases are not allowed (anchor &common, and 1 more in this file)" in problem.message
+    assert "defaults" in problem.message
 
 
-def test_yaml_merge_key_with_override(desired: Path) -> None:
+def test_an_alias_of_an_undefined_anchor_is_a_syntax_error(desired: Path) -> None:
+    write(desired, "a.yaml", 'group_id: ocp-qa\nnumbers:\n  "+12015550124": *common\n')
+    [problem] = problems_of(desired)
+    assert problem.check == "yaml-syntax" and at(problem)[:2] == ("desired/a.yaml", 3)
+
+
+def test_a_merge_key_with_an_inline_mapping_is_refused_at_the_key(desired: Path, loader: type) -> None:
     write(
         desired,
         "a.yaml",
         """
         group_id: ocp-qa
         numbers:
-          "+12015550123": &common {locale: en-US, note: shared}
           "+12015550124":
-            <<: *common
+            <<: {locale: en-US}
             note: own
         """,
     )
-    state = load(desired)
-    assert state.records["+12015550124"] == NumberRecord(
-        "+12015550124", "ocp-qa", {Field.LOCALE: "en-US", Field.NOTE: "own"}
+    [problem] = problems_of(desired)
+    assert (problem.check, at(problem)) == ("yaml-merge", ("desired/a.yaml", 4, 5))
+    assert "merge keys (<<) are not allowed" in problem.message
+
+
+def test_a_quoted_merge_key_is_text_and_an_ampersand_in_a_value_is_no_anchor(desired: Path) -> None:
+    write(
+        desired,
+        "a.yaml",
+        """
+        group_id: ocp-qa
+        numbers:
+          "+12015550124": {note: "R&D * 2", application_tag: A&B*}
+        """,
     )
-    assert state.records["+12015550123"].get(Field.NOTE) == "shared"
+    assert load(desired).records["+12015550124"].fields == {Field.NOTE: "R&D * 2", Field.APPLICATION_TAG: "A&B*"}
+    data, problems = yamlsrc.load('"<<": x\n', "x.yaml")
+    assert (dict(data), problems) == ({"<<": "x"}, [])
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(desired: Path) -> None:
+    """Nine levels of nine aliases would be 9**9 strings (gigabytes) if built; it fails at once."""
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    write(desired, "a.yaml", "group_id: ocp-qa\n" + "\n".join(levels) + "\nnumbers: {}\n")
+    [problem] = problems_of(desired)
+    assert (problem.check, at(problem)) == ("yaml-anchor", ("desired/a.yaml", 2, 5))
+    assert "(anchor &a0, and 80 more in this file)" in problem.message
 
 
 def test_a_blank_or_mistyped_locale_beside_a_miniapp_is_reported_once_at_the_locale(desired: Path) -> None:

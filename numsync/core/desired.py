@@ -36,6 +36,7 @@ from numsync.core.model import (
     normalize_value,
     parse_number,
 )
+from numsync.core.paths import escapes, repository_root
 from numsync.core.schema import load_schema, schema_problems
 from numsync.core.yamlsrc import Location, Problem, YamlMap
 from numsync.errors import DesiredError
@@ -83,11 +84,14 @@ def load_desired(
     managed_groups: Iterable[str] | None = None,
     default_provider: str | None = None,
     display_root: Path | None = None,
+    repository: Path | None = None,
 ) -> DesiredState:
     """Load every desired file under ``folder``.
 
     ``managed_groups``: when given, a file whose group_id is not among them is a problem.
     ``display_root``: paths in messages are shown relative to it (default: the current directory).
+    ``repository``: files must resolve inside it or ``folder`` (default: the git top level above
+    ``folder``); a symlink pointing elsewhere is a problem and is not read.
     Raises DesiredError with every problem found; returns the state when there are none.
     """
     state = DesiredState()
@@ -109,8 +113,13 @@ def load_desired(
                 )
             ]
         )
+    inside = repository or repository_root(folder)
     for file in files:
         shown = _shown(file, root)
+        target = escapes(file, folder, inside)
+        if target is not None:
+            problems.append(_outside(shown, target, inside))
+            continue
         state.files.append(file)
         problems += _load_file(file, shown, state, managed, default_provider)
     if problems:
@@ -118,9 +127,18 @@ def load_desired(
     return state
 
 
+def _outside(shown: str, target: Path, repository: Path) -> Problem:
+    return Problem(
+        Location(shown, 1, 1),
+        f"this file is a symbolic link to {target}, outside the repository {repository}, and was not read; "
+        "desired files must be inside the repository: copy the file in, or point the link inside it",
+        "path-outside",
+    )
+
+
 def _shown(file: Path, root: Path) -> str:
-    try:
-        return str(file.resolve().relative_to(root.resolve()))
+    try:  # the folder resolved, not the file: a symbolic link is shown where it stands
+        return str((file.parent.resolve() / file.name).relative_to(root.resolve()))
     except ValueError:
         return str(file)
 

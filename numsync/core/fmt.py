@@ -16,13 +16,15 @@ flow or block style and indentation stay as written):
 
 A file with problems (``numsync validate`` would report them) is not formatted. Every result
 is checked: it must load to exactly the same desired records and data as the original,
-otherwise the entries keep their order (YAML anchors used before they are defined), and if
-even that changes the meaning the file is left alone and reported.
+otherwise the entries keep their order, and if even that changes the meaning the file is left
+alone and reported. (Anchors, aliases and merge keys are refused by the loader, so a file with
+them has problems and is not formatted.)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ import yaml
 from numsync.core import yamlsrc
 from numsync.core.desired import desired_files, load_text
 from numsync.core.model import normalize_number as _normalize_number
+from numsync.core.paths import write_no_follow
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import FormatError, NumberFormatError
 
@@ -86,13 +89,22 @@ def format_text(text: str, shown: str = "<text>") -> str:
             )
     sorted_text = _sort_numbers(result)
     if sorted_text != result and _meaning(sorted_text, shown)[0] == meaning:
-        result = sorted_text  # else (an alias before its anchor): keep the order
+        result = sorted_text  # else (a case the sorter gets wrong): keep the order
     return result
 
 
 def format_file(path: Path, shown: str | None = None) -> FileResult:
-    """Format ``path`` in memory (nothing is written); line ends are kept as they are."""
+    """Format ``path`` in memory (nothing is written); line ends are kept as they are.
+
+    A symbolic link is refused (a problem, nothing read): :func:`write` would write through it.
+    """
     shown = shown or _shown(path)
+    if path.is_symlink():
+        message = (
+            f"this file is a symbolic link (to {os.readlink(path)}); numsync fmt does not write through links: "
+            "format the file it points to instead"
+        )
+        return FileResult(path, shown, "", None, [Problem(Location(shown, 1, 1), message, "fmt-symlink")])
     try:
         original = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -120,12 +132,12 @@ def collect(paths: Iterable[Path]) -> list[Path]:
 def write(result: FileResult) -> None:
     """Write the formatted text of ``result`` back to its file (only when it changed)."""
     if result.changed and result.formatted is not None:
-        result.path.write_bytes(result.formatted.encode("utf-8"))
+        write_no_follow(result.path, result.formatted.encode("utf-8"))
 
 
 def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    try:  # the parent resolved, not the file: a symbolic link is shown as itself
+        return str((path.parent.resolve() / path.name).relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 

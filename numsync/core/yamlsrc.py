@@ -4,6 +4,10 @@ PyYAML (C parser where present) composes the node graph; this module builds plai
 values from it while keeping file/line/column for every key and value, reports
 duplicate keys (PyYAML would silently keep the last one) and remembers which plain
 scalars YAML retyped (``+12015550123`` → int, ``no`` → bool, ``12:30`` → 750).
+
+Anchors (``&name``), aliases (``*name``) and merge keys (``<<``) are refused: nested aliases
+expand exponentially ("billion laughs": a 625-byte file became gigabytes), and a desired file
+has ``defaults:`` for values several numbers share.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
     _Loader = yaml.SafeLoader
 
 _STR_TAG = "tag:yaml.org,2002:str"
-#: Key tags SafeConstructor.flatten_mapping acts on ("<<" merges and "=" value keys); without them it changes nothing.
-_FLATTENED_KEY_TAGS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+_MERGE_TAG = "tag:yaml.org,2002:merge"  # a plain "<<" key
+_VALUE_TAG = "tag:yaml.org,2002:value"  # a plain "=" key: SafeConstructor reads it as the text "="
+_SHARING_HINT = "write the values out (values that numbers share go under the desired file's defaults)"
 _TYPE_NAMES = {
     "tag:yaml.org,2002:int": "an integer",
     "tag:yaml.org,2002:float": "a number",
@@ -139,27 +144,20 @@ class _Builder:
         key_scalars: dict[Any, Scalar] = {}
         result.key_locations, result.value_locations = key_locations, value_locations
         result.scalars, result.key_scalars = scalars, key_scalars
-        own_keys: set[int] | None = None  # ids of the mapping's own key nodes, when merge keys bring in others
-        merged: set[Any] = set()  # keys that came from a merge: the mapping's own keys may override them
-        if any(key_node.tag in _FLATTENED_KEY_TAGS for key_node, _ in node.value):
-            own_keys = {id(k) for k, _ in node.value}
-            self._constructor.flatten_mapping(node)  # resolve "<<" merge keys
+        special_keys = any(key_node.tag in (_MERGE_TAG, _VALUE_TAG) for key_node, _ in node.value)
         for key_node, value_node in node.value:
             key_location = _location(path, key_node.start_mark)
             if not isinstance(key_node, yaml.ScalarNode):
                 self.problems.append(Problem(key_location, "a mapping key must be a plain value", "yaml-key"))
                 continue
-            key, key_scalar = self.scalar(key_node)
-            if own_keys is not None:
-                if id(key_node) not in own_keys:
-                    if key in result:
-                        continue  # several merged maps set it; YAML keeps the first
-                    merged.add(key)
-                elif key in merged:
-                    merged.discard(key)
-                    del result[key]
-                    scalars.pop(key, None)  # the merged value's source, if it was retyped
-                    key_scalars.pop(key, None)
+            if special_keys and key_node.tag == _MERGE_TAG:
+                message = f"merge keys (<<) are not allowed; {_SHARING_HINT}"
+                self.problems.append(Problem(key_location, message, "yaml-merge"))
+                continue
+            if special_keys and key_node.tag == _VALUE_TAG:
+                key, key_scalar = key_node.value, None
+            else:
+                key, key_scalar = self.scalar(key_node)
             if key in result:
                 first = key_locations[key]
                 self.problems.append(
@@ -192,7 +190,8 @@ def load(text: str, path: str) -> tuple[Any, list[Problem]]:
 
     Returns the value (mappings as :class:`YamlMap`, sequences as :class:`YamlList`,
     None for an empty document) and the problems found while building it (duplicate
-    keys, non-scalar keys). Raises YamlSyntaxError when the text is not YAML.
+    keys, non-scalar keys, merge keys). Raises YamlSyntaxError when the text is not YAML
+    or uses an anchor or alias (located at the first one).
     """
     try:
         node = yaml.compose(text, Loader=_Loader)
@@ -207,8 +206,27 @@ def load(text: str, path: str) -> tuple[Any, list[Problem]]:
         raise YamlSyntaxError(Problem(Location(path, 1, 1), f"YAML error: {exc}", "yaml-syntax")) from None
     if node is None:
         return None, []
+    _refuse_anchors(text, path)  # before building: building expands every alias
     builder = _Builder(path)
     return builder.build(node), builder.problems
+
+
+def _refuse_anchors(text: str, path: str) -> None:
+    """Raise YamlSyntaxError at the first anchor or alias in ``text`` (which composed without error)."""
+    if "&" not in text and "*" not in text:
+        return  # neither can be written without its indicator: skip the second parse (nearly every file)
+    found: list[tuple[str, Any]] = []  # (what, its start mark)
+    for event in yaml.parse(text, Loader=_Loader):
+        anchor = getattr(event, "anchor", None)  # node and alias events have one
+        if anchor is not None:
+            what = "alias *" if isinstance(event, yaml.AliasEvent) else "anchor &"
+            found.append((what + anchor, event.start_mark))
+    if not found:
+        return
+    what, mark = found[0]
+    more = f", and {len(found) - 1} more in this file" if len(found) > 1 else ""
+    message = f"YAML anchors and aliases are not allowed ({what}{more}); {_SHARING_HINT}"
+    raise YamlSyntaxError(Problem(_location(path, mark), message, "yaml-anchor"))
 
 
 def locate(root: Any, path: list[Any] | tuple[Any, ...], fallback: Location) -> Location:

@@ -34,7 +34,11 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
     never read as "delete every number of the group".
     """
     state = load_desired(
-        env.desired, managed_groups=env.groups, default_provider=env.default_provider, display_root=display_root
+        env.desired,
+        managed_groups=env.groups,
+        default_provider=env.default_provider,
+        display_root=display_root,
+        repository=env.repository,
     )
     orphans = [g for g, policy in env.groups.items() if policy.prune and g not in state.groups]
     if orphans:
