@@ -30,13 +30,13 @@ from numsync.reports import plan_json, text
 from numsync.reports import problems as problem_reports
 from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow.apply import ApplyResult, BatchOutcome
-from numsync.workflow.events import ApplyObserver, Observer, PlanObserver, retry_callback
-from numsync.workflow.importer import render_desired
-from numsync.workflow.pipeline import connect, export_live
+from numsync.workflow.events import ApplyObserver, ImportObserver, Observer, PlanObserver, retry_callback
+from numsync.workflow.pipeline import connect
 from numsync.workflow.plan import Plan, load_plan
 from numsync.workflow.rehearse import Rehearsal
 from numsync.workflow.run_apply import ApplyRequest, run_apply
 from numsync.workflow.run_drift import DriftRequest, run_drift
+from numsync.workflow.run_import import ImportRequest, run_import
 from numsync.workflow.run_plan import PlanRequest, run_plan
 from numsync.workflow.run_validate import ValidateRequest, run_validate
 
@@ -327,21 +327,13 @@ class _PlanEcho(_Echo, PlanObserver):
 def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None:
     """Write desired YAML from the live export: one file per group, numbers sorted, values quoted."""
     env = _env(ctx)
-    unknown = [g for g in group_ids if g not in env.groups]
-    if unknown:
-        raise Failure(
-            f"group(s) {', '.join(unknown)} are not managed by environment {env.name!r}; add them under groups in numsync.yaml first"
-        )
-    with connect(env, on_retry=retry_callback(_Echo())) as client:
-        live = export_live(client)
-    files = render_desired(live, group_ids or env.groups, schema=_schema_modeline(env.desired))
-    existing = [env.desired / name for name in files if (env.desired / name).exists()]
-    if existing and not force:
-        raise Failure(f"refusing to overwrite {', '.join(map(str, existing))}; pass --force to replace them")
-    env.desired.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (env.desired / name).write_text(content, "utf-8")
-        click.echo(f"wrote {env.desired / name}")
+    request = ImportRequest(env, group_ids, force, schema=_schema_modeline(env.desired), environ=os.environ)
+    run_import(request, _ImportEcho())
+
+
+class _ImportEcho(_Echo, ImportObserver):
+    def wrote(self, path: Path) -> None:
+        click.echo(f"wrote {path}")
 
 
 def _schema_modeline(folder: Path) -> str | None:

@@ -11,7 +11,8 @@
     │   ├── FormatError           a desired file ``fmt`` will not rewrite
     │   ├── NumberFormatError     a phone number that is not E.164
     │   ├── PlanningError         changes that cannot become operations
-    │   └── PlanFileError         a file that is not a numsync plan
+    │   ├── PlanFileError         a file that is not a numsync plan
+    │   └── ImportRefusal         import of an unmanaged group, or over existing files
     ├── RemoteError               a service failed or refused
     │   ├── ApiError              OCP answered with an error, or not at all
     │   ├── AuthError             OCP issued no token
@@ -161,6 +162,13 @@ class PlanFileError(InputError):
         return str(self)
 
 
+class ImportRefusal(InputError):
+    """``import`` was asked for a group the environment does not manage, or to overwrite files without --force."""
+
+    def explain(self) -> str:
+        return str(self)
+
+
 class RemoteError(NumsyncError, RuntimeError):
     """A remote service failed or refused."""
 
@@ -288,6 +296,7 @@ __all__ = [
     "FreezeRefusal",
     "GitHistoryError",
     "GitLabError",
+    "ImportRefusal",
     "InputError",
     "NumberFormatError",
     "NumsyncError",

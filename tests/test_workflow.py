@@ -15,7 +15,7 @@ from numsync.config import Environment, load_config
 from numsync.core.diff import Diff
 from numsync.core.safety import Violation
 from numsync.emulator.process import EmulatorProcess
-from numsync.errors import ConfirmationRefusal, FreezeRefusal, TamperedPlanError
+from numsync.errors import ConfirmationRefusal, FreezeRefusal, ImportRefusal, TamperedPlanError
 from numsync.ocp.rows import Batch, OperationRow, Phase
 from numsync.ocp.vocabulary import Operation
 from numsync.reports import drift as drift_reports
@@ -23,9 +23,10 @@ from numsync.reports import plan_formats, problems
 from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow import policy
 from numsync.workflow.apply import ApplyResult, BatchOutcome, RowFailure
-from numsync.workflow.events import ApplyObserver, PlanObserver
+from numsync.workflow.events import ApplyObserver, ImportObserver, PlanObserver
 from numsync.workflow.plan import Plan
 from numsync.workflow.run_apply import ApplyRequest, run_apply
+from numsync.workflow.run_import import ImportRequest, run_import
 from numsync.workflow.run_plan import PlanRequest, run_plan
 
 # --- the pure rules ---------------------------------------------------------------------------
@@ -259,3 +260,29 @@ def test_an_empty_plan_applies_nothing_and_exits_0(tmp_path: Path, emulator: Emu
 def test_row_failures_make_apply_exit_1() -> None:
     failed = ApplyResult(failures=[RowFailure(object(), "refused")])  # type: ignore[arg-type]
     assert policy.apply_exit_code(failed, Diff()) == 1
+
+
+def test_import_refuses_an_unmanaged_group_before_exporting(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    env = load_config(workspace(tmp_path, emulator.base_url, {"au-support": True})).environment("test")
+    with pytest.raises(ImportRefusal, match="group\\(s\\) nowhere are not managed by environment 'test'"):
+        run_import(ImportRequest(env, ["nowhere"], environ=CREDENTIALS))
+    assert emulator.stats()["export_requests"] == 0
+
+
+def test_import_writes_each_group_once_and_never_overwrites_without_force(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    env = load_config(workspace(tmp_path, emulator.base_url, {"au-support": True})).environment("test")
+    written: list[Path] = []
+
+    class Wrote(ImportObserver):
+        def wrote(self, path: Path) -> None:
+            written.append(path)
+
+    assert run_import(ImportRequest(env, environ=CREDENTIALS), Wrote()) == written == [env.desired / "au-support.yaml"]
+    (env.desired / "au-support.yaml").write_text("# reviewed by hand\n")
+    with pytest.raises(ImportRefusal, match="pass --force to replace them"):
+        run_import(ImportRequest(env, environ=CREDENTIALS))
+    assert (env.desired / "au-support.yaml").read_text() == "# reviewed by hand\n"
+    run_import(ImportRequest(env, force=True, environ=CREDENTIALS))
+    assert "group_id" in (env.desired / "au-support.yaml").read_text()

@@ -49,6 +49,13 @@ class PlanObserver(Observer):
         """The rehearsal is over; a run that did not converge is refused next."""
 
 
+class ImportObserver(Observer):
+    """Events of ``import``."""
+
+    def wrote(self, path: Path) -> None:
+        """A desired file was written."""
+
+
 class ApplyObserver(Observer):
     """Events of ``apply``, in the order they happen."""
 
