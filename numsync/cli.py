@@ -22,6 +22,7 @@ from numsync.config import DEFAULT_CONFIG, Config, Environment, load_config
 from numsync.core import safety
 from numsync.core.desired import DesiredState
 from numsync.core.diff import Diff
+from numsync.core.fmt import FileResult
 from numsync.errors import ConfigError, NumsyncError
 from numsync.gctuning import tune_for_batch_run
 from numsync.reports import drift as drift_reports
@@ -30,12 +31,20 @@ from numsync.reports import plan_json, text
 from numsync.reports import problems as problem_reports
 from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow.apply import ApplyResult, BatchOutcome
-from numsync.workflow.events import ApplyObserver, ImportObserver, Observer, PlanObserver, retry_callback
+from numsync.workflow.events import (
+    ApplyObserver,
+    FmtObserver,
+    ImportObserver,
+    Observer,
+    PlanObserver,
+    retry_callback,
+)
 from numsync.workflow.pipeline import connect
 from numsync.workflow.plan import Plan, load_plan
 from numsync.workflow.rehearse import Rehearsal
 from numsync.workflow.run_apply import ApplyRequest, run_apply
 from numsync.workflow.run_drift import DriftRequest, run_drift
+from numsync.workflow.run_fmt import FmtRequest, run_fmt
 from numsync.workflow.run_import import ImportRequest, run_import
 from numsync.workflow.run_plan import PlanRequest, run_plan
 from numsync.workflow.run_validate import ValidateRequest, run_validate
@@ -485,38 +494,23 @@ def fmt_command(ctx: click.Context, check: bool, paths: tuple[Path, ...]) -> Non
     or folders (default: the desired folder of each environment in numsync.yaml). A file with
     problems is not touched; its problems are listed and the exit code is 1.
     """
-    from numsync.core import fmt as formatter
-    from numsync.reports.problems import text_line
-
-    if not paths:
-        config = _config(ctx)
-        names = [ctx.obj["env_name"]] if ctx.obj["env_name"] else list(config.environments)
-        paths = tuple(dict.fromkeys(config.environment(name).desired for name in names))
-        missing = [p for p in paths if not p.is_dir()]
-        if missing:
-            raise Failure(f"desired folder {missing[0]} does not exist")
-    files = formatter.collect(paths)
-    changed = refused = 0
-    for file in files:
-        result = formatter.format_file(file)
-        if result.problems:
-            refused += 1
-            for problem in result.problems:
-                click.echo(text_line(problem), err=True)
-            click.echo(f"not formatted: {result.shown} has {len(result.problems)} problem(s) (above)", err=True)
-        elif result.changed:
-            changed += 1
-            if check:
-                click.echo(f"would reformat {result.shown}")
-            else:
-                formatter.write(result)
-                click.echo(f"reformatted {result.shown}")
-    unchanged = len(files) - changed - refused
+    outcome = run_fmt(FmtRequest(paths, check, ctx.obj["config_path"], ctx.obj["env_name"]), _FmtEcho())
     verb = "would be reformatted" if check else "reformatted"
-    summary = f"{changed} file(s) {verb}, {unchanged} already formatted"
-    click.echo(summary + (f", {refused} not formatted because of problems" if refused else ""), err=True)
-    if refused or (check and changed):
-        ctx.exit(1)
+    summary = f"{outcome.changed} file(s) {verb}, {outcome.unchanged} already formatted"
+    if outcome.refused:
+        summary += f", {outcome.refused} not formatted because of problems"
+    click.echo(summary, err=True)
+    ctx.exit(outcome.exit_code)
+
+
+class _FmtEcho(FmtObserver):
+    def refused(self, result: FileResult) -> None:
+        for problem in result.problems:
+            click.echo(problem_reports.text_line(problem), err=True)
+        click.echo(f"not formatted: {result.shown} has {len(result.problems)} problem(s) (above)", err=True)
+
+    def reformatted(self, result: FileResult, *, written: bool) -> None:
+        click.echo(f"reformatted {result.shown}" if written else f"would reformat {result.shown}")
 
 
 @main.command("schema")

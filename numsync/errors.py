@@ -12,7 +12,8 @@
     │   ├── NumberFormatError     a phone number that is not E.164
     │   ├── PlanningError         changes that cannot become operations
     │   ├── PlanFileError         a file that is not a numsync plan
-    │   └── ImportRefusal         import of an unmanaged group, or over existing files
+    │   ├── ImportRefusal         import of an unmanaged group, or over existing files
+    │   └── MissingFolderError    a desired folder numsync.yaml names does not exist
     ├── RemoteError               a service failed or refused
     │   ├── ApiError              OCP answered with an error, or not at all
     │   ├── AuthError             OCP issued no token
@@ -169,6 +170,13 @@ class ImportRefusal(InputError):
         return str(self)
 
 
+class MissingFolderError(InputError):
+    """A folder that must exist (an environment's desired folder) does not."""
+
+    def explain(self) -> str:
+        return str(self)
+
+
 class RemoteError(NumsyncError, RuntimeError):
     """A remote service failed or refused."""
 
@@ -298,6 +306,7 @@ __all__ = [
     "GitLabError",
     "ImportRefusal",
     "InputError",
+    "MissingFolderError",
     "NumberFormatError",
     "NumsyncError",
     "PlanFileError",

@@ -13,9 +13,10 @@ from cli_workspace import CREDENTIALS, live_records, workspace, write_desired
 
 from numsync.config import Environment, load_config
 from numsync.core.diff import Diff
+from numsync.core.fmt import FileResult
 from numsync.core.safety import Violation
 from numsync.emulator.process import EmulatorProcess
-from numsync.errors import ConfirmationRefusal, FreezeRefusal, ImportRefusal, TamperedPlanError
+from numsync.errors import ConfirmationRefusal, FreezeRefusal, ImportRefusal, MissingFolderError, TamperedPlanError
 from numsync.ocp.rows import Batch, OperationRow, Phase
 from numsync.ocp.vocabulary import Operation
 from numsync.reports import drift as drift_reports
@@ -23,9 +24,10 @@ from numsync.reports import plan_formats, problems
 from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow import policy
 from numsync.workflow.apply import ApplyResult, BatchOutcome, RowFailure
-from numsync.workflow.events import ApplyObserver, ImportObserver, PlanObserver
+from numsync.workflow.events import ApplyObserver, FmtObserver, ImportObserver, PlanObserver
 from numsync.workflow.plan import Plan
 from numsync.workflow.run_apply import ApplyRequest, run_apply
+from numsync.workflow.run_fmt import FmtRequest, run_fmt
 from numsync.workflow.run_import import ImportRequest, run_import
 from numsync.workflow.run_plan import PlanRequest, run_plan
 
@@ -286,3 +288,33 @@ def test_import_writes_each_group_once_and_never_overwrites_without_force(
     assert (env.desired / "au-support.yaml").read_text() == "# reviewed by hand\n"
     run_import(ImportRequest(env, force=True, environ=CREDENTIALS))
     assert "group_id" in (env.desired / "au-support.yaml").read_text()
+
+
+def test_fmt_check_reports_without_writing_and_a_file_with_problems_is_left_alone(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("group_id: a\nnumbers:\n  '+12015550101': {}\n  '+12015550100': {}\n")
+    (tmp_path / "b.yaml").write_text("group_id: [not, a, string\n")
+    before = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    seen: list[tuple[str, str]] = []
+
+    class Seen(FmtObserver):
+        def refused(self, result: FileResult) -> None:
+            seen.append(("refused", result.path.name))
+
+        def reformatted(self, result: FileResult, *, written: bool) -> None:
+            seen.append(("written" if written else "would", result.path.name))
+
+    check = run_fmt(FmtRequest([tmp_path], check=True), Seen())
+    assert (check.files, check.changed, check.refused, check.exit_code) == (2, 1, 1, 1)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == before
+    assert sorted(seen) == [("refused", "b.yaml"), ("would", "a.yaml")]
+    run_fmt(FmtRequest([tmp_path]))
+    assert (tmp_path / "a.yaml").read_text() != before["a.yaml"] and (tmp_path / "b.yaml").read_text() == before[
+        "b.yaml"
+    ]
+
+
+def test_fmt_without_paths_needs_each_desired_folder(tmp_path: Path) -> None:
+    config = workspace(tmp_path, "http://127.0.0.1:9/integrations", {"a": False})
+    (tmp_path / "desired").rmdir()
+    with pytest.raises(MissingFolderError, match=r"desired folder .*desired does not exist"):
+        run_fmt(FmtRequest(config_path=config))

@@ -13,6 +13,7 @@ import httpx
 
 from numsync.core.desired import DesiredState
 from numsync.core.diff import Diff
+from numsync.core.fmt import FileResult
 from numsync.core.safety import Violation
 from numsync.workflow.apply import ApplyResult, BatchOutcome
 from numsync.workflow.journal import Journal
@@ -47,6 +48,16 @@ class PlanObserver(Observer):
 
     def rehearsed(self, rehearsal: Rehearsal, desired: DesiredState) -> None:
         """The rehearsal is over; a run that did not converge is refused next."""
+
+
+class FmtObserver:
+    """Events of ``fmt``, one per file that is not already canonical."""
+
+    def refused(self, result: FileResult) -> None:
+        """``result.problems`` keep the file from being formatted; it was not touched."""
+
+    def reformatted(self, result: FileResult, *, written: bool) -> None:
+        """The file is not canonical: rewritten when ``written``, else only reported (``--check``)."""
 
 
 class ImportObserver(Observer):
