@@ -7,11 +7,10 @@ Exit codes: 0 success (no changes with --detailed-exitcode, no drift), 1 any err
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,33 +19,38 @@ import click
 
 from numsync import __version__
 from numsync.config import DEFAULT_CONFIG, Config, Environment, load_config
-from numsync.core import drift as drift_mod
 from numsync.core import safety
-from numsync.errors import ConfigError, DesiredError, NumsyncError, PlanFileError
+from numsync.core.desired import DesiredState
+from numsync.core.diff import Diff
+from numsync.core.fmt import FileResult
+from numsync.errors import ConfigError, NumsyncError
 from numsync.gctuning import tune_for_batch_run
-from numsync.ocp import Credentials
-from numsync.ocp.csvcodec import parse_export
 from numsync.reports import drift as drift_reports
-from numsync.reports import text
-from numsync.workflow import rehearse as rehearsal
-from numsync.workflow.apply import BatchOutcome
-from numsync.workflow.emit import write_upload_files
-from numsync.workflow.importer import render_desired, write_desired
-from numsync.workflow.journal import Journal
-from numsync.workflow.pipeline import (
-    apply_with_recovery,
-    check_fresh,
-    connect,
-    connect_readonly,
-    desired_at_commit,
-    export_live,
-    load_environment_desired,
-    plan_environment,
-    verify,
+from numsync.reports import plan_formats as plan_reports
+from numsync.reports import plan_json, text
+from numsync.reports import problems as problem_reports
+from numsync.reports.registry import Format, Registry, UnknownFormat
+from numsync.workflow.apply import ApplyResult, BatchOutcome
+from numsync.workflow.events import (
+    ApplyObserver,
+    FmtObserver,
+    ImportObserver,
+    Observer,
+    PlanObserver,
+    retry_callback,
 )
-from numsync.workflow.plan import Plan
+from numsync.workflow.pipeline import connect
+from numsync.workflow.plan import Plan, load_plan
+from numsync.workflow.rehearse import Rehearsal
+from numsync.workflow.run_apply import ApplyRequest, run_apply
+from numsync.workflow.run_drift import DriftRequest, run_drift
+from numsync.workflow.run_fmt import FmtRequest, run_fmt
+from numsync.workflow.run_import import ImportRequest, run_import
+from numsync.workflow.run_plan import PlanRequest, run_plan
+from numsync.workflow.run_validate import ValidateRequest, run_validate
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 SECRET_VARIABLES = ("OCP_PASSWORD", "OCP_TOKEN", "OCP_OTP", "OCP_TOTP_SECRET")
@@ -141,10 +145,10 @@ def _env(ctx: click.Context) -> Environment:
 @click.option(
     "--format",
     "report_format",
-    type=click.Choice(["text", "json", "codequality"]),
+    type=click.Choice(problem_reports.FORMATS.names),
     default="text",
     show_default=True,
-    help="text: path:line:column lines; json: a list of problems; codequality: GitLab Code Quality JSON.",
+    help=problem_reports.FORMATS.help_text() + ".",
 )
 @click.option(
     "--output",
@@ -159,53 +163,22 @@ def validate(ctx: click.Context, report_format: str, output: Path | None) -> Non
     Never needs credentials or the network. Exits 1 when any problem is an error; warnings
     (e.g. a number without a provider) are reported but do not fail.
     """
-    from numsync.core.checks import check_desired
-    from numsync.reports import problems as reports
-
-    problems: list[Any] = []
-    numbers = 0
-    names: list[str] = []
-    try:
-        config = _config(ctx)
-        names = [ctx.obj["env_name"]] if ctx.obj["env_name"] else list(config.environments)
-    except ConfigError as exc:
-        problems += exc.problems
-    for name in names:
-        try:
-            env = config.environment(name)
-        except ConfigError as exc:
-            problems += exc.problems
-            continue
-        try:
-            state = load_environment_desired(env)
-        except DesiredError as exc:
-            problems += exc.problems
-            state = exc.state
-        if state is not None:
-            numbers += len(state.records)
-            problems += check_desired(state)
-    problems = reports.ordered(problems)
-    scope = f"{numbers} number(s) in {len(names)} environment(s)"
-    count = reports.count_line(problems, scope)
-    if report_format == "text":
-        report = reports.render_text(problems, scope)
-    elif report_format == "json":
-        report = reports.render_json(problems)
-    else:
-        report = reports.render_codequality(problems)
+    outcome = run_validate(ValidateRequest(ctx.obj["config_path"], ctx.obj["env_name"]))
+    report = problem_reports.FORMATS.get(report_format).render(
+        problem_reports.ProblemReport(outcome.problems, outcome.scope)
+    )
+    count = problem_reports.count_line(outcome.problems, outcome.scope)
     if output:
         try:
             output.write_text(report, "utf-8")
         except OSError as exc:
             raise Failure(f"cannot write the report to {output}: {exc}") from None
         click.echo(count, err=True)
-    elif report_format == "text":
-        click.echo(report, nl=False)
     else:
         click.echo(report, nl=False)
-        click.echo(count, err=True)
-    if reports.is_failure(problems):
-        ctx.exit(1)
+        if report_format != "text":  # the text report ends with the count line already
+            click.echo(count, err=True)
+    ctx.exit(outcome.exit_code)
 
 
 @main.command()
@@ -215,7 +188,7 @@ def validate(ctx: click.Context, report_format: str, output: Path | None) -> Non
 def export(ctx: click.Context, out: Path | None) -> None:
     """Download the live numbers CSV exactly as OCP sends it."""
     env = _env(ctx)
-    with connect(env, on_retry=_say_retry) as client:
+    with connect(env, on_retry=retry_callback(_Echo())) as client:
         data = client.export()
     if out:
         out.write_bytes(data)
@@ -240,18 +213,6 @@ def safety_options(func: F) -> F:
         "--allow-replace", is_flag=True, help="Allow numbers that change group to be deleted and created again."
     )(func)
     return func
-
-
-def _enforce_safety(
-    the_plan: Plan, env: Environment, allow_replace: bool, override_thresholds: bool, allow_small_export: bool
-) -> None:
-    violations = safety.check(the_plan, env, safety.Overrides(allow_replace, override_thresholds, allow_small_export))
-    if violations:
-        for v in violations:
-            click.echo(f"Refused: {v}", err=True)
-        if os.environ.get("GITLAB_CI"):
-            click.echo(gitlab_override_hint(violations), err=True)
-        raise Failure(f"{len(violations)} safety check(s) failed (above); nothing was written")
 
 
 @main.command()
@@ -281,7 +242,7 @@ def _enforce_safety(
     multiple=True,
     default=("text",),
     metavar="FORMAT[=FILE]",
-    help="text (default), markdown or json; =FILE writes it to a file instead of stdout. Repeatable.",
+    help=plan_reports.FORMATS.help_text() + ". =FILE writes it to a file instead of stdout. Repeatable.",
 )
 @click.option(
     "--gitlab-report",
@@ -304,41 +265,65 @@ def plan(
     allow_small_export: bool,
 ) -> None:
     """Show what apply would change: export live, diff with desired, plan the operation files."""
-    outputs = _parse_plan_formats(formats)
-    env = _env(ctx)
-    desired = load_environment_desired(env)
-    with connect(env, on_retry=_say_retry) as client:
-        live_csv = client.export()
-    live = parse_export(live_csv)
-    result = plan_environment(env, desired, live).plan
-    # Notes go to stderr when stdout carries Markdown or JSON, so it can be redirected as is.
-    notes_to_stderr = _emit_plan(
-        result, env, outputs, gitlab_report, safety.Overrides(allow_replace, override_thresholds, allow_small_export)
+    outputs = _parse_formats(plan_reports.FORMATS, formats)
+    request = PlanRequest(
+        _env(ctx),
+        safety.Overrides(allow_replace, override_thresholds, allow_small_export),
+        save_to=out,
+        emit_csv=emit_csv,
+        rehearse=rehearse,
+        detailed_exitcode=detailed_exitcode,
+        environ=os.environ,
     )
-    frozen = env.freeze.active()
-    if frozen and not result.empty:  # plan still runs in a freeze (review goes on); say what apply will do
-        click.echo(
-            f'Note: a change freeze is in force ({frozen}); apply will refuse without --override-freeze "<why>".',
-            err=notes_to_stderr,
-        )
-    if out:
-        out.write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
-        click.echo(f"Saved the plan to {out}; apply it with: numsync apply {out}", err=notes_to_stderr)
-    if emit_csv:
-        for path in write_upload_files(result, emit_csv):
-            click.echo(f"wrote {path}", err=notes_to_stderr)
-    if rehearse and not result.empty:
-        click.echo("\nRehearsal on a local emulator seeded from this export:", err=notes_to_stderr)
-        outcome = rehearsal.rehearse(result, env, live_csv, desired.records)
-        click.echo(text.render_apply(outcome.result, desired), err=notes_to_stderr)
-        click.echo(text.render_verify(outcome.remaining), err=notes_to_stderr)
-        if not outcome.ok:
-            raise Failure(
-                "the rehearsal did not converge (above); fix the desired files before applying. Nothing was written to OCP"
-            )
-    _enforce_safety(result, env, allow_replace, override_thresholds, allow_small_export)
-    if detailed_exitcode and not result.empty:
-        ctx.exit(2)
+    outcome = run_plan(request, _PlanEcho(outputs, gitlab_report))
+    ctx.exit(outcome.exit_code)
+
+
+class _Echo(Observer):
+    def retrying(self, method: str, path: str, reason: str, delay: float) -> None:
+        # Tell the user why nothing seems to happen: a retry can wait up to minutes (Retry-After).
+        click.echo(f"  {method} {path}: {reason}, retrying in {delay:.1f}s", err=True)
+
+
+class _PlanEcho(_Echo, PlanObserver):
+    """Shows plan's events; notes go to stderr when stdout carries Markdown or JSON, so it can be redirected as is."""
+
+    def __init__(self, outputs: list[tuple[Format[plan_reports.PlanReport], Path | None]], gitlab_report: Path | None):
+        self.outputs = outputs
+        self.gitlab_report = gitlab_report
+        self.notes_to_stderr = any(fmt.name != "text" and path is None for fmt, path in outputs)
+
+    def note(self, message: str) -> None:
+        click.echo(message, err=self.notes_to_stderr)
+
+    def planned(self, plan: Plan, violations: Sequence[safety.Violation]) -> None:
+        report = plan_reports.PlanReport(plan, [str(v) for v in violations])
+        for fmt, path in self.outputs:
+            rendered = fmt.render(report)
+            if path:
+                path.write_text(rendered, "utf-8")
+                click.echo(f"wrote the {fmt.name} plan to {path}", err=True)
+            else:
+                click.echo(rendered, nl=False)
+        if self.gitlab_report:
+            self.gitlab_report.write_text(plan_json.render_terraform_report(plan), "utf-8")
+            click.echo(f"wrote the GitLab Terraform report to {self.gitlab_report}", err=True)
+
+    def freeze_noted(self, freeze: str) -> None:
+        self.note(f'Note: a change freeze is in force ({freeze}); apply will refuse without --override-freeze "<why>".')
+
+    def saved(self, path: Path) -> None:
+        self.note(f"Saved the plan to {path}; apply it with: numsync apply {path}")
+
+    def wrote_upload_file(self, path: Path) -> None:
+        self.note(f"wrote {path}")
+
+    def rehearsing(self) -> None:
+        self.note("\nRehearsal on a local emulator seeded from this export:")
+
+    def rehearsed(self, rehearsal: Rehearsal, desired: DesiredState) -> None:
+        self.note(text.render_apply(rehearsal.result, desired))
+        self.note(text.render_verify(rehearsal.remaining))
 
 
 @main.command("import")
@@ -351,18 +336,12 @@ def plan(
 def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None:
     """Write desired YAML from the live export: one file per group, numbers sorted, values quoted."""
     env = _env(ctx)
-    unknown = [g for g in group_ids if g not in env.groups]
-    if unknown:
-        raise Failure(
-            f"group(s) {', '.join(unknown)} are not managed by environment {env.name!r}; add them under groups in numsync.yaml first"
-        )
-    with connect(env, on_retry=_say_retry) as client:
-        live = export_live(client)
-    files = render_desired(live, group_ids or env.groups, schema=_schema_modeline(env.desired))
-    existing = [env.desired / name for name in files if (env.desired / name).exists()]
-    if existing and not force:
-        raise Failure(f"refusing to overwrite {', '.join(map(str, existing))}; pass --force to replace them")
-    for path in write_desired(env.desired, files):
+    request = ImportRequest(env, group_ids, force, schema=_schema_modeline(env.desired), environ=os.environ)
+    run_import(request, _ImportEcho())
+
+
+class _ImportEcho(_Echo, ImportObserver):
+    def wrote(self, path: Path) -> None:
         click.echo(f"wrote {path}")
 
 
@@ -385,14 +364,7 @@ def _schema_modeline(folder: Path) -> str | None:
 @handle_errors
 def show(plan_file: Path) -> None:
     """Render a saved plan."""
-    click.echo(text.render_plan(_read_plan(plan_file)))
-
-
-def _read_plan(path: Path) -> Plan:
-    try:
-        return Plan.from_json(json.loads(path.read_text("utf-8")))
-    except (PlanFileError, ValueError, UnicodeDecodeError) as exc:
-        raise Failure(f"{path} is not a numsync plan: {exc}") from None
+    click.echo(text.render_plan(load_plan(plan_file)))
 
 
 @main.command()
@@ -421,83 +393,43 @@ def apply(
     allow_small_export: bool,
 ) -> None:
     """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify."""
-    env = _env(ctx)
-    desired = load_environment_desired(env)
-    credentials = Credentials.from_env()
-    if journal_path is None and os.environ.get("CI"):
-        journal_path = Path("numsync-journal.jsonl")
-    with (
-        Journal(journal_path, credentials.secrets()) as journal,
-        connect(env, credentials, on_retry=_journal_retry(journal)) as client,
-    ):
-        live = export_live(client)
-        if plan_file:
-            the_plan = _read_plan(plan_file)
-            check_fresh(the_plan, env, desired.records, live)
-            if the_plan.to_json()["phases"] != plan_environment(env, desired, live).plan.to_json()["phases"]:
-                raise Failure(
-                    f"{plan_file}: its operations do not follow from the desired and live state it records (was the file edited?). Run plan again. Nothing was written"
-                )
-        else:
-            the_plan = plan_environment(env, desired, live).plan
-        click.echo(text.render_plan(the_plan))
-        if the_plan.conflicts:
-            raise Failure("the plan has conflicts (listed above); resolve them before applying. Nothing was written.")
-        if the_plan.empty:
-            return
-        _enforce_safety(the_plan, env, allow_replace, override_thresholds, allow_small_export)
-        frozen = env.freeze.active()
-        if frozen and not (override_freeze or "").strip():
-            blank = (
-                "--override-freeze was given a blank reason, which does not count. "
-                if override_freeze is not None
-                else ""
-            )
-            raise Failure(
-                f'apply refused: a change freeze is in force: {frozen}. Nothing was written. {blank}To apply anyway, pass --override-freeze "<why>" (recorded in the journal)'
-            )
-        if frozen:
-            journal.write("freeze-override", freeze=frozen, reason=override_freeze)
-            click.echo(f"Change freeze in force ({frozen}); overridden: {redact(override_freeze or '')}", err=True)
-        if not plan_file and not auto_approve:
-            if not sys.stdin.isatty():
-                raise Failure(
-                    "refusing to apply without confirmation: no terminal to ask on; pass --auto-approve (or apply a saved plan)"
-                )
-            click.confirm(f"Apply these changes to {env.name}?", abort=True)
-        click.echo(f"Applying to {env.name} ({env.base_url}):")
-        journal.write(
-            "apply-start",
-            environment=env.name,
-            summary=the_plan.summary_line(),
-            requests=the_plan.request_count(),
-            git_commit=the_plan.git_commit,
+    request = ApplyRequest(
+        _env(ctx),
+        plan_file,
+        safety.Overrides(allow_replace, override_thresholds, allow_small_export),
+        override_freeze=override_freeze,
+        auto_approve=auto_approve,
+        journal=journal_path,
+        interactive=sys.stdin.isatty(),
+        environ=os.environ,
+    )
+    outcome = run_apply(request, _ApplyEcho(), confirm=lambda question: click.confirm(question, abort=True))
+    ctx.exit(outcome.exit_code)
+
+
+class _ApplyEcho(_Echo, ApplyObserver):
+    def planned(self, plan: Plan) -> None:
+        click.echo(text.render_plan(plan))
+
+    def freeze_overridden(self, freeze: str, reason: str) -> None:
+        click.echo(f"Change freeze in force ({freeze}); overridden: {redact(reason)}", err=True)
+
+    def applying(self, environment: str, base_url: str) -> None:
+        click.echo(f"Applying to {environment} ({base_url}):")
+
+    def batch_done(self, outcome: BatchOutcome) -> None:
+        click.echo(text.render_batch(outcome))
+
+    def replanned(self, plan: Plan, why: str) -> None:
+        click.echo(
+            f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {plan.summary_line()}"
         )
 
-        def on_batch(outcome: BatchOutcome) -> None:
-            journal.write("request", **outcome.to_json())
-            click.echo(text.render_batch(outcome))
-
-        def on_replan(remaining_plan: Plan, why: str) -> None:
-            journal.write("replan", reason=why, summary=remaining_plan.summary_line())
-            click.echo(
-                f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {remaining_plan.summary_line()}"
-            )
-
-        result = apply_with_recovery(env, desired.records, client, the_plan, on_batch=on_batch, on_replan=on_replan)
+    def applied(self, result: ApplyResult, desired: DesiredState) -> None:
         click.echo(text.render_apply(result, desired))
-        remaining = verify(env, desired.records, export_live(client))
-        journal.write(
-            "apply-end",
-            applied=result.applied,
-            failed=len(result.failures),
-            skipped=len(result.skipped),
-            interrupted=result.interrupted,
-            converged=remaining.empty,
-        )
-    click.echo(text.render_verify(remaining))
-    if not result.ok or not remaining.empty:
-        ctx.exit(1)
+
+    def verified(self, remaining: Diff) -> None:
+        click.echo(text.render_verify(remaining))
 
 
 @main.command()
@@ -507,7 +439,7 @@ def apply(
     multiple=True,
     default=("text",),
     metavar="FORMAT[=FILE]",
-    help="text, markdown, json, junit or html; =FILE writes it to a file. Repeatable.",
+    help=drift_reports.FORMATS.help_text() + ". =FILE writes it to a file. Repeatable.",
 )
 @click.option(
     "--previous",
@@ -524,72 +456,30 @@ def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, l
     """Report how live differs from desired (read-only). Exit 0: no drift, 2: drift, 1: error.
 
     --env all (or no --env) reports every environment."""
-    outputs = _parse_formats(formats)
-    config = _config(ctx)
-    name = ctx.obj["env_name"]
-    names = list(config.environments) if name in (None, "all") else [config.environment(name).name]
-    seen = drift_mod.previous_first_seen(json.loads(previous.read_text("utf-8"))) if previous else {}
-    now = drift_mod.now_utc()
-    report = drift_mod.DriftReport(now, [])
-    for env_name in names:
-        env = config.environment(env_name)
-        desired = load_environment_desired(env)
-        with connect_readonly(env, on_retry=_say_retry) as reader:
-            live = export_live(reader)
-        env_drift = drift_mod.classify(env, verify(env, desired.records, live), live, desired.records)
-        if last_applied:
-            try:
-                applied = desired_at_commit(env, _commit_of(last_applied))
-            except RuntimeError as exc:
-                raise Failure(str(exc)) from None
-            drift_mod.attribute(env_drift, desired.records, applied.records)
-        drift_mod.age(env_drift, seen, now)
-        drift_mod.suppress(env_drift, env.suppressions, datetime.datetime.fromisoformat(now).date())
-        report.environments.append(env_drift)
+    outputs = _parse_formats(drift_reports.FORMATS, formats)
+    request = DriftRequest(_config(ctx), ctx.obj["env_name"], previous, last_applied, environ=os.environ)
+    outcome = run_drift(request, _Echo())
     for fmt, path in outputs:
-        rendered = drift_reports.RENDERERS[fmt](report)
+        rendered = fmt.render(outcome.report)
         if path:
             path.write_text(rendered, "utf-8")
-            click.echo(f"wrote {fmt} report to {path}", err=True)
+            click.echo(f"wrote {fmt.name} report to {path}", err=True)
         else:
             click.echo(rendered.rstrip("\n"))
-    if report.drifted:
-        ctx.exit(2)
+    ctx.exit(outcome.exit_code)
 
 
-def _parse_formats(formats: tuple[str, ...]) -> list[tuple[str, Path | None]]:
+def _parse_formats(registry: Registry[T], specs: tuple[str, ...]) -> list[tuple[Format[T], Path | None]]:
+    """``--format FORMAT[=FILE]`` values: each format of ``registry`` with the file to write it to (None: stdout)."""
     outputs = []
-    for spec in formats:
-        fmt, _, path = spec.partition("=")
-        if fmt not in drift_reports.RENDERERS:
-            raise click.BadParameter(
-                f"{fmt!r} is not one of {', '.join(drift_reports.RENDERERS)}", param_hint="--format"
-            )
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        try:
+            fmt = registry.get(name)
+        except UnknownFormat as exc:
+            raise click.BadParameter(str(exc), param_hint="--format") from None
         outputs.append((fmt, Path(path) if path else None))
     return outputs
-
-
-def _commit_of(last_applied: str) -> str:
-    path = Path(last_applied)
-    if path.is_file():
-        commit = _read_plan(path).git_commit
-        if not commit:
-            raise Failure(f"{path} records no git commit (it was made outside git); pass the commit instead")
-        return commit.removesuffix("-dirty")
-    return last_applied
-
-
-def _say_retry(request: Any, reason: str, delay: float) -> None:
-    """Tell the user why nothing seems to happen: a retry can wait up to minutes (Retry-After)."""
-    click.echo(f"  {request.method} {request.url.path}: {reason}, retrying in {delay:.1f}s", err=True)
-
-
-def _journal_retry(journal: Journal) -> Callable[..., None]:
-    def on_retry(request: Any, reason: str, delay: float) -> None:
-        journal.write("retry", method=request.method, url=str(request.url), reason=reason, delay=round(delay, 3))
-        _say_retry(request, reason, delay)
-
-    return on_retry
 
 
 @main.command("fmt")
@@ -604,38 +494,23 @@ def fmt_command(ctx: click.Context, check: bool, paths: tuple[Path, ...]) -> Non
     or folders (default: the desired folder of each environment in numsync.yaml). A file with
     problems is not touched; its problems are listed and the exit code is 1.
     """
-    from numsync.core import fmt as formatter
-    from numsync.reports.problems import text_line
-
-    if not paths:
-        config = _config(ctx)
-        names = [ctx.obj["env_name"]] if ctx.obj["env_name"] else list(config.environments)
-        paths = tuple(dict.fromkeys(config.environment(name).desired for name in names))
-        missing = [p for p in paths if not p.is_dir()]
-        if missing:
-            raise Failure(f"desired folder {missing[0]} does not exist")
-    files = formatter.collect(paths)
-    changed = refused = 0
-    for file in files:
-        result = formatter.format_file(file)
-        if result.problems:
-            refused += 1
-            for problem in result.problems:
-                click.echo(text_line(problem), err=True)
-            click.echo(f"not formatted: {result.shown} has {len(result.problems)} problem(s) (above)", err=True)
-        elif result.changed:
-            changed += 1
-            if check:
-                click.echo(f"would reformat {result.shown}")
-            else:
-                formatter.write(result)
-                click.echo(f"reformatted {result.shown}")
-    unchanged = len(files) - changed - refused
+    outcome = run_fmt(FmtRequest(paths, check, ctx.obj["config_path"], ctx.obj["env_name"]), _FmtEcho())
     verb = "would be reformatted" if check else "reformatted"
-    summary = f"{changed} file(s) {verb}, {unchanged} already formatted"
-    click.echo(summary + (f", {refused} not formatted because of problems" if refused else ""), err=True)
-    if refused or (check and changed):
-        ctx.exit(1)
+    summary = f"{outcome.changed} file(s) {verb}, {outcome.unchanged} already formatted"
+    if outcome.refused:
+        summary += f", {outcome.refused} not formatted because of problems"
+    click.echo(summary, err=True)
+    ctx.exit(outcome.exit_code)
+
+
+class _FmtEcho(FmtObserver):
+    def refused(self, result: FileResult) -> None:
+        for problem in result.problems:
+            click.echo(problem_reports.text_line(problem), err=True)
+        click.echo(f"not formatted: {result.shown} has {len(result.problems)} problem(s) (above)", err=True)
+
+    def reformatted(self, result: FileResult, *, written: bool) -> None:
+        click.echo(f"reformatted {result.shown}" if written else f"would reformat {result.shown}")
 
 
 @main.command("schema")
@@ -647,53 +522,6 @@ def schema_command(config_schema: bool) -> None:
     from numsync.core.schema import load_schema
 
     click.echo(json.dumps(load_schema("config" if config_schema else "desired"), indent=2, ensure_ascii=False))
-
-
-PLAN_FORMATS = ("text", "markdown", "json")
-
-
-def _parse_plan_formats(formats: tuple[str, ...]) -> list[tuple[str, Path | None]]:
-    outputs = []
-    for spec in formats:
-        fmt, _, path = spec.partition("=")
-        if fmt not in PLAN_FORMATS:
-            raise click.BadParameter(f"{fmt!r} is not one of {', '.join(PLAN_FORMATS)}", param_hint="--format")
-        outputs.append((fmt, Path(path) if path else None))
-    return outputs
-
-
-def _emit_plan(
-    result: Plan,
-    env: Environment,
-    outputs: list[tuple[str, Path | None]],
-    gitlab_report: Path | None,
-    overrides: safety.Overrides,
-) -> bool:
-    """Print or write the plan in each format (and GitLab's Terraform report); True when stdout carries Markdown or JSON."""
-    from numsync.reports import markdown, plan_json
-
-    for fmt, path in outputs:
-        if fmt == "text":
-            rendered = text.render_plan(result) + "\n"
-        elif fmt == "markdown":
-            rendered = markdown.render_plan(result, violations=[str(v) for v in safety.check(result, env, overrides)])
-        else:
-            rendered = plan_json.render_json(result)
-        if path:
-            path.write_text(rendered, "utf-8")
-            click.echo(f"wrote the {fmt} plan to {path}", err=True)
-        else:
-            click.echo(rendered, nl=False)
-    if gitlab_report:
-        gitlab_report.write_text(plan_json.render_terraform_report(result), "utf-8")
-        click.echo(f"wrote the GitLab Terraform report to {gitlab_report}", err=True)
-    return any(fmt != "text" and path is None for fmt, path in outputs)
-
-
-def gitlab_override_hint(violations: list[safety.Violation]) -> str:
-    from numsync.gitlab import override_hint
-
-    return override_hint(violations)
 
 
 @main.group("gitlab")
@@ -768,7 +596,7 @@ def gitlab_comment(
     from numsync import gitlab
     from numsync.reports import markdown
 
-    the_plan = _read_plan(plan_file)
+    the_plan = load_plan(plan_file)
     violations: list[safety.Violation] = []
     with contextlib.suppress(ConfigError):  # no numsync.yaml here: the note shows the plan without its safety checks
         violations = safety.check(the_plan, _config(ctx).environment(the_plan.environment))

@@ -11,14 +11,23 @@
     │   ├── FormatError           a desired file ``fmt`` will not rewrite
     │   ├── NumberFormatError     a phone number that is not E.164
     │   ├── PlanningError         changes that cannot become operations
-    │   └── PlanFileError         a file that is not a numsync plan
+    │   ├── PlanFileError         a file that is not a numsync plan
+    │   ├── ImportRefusal         import of an unmanaged group, or over existing files
+    │   └── MissingFolderError    a desired folder numsync.yaml names does not exist
     ├── RemoteError               a service failed or refused
     │   ├── ApiError              OCP answered with an error, or not at all
     │   ├── AuthError             OCP issued no token
     │   ├── ExportFormatError     the live export is not the expected CSV
     │   └── GitLabError           GitLab's API failed or refused
     ├── StalePlanError            a saved plan no longer matches desired or live
+    │   └── TamperedPlanError     a saved plan whose operations do not follow from what it records
     ├── SafetyRefusal             a safety check refused the plan
+    ├── ApplyRefusal              apply will not start (nothing was written)
+    │   ├── ConflictRefusal       the plan has conflicts only a person can resolve
+    │   ├── FreezeRefusal         a change freeze is in force and no reason overrides it
+    │   └── ConfirmationRefusal   nobody confirmed the apply
+    ├── RehearsalFailed           the rehearsal on a local emulator did not converge
+    ├── GitHistoryError           git cannot provide the desired files at a commit
     ├── ReadOnlyViolation         a read-only session was asked to write
     └── EmulatorStartError        the local emulator did not start
 
@@ -158,6 +167,20 @@ class PlanFileError(InputError):
         return str(self)
 
 
+class ImportRefusal(InputError):
+    """``import`` was asked for a group the environment does not manage, or to overwrite files without --force."""
+
+    def explain(self) -> str:
+        return str(self)
+
+
+class MissingFolderError(InputError):
+    """A folder that must exist (an environment's desired folder) does not."""
+
+    def explain(self) -> str:
+        return str(self)
+
+
 class RemoteError(NumsyncError, RuntimeError):
     """A remote service failed or refused."""
 
@@ -203,12 +226,60 @@ class StalePlanError(NumsyncError, RuntimeError):
     """A saved plan no longer matches live or desired state."""
 
 
-class SafetyRefusal(NumsyncError, RuntimeError):
-    """A safety check refused the plan; ``violations`` say which and the flag that lifts each."""
+class TamperedPlanError(StalePlanError):
+    """A saved plan's operations are not the ones its recorded desired and live state give (edited by hand?)."""
 
-    def __init__(self, message: str, violations: Sequence[object] = ()) -> None:
+    def explain(self) -> str:
+        return str(self)
+
+
+class SafetyRefusal(NumsyncError, RuntimeError):
+    """A safety check refused the plan; ``violations`` say which and the flag that lifts each.
+
+    ``hint``: how to lift them where the run happens (e.g. in a GitLab pipeline), shown after them.
+    """
+
+    def __init__(self, message: str, violations: Sequence[object] = (), hint: str | None = None) -> None:
         super().__init__(message)
         self.violations = list(violations)
+        self.hint = hint
+
+    @property
+    def details(self) -> list[str]:
+        return [f"Refused: {v}" for v in self.violations] + ([self.hint] if self.hint else [])
+
+    def explain(self) -> str:
+        return str(self)
+
+
+class ApplyRefusal(NumsyncError, RuntimeError):
+    """Apply refused to start; the message says why and how to go on. Nothing was written."""
+
+    def explain(self) -> str:
+        return str(self)
+
+
+class ConflictRefusal(ApplyRefusal):
+    """The plan has conflicts (numsync resolves none of them)."""
+
+
+class FreezeRefusal(ApplyRefusal):
+    """A change freeze is in force and no (non-blank) reason overrides it."""
+
+
+class ConfirmationRefusal(ApplyRefusal):
+    """Apply needs a confirmation that nobody gave (no terminal to ask on, or the answer was no)."""
+
+
+class RehearsalFailed(NumsyncError, RuntimeError):
+    """The plan did not converge on the local rehearsal emulator; nothing was written to OCP."""
+
+    def explain(self) -> str:
+        return str(self)
+
+
+class GitHistoryError(NumsyncError, RuntimeError):
+    """git cannot provide the desired files as they were at a commit (no repository, unknown commit)."""
 
     def explain(self) -> str:
         return str(self)
@@ -224,22 +295,31 @@ class EmulatorStartError(NumsyncError, RuntimeError):
 
 __all__ = [
     "ApiError",
+    "ApplyRefusal",
     "AuthError",
     "ConfigError",
+    "ConfirmationRefusal",
+    "ConflictRefusal",
     "DesiredError",
     "EmulatorStartError",
     "ExportFormatError",
     "FormatError",
     "FreezeError",
+    "FreezeRefusal",
+    "GitHistoryError",
     "GitLabError",
+    "ImportRefusal",
     "InputError",
+    "MissingFolderError",
     "NumberFormatError",
     "NumsyncError",
     "PlanFileError",
     "PlanningError",
     "ReadOnlyViolation",
+    "RehearsalFailed",
     "RemoteError",
     "SafetyRefusal",
     "StalePlanError",
+    "TamperedPlanError",
     "YamlSyntaxError",
 ]

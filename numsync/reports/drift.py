@@ -9,9 +9,9 @@ from __future__ import annotations
 import html
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 
 from numsync.core.drift import DriftCause, DriftItem, DriftKind, DriftReport, age_days, counts
+from numsync.reports.registry import Format, Registry
 from numsync.reports.text import show
 
 KIND_LABEL = {
@@ -239,10 +239,14 @@ def render_html(report: DriftReport) -> str:
     )
 
 
-RENDERERS: dict[str, Callable[[DriftReport], str]] = {
-    "text": render_text,
-    "markdown": render_markdown,
-    "json": render_json,
-    "junit": render_junit,
-    "html": render_html,
-}
+#: The drift report's formats; every one renders a whole :class:`DriftReport`.
+FORMATS: Registry[DriftReport] = Registry(
+    "drift",
+    (
+        Format("text", "for terminals and CI logs", render_text),
+        Format("markdown", "for merge requests, issues and wikis", render_markdown),
+        Format("json", "machine-readable, with first_seen for --previous", render_json),
+        Format("junit", "JUnit XML, a failing test case per drifted number", render_junit),
+        Format("html", "one self-contained page with a chart and a filterable table", render_html),
+    ),
+)

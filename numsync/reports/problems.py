@@ -17,8 +17,10 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from numsync.core.yamlsrc import Problem
+from numsync.reports.registry import Format, Registry
 
 #: GitLab's severity for each numsync severity (GitLab: info, minor, major, critical, blocker).
 CODEQUALITY_SEVERITY = {"error": "major", "warning": "minor"}
@@ -132,4 +134,32 @@ def render_codequality(problems: Sequence[Problem]) -> str:
     return json.dumps(to_codequality(problems), indent=2, ensure_ascii=False) + "\n"
 
 
-RENDERERS = {"text": render_text, "json": render_json, "codequality": render_codequality}
+@dataclass(frozen=True, slots=True)
+class ProblemReport:
+    """What every problems format renders: the ordered problems and, for the count line, what was checked."""
+
+    problems: Sequence[Problem]
+    scope: str | None = None
+
+
+def _text(report: ProblemReport) -> str:
+    return render_text(report.problems, report.scope)
+
+
+def _json(report: ProblemReport) -> str:
+    return render_json(report.problems)
+
+
+def _codequality(report: ProblemReport) -> str:
+    return render_codequality(report.problems)
+
+
+#: The problems report's formats (``numsync validate --format``).
+FORMATS: Registry[ProblemReport] = Registry(
+    "problems",
+    (
+        Format("text", "path:line:column lines", _text),
+        Format("json", "a list of problems", _json),
+        Format("codequality", "GitLab Code Quality JSON", _codequality),
+    ),
+)

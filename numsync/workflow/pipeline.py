@@ -20,7 +20,7 @@ from numsync.core.desired import DesiredError, DesiredState, load_desired
 from numsync.core.diff import Diff, diff
 from numsync.core.model import NumberRecord
 from numsync.core.yamlsrc import Location, Problem
-from numsync.errors import StalePlanError
+from numsync.errors import GitHistoryError, StalePlanError
 from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.csvcodec import parse_export
 from numsync.workflow.apply import ApplyResult, BatchOutcome, apply_plan
@@ -111,18 +111,18 @@ def git_commit(folder: Path) -> str | None:
 
 
 def desired_at_commit(env: Environment, commit: str) -> DesiredState:
-    """The desired state of ``env`` as it was at git ``commit`` (raises desired.DesiredError, or RuntimeError when git cannot provide it)."""
+    """The desired state of ``env`` as it was at git ``commit`` (raises desired.DesiredError, or GitHistoryError when git cannot provide it)."""
     folder = env.desired
     prefix = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-prefix"], capture_output=True, text=True)
     if prefix.returncode != 0:
-        raise RuntimeError(f"{folder} is not in a git repository: {prefix.stderr.strip()}")
+        raise GitHistoryError(f"{folder} is not in a git repository: {prefix.stderr.strip()}")
     tree = f"{commit}:{prefix.stdout.strip()}" if prefix.stdout.strip() else commit
     top = subprocess.run(
         ["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True
     ).stdout.strip()
     archive = subprocess.run(["git", "-C", top, "archive", "--format=tar", tree], capture_output=True)
     if archive.returncode != 0:
-        raise RuntimeError(
+        raise GitHistoryError(
             f"cannot read {folder} at commit {commit}: {archive.stderr.decode(errors='replace').strip()}"
         )
     with tempfile.TemporaryDirectory(prefix="numsync-desired-") as tmp:

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from numsync.config import Environment
@@ -178,6 +179,14 @@ class Plan:
             raise PlanFileError(f"not a numsync plan: {exc!r}") from None
 
 
+def load_plan(path: Path) -> Plan:
+    """The plan saved at ``path`` (raises PlanFileError, naming the file, when it is not one; OSError when unreadable)."""
+    try:
+        return Plan.from_json(json.loads(path.read_text("utf-8")))
+    except ValueError as exc:  # bad JSON or UTF-8, or PlanFileError
+        raise PlanFileError(f"{path} is not a numsync plan: {exc}") from None
+
+
 def make_plan(
     env: Environment,
     desired: Mapping[str, NumberRecord],
@@ -213,4 +222,4 @@ def make_plan(
     )
 
 
-__all__ = ["ChangeSummary", "Plan", "fingerprint", "make_plan", "minimum_requests"]
+__all__ = ["ChangeSummary", "Plan", "fingerprint", "load_plan", "make_plan", "minimum_requests"]

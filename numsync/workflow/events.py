@@ -1,0 +1,103 @@
+"""What a workflow tells its caller while it runs: one observer class per command, every method a no-op.
+
+The workflows never print; the CLI subclasses these and shows each event. A test (or
+another front end) overrides only the events it cares about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+from numsync.core.desired import DesiredState
+from numsync.core.diff import Diff
+from numsync.core.fmt import FileResult
+from numsync.core.safety import Violation
+from numsync.workflow.apply import ApplyResult, BatchOutcome
+from numsync.workflow.journal import Journal
+from numsync.workflow.plan import Plan
+from numsync.workflow.rehearse import Rehearsal
+
+
+class Observer:
+    """Events every command that talks to OCP has."""
+
+    def retrying(self, method: str, path: str, reason: str, delay: float) -> None:
+        """A request failed transiently and is sent again after ``delay`` seconds (which may be minutes)."""
+
+
+class PlanObserver(Observer):
+    """Events of ``plan``, in the order they happen."""
+
+    def planned(self, plan: Plan, violations: Sequence[Violation]) -> None:
+        """The plan is made; ``violations`` are the safety checks it fails (the run is refused after the reports)."""
+
+    def freeze_noted(self, freeze: str) -> None:
+        """A change freeze is in force, so applying this plan will need a reason."""
+
+    def saved(self, path: Path) -> None:
+        """The plan artifact was written to ``path``."""
+
+    def wrote_upload_file(self, path: Path) -> None:
+        """An upload file (or review.csv) was written."""
+
+    def rehearsing(self) -> None:
+        """The rehearsal on a local emulator starts (it takes seconds)."""
+
+    def rehearsed(self, rehearsal: Rehearsal, desired: DesiredState) -> None:
+        """The rehearsal is over; a run that did not converge is refused next."""
+
+
+class FmtObserver:
+    """Events of ``fmt``, one per file that is not already canonical."""
+
+    def refused(self, result: FileResult) -> None:
+        """``result.problems`` keep the file from being formatted; it was not touched."""
+
+    def reformatted(self, result: FileResult, *, written: bool) -> None:
+        """The file is not canonical: rewritten when ``written``, else only reported (``--check``)."""
+
+
+class ImportObserver(Observer):
+    """Events of ``import``."""
+
+    def wrote(self, path: Path) -> None:
+        """A desired file was written."""
+
+
+class ApplyObserver(Observer):
+    """Events of ``apply``, in the order they happen."""
+
+    def planned(self, plan: Plan) -> None:
+        """The plan that will be applied (saved and checked, or fresh), before any refusal."""
+
+    def freeze_overridden(self, freeze: str, reason: str) -> None:
+        """A change freeze is in force and ``reason`` overrides it (recorded in the journal)."""
+
+    def applying(self, environment: str, base_url: str) -> None:
+        """Writing to OCP starts now."""
+
+    def batch_done(self, outcome: BatchOutcome) -> None:
+        """One upload file was sent (or skipped)."""
+
+    def replanned(self, plan: Plan, why: str) -> None:
+        """An outcome was unknown; live was read again and the rest planned anew."""
+
+    def applied(self, result: ApplyResult, desired: DesiredState) -> None:
+        """Every batch is done (or the run stopped)."""
+
+    def verified(self, remaining: Diff) -> None:
+        """Live was exported again: ``remaining`` is what still differs from desired."""
+
+
+def retry_callback(observer: Observer, journal: Journal | None = None) -> Callable[[httpx.Request, str, float], None]:
+    """The client's ``on_retry``: journals the retry (when there is a journal) and tells ``observer``."""
+
+    def on_retry(request: httpx.Request, reason: str, delay: float) -> None:
+        if journal is not None:
+            journal.write("retry", method=request.method, url=str(request.url), reason=reason, delay=round(delay, 3))
+        observer.retrying(request.method, request.url.path, reason, delay)
+
+    return on_retry

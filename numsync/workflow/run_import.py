@@ -1,0 +1,52 @@
+"""``numsync import`` as a library call: desired YAML from the live export, one file per group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from numsync.config import Environment
+from numsync.errors import ImportRefusal
+from numsync.ocp import Credentials
+from numsync.workflow.events import ImportObserver, retry_callback
+from numsync.workflow.importer import render_desired, write_desired
+from numsync.workflow.pipeline import connect, export_live
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRequest:
+    """``group_ids``: only these groups (empty: every managed one); ``force``: overwrite existing files;
+    ``schema``: the desired schema's path for the files' modeline (None: no modeline)."""
+
+    env: Environment
+    group_ids: Sequence[str] = ()
+    force: bool = False
+    schema: str | None = None
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+
+def run_import(request: ImportRequest, observer: ImportObserver | None = None) -> list[Path]:
+    """Write the files and return their paths, in order; raises ImportRefusal before writing any.
+
+    An unmanaged group is refused before the export (it would never be planned), and an
+    existing file is never replaced without ``force``: it may hold edits not yet applied.
+    """
+    observer = observer or ImportObserver()
+    env = request.env
+    unknown = [g for g in request.group_ids if g not in env.groups]
+    if unknown:
+        raise ImportRefusal(
+            f"group(s) {', '.join(unknown)} are not managed by environment {env.name!r}; add them under groups in numsync.yaml first"
+        )
+    credentials = Credentials.from_env(request.environ)
+    with connect(env, credentials, on_retry=retry_callback(observer)) as client:
+        live = export_live(client)
+    files = render_desired(live, request.group_ids or env.groups, schema=request.schema)
+    existing = [env.desired / name for name in files if (env.desired / name).exists()]
+    if existing and not request.force:
+        raise ImportRefusal(f"refusing to overwrite {', '.join(map(str, existing))}; pass --force to replace them")
+    written = write_desired(env.desired, files)  # plain file names only, never through a symlink
+    for path in written:
+        observer.wrote(path)
+    return written
