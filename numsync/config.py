@@ -10,12 +10,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from numsync.core import yamlsrc
-from numsync.core.freeze import Freeze, FreezeError, parse_freeze
+from numsync.core.freeze import Freeze, parse_freeze
 from numsync.core.model import Field, normalize_number
 from numsync.core.policy import GroupPolicy, Safety, Suppression
 from numsync.core.schema import schema_problems
 from numsync.core.yamlsrc import Location, Problem
-from numsync.errors import ConfigError, NumberFormatError
+from numsync.errors import ConfigError, FreezeError, NumberFormatError, YamlSyntaxError
 from numsync.ocp.regions import REGIONS, token_url_for
 from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import DEFAULT_LIMITS, Operation
@@ -160,7 +160,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
         ) from None
     try:
         data, problems = yamlsrc.load(text, str(path))
-    except yamlsrc.YamlSyntaxError as exc:
+    except YamlSyntaxError as exc:
         raise ConfigError([exc.problem]) from None
     if data is None:
         raise ConfigError([Problem(Location(str(path), 1, 1), "the config file is empty", "config-empty")])
@@ -208,7 +208,7 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
             max_change_percent=g.get("max_change_percent"),
         )
     protected = set()
-    items = spec.get("protected") or []
+    items = spec.get("protected") or yamlsrc.YamlList()
     for i, raw in enumerate(items):
         try:
             protected.add(normalize_number(raw))
@@ -235,7 +235,7 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
 
 
 def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppression, ...]:
-    items = spec.get("suppressions") or []
+    items = spec.get("suppressions") or yamlsrc.YamlList()
     result = []
     for i, raw in enumerate(items):
         try:

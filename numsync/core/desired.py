@@ -29,7 +29,6 @@ from numsync.core.model import (
     FIELD_KEYS,
     PLAIN_E164,
     Field,
-    NumberFormatError,
     NumberRecord,
     locale_problem,
     normalize_number,
@@ -38,7 +37,7 @@ from numsync.core.model import (
 )
 from numsync.core.schema import load_schema, schema_problems
 from numsync.core.yamlsrc import Location, Problem, YamlMap
-from numsync.errors import DesiredError
+from numsync.errors import DesiredError, NumberFormatError, YamlSyntaxError
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -152,7 +151,7 @@ def _load_text(
     start = Location(shown, 1, 1)
     try:
         data, problems = yamlsrc.load(text, shown)
-    except yamlsrc.YamlSyntaxError as exc:
+    except YamlSyntaxError as exc:
         return [exc.problem]
     if data is None:
         return [
@@ -188,7 +187,8 @@ def _load_text(
         )
     else:
         state.groups[group_id] = Path(shown)
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    given_defaults = data.get("defaults")
+    defaults: dict[str, Any] = given_defaults if isinstance(given_defaults, dict) else {}
     numbers: YamlMap = data["numbers"]
     for key, spec in numbers.items():
         if isinstance(key, str) and (spec is None or isinstance(spec, dict)):

@@ -46,6 +46,12 @@ _RESOLVER = yaml.resolver.Resolver()
 normalize_number = lru_cache(maxsize=65536)(_normalize_number)  # each key is normalized several times
 
 
+def _resolved_tag(text: str) -> str:
+    """The tag YAML would give ``text`` as a plain (unquoted) scalar."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+    return tag
+
+
 @dataclass(slots=True)
 class FileResult:
     """One file: its path as shown, the text read, the canonical text (None when refused) and problems."""
@@ -222,7 +228,7 @@ def _quote_value(text: str, node: yaml.ScalarNode, edits: list[tuple[int, int, s
 def _plain_key(text: str, node: yaml.Node, edits: list[tuple[int, int, str]]) -> None:
     if not isinstance(node, yaml.ScalarNode) or node.tag != _STR or node.style not in ("'", '"'):
         return
-    if not _PLAIN_KEY.match(node.value) or _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False)) != _STR:
+    if not _PLAIN_KEY.match(node.value) or _resolved_tag(node.value) != _STR:
         return
     span = _span(text, node)
     if span and (node.style == "'" or "\\" not in span[2]):
@@ -292,7 +298,7 @@ def _sort_numbers(text: str) -> str:
 
 def _content_end(node: yaml.Node) -> int:
     """Where the last character of ``node``'s own content stands (block collections: their last child's)."""
-    if isinstance(node, yaml.ScalarNode) or node.flow_style:
+    if isinstance(node, yaml.ScalarNode) or (isinstance(node, yaml.CollectionNode) and node.flow_style):
         return node.end_mark.index
     children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
     return max((_content_end(c) for c in children), default=node.end_mark.index)

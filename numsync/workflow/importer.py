@@ -30,7 +30,7 @@ def render_group(
         lines.append(f"defaults:\n  provider: {_quote(provider)}\n")
     lines.append("numbers:\n")
     for record in sorted(records, key=lambda r: r.number):
-        fields = [(f.yaml_key, record.get(f)) for f in FIELDS if record.get(f) is not None]
+        fields = [(f.yaml_key, value) for f in FIELDS if (value := record.get(f)) is not None]
         if not fields:
             lines.append(f"  {_quote(record.number)}: {{}}\n")
             continue
@@ -48,7 +48,7 @@ def render_desired(records: Iterable[NumberRecord], groups: Iterable[str], **opt
             by_group[record.group_id].append(record)
     files = {}
     for group_id in sorted(wanted):
-        text = render_group(group_id, by_group[group_id], **options)  # type: ignore[arg-type]
+        text = render_group(group_id, by_group[group_id], **options)
         if not by_group[group_id]:
             text = text.replace("numbers:\n", "numbers: {}\n")
         files[f"{group_id}.yaml"] = text
