@@ -164,7 +164,7 @@ def _load_text(
     if not isinstance(data, YamlMap):
         return [Problem(start, "a desired file must be a mapping with group_id and numbers", "schema-type")]
     problems += _retyped_keys(data.get("numbers"))
-    problems += schema_problems("desired", _schema_view(data), shown)
+    problems += schema_problems("desired", schema_view(data), shown)
     if not isinstance(data.get("group_id"), str) or not isinstance(data.get("numbers"), YamlMap):
         return problems  # too broken to check numbers; the schema problems say why
     group_id: str = data["group_id"].strip()
@@ -199,16 +199,16 @@ def _load_text(
 _JSON_TYPES: dict[str, type] = {"string": str, "null": type(None), "boolean": bool}
 
 
-def _schema_view(data: YamlMap) -> YamlMap:
+def schema_view(data: YamlMap) -> YamlMap:
     """``data`` without the entries of ``numbers`` that plainly satisfy the schema (for speed).
 
     The schema checks each entry of ``numbers`` on its own, so leaving out entries that are
     valid changes no finding. What "plainly valid" means is read from the schema itself
-    (:func:`_number_rules`); if the schema ever uses more than it understands, every entry goes
+    (:func:`number_rules`); if the schema ever uses more than it understands, every entry goes
     to jsonschema as before.
     """
     numbers = data.get("numbers")
-    rules = _number_rules()
+    rules = number_rules()
     if rules is None or not isinstance(numbers, YamlMap):
         return data
     kept = YamlMap((key, spec) for key, spec in numbers.items() if not _plainly_valid(spec, rules))
@@ -223,7 +223,7 @@ def _schema_view(data: YamlMap) -> YamlMap:
 
 
 @cache
-def _number_rules() -> dict[str, tuple[tuple[type, ...], int]] | None:
+def number_rules() -> dict[str, tuple[tuple[type, ...], int]] | None:
     """Allowed keys of one number → (Python types its value may have, minLength), from the schema; None if it says more."""
     schema = load_schema("desired")
 

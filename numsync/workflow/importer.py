@@ -8,12 +8,30 @@ are sorted; a modeline points editors at the JSON Schema.
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 from numsync.core.model import FIELDS, NumberRecord
 
 MODELINE = "# yaml-language-server: $schema={schema}\n"
+
+#: The desired schema of this install of numsync.
+DESIRED_SCHEMA = Path(__file__).resolve().parents[1] / "schema" / "desired.schema.json"
+
+
+def schema_modeline(folder: Path) -> str | None:
+    """The desired schema as a path relative to ``folder``, when both are in one git checkout.
+
+    Anywhere else the path would name this machine's install of numsync and break for
+    everyone else once committed, so the files get no modeline (``numsync schema`` prints it).
+    """
+    folder = folder.resolve()
+    root = next((p for p in (folder, *folder.parents) if (p / ".git").exists()), None)
+    if root is None or not DESIRED_SCHEMA.is_relative_to(root):
+        return None
+    return Path(os.path.relpath(DESIRED_SCHEMA, folder)).as_posix()
 
 
 def _quote(value: str) -> str:
