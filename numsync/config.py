@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from numsync.core import yamlsrc
+from numsync.core.files import encoding_problem
 from numsync.core.freeze import Freeze, parse_freeze
 from numsync.core.model import Field, normalize_number
 from numsync.core.policy import GroupPolicy, Safety, Suppression
@@ -131,13 +132,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     try:
         text = path.read_text("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [
-                Problem(
-                    Location(str(path), 1, 1), f"not UTF-8 text (byte {exc.start}); save it as UTF-8", "config-encoding"
-                )
-            ]
-        ) from None
+        raise ConfigError([encoding_problem(str(path), exc, "config-encoding")]) from None
     except IsADirectoryError:
         raise ConfigError(
             [

@@ -25,6 +25,7 @@ from typing import Any
 import phonenumbers
 
 from numsync.core import yamlsrc
+from numsync.core.files import encoding_problem, shown_path
 from numsync.core.model import (
     FIELD_KEYS,
     PLAIN_E164,
@@ -109,19 +110,12 @@ def load_desired(
             ]
         )
     for file in files:
-        shown = _shown(file, root)
+        shown = shown_path(file, root)
         state.files.append(file)
         problems += _load_file(file, shown, state, managed, default_provider)
     if problems:
         raise DesiredError(sorted(problems, key=lambda p: (p.location.path, p.location.line, p.location.column)), state)
     return state
-
-
-def _shown(file: Path, root: Path) -> str:
-    try:
-        return str(file.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(file)
 
 
 def load_text(text: str, shown: str, *, default_provider: str | None = None) -> tuple[DesiredState, list[Problem]]:
@@ -137,11 +131,10 @@ def load_text(text: str, shown: str, *, default_provider: str | None = None) -> 
 def _load_file(
     file: Path, shown: str, state: DesiredState, managed: set[str] | None, default_provider: str | None
 ) -> list[Problem]:
-    start = Location(shown, 1, 1)
     try:
         text = file.read_text("utf-8")
     except UnicodeDecodeError as exc:
-        return [Problem(start, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", "encoding")]
+        return [encoding_problem(shown, exc)]
     return _load_text(text, shown, state, managed, default_provider)
 
 

@@ -34,6 +34,7 @@ import yaml
 
 from numsync.core import yamlsrc
 from numsync.core.desired import desired_files, load_text
+from numsync.core.files import encoding_problem, shown_path
 from numsync.core.model import normalize_number as _normalize_number
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import FormatError, NumberFormatError
@@ -98,14 +99,11 @@ def format_text(text: str, shown: str = "<text>") -> str:
 
 def format_file(path: Path, shown: str | None = None) -> FileResult:
     """Format ``path`` in memory (nothing is written); line ends are kept as they are."""
-    shown = shown or _shown(path)
+    shown = shown or shown_path(path)
     try:
         original = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        problem = Problem(
-            Location(shown, 1, 1), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", "encoding"
-        )
-        return FileResult(path, shown, "", None, [problem])
+        return FileResult(path, shown, "", None, [encoding_problem(shown, exc)])
     result = FileResult(path, shown, original)
     try:
         result.formatted = format_text(original, shown)
@@ -127,13 +125,6 @@ def write(result: FileResult) -> None:
     """Write the formatted text of ``result`` back to its file (only when it changed)."""
     if result.changed and result.formatted is not None:
         result.path.write_bytes(result.formatted.encode("utf-8"))
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 # --------------------------------------------------------------------------- meaning
