@@ -10,6 +10,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from numsync.core.desired import RESERVED_CLEAR_MARKER
 from numsync.core.model import Field
 from numsync.ocp import vocabulary
@@ -68,7 +70,9 @@ def _is_module(name: str) -> bool:
 
 CORE_MAY_NOT = ("numsync.ocp", "numsync.workflow", "numsync.config", "numsync.reports", "numsync.cli")
 CORE_MAY_NOT += ("numsync.emulator", "numsync.gitlab")
-OCP_MAY = ("numsync.core", "numsync.errors", "numsync.ocp")
+#: Modules every layer may use: they import nothing above the core (pinned below).
+LEAVES = ("numsync.errors", "numsync.redaction")
+OCP_MAY = ("numsync.core", "numsync.ocp", *LEAVES)
 
 
 def test_core_imports_nothing_above_it() -> None:
@@ -88,7 +92,13 @@ def test_ocp_imports_only_core_errors_and_itself() -> None:
         for line, module in _numsync_imports(path)
         if not _within(module, OCP_MAY)
     ]
-    assert found == [], "numsync.ocp may use numsync.core and numsync.errors only"
+    assert found == [], "numsync.ocp may use numsync.core, numsync.errors and numsync.redaction only"
+
+
+@pytest.mark.parametrize("leaf", LEAVES)
+def test_the_shared_modules_import_nothing_above_the_core(leaf: str) -> None:
+    path = ROOT / Path(*leaf.split(".")).with_suffix(".py")
+    assert [m for _, m in _numsync_imports(path) if not _within(m, ("numsync.core",))] == []
 
 
 def test_the_emulator_is_reached_only_through_its_process_and_the_cli_command() -> None:
