@@ -1,12 +1,13 @@
 # Two entry points for a fresh machine with python3 and make:
 #   make demo   emulator + validate + plan + apply + verify on the bundled example
-#   make test   the test suite
+#   make check  the gates: ruff lint, ruff format, mypy --strict
+#   make test   the gates, then the test suite (what CI runs)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean
+.PHONY: demo check test venv bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +16,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+LINTED := numsync tests benchmarks scripts
+
+check: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy --strict numsync
+
+test: check
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

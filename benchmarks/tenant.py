@@ -23,22 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.validate_bench import GROUP_SIZE, PLANS, numbers_for
+from numsync.ocp.vocabulary import EXPORT_COLUMNS as COLUMNS  # the vendor's order
 
-#: The export's columns, in the vendor's order (as numsync.core.model.EXPORT_COLUMNS).
-COLUMNS = (
-    "APPLICATION_TAG",
-    "COUNTRY",
-    "GROUP_ID",
-    "LOCALE",
-    "MINIAPP_DIAMANT_APP_NAME",
-    "MINIAPP_GROUP",
-    "MINIAPP_ID",
-    "MINIAPP_NAME",
-    "MINIAPP_TYPE",
-    "NUMBER",
-    "PHONE_NUMBER_SET_ID",
-    "NOTE",
-)
 #: Change kinds and their share of the changed numbers (cycled in this order).
 CHANGE_MIX = ("note", "note", "note", "tag", "set", "attach", "detach", "create", "delete", "note")
 OUTSIDE_GROUP = "partner-shared"

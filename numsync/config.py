@@ -10,13 +10,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from numsync.core import yamlsrc
-from numsync.core.freeze import Freeze, FreezeError, parse_freeze
+from numsync.core.files import encoding_problem
+from numsync.core.freeze import Freeze, parse_freeze
 from numsync.core.model import Field, normalize_number
 from numsync.core.paths import escapes, repository_root
 from numsync.core.policy import GroupPolicy, Safety, Suppression
 from numsync.core.schema import schema_problems
 from numsync.core.yamlsrc import Location, Problem
-from numsync.errors import ConfigError, NumberFormatError
+from numsync.errors import ConfigError, FreezeError, NumberFormatError, YamlSyntaxError
 from numsync.ocp.regions import REGIONS, token_url_for
 from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import DEFAULT_LIMITS, Operation
@@ -143,13 +144,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     try:
         text = path.read_text("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [
-                Problem(
-                    Location(str(path), 1, 1), f"not UTF-8 text (byte {exc.start}); save it as UTF-8", "config-encoding"
-                )
-            ]
-        ) from None
+        raise ConfigError([encoding_problem(str(path), exc, "config-encoding")]) from None
     except IsADirectoryError:
         raise ConfigError(
             [
@@ -172,7 +167,7 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
         ) from None
     try:
         data, problems = yamlsrc.load(text, str(path))
-    except yamlsrc.YamlSyntaxError as exc:
+    except YamlSyntaxError as exc:
         raise ConfigError([exc.problem]) from None
     if data is None:
         raise ConfigError([Problem(Location(str(path), 1, 1), "the config file is empty", "config-empty")])
@@ -224,7 +219,7 @@ def _environment(
             max_change_percent=g.get("max_change_percent"),
         )
     protected = set()
-    items = spec.get("protected") or []
+    items = spec.get("protected") or yamlsrc.YamlList()
     for i, raw in enumerate(items):
         try:
             protected.add(normalize_number(raw))
@@ -268,7 +263,7 @@ def _desired_link_problems(folder: Path, where: Location, repository: Path) -> l
 
 
 def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppression, ...]:
-    items = spec.get("suppressions") or []
+    items = spec.get("suppressions") or yamlsrc.YamlList()
     result = []
     for i, raw in enumerate(items):
         try:

@@ -9,7 +9,7 @@ import pytest
 
 from numsync.core import desired, yamlsrc
 from numsync.core import schema as schemacheck
-from numsync.core.desired import _number_rules, _schema_view
+from numsync.core.desired import number_rules, schema_view
 from numsync.core.schema import schema_problems
 
 SPECS = [
@@ -43,7 +43,7 @@ def test_the_view_gives_exactly_the_same_problems(order: int) -> None:
     specs = list(itertools.islice(itertools.cycle(SPECS), order, order + 3 * len(SPECS)))
     data, _ = yamlsrc.load(_document(specs), "a.yaml")
     full = schema_problems("desired", data, "a.yaml")
-    view = _schema_view(data)
+    view = schema_view(data)
     assert len(view["numbers"]) < len(data["numbers"])  # the fast path did leave entries out
     assert schema_problems("desired", view, "a.yaml") == full
     assert len(full) >= 9 * 3
@@ -53,19 +53,19 @@ def test_unknown_schema_keywords_switch_the_fast_path_off(monkeypatch: pytest.Mo
     schema = copy.deepcopy(schemacheck.load_schema("desired"))
     schema["$defs"]["fields"]["note"]["maxLength"] = 10
     monkeypatch.setattr(desired, "load_schema", lambda name: schema)
-    _number_rules.cache_clear()
+    number_rules.cache_clear()
     try:
-        assert _number_rules() is None
+        assert number_rules() is None
         data, _ = yamlsrc.load(_document(["{note: hi}"]), "a.yaml")
-        assert _schema_view(data) is data
+        assert schema_view(data) is data
     finally:
         monkeypatch.undo()
-        _number_rules.cache_clear()
-    assert _number_rules() is not None
+        number_rules.cache_clear()
+    assert number_rules() is not None
 
 
 def test_the_rules_follow_the_shipped_schema() -> None:
-    rules = _number_rules()
+    rules = number_rules()
     number = schemacheck.load_schema("desired")["$defs"]["number"]
     assert rules is not None and set(rules) == set(number["properties"])
     assert rules["miniapp_id"][1] == 1 and rules["allow_possible"][0] == (bool,)

@@ -243,7 +243,7 @@ def test_numbers_ocp_lists_in_another_form_are_addressed_as_listed(tmp_path: Pat
 def test_import_writes_files_that_plan_no_changes_and_no_machine_specific_schema_path(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
-    from numsync.cli import _schema_modeline
+    from numsync.workflow.importer import schema_modeline
 
     config = workspace(tmp_path, emulator.base_url, {"ocp-qa": True, "uk-care": False})
     result = run(config, "import")
@@ -253,7 +253,9 @@ def test_import_writes_files_that_plan_no_changes_and_no_machine_specific_schema
     # tmp_path is no checkout holding numsync: a path to this machine's install would break elsewhere
     assert not any("$schema" in f.read_text() for f in files)
     assert run(config, "plan", "--detailed-exitcode").exit_code == 0
+    assert schema_modeline(tmp_path / "desired") is None
     assert run(config, "import").exit_code == 1  # never overwrites without --force
-    # inside numsync's own checkout the path is relative and portable
+    # inside numsync's own checkout the path is relative and portable (cli.py's private copy of
+    # schema_modeline goes when the cli rewrite calls this one)
     root = Path(__file__).resolve().parents[1]
-    assert _schema_modeline(root / "desired") == "../numsync/schema/desired.schema.json"
+    assert schema_modeline(root / "desired") == "../numsync/schema/desired.schema.json"

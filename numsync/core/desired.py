@@ -25,11 +25,11 @@ from typing import Any
 import phonenumbers
 
 from numsync.core import yamlsrc
+from numsync.core.files import encoding_problem, shown_path
 from numsync.core.model import (
     FIELD_KEYS,
     PLAIN_E164,
     Field,
-    NumberFormatError,
     NumberRecord,
     locale_problem,
     normalize_number,
@@ -39,7 +39,7 @@ from numsync.core.model import (
 from numsync.core.paths import escapes, repository_root
 from numsync.core.schema import load_schema, schema_problems
 from numsync.core.yamlsrc import Location, Problem, YamlMap
-from numsync.errors import DesiredError
+from numsync.errors import DesiredError, NumberFormatError, YamlSyntaxError
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -115,7 +115,7 @@ def load_desired(
         )
     inside = repository or repository_root(folder)
     for file in files:
-        shown = _shown(file, root)
+        shown = shown_path(file, root)
         target = escapes(file, folder, inside)
         if target is not None:
             problems.append(_outside(shown, target, inside))
@@ -136,13 +136,6 @@ def _outside(shown: str, target: Path, repository: Path) -> Problem:
     )
 
 
-def _shown(file: Path, root: Path) -> str:
-    try:  # the folder resolved, not the file: a symbolic link is shown where it stands
-        return str((file.parent.resolve() / file.name).relative_to(root.resolve()))
-    except ValueError:
-        return str(file)
-
-
 def load_text(text: str, shown: str, *, default_provider: str | None = None) -> tuple[DesiredState, list[Problem]]:
     """One desired file's ``text`` on its own (``shown``: its path in messages): the state and its problems.
 
@@ -156,11 +149,10 @@ def load_text(text: str, shown: str, *, default_provider: str | None = None) -> 
 def _load_file(
     file: Path, shown: str, state: DesiredState, managed: set[str] | None, default_provider: str | None
 ) -> list[Problem]:
-    start = Location(shown, 1, 1)
     try:
         text = file.read_text("utf-8")
     except UnicodeDecodeError as exc:
-        return [Problem(start, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", "encoding")]
+        return [encoding_problem(shown, exc)]
     return _load_text(text, shown, state, managed, default_provider)
 
 
@@ -170,7 +162,7 @@ def _load_text(
     start = Location(shown, 1, 1)
     try:
         data, problems = yamlsrc.load(text, shown)
-    except yamlsrc.YamlSyntaxError as exc:
+    except YamlSyntaxError as exc:
         return [exc.problem]
     if data is None:
         return [
@@ -183,7 +175,7 @@ def _load_text(
     if not isinstance(data, YamlMap):
         return [Problem(start, "a desired file must be a mapping with group_id and numbers", "schema-type")]
     problems += _retyped_keys(data.get("numbers"))
-    problems += schema_problems("desired", _schema_view(data), shown)
+    problems += schema_problems("desired", schema_view(data), shown)
     if not isinstance(data.get("group_id"), str) or not isinstance(data.get("numbers"), YamlMap):
         return problems  # too broken to check numbers; the schema problems say why
     group_id: str = data["group_id"].strip()
@@ -206,7 +198,8 @@ def _load_text(
         )
     else:
         state.groups[group_id] = Path(shown)
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    given_defaults = data.get("defaults")
+    defaults: dict[str, Any] = given_defaults if isinstance(given_defaults, dict) else {}
     numbers: YamlMap = data["numbers"]
     for key, spec in numbers.items():
         if isinstance(key, str) and (spec is None or isinstance(spec, dict)):
@@ -217,16 +210,16 @@ def _load_text(
 _JSON_TYPES: dict[str, type] = {"string": str, "null": type(None), "boolean": bool}
 
 
-def _schema_view(data: YamlMap) -> YamlMap:
+def schema_view(data: YamlMap) -> YamlMap:
     """``data`` without the entries of ``numbers`` that plainly satisfy the schema (for speed).
 
     The schema checks each entry of ``numbers`` on its own, so leaving out entries that are
     valid changes no finding. What "plainly valid" means is read from the schema itself
-    (:func:`_number_rules`); if the schema ever uses more than it understands, every entry goes
+    (:func:`number_rules`); if the schema ever uses more than it understands, every entry goes
     to jsonschema as before.
     """
     numbers = data.get("numbers")
-    rules = _number_rules()
+    rules = number_rules()
     if rules is None or not isinstance(numbers, YamlMap):
         return data
     kept = YamlMap((key, spec) for key, spec in numbers.items() if not _plainly_valid(spec, rules))
@@ -241,7 +234,7 @@ def _schema_view(data: YamlMap) -> YamlMap:
 
 
 @cache
-def _number_rules() -> dict[str, tuple[tuple[type, ...], int]] | None:
+def number_rules() -> dict[str, tuple[tuple[type, ...], int]] | None:
     """Allowed keys of one number → (Python types its value may have, minLength), from the schema; None if it says more."""
     schema = load_schema("desired")
 

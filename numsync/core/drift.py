@@ -241,7 +241,8 @@ def age(drift: EnvironmentDrift, previous: Mapping[str, str], now: str) -> None:
 
 def suppress(drift: EnvironmentDrift, suppressions: Iterable[Suppression], today: dt.date) -> None:
     """Hide items matched by an unexpired suppression; list the expired ones (they hide nothing)."""
-    live, expired = [], []
+    live: list[Suppression] = []
+    expired: list[Suppression] = []
     for s in suppressions:
         (expired if s.until < today else live).append(s)
     drift.expired_suppressions = expired

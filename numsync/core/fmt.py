@@ -36,6 +36,7 @@ import yaml
 
 from numsync.core import yamlsrc
 from numsync.core.desired import desired_files, load_text
+from numsync.core.files import encoding_problem, shown_path
 from numsync.core.model import normalize_number as _normalize_number
 from numsync.core.paths import write_no_follow
 from numsync.core.yamlsrc import Location, Problem
@@ -47,6 +48,12 @@ _LINE = re.compile(r"[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029])")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESOLVER = yaml.resolver.Resolver()
 normalize_number = lru_cache(maxsize=65536)(_normalize_number)  # each key is normalized several times
+
+
+def _resolved_tag(text: str) -> str:
+    """The tag YAML would give ``text`` as a plain (unquoted) scalar."""
+    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+    return tag
 
 
 @dataclass(slots=True)
@@ -98,7 +105,7 @@ def format_file(path: Path, shown: str | None = None) -> FileResult:
 
     A symbolic link is refused (a problem, nothing read): :func:`write` would write through it.
     """
-    shown = shown or _shown(path)
+    shown = shown or shown_path(path)
     if path.is_symlink():
         message = (
             f"this file is a symbolic link (to {os.readlink(path)}); numsync fmt does not write through links: "
@@ -108,10 +115,7 @@ def format_file(path: Path, shown: str | None = None) -> FileResult:
     try:
         original = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        problem = Problem(
-            Location(shown, 1, 1), f"not UTF-8 text (byte {exc.start}); save the file as UTF-8", "encoding"
-        )
-        return FileResult(path, shown, "", None, [problem])
+        return FileResult(path, shown, "", None, [encoding_problem(shown, exc)])
     result = FileResult(path, shown, original)
     try:
         result.formatted = format_text(original, shown)
@@ -133,13 +137,6 @@ def write(result: FileResult) -> None:
     """Write the formatted text of ``result`` back to its file (only when it changed)."""
     if result.changed and result.formatted is not None:
         write_no_follow(result.path, result.formatted.encode("utf-8"))
-
-
-def _shown(path: Path) -> str:
-    try:  # the parent resolved, not the file: a symbolic link is shown as itself
-        return str((path.parent.resolve() / path.name).relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 # --------------------------------------------------------------------------- meaning
@@ -234,7 +231,7 @@ def _quote_value(text: str, node: yaml.ScalarNode, edits: list[tuple[int, int, s
 def _plain_key(text: str, node: yaml.Node, edits: list[tuple[int, int, str]]) -> None:
     if not isinstance(node, yaml.ScalarNode) or node.tag != _STR or node.style not in ("'", '"'):
         return
-    if not _PLAIN_KEY.match(node.value) or _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False)) != _STR:
+    if not _PLAIN_KEY.match(node.value) or _resolved_tag(node.value) != _STR:
         return
     span = _span(text, node)
     if span and (node.style == "'" or "\\" not in span[2]):
@@ -304,7 +301,7 @@ def _sort_numbers(text: str) -> str:
 
 def _content_end(node: yaml.Node) -> int:
     """Where the last character of ``node``'s own content stands (block collections: their last child's)."""
-    if isinstance(node, yaml.ScalarNode) or node.flow_style:
+    if isinstance(node, yaml.ScalarNode) or (isinstance(node, yaml.CollectionNode) and node.flow_style):
         return node.end_mark.index
     children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
     return max((_content_end(c) for c in children), default=node.end_mark.index)

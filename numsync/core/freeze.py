@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
 from numsync.errors import FreezeError
@@ -69,10 +70,10 @@ class Freeze:
             if w.start <= local.date() <= w.end:
                 return f"{w.reason} ({w.start.isoformat()} to {w.end.isoformat()}, {self.timezone})"
         minute = local.hour * 60 + local.minute
-        for w in self.weekly:
-            if w.covers(local.weekday(), minute):
-                days = ",".join(DAYS[d] for d in sorted(w.days))
-                return f"{w.reason} ({days} {w.start // 60:02d}:{w.start % 60:02d}-{w.end // 60:02d}:{w.end % 60:02d}, {self.timezone})"
+        for wk in self.weekly:
+            if wk.covers(local.weekday(), minute):
+                days = ",".join(DAYS[d] for d in sorted(wk.days))
+                return f"{wk.reason} ({days} {wk.start // 60:02d}:{wk.start % 60:02d}-{wk.end // 60:02d}:{wk.end % 60:02d}, {self.timezone})"
         return None
 
 
@@ -85,7 +86,7 @@ def minutes(text: str) -> int:
     return value
 
 
-def parse_freeze(data: dict) -> Freeze:
+def parse_freeze(data: dict[str, Any]) -> Freeze:
     """Build a Freeze from the schema-checked ``freeze`` section of an environment in numsync.yaml.
 
     Raises FreezeError naming every unknown zone, impossible date or time, date range ending

@@ -11,6 +11,7 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -24,7 +25,8 @@ from numsync.core.yamlsrc import Location, Problem, YamlMap, locate, locate_key
 def load_schema(name: str) -> dict[str, Any]:
     """The JSON Schema ``numsync/schema/<name>.schema.json`` shipped in the package."""
     text = resources.files("numsync.schema").joinpath(f"{name}.schema.json").read_text("utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache
@@ -75,7 +77,7 @@ def _describe(error: jsonschema.ValidationError, root: Any) -> tuple[list[Any], 
             message += f"; YAML reads {error.instance} as text, write it out in plain digits (e.g. 1000000 for 1e6)"
         return path, message, False
     if error.validator == "pattern":
-        described = error.schema.get("description")
+        described = _failed_schema(error).get("description")
         return (
             path,
             f"{prefix}{_shown(error.instance)} is not in the expected form" + (f": {described}" if described else ""),
@@ -110,10 +112,11 @@ def _looks_numeric(text: str) -> bool:
 
 def _unknown_keys(error: jsonschema.ValidationError) -> list[tuple[list[Any], str, bool]]:
     """One finding per key the schema does not allow, each with a did-you-mean."""
-    allowed = list(error.schema.get("properties", {}))
+    schema = _failed_schema(error)
+    allowed = list(schema.get("properties", {}))
     found = []
-    for key in error.instance:
-        if key in allowed or _matches_pattern(error.schema, key):
+    for key in error.instance if isinstance(error.instance, Mapping) else ():
+        if key in allowed or _matches_pattern(schema, key):
             continue
         hint = difflib.get_close_matches(str(key), allowed, n=1)
         suggestion = f"; did you mean {hint[0]!r}?" if hint else f"; allowed keys: {', '.join(allowed)}"
@@ -121,7 +124,12 @@ def _unknown_keys(error: jsonschema.ValidationError) -> list[tuple[list[Any], st
     return found
 
 
-def _matches_pattern(schema: dict[str, Any], key: Any) -> bool:
+def _failed_schema(error: jsonschema.ValidationError) -> Mapping[str, Any]:
+    """The subschema ``error`` is about (ours are all mappings; jsonschema also allows true/false)."""
+    return error.schema if isinstance(error.schema, Mapping) else {}
+
+
+def _matches_pattern(schema: Mapping[str, Any], key: Any) -> bool:
     return any(re.search(p, str(key)) for p in schema.get("patternProperties", {}))
 
 

@@ -71,7 +71,7 @@ class Scalar:
     retyped_as: str | None  # e.g. "an integer" when an unquoted scalar did not stay a string
 
 
-class YamlMap(dict):
+class YamlMap(dict[Any, Any]):
     """A mapping that remembers positions.
 
     ``location`` is the mapping's own start; ``key_locations[k]`` and ``value_locations[k]``
@@ -90,7 +90,7 @@ class YamlMap(dict):
     key_scalars: dict[Any, Scalar]
 
 
-class YamlList(list):
+class YamlList(list[Any]):
     """A sequence that remembers the position of each item (``item_locations``)."""
 
     __slots__ = ("item_locations", "location")

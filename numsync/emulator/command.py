@@ -20,6 +20,7 @@ from types import FrameType
 import click
 import uvicorn
 import yaml
+from starlette.applications import Starlette
 
 from numsync.emulator.app import create_app, merge_limits
 from numsync.emulator.faults import FaultInjector, load_rules
@@ -192,7 +193,9 @@ def emulator_command(
     address = loopback_address(host)
     limits = parse_limits(limit_values)
     state = build_state(state_path, seed, from_csv, user_specs)
-    app = create_app(state, limits=limits, access_ttl=access_ttl, refresh_ttl=refresh_ttl, persist_path=state_path)
+    app: Starlette | FaultInjector = create_app(
+        state, limits=limits, access_ttl=access_ttl, refresh_ttl=refresh_ttl, persist_path=state_path
+    )
     if faults_path is not None:
         try:
             rules = load_rules(yaml.safe_load(faults_path.read_text("utf-8")))

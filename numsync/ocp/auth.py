@@ -18,6 +18,7 @@ import httpx
 
 from numsync.errors import AuthError
 from numsync.ocp.retry import READ
+from numsync.redaction import Redactor
 
 #: Renew this many seconds before the access token expires, so a request never carries a dying token.
 EXPIRY_LEEWAY = 30.0
@@ -165,9 +166,8 @@ def _refusal(response: httpx.Response, credentials: Credentials) -> str:
         reason = str(body.get("error_description") or body.get("error") or "")
     except ValueError:
         pass
-    for secret in credentials.secrets() + [credentials.one_time_code() or ""]:
-        if secret:
-            reason = reason.replace(secret, "***")  # a server that echoes what it was sent must not leak it
+    # a server that echoes what it was sent must not leak it
+    reason = Redactor([*credentials.secrets(), credentials.one_time_code()])(reason)
     detail = f" ({reason})" if reason else ""
     return (
         f"OCP refused to log in user {username!r}: HTTP {response.status_code} from {response.request.url}{detail}. "

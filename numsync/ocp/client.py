@@ -124,7 +124,6 @@ class OCPClient(OCPReader):
     def __init__(self, base_url: str, auth: OCPAuth, *, upload_field: str = "file", **options: Any) -> None:
         super().__init__(base_url, auth, **options)
         self.upload_field = upload_field
-        self.put_requests = 0
 
     def __enter__(self) -> OCPClient:
         return self
@@ -135,7 +134,6 @@ class OCPClient(OCPReader):
         Raises ApiError on a non-2xx status (``sent`` False only when the request never left).
         """
         url = self.base_url + EXPORT_PATH
-        self.put_requests += 1
         try:
             response = self._http.put(
                 url, files={self.upload_field: (filename, body, "text/csv")}, headers={"Accept": "application/json"}

@@ -13,6 +13,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
+from numsync.core.files import not_utf8
 from numsync.core.model import FIELDS, PLAIN_E164, Field, NumberRecord, normalize_number, normalize_value
 from numsync.errors import ExportFormatError, NumberFormatError
 from numsync.ocp.rows import OperationRow
@@ -49,9 +50,7 @@ def parse_export(data: bytes) -> list[NumberRecord]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ExportFormatError(
-            f"the export is not UTF-8 text (byte {exc.start}); it starts with {preview(data)}"
-        ) from None
+        raise ExportFormatError(f"the export is {not_utf8(exc)}; it starts with {preview(data)}") from None
     if text.lstrip()[:1] == "<":
         raise ExportFormatError(f"the export is an HTML or XML page, not CSV; it starts with {preview(data)}")
     # Read the (already checked) bytes as a stream: StringIO(text) would hold a second, up to 4× larger copy.

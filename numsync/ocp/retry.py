@@ -97,15 +97,16 @@ class RetryTransport(httpx.BaseTransport):
         for attempt in range(self.policy.attempts):
             last = attempt == self.policy.attempts - 1
             self._pace()
+            response: httpx.Response | None = None  # the answer to retry, when there was one
             try:
-                response = self.inner.handle_request(request)
+                answer = self.inner.handle_request(request)
                 if read:
-                    response.read()  # a body cut mid-way surfaces here, where it can be retried
+                    answer.read()  # a body cut mid-way surfaces here, where it can be retried
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 if last:
                     raise
                 # nothing was sent: safe to resend, even a write
-                reason, response = "no connection", None
+                reason = "no connection"
             except (
                 httpx.ReadError,
                 httpx.RemoteProtocolError,
@@ -115,14 +116,15 @@ class RetryTransport(httpx.BaseTransport):
             ):
                 if not read or last:
                     raise
-                reason, response = "connection broken", None
+                reason = "connection broken"
             else:
-                retry = response.status_code == 429 or (read and response.status_code in RETRYABLE_STATUS)
+                retry = answer.status_code == 429 or (read and answer.status_code in RETRYABLE_STATUS)
                 if not retry or last:
-                    return response
-                reason = f"HTTP {response.status_code}"
-                response.read()
-                response.close()
+                    return answer
+                reason = f"HTTP {answer.status_code}"
+                answer.read()
+                answer.close()
+                response = answer
             delay = self._delay(attempt, response)
             if self.on_retry:
                 self.on_retry(request, reason, delay)

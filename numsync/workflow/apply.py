@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from numsync.ocp.client import ApiError, ExecuteResult
+from numsync.errors import ApiError
+from numsync.ocp.client import ExecuteResult
 from numsync.ocp.csvcodec import upload_file_name, write_operations
 from numsync.ocp.rows import OperationRow
 from numsync.workflow.plan import Plan

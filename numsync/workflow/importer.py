@@ -23,6 +23,22 @@ from numsync.errors import UnsafePathError
 
 MODELINE = "# yaml-language-server: $schema={schema}\n"
 
+#: The desired schema of this install of numsync.
+DESIRED_SCHEMA = Path(__file__).resolve().parents[1] / "schema" / "desired.schema.json"
+
+
+def schema_modeline(folder: Path) -> str | None:
+    """The desired schema as a path relative to ``folder``, when both are in one git checkout.
+
+    Anywhere else the path would name this machine's install of numsync and break for
+    everyone else once committed, so the files get no modeline (``numsync schema`` prints it).
+    """
+    folder = folder.resolve()
+    root = next((p for p in (folder, *folder.parents) if (p / ".git").exists()), None)
+    if root is None or not DESIRED_SCHEMA.is_relative_to(root):
+        return None
+    return Path(os.path.relpath(DESIRED_SCHEMA, folder)).as_posix()
+
 
 def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
@@ -38,7 +54,7 @@ def render_group(
         lines.append(f"defaults:\n  provider: {_quote(provider)}\n")
     lines.append("numbers:\n")
     for record in sorted(records, key=lambda r: r.number):
-        fields = [(f.yaml_key, record.get(f)) for f in FIELDS if record.get(f) is not None]
+        fields = [(f.yaml_key, value) for f in FIELDS if (value := record.get(f)) is not None]
         if not fields:
             lines.append(f"  {_quote(record.number)}: {{}}\n")
             continue
@@ -56,7 +72,7 @@ def render_desired(records: Iterable[NumberRecord], groups: Iterable[str], **opt
             by_group[record.group_id].append(record)
     files = {}
     for group_id in sorted(wanted):
-        text = render_group(group_id, by_group[group_id], **options)  # type: ignore[arg-type]
+        text = render_group(group_id, by_group[group_id], **options)
         if not by_group[group_id]:
             text = text.replace("numbers:\n", "numbers: {}\n")
         files[file_name(group_id)] = text

@@ -1,8 +1,8 @@
 """The apply journal: one JSON object per line for every request and its outcome.
 
 Events carry the batch, its rows (OPERATION and NUMBER), the HTTP status, per-row
-failures, retries and timings — never credentials: every string is passed through the
-redactor, which replaces known secret values with ``***``.
+failures, retries and timings — never credentials: every line is passed through
+:class:`numsync.redaction.Redactor`, which replaces known secret values with ``***``.
 """
 
 from __future__ import annotations
@@ -13,20 +13,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from numsync.redaction import Redactor
+
 
 class Journal:
     """Appends events to ``path`` (JSON lines), or discards them when ``path`` is None."""
 
     def __init__(self, path: Path | None, secrets: Iterable[str] = ()) -> None:
         self.path = path
-        self.secrets = [s for s in secrets if s]
+        given = [s for s in secrets if s]
+        # a line is JSON: a secret holding a quote, backslash or control character appears escaped there
+        self.redact = Redactor(given + [json.dumps(s, ensure_ascii=False)[1:-1] for s in given])
         self._file: IO[str] | None = path.open("a", encoding="utf-8") if path else None
-
-    def redact(self, text: str) -> str:
-        """``text`` with every known secret replaced by ``***``."""
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
 
     def write(self, event: str, **fields: Any) -> None:
         """Record one event with a UTC timestamp."""

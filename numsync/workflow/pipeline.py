@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from numsync.config import Environment
-from numsync.core.desired import DesiredError, DesiredState, load_desired
+from numsync.core.desired import DesiredState, load_desired
 from numsync.core.diff import Diff, diff
 from numsync.core.model import NumberRecord
 from numsync.core.yamlsrc import Location, Problem
-from numsync.errors import GitHistoryError, StalePlanError
+from numsync.errors import DesiredError, GitHistoryError, StalePlanError
 from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.csvcodec import parse_export
 from numsync.workflow.apply import ApplyResult, BatchOutcome, apply_plan

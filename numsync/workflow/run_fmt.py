@@ -19,7 +19,7 @@ class FmtRequest:
 
     paths: Sequence[Path] = ()
     check: bool = False
-    config_path: Path = DEFAULT_CONFIG
+    config_path: Path = Path(DEFAULT_CONFIG)
     env_name: str | None = None
 
 
