@@ -18,13 +18,15 @@ from typing import Any, TypeVar
 import click
 
 from numsync import __version__
+from numsync import gitlab as gitlab_module
 from numsync.config import DEFAULT_CONFIG, Config, Environment, load_config
 from numsync.core import safety
 from numsync.core.desired import DesiredState
 from numsync.core.diff import Diff
 from numsync.core.fmt import FileResult
-from numsync.errors import ConfigError, NumsyncError
+from numsync.errors import ConfigError, GitLabError, NumsyncError
 from numsync.gctuning import tune_for_batch_run
+from numsync.redaction import Redactor
 from numsync.reports import drift as drift_reports
 from numsync.reports import plan_formats as plan_reports
 from numsync.reports import plan_json, text
@@ -39,6 +41,7 @@ from numsync.workflow.events import (
     PlanObserver,
     retry_callback,
 )
+from numsync.workflow.importer import schema_modeline
 from numsync.workflow.pipeline import connect
 from numsync.workflow.plan import Plan, load_plan
 from numsync.workflow.rehearse import Rehearsal
@@ -57,13 +60,8 @@ SECRET_VARIABLES = ("OCP_PASSWORD", "OCP_TOKEN", "OCP_OTP", "OCP_TOTP_SECRET")
 
 
 def redact(text: str) -> str:
-    """``text`` with the values of the credential variables replaced by ``***`` (raw and stripped)."""
-    for name in SECRET_VARIABLES:
-        value = os.environ.get(name) or ""
-        for secret in {value, value.strip()}:
-            if len(secret) >= 4:
-                text = text.replace(secret, "***")
-    return text
+    """``text`` with the values of the credential variables masked (numsync.redaction.Redactor)."""
+    return Redactor(os.environ.get(name) for name in SECRET_VARIABLES)(text)
 
 
 class Failure(click.ClickException):
@@ -104,14 +102,14 @@ class NumsyncGroup(click.Group):
         try:
             return super().make_context(*args, **kwargs)
         except click.UsageError as exc:
-            exc.exit_code = 1
+            exc.__dict__["exit_code"] = 1  # click declares it on the class; this one exits 1
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            exc.exit_code = 1
+            exc.__dict__["exit_code"] = 1  # click declares it on the class; this one exits 1
             raise
 
 
@@ -336,27 +334,13 @@ class _PlanEcho(_Echo, PlanObserver):
 def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None:
     """Write desired YAML from the live export: one file per group, numbers sorted, values quoted."""
     env = _env(ctx)
-    request = ImportRequest(env, group_ids, force, schema=_schema_modeline(env.desired), environ=os.environ)
+    request = ImportRequest(env, group_ids, force, schema=schema_modeline(env.desired), environ=os.environ)
     run_import(request, _ImportEcho())
 
 
 class _ImportEcho(_Echo, ImportObserver):
     def wrote(self, path: Path) -> None:
         click.echo(f"wrote {path}")
-
-
-def _schema_modeline(folder: Path) -> str | None:
-    """The desired schema as a path relative to ``folder``, when both are in one git checkout.
-
-    Anywhere else the path would name this machine's install of numsync and break for
-    everyone else once committed, so the files get no modeline (``numsync schema`` prints it).
-    """
-    schema = (Path(__file__).parent / "schema" / "desired.schema.json").resolve()
-    folder = folder.resolve()
-    root = next((p for p in (folder, *folder.parents) if (p / ".git").exists()), None)
-    if root is None or not schema.is_relative_to(root):
-        return None
-    return Path(os.path.relpath(schema, folder)).as_posix()
 
 
 @main.command()
@@ -561,7 +545,7 @@ def gitlab_group() -> None:
 )
 @click.option(
     "--token-variable",
-    default="NUMSYNC_GITLAB_TOKEN",
+    default=gitlab_module.TOKEN_VARIABLE,
     show_default=True,
     metavar="NAME",
     help="Environment variable holding the access token (api scope). Never taken on the command line.",
@@ -639,7 +623,7 @@ def gitlab_comment(
     try:
         with gitlab.GitLabNotes(mr, token) as notes:
             action, note = notes.upsert(gitlab.marker(the_plan.environment), body)
-    except gitlab.GitLabError as exc:
+    except GitLabError as exc:
         raise Failure(str(exc).replace(token, "[token]")) from None
     click.echo(
         f"{action.capitalize()} the plan note {note.get('id', '?')} on merge request !{mr_iid} for environment {the_plan.environment!r}."

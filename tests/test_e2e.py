@@ -255,7 +255,6 @@ def test_import_writes_files_that_plan_no_changes_and_no_machine_specific_schema
     assert run(config, "plan", "--detailed-exitcode").exit_code == 0
     assert schema_modeline(tmp_path / "desired") is None
     assert run(config, "import").exit_code == 1  # never overwrites without --force
-    # inside numsync's own checkout the path is relative and portable (cli.py's private copy of
-    # schema_modeline goes when the cli rewrite calls this one)
+    # inside numsync's own checkout the path is relative and portable
     root = Path(__file__).resolve().parents[1]
     assert schema_modeline(root / "desired") == "../numsync/schema/desired.schema.json"
