@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -363,6 +365,11 @@ def show(plan_file: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append every request and its outcome here (JSON lines). Default in CI: numsync-journal.jsonl.",
 )
+@click.option(
+    "--ignore-superseded",
+    is_flag=True,
+    help="In CI, apply even though a newer merge is on the default branch (a reviewed manual run).",
+)
 @safety_options
 @click.pass_context
 @handle_errors
@@ -372,11 +379,17 @@ def apply(
     auto_approve: bool,
     override_freeze: str | None,
     journal_path: Path | None,
+    ignore_superseded: bool,
     allow_replace: bool,
     override_thresholds: bool,
     allow_small_export: bool,
 ) -> None:
-    """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify."""
+    """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify.
+
+    SIGINT or SIGTERM stops it cleanly: the file in flight finishes, nothing more is sent, the
+    journal ends with apply-end. A second signal stops at once.
+    """
+    stop = _StopOnSignal()
     request = ApplyRequest(
         _env(ctx),
         plan_file,
@@ -386,12 +399,44 @@ def apply(
         journal=journal_path,
         interactive=sys.stdin.isatty(),
         environ=os.environ,
+        ignore_superseded=ignore_superseded,
+        should_stop=stop,
     )
-    outcome = run_apply(request, _ApplyEcho(), confirm=lambda question: click.confirm(question, abort=True))
+    with stop:
+        outcome = run_apply(request, _ApplyEcho(), confirm=lambda question: click.confirm(question, abort=True))
     ctx.exit(outcome.exit_code)
 
 
+class _StopOnSignal:
+    """While applying, SIGINT and SIGTERM ask apply to stop after the file in flight; a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __call__(self) -> str | None:
+        return self.reason
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.reason is not None:
+            raise KeyboardInterrupt
+        self.reason = f"{signal.Signals(signum).name} received"
+        click.echo(f"{self.reason}: stopping after the file in flight (again to stop at once)", err=True)
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
 class _ApplyEcho(_Echo, ApplyObserver):
+    def superseded(self, message: str) -> None:
+        click.echo(message)
+
     def planned(self, plan: Plan) -> None:
         click.echo(text.render_plan(plan))
 

@@ -59,12 +59,18 @@ class NumsyncError(Exception):
         """Lines to show before the summary (located problems, one per line)."""
         return []
 
+    #: What had been sent when the error struck, set with ``wrote`` by whoever knows (apply).
+    progress: str = "Rows may have reached OCP before this: run plan to see what is left."
+
     def explain(self) -> str:
-        """One paragraph for the user: what went wrong and, when true, that nothing was written."""
-        text = str(self)
+        """One paragraph for the user: what went wrong, and what was written — only what is true."""
         if self.wrote:
-            return text
-        return f"{text.rstrip('.')}. {NOTHING_WRITTEN}"
+            return f"{str(self).rstrip('.')}. {self.progress}"
+        return self.explain_unwritten()
+
+    def explain_unwritten(self) -> str:
+        """:meth:`explain` when nothing was written (the usual case: refusals happen before any write)."""
+        return f"{str(self).rstrip('.')}. {NOTHING_WRITTEN}"
 
 
 class InputError(NumsyncError, ValueError):
@@ -85,7 +91,7 @@ class _Located(InputError):
     def details(self) -> list[str]:
         return [str(p) for p in self.problems]
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return f"{len(self.problems)} problem(s) in {self.subject}; nothing was sent to OCP"
 
 
@@ -156,28 +162,28 @@ class PlanningError(InputError):
         super().__init__("cannot plan:\n" + "\n".join(lines))
         self.numbers = numbers
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return f"{self}\n{NOTHING_WRITTEN}"
 
 
 class PlanFileError(InputError):
     """A file given as a saved plan is not one (or is of another format version)."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 
 class ImportRefusal(InputError):
     """``import`` was asked for a group the environment does not manage, or to overwrite files without --force."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 
 class MissingFolderError(InputError):
     """A folder that must exist (an environment's desired folder) does not."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 
@@ -197,28 +203,28 @@ class ApiError(RemoteError):
         self.status = status
         self.sent = sent
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 
 class AuthError(RemoteError):
     """OCP refused to issue a token, or no credentials were given. Never contains a secret."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return f"{self} {NOTHING_WRITTEN}"
 
 
 class ExportFormatError(RemoteError, ValueError):
     """The export is not the CSV numsync expects. The message says where and shows the start safely."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return f"the live export cannot be read: {self}. Nothing was planned or written."
 
 
 class GitLabError(RemoteError):
     """GitLab's API answered with an error, or could not be reached."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 
@@ -229,7 +235,7 @@ class StalePlanError(NumsyncError, RuntimeError):
 class TamperedPlanError(StalePlanError):
     """A saved plan's operations are not the ones its recorded desired and live state give (edited by hand?)."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 
@@ -248,14 +254,14 @@ class SafetyRefusal(NumsyncError, RuntimeError):
     def details(self) -> list[str]:
         return [f"Refused: {v}" for v in self.violations] + ([self.hint] if self.hint else [])
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 
 class ApplyRefusal(NumsyncError, RuntimeError):
     """Apply refused to start; the message says why and how to go on. Nothing was written."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 
@@ -274,14 +280,14 @@ class ConfirmationRefusal(ApplyRefusal):
 class RehearsalFailed(NumsyncError, RuntimeError):
     """The plan did not converge on the local rehearsal emulator; nothing was written to OCP."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 
 class GitHistoryError(NumsyncError, RuntimeError):
     """git cannot provide the desired files as they were at a commit (no repository, unknown commit)."""
 
-    def explain(self) -> str:
+    def explain_unwritten(self) -> str:
         return str(self)
 
 

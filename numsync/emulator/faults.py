@@ -23,7 +23,9 @@ coin toss (``probability``) fires. Example::
 - ``cut``: process, then send only the first half of the body and drop the connection;
 - ``html``: answer 200 with an HTML maintenance page instead.
 
-``times`` caps how often a rule fires. The coin tosses come from ``random.Random(seed)``.
+``times`` caps how often a rule fires; ``after`` lets the first N requests it would match pass
+untouched (``{target: token, kind: status, status: 401, after: 1}``: the first login works,
+every later token request fails). The coin tosses come from ``random.Random(seed)``.
 """
 
 from __future__ import annotations
@@ -55,12 +57,14 @@ class FaultRule:
     seconds: float = 0.0
     retry_after: str | None = None
     times: int | None = None
+    after: int = 0
     fired: int = 0
+    seen: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
         """Build and check one rule; raises ValueError naming the problem."""
-        unknown = set(data) - {"target", "kind", "probability", "status", "seconds", "retry_after", "times"}
+        unknown = set(data) - {"target", "kind", "probability", "status", "seconds", "retry_after", "times", "after"}
         if unknown:
             raise ValueError(f"unknown fault rule key(s) {sorted(unknown)}")
         missing = {"target", "kind"} - set(data)
@@ -75,6 +79,8 @@ class FaultRule:
             isinstance(rule.times, bool) or not isinstance(rule.times, int) or rule.times < 0
         ):
             raise ValueError(f"times must be a whole number ≥ 0, not {rule.times!r}")
+        if isinstance(rule.after, bool) or not isinstance(rule.after, int) or rule.after < 0:
+            raise ValueError(f"after must be a whole number ≥ 0, not {rule.after!r}")
         if rule.target not in TARGETS:
             raise ValueError(f"fault target {rule.target!r} is not one of {TARGETS}")
         if rule.kind not in KINDS:
@@ -105,6 +111,9 @@ class FaultInjector:
     def _pick(self, target: str) -> FaultRule | None:
         for rule in self.rules:
             if rule.target not in (target, "any"):
+                continue
+            rule.seen += 1
+            if rule.seen <= rule.after:
                 continue
             if rule.times is not None and rule.fired >= rule.times:
                 continue

@@ -79,6 +79,7 @@ class ApplyResult:
     failures: list[RowFailure] = field(default_factory=list)
     skipped: list[OperationRow] = field(default_factory=list)
     interrupted: str | None = None
+    stopped: bool = False  # by a request to stop (a signal), not by a fault: nothing more is to be sent
 
     @property
     def ok(self) -> bool:
@@ -92,11 +93,13 @@ def apply_plan(
     *,
     on_batch: Callable[[BatchOutcome], None] | None = None,
     on_sending: Callable[[int, int, Sequence[OperationRow]], None] | None = None,
+    should_stop: Callable[[], str | None] | None = None,
 ) -> ApplyResult:
     """Upload every batch of ``plan`` in order; see the module doc for failure handling.
 
     ``on_sending(phase, batch, rows)`` runs before each PUT leaves (a write-ahead journal entry),
-    ``on_batch(outcome)`` after its answer.
+    ``on_batch(outcome)`` after its answer. ``should_stop()`` is asked before each file; when it
+    names a reason (a signal), nothing more is sent: the file in flight always finishes first.
     """
     result = ApplyResult()
     failed_numbers: set[str] = set()
@@ -106,6 +109,16 @@ def apply_plan(
             rows = [r for r in batch.rows if r.number not in failed_numbers]
             skipped = tuple(r for r in batch.rows if r.number in failed_numbers)
             result.skipped.extend(skipped)
+            stop = should_stop() if should_stop and rows else None
+            if stop:
+                done = result.applied + len(result.failures) + len(result.skipped) - len(skipped)
+                result.skipped = result.skipped[: len(result.skipped) - len(skipped)]
+                result.interrupted = (
+                    f"stopped before phase {p} batch {b}: {stop}. {total_rows - done} row(s) were not sent; "
+                    "every file sent before finished. Run plan again: it starts from the live state."
+                )
+                result.stopped = True
+                return result
             if not rows:
                 outcome = BatchOutcome(p, b, 0, None, skipped=skipped)
             else:

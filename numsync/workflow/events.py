@@ -70,6 +70,9 @@ class ImportObserver(Observer):
 class ApplyObserver(Observer):
     """Events of ``apply``, in the order they happen."""
 
+    def superseded(self, message: str) -> None:
+        """A newer merge than this pipeline's commit is on the default branch: nothing is written."""
+
     def planned(self, plan: Plan) -> None:
         """The plan that will be applied (saved and checked, or fresh), before any refusal."""
 

@@ -10,7 +10,7 @@ import io
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import DesiredError, GitHistoryError, StalePlanError
 from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.csvcodec import parse_export
+from numsync.ocp.rows import OperationRow
 from numsync.workflow.apply import ApplyResult, BatchOutcome, apply_plan
 from numsync.workflow.plan import Plan, fingerprint, make_plan
 
@@ -167,6 +168,8 @@ def apply_with_recovery(
     *,
     on_batch: Callable[[BatchOutcome], None] | None = None,
     on_replan: Callable[[Plan, str], None] | None = None,
+    on_sending: Callable[[int, int, Sequence[OperationRow]], None] | None = None,
+    should_stop: Callable[[], str | None] | None = None,
     max_rounds: int = 5,
 ) -> ApplyResult:
     """Apply ``the_plan``; after an ambiguous failure re-export, re-plan what is left, continue.
@@ -182,10 +185,14 @@ def apply_with_recovery(
     total = ApplyResult()
     current = the_plan
     for _round_no in range(1, max_rounds + 1):
-        result = apply_plan(current, client, on_batch=on_batch)
+        result = apply_plan(current, client, on_batch=on_batch, on_sending=on_sending, should_stop=should_stop)
         total.requests += result.requests
         total.failures += result.failures
         total.skipped += result.skipped
+        if result.stopped:
+            total.interrupted, total.stopped = result.interrupted, True
+            total.applied += result.applied
+            return total
         if not result.interrupted:
             total.applied = total_rows - len(total.failures) - len(total.skipped)
             return total

@@ -181,8 +181,14 @@ class Plan:
 
 def load_plan(path: Path) -> Plan:
     """The plan saved at ``path`` (raises PlanFileError, naming the file, when it is not one; OSError when unreadable)."""
+    return load_plan_with_data(path)[0]
+
+
+def load_plan_with_data(path: Path) -> tuple[Plan, dict[str, Any]]:
+    """The plan saved at ``path`` and the JSON as the file holds it (for checks of what a reviewer saw)."""
     try:
-        return Plan.from_json(json.loads(path.read_text("utf-8")))
+        data = json.loads(path.read_text("utf-8"))
+        return Plan.from_json(data), data
     except ValueError as exc:  # bad JSON or UTF-8, or PlanFileError
         raise PlanFileError(f"{path} is not a numsync plan: {exc}") from None
 

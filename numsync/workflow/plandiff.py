@@ -9,6 +9,7 @@ NUMBER and cells); a row that only moved to another file is not a difference in 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +137,9 @@ REVIEWED_PARTS = (
 )
 
 
-def edited_parts(saved: Plan, fresh: Plan) -> list[str]:
-    """The reviewed parts in which ``saved`` differs from ``fresh`` (the same inputs planned again)."""
-    old, new = saved.to_json(), fresh.to_json()
+def edited_parts(saved: Plan | Mapping[str, Any], fresh: Plan) -> list[str]:
+    """The reviewed parts in which ``saved`` (a plan, or the JSON of a plan file as it stands) differs
+    from ``fresh`` (the same inputs planned again)."""
+    old = saved.to_json() if isinstance(saved, Plan) else saved
+    new = fresh.to_json()
     return [part for part in REVIEWED_PARTS if old.get(part) != new.get(part)]

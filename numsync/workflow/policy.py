@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from numsync.core.diff import Diff
 from numsync.core.safety import Violation
 from numsync.errors import ConfirmationRefusal, ConflictRefusal, FreezeRefusal, SafetyRefusal, TamperedPlanError
 from numsync.gitlab import override_hint
+from numsync.reports.plandiff import render_text
 from numsync.workflow.apply import ApplyResult
 from numsync.workflow.plan import Plan
+from numsync.workflow.plandiff import compare_plans, edited_parts
 
 #: Where apply journals in CI when --journal is not given, so the pipeline can keep it as an artifact.
 CI_JOURNAL = Path("numsync-journal.jsonl")
@@ -31,15 +34,20 @@ def journal_path(explicit: Path | None, environ: Mapping[str, str]) -> Path | No
     return explicit
 
 
-def check_untampered(saved: Plan, fresh: Plan, source: Path) -> None:
-    """Raise TamperedPlanError unless ``saved`` uploads exactly what planning its recorded state again gives.
+def check_untampered(saved: Plan, fresh: Plan, source: Path, saved_data: Mapping[str, Any] | None = None) -> None:
+    """Raise TamperedPlanError unless ``saved`` equals, in every reviewed part, planning its recorded state again.
 
-    The freshness check compares fingerprints only; this catches a plan file whose
-    operations were edited by hand while its fingerprints were left alone.
+    The freshness check compares fingerprints only; this catches a plan file edited by hand
+    while its fingerprints were left alone — its operations, or what a reviewer and the safety
+    checks read (changes, summary, counts): removing a change must not hide its rows.
     """
-    if saved.to_json()["phases"] != fresh.to_json()["phases"]:
+    parts = edited_parts(saved_data if saved_data is not None else saved, fresh)
+    if parts:
+        what = "operations" if parts == ["phases"] else ", ".join(parts)
+        difference = render_text(compare_plans(fresh, saved)).rstrip("\n")
         raise TamperedPlanError(
-            f"{source}: its operations do not follow from the desired and live state it records (was the file edited?). Run plan again. Nothing was written"
+            f"{source}: its {what} do not follow from the desired and live state it records (was the file edited?). "
+            f"Run plan again. Nothing was written. Against planning that state again (old) the file (new) differs:\n{difference}"
         )
 
 

@@ -1,24 +1,31 @@
 """``numsync apply`` as a library call: every rule that decides whether writing to OCP may start.
 
-In order: a saved plan must be fresh and untampered (else a fresh plan is made), then
-conflicts, safety, the change freeze and confirmation can each refuse. Only then is anything
-written; every request and its outcome goes to the journal, then live is verified.
+In order: in CI, a pipeline whose commit is no longer the default branch's tip stops
+(superseded); the tenant's lease is taken (one writer per tenant on this machine); a saved
+plan must be fresh and equal in every reviewed part to planning its state again (else a
+fresh plan is made); then conflicts, safety (always judged on the fresh plan), the change
+freeze and confirmation can each refuse. Only then is anything written. The journal is
+written ahead (``sending`` before each PUT, then its outcome) and always ends with
+``apply-end``; an error after the first PUT says what had been sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from numsync.config import Environment
 from numsync.core import safety
 from numsync.core.diff import Diff
+from numsync.errors import AuthError, NumsyncError
 from numsync.ocp import Credentials
+from numsync.ocp.rows import OperationRow
 from numsync.workflow import policy
 from numsync.workflow.apply import ApplyResult, BatchOutcome
 from numsync.workflow.events import ApplyObserver, retry_callback
 from numsync.workflow.journal import Journal
+from numsync.workflow.lease import TenantLease
 from numsync.workflow.pipeline import (
     apply_with_recovery,
     check_fresh,
@@ -28,7 +35,8 @@ from numsync.workflow.pipeline import (
     plan_environment,
     verify,
 )
-from numsync.workflow.plan import Plan, load_plan
+from numsync.workflow.plan import Plan, load_plan_with_data
+from numsync.workflow.supersede import Supersession, check_superseded
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +57,19 @@ class ApplyRequest:
     journal: Path | None = None
     interactive: bool = False
     environ: Mapping[str, str] = field(default_factory=dict)
+    ignore_superseded: bool = False
+    should_stop: Callable[[], str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ApplyOutcome:
-    """What was applied: ``result`` and ``remaining`` are None when the plan was empty (nothing to do)."""
+    """What was applied: ``result`` and ``remaining`` are None when the plan was empty (nothing to do);
+    ``plan`` is None when the pipeline was ``superseded`` (nothing was planned or written)."""
 
-    plan: Plan
+    plan: Plan | None
     result: ApplyResult | None = None
     remaining: Diff | None = None
+    superseded: Supersession | None = None
 
     @property
     def exit_code(self) -> int:
@@ -79,25 +91,32 @@ def run_apply(
     """
     observer = observer or ApplyObserver()
     env = request.env
+    if not request.ignore_superseded:
+        supersession = check_superseded(request.environ, env.desired)
+        if supersession is not None and supersession.superseded:
+            observer.superseded(supersession.message())
+            return ApplyOutcome(None, superseded=supersession)
     desired = load_environment_desired(env)
     credentials = Credentials.from_env(request.environ)
     journal_path = policy.journal_path(request.journal, request.environ)
     with (
+        TenantLease(env.base_url, env.name),
         Journal(journal_path, credentials.secrets()) as journal,
         connect(env, credentials, on_retry=retry_callback(observer, journal)) as client,
     ):
         live = export_live(client)
+        fresh = plan_environment(env, desired, live).plan
         if request.plan_file:
-            the_plan = load_plan(request.plan_file)
+            the_plan, as_saved = load_plan_with_data(request.plan_file)
             check_fresh(the_plan, env, desired.records, live)
-            policy.check_untampered(the_plan, plan_environment(env, desired, live).plan, request.plan_file)
+            policy.check_untampered(the_plan, fresh, request.plan_file, as_saved)
         else:
-            the_plan = plan_environment(env, desired, live).plan
+            the_plan = fresh
         observer.planned(the_plan)
-        policy.refuse_conflicts(the_plan)
-        if the_plan.empty:
+        policy.refuse_conflicts(fresh)
+        if fresh.empty:
             return ApplyOutcome(the_plan)
-        refusal = policy.safety_refusal(safety.check(the_plan, env, request.overrides), request.environ)
+        refusal = policy.safety_refusal(safety.check(fresh, env, request.overrides), request.environ)
         if refusal:
             raise refusal
         frozen = env.freeze.active()
@@ -115,8 +134,18 @@ def run_apply(
             requests=the_plan.request_count(),
             git_commit=the_plan.git_commit,
         )
+        sent = Sent()
+
+        def on_sending(phase: int, batch: int, rows: Sequence[OperationRow]) -> None:
+            sent.requests += 1
+            sent.rows += len(rows)
+            sent.pending = (phase, batch, len(rows))
+            journal.write("sending", phase=phase, batch=batch, rows=[f"{r.operation.value} {r.number}" for r in rows])
 
         def on_batch(outcome: BatchOutcome) -> None:
+            sent.pending = None
+            if outcome.rows:
+                sent.applied += outcome.rows - len(outcome.failures) if not outcome.ambiguous else 0
             journal.write("request", **outcome.to_json())
             observer.batch_done(outcome)
 
@@ -124,9 +153,31 @@ def run_apply(
             journal.write("replan", reason=why, summary=remaining_plan.summary_line())
             observer.replanned(remaining_plan, why)
 
-        result = apply_with_recovery(env, desired.records, client, the_plan, on_batch=on_batch, on_replan=on_replan)
-        observer.applied(result, desired)
-        remaining = verify(env, desired.records, export_live(client))
+        try:
+            result = apply_with_recovery(
+                env,
+                desired.records,
+                client,
+                the_plan,
+                on_batch=on_batch,
+                on_replan=on_replan,
+                on_sending=on_sending,
+                should_stop=request.should_stop,
+            )
+            observer.applied(result, desired)
+            remaining = verify(env, desired.records, export_live(client))
+        except NumsyncError as exc:
+            if sent.pending and isinstance(exc, AuthError):  # no token: the file in hand never left
+                phase, batch, rows = sent.pending
+                sent.requests, sent.rows = sent.requests - 1, sent.rows - rows
+                journal.write("not-sent", phase=phase, batch=batch, reason=str(exc))
+            if sent.requests:
+                exc.wrote, exc.progress = True, sent.progress()
+            journal.write("apply-end", error=str(exc), **sent.to_json())
+            raise
+        except BaseException as exc:  # KeyboardInterrupt and the like: the journal still ends
+            journal.write("apply-end", error=f"{type(exc).__name__}: {exc}", **sent.to_json())
+            raise
         journal.write(
             "apply-end",
             applied=result.applied,
@@ -134,6 +185,26 @@ def run_apply(
             skipped=len(result.skipped),
             interrupted=result.interrupted,
             converged=remaining.empty,
+            **sent.to_json(),
         )
     observer.verified(remaining)
     return ApplyOutcome(the_plan, result, remaining)
+
+
+@dataclass(slots=True)
+class Sent:
+    """What left for OCP so far: requests and rows sent, and rows OCP then reported applied."""
+
+    requests: int = 0
+    rows: int = 0
+    applied: int = 0
+    pending: tuple[int, int, int] | None = None  # (phase, batch, rows) announced, its answer not yet in
+
+    def progress(self) -> str:
+        return (
+            f"Before this, {self.requests} file(s) with {self.rows} row(s) had been sent and {self.applied} row(s) "
+            "were applied: run plan to see what is left."
+        )
+
+    def to_json(self) -> dict[str, int]:
+        return {"requests_sent": self.requests, "rows_sent": self.rows}
