@@ -32,6 +32,7 @@ from numsync.redaction import Redactor
 from numsync.reports import drift as drift_reports
 from numsync.reports import plan_formats as plan_reports
 from numsync.reports import plan_json, text
+from numsync.reports import plandiff as plandiff_reports
 from numsync.reports import problems as problem_reports
 from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow.apply import ApplyResult, BatchOutcome
@@ -46,6 +47,7 @@ from numsync.workflow.events import (
 from numsync.workflow.importer import schema_modeline
 from numsync.workflow.pipeline import connect
 from numsync.workflow.plan import Plan, load_plan
+from numsync.workflow.plandiff import compare_plans
 from numsync.workflow.rehearse import Rehearsal
 from numsync.workflow.run_apply import ApplyRequest, run_apply
 from numsync.workflow.run_drift import DriftRequest, run_drift
@@ -215,7 +217,7 @@ def safety_options(func: F) -> F:
     return func
 
 
-@main.command()
+@main.group("plan", cls=NumsyncGroup, invoke_without_command=True)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -264,7 +266,12 @@ def plan(
     override_thresholds: bool,
     allow_small_export: bool,
 ) -> None:
-    """Show what apply would change: export live, diff with desired, plan the operation files."""
+    """Show what apply would change: export live, diff with desired, plan the operation files.
+
+    ``numsync plan diff OLD.json NEW.json`` compares two saved plans instead.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     outputs = _parse_formats(plan_reports.FORMATS, formats)
     request = PlanRequest(
         _env(ctx),
@@ -277,6 +284,21 @@ def plan(
     )
     outcome = run_plan(request, _PlanEcho(outputs, gitlab_report))
     ctx.exit(outcome.exit_code)
+
+
+@plan.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "report_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def plan_diff(old: Path, new: Path, report_format: str) -> None:
+    """List the numbers, fields and rows that differ between two saved plans. Exit 0: the same, 2: they differ."""
+    difference = compare_plans(load_plan(old), load_plan(new))
+    click.echo(
+        (plandiff_reports.render_json if report_format == "json" else plandiff_reports.render_text)(difference),
+        nl=False,
+    )
+    sys.exit(0 if difference.empty else 2)
 
 
 class _Echo(Observer):

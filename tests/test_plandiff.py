@@ -86,3 +86,36 @@ def test_edited_parts_names_every_reviewed_part_that_differs() -> None:
     other_commit = plan([NOTE_OLD, DELETE], rows + [OperationRow(Operation.DELETE, DELETE.number)])
     other_commit.git_commit = "abc"
     assert edited_parts(other_commit, fresh) == []  # provenance, not something reviewed
+
+
+def test_plan_diff_of_two_saved_plans_end_to_end(tmp_path, emulator) -> None:  # type: ignore[no-untyped-def]
+    from cli_workspace import live_records, run, workspace, write_desired
+
+    config = workspace(tmp_path, emulator.base_url, {"uk-care": False})
+    records = sorted((r for r in live_records(emulator) if r.group_id == "uk-care"), key=lambda r: r.number)
+    first, second = records[0], records[1]
+
+    def desired_with(notes: dict[str, str]) -> None:
+        edited = [
+            type(r)(
+                r.number,
+                r.group_id,
+                {**r.fields, Field.NOTE: notes[r.number]} if r.number in notes else r.fields,
+                provider="twilio",
+            )
+            for r in records
+        ]
+        write_desired(tmp_path, edited, ["uk-care"])
+
+    desired_with({first.number: "one"})
+    assert run(config, "plan", "--out", str(tmp_path / "old.json")).exit_code == 0
+    desired_with({first.number: "uno", second.number: "two"})
+    assert run(config, "plan", "--out", str(tmp_path / "new.json")).exit_code == 0
+
+    result = run(config, "plan", "diff", str(tmp_path / "old.json"), str(tmp_path / "new.json"))
+    assert result.exit_code == 2, result.output
+    assert f"Only in the new plan (1 number(s)):\n  + {second.number}" in result.output
+    assert f'  ~ {first.number}  note (desired): "one" → "uno"' in result.output
+    assert f"  + Update {second.number} NOTE=two" in result.output
+    same = run(config, "plan", "diff", str(tmp_path / "new.json"), str(tmp_path / "new.json"))
+    assert same.exit_code == 0 and "The plans are the same" in same.output
