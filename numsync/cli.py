@@ -6,7 +6,6 @@ Exit codes: 0 success (no changes with --detailed-exitcode, no drift), 1 any err
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -26,7 +25,7 @@ from numsync.core import safety
 from numsync.core.desired import DesiredState
 from numsync.core.diff import Diff
 from numsync.core.fmt import FileResult
-from numsync.errors import ConfigError, GitLabError, NumsyncError
+from numsync.errors import NumsyncError
 from numsync.gctuning import tune_for_batch_run
 from numsync.redaction import Redactor
 from numsync.reports import drift as drift_reports
@@ -49,9 +48,16 @@ from numsync.workflow.pipeline import connect
 from numsync.workflow.plan import Plan, load_plan
 from numsync.workflow.plandiff import compare_plans
 from numsync.workflow.rehearse import Rehearsal
-from numsync.workflow.run_apply import ApplyRequest, run_apply
+from numsync.workflow.run_apply import ApplyRequest
 from numsync.workflow.run_drift import DriftRequest, run_drift
 from numsync.workflow.run_fmt import FmtRequest, run_fmt
+from numsync.workflow.run_gitlab import (
+    CommentRequest,
+    ReportRequest,
+    apply_and_report,
+    run_comment,
+    run_report_apply,
+)
 from numsync.workflow.run_import import ImportRequest, run_import
 from numsync.workflow.run_plan import PlanRequest, run_plan
 from numsync.workflow.run_validate import ValidateRequest, run_validate
@@ -392,6 +398,12 @@ def show(plan_file: Path) -> None:
     is_flag=True,
     help="In CI, apply even though a newer merge is on the default branch (a reviewed manual run).",
 )
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write what happened (applied, failed, refused, superseded) as JSON here, for 'numsync gitlab report-apply'.",
+)
 @safety_options
 @click.pass_context
 @handle_errors
@@ -402,6 +414,7 @@ def apply(
     override_freeze: str | None,
     journal_path: Path | None,
     ignore_superseded: bool,
+    report_path: Path | None,
     allow_replace: bool,
     override_thresholds: bool,
     allow_small_export: bool,
@@ -425,7 +438,9 @@ def apply(
         should_stop=stop,
     )
     with stop:
-        outcome = run_apply(request, _ApplyEcho(), confirm=lambda question: click.confirm(question, abort=True))
+        outcome = apply_and_report(
+            request, _ApplyEcho(), lambda question: click.confirm(question, abort=True), report=report_path
+        )
     ctx.exit(outcome.exit_code)
 
 
@@ -575,6 +590,16 @@ def schema_command(config_schema: bool) -> None:
     click.echo(json.dumps(load_schema("config" if config_schema else "desired"), indent=2, ensure_ascii=False))
 
 
+def _token_variable_option(func: F) -> F:
+    return click.option(
+        "--token-variable",
+        default=gitlab_module.TOKEN_VARIABLE,
+        show_default=True,
+        metavar="NAME",
+        help="Environment variable holding the access token (api scope). Never taken on the command line.",
+    )(func)
+
+
 @main.group("gitlab")
 def gitlab_group() -> None:
     """GitLab integration: the plan as a merge-request note (see README, "GitLab CI")."""
@@ -594,7 +619,12 @@ def gitlab_group() -> None:
     metavar="URL",
     help="GitLab's REST API, e.g. https://gitlab.example.com/api/v4. Default: $CI_API_V4_URL.",
 )
-@click.option("--project", envvar="CI_PROJECT_ID", help="Project ID or full path. Default: $CI_PROJECT_ID.")
+@click.option(
+    "--project",
+    envvar=["CI_MERGE_REQUEST_PROJECT_ID", "CI_PROJECT_ID"],
+    help="Project ID or full path of the merge request (a fork's MR belongs to the target project). "
+    "Default: $CI_MERGE_REQUEST_PROJECT_ID, else $CI_PROJECT_ID.",
+)
 @click.option(
     "--merge-request",
     "mr_iid",
@@ -610,13 +640,7 @@ def gitlab_group() -> None:
     metavar="URL",
     help="Where the full plan is, linked when the note is truncated. Default: $CI_JOB_URL/artifacts/browse.",
 )
-@click.option(
-    "--token-variable",
-    default=gitlab_module.TOKEN_VARIABLE,
-    show_default=True,
-    metavar="NAME",
-    help="Environment variable holding the access token (api scope). Never taken on the command line.",
-)
+@_token_variable_option
 @click.option(
     "--max-chars",
     type=click.IntRange(1000, 1_000_000),
@@ -641,60 +665,65 @@ def gitlab_comment(
 ) -> None:
     """Post the plan to the merge request as a note; later runs update the same note.
 
-    The note is found again by a hidden marker per environment. Without the token the
-    command explains how to enable notes and exits 0, so a pipeline without one still passes.
+    The note is found again by a hidden marker per environment, in a note the token's own
+    user wrote. Without the token the command explains how to enable notes and exits 0, so a
+    pipeline without one still passes.
     """
-    from numsync import gitlab
-    from numsync.reports import markdown
-
-    the_plan = load_plan(plan_file)
-    violations: list[safety.Violation] = []
-    with contextlib.suppress(ConfigError):  # no numsync.yaml here: the note shows the plan without its safety checks
-        violations = safety.check(the_plan, _config(ctx).environment(the_plan.environment))
-    hint = gitlab.override_hint(violations).removeprefix("In GitLab CI: ")
-    footer = [hint[:1].upper() + hint[1:]] if violations else []
-    if not artifacts_url and os.environ.get("CI_JOB_URL"):
-        artifacts_url = os.environ["CI_JOB_URL"].rstrip("/") + "/artifacts/browse"
-    body = gitlab.note_body(
-        the_plan.environment,
-        markdown.render_plan(the_plan, violations=[str(v) for v in violations]),
-        commit=commit,
-        artifacts_url=artifacts_url,
+    job_url = os.environ.get("CI_JOB_URL")
+    request = CommentRequest(
+        plan_file,
+        api_url,
+        project,
+        mr_iid,
+        commit,
+        artifacts_url or (job_url.rstrip("/") + "/artifacts/browse" if job_url else None),
+        token=os.environ.get(token_variable, "").strip() or None,
+        token_variable=token_variable,
         max_chars=max_chars,
-        footer=footer,
+        dry_run=dry_run,
+        config_path=ctx.obj["config_path"],
     )
+    outcome = run_comment(request)
     if dry_run:
-        click.echo(body, nl=False)
-        return
-    token = os.environ.get(token_variable, "").strip()
-    if not token:
+        click.echo(outcome.body, nl=False)
+    elif outcome.skipped:
+        click.echo(outcome.skipped)
+    else:
+        assert outcome.action is not None
+        environment = load_plan(plan_file).environment
         click.echo(
-            f"{token_variable} is not set, so the plan was not posted to the merge request (it is in the job's artifacts). "
-            "To enable plan notes: create a project access token with the api scope and the Reporter role, and add it under "
-            f"Settings > CI/CD > Variables as {token_variable} (masked, not protected, so merge-request pipelines can read it)."
+            f"{outcome.action.capitalize()} the plan note {outcome.note_id} on merge request !{mr_iid} for environment {environment!r}."
         )
-        return
-    missing = [
-        flag
-        for flag, v in (
-            ("--api-url (CI_API_V4_URL)", api_url),
-            ("--project (CI_PROJECT_ID)", project),
-            ("--merge-request (CI_MERGE_REQUEST_IID)", mr_iid),
-        )
-        if not v
-    ]
-    if missing:
-        raise Failure(f"not in a merge-request pipeline: pass {', '.join(missing)}")
-    assert api_url and project and mr_iid
-    mr = gitlab.MergeRequest(api_url, project, mr_iid)
-    try:
-        with gitlab.GitLabNotes(mr, token) as notes:
-            action, note = notes.upsert(gitlab.marker(the_plan.environment), body)
-    except GitLabError as exc:
-        raise Failure(str(exc).replace(token, "[token]")) from None
-    click.echo(
-        f"{action.capitalize()} the plan note {note.get('id', '?')} on merge request !{mr_iid} for environment {the_plan.environment!r}."
-    )
+
+
+@gitlab_group.command("report-apply")
+@click.option(
+    "--report",
+    "report_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The report written by 'numsync apply --report FILE'.",
+)
+@click.option("--api-url", envvar="CI_API_V4_URL", metavar="URL", help="GitLab's REST API. Default: $CI_API_V4_URL.")
+@click.option("--project", envvar="CI_PROJECT_ID", help="Project ID or full path. Default: $CI_PROJECT_ID.")
+@click.option("--commit", envvar="CI_COMMIT_SHA", help="The commit that was applied. Default: $CI_COMMIT_SHA.")
+@_token_variable_option
+@click.option("--dry-run", is_flag=True, help="Print the note instead of posting it.")
+@handle_errors
+def gitlab_report_apply(
+    report_file: Path, api_url: str | None, project: str | None, commit: str | None, token_variable: str, dry_run: bool
+) -> None:
+    """Tell the merged merge request(s) of COMMIT what apply did (applied, failed, refused, superseded)."""
+    token = None if dry_run else os.environ.get(token_variable, "").strip() or None
+    request = ReportRequest(report_file, api_url, project, commit, os.environ.get("CI_JOB_URL"), token, token_variable)
+    outcome = run_report_apply(request)
+    if dry_run:
+        click.echo(outcome.body, nl=False)
+    elif outcome.skipped:
+        click.echo(outcome.skipped)
+    else:
+        where = ", ".join(f"!{iid}" for iid in outcome.merge_requests) or "no merged merge request of this commit"
+        click.echo(f"Reported the apply on {where}.")
 
 
 def _register_emulator() -> None:

@@ -282,3 +282,21 @@ def override_hint(violations: Sequence[Any]) -> str:
         "In GitLab CI: to apply anyway after reviewing the plan, a maintainer runs a new pipeline for the default branch "
         f'(Build > Pipelines > Run pipeline) with the CI/CD variable {APPLY_FLAGS_VARIABLE} set to "{flags}".'
     )
+
+
+def merge_requests_of(
+    api_url: str,
+    project: str,
+    commit: str,
+    token: str,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """The IIDs of the merged merge requests ``commit`` belongs to (``GET …/repository/commits/:sha/merge_requests``)."""
+    path = f"/projects/{quote(project, safe='')}/repository/commits/{quote(commit, safe='')}/merge_requests"
+    with GitLabNotes(MergeRequest(api_url, project, ""), token, transport=transport, sleep=sleep) as client:
+        found = client._request("GET", path).json()
+    if not isinstance(found, list):
+        raise GitLabError(f"GitLab answered GET {path} with something other than a list of merge requests")
+    return [str(mr["iid"]) for mr in found if isinstance(mr, dict) and mr.get("state") == "merged" and "iid" in mr]

@@ -77,6 +77,10 @@ class Project:
         wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{path}" exec "{sys.executable}" -m numsync "$@"\n')
         wrapper.chmod(0o755)
         self.git("init", "-q", "-b", "main")
+        # GitLab's repository: apply asks it for the default branch's tip (git ls-remote origin)
+        self.origin = path.parent / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(self.origin)], check=True)
+        self.git("remote", "add", "origin", str(self.origin))
         self.commit("the project as it is")
 
     def git(self, *args: str) -> str:
@@ -85,9 +89,15 @@ class Project:
         return done.stdout.strip()
 
     def commit(self, message: str, *paths: str) -> str:
+        """Commit; on main the commit is also pushed: a merge landed on GitLab's default branch."""
         self.git("add", "--", *(paths or ["."]))
         self.git("commit", "-q", "--allow-empty", "-m", message)
+        if self.git("rev-parse", "--abbrev-ref", "HEAD") == "main":
+            self.push()
         return self.git("rev-parse", "HEAD")
+
+    def push(self) -> None:
+        self.git("push", "-q", "origin", "HEAD:main")
 
     def edit(self, relative: str, old: str, new: str) -> None:
         file = self.path / relative
@@ -228,6 +238,7 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
     # --- merge: a default-branch pipeline plans the merged commit and applies it ------------
     project.git("checkout", "-q", "main")
     project.git("merge", "-q", "--no-ff", "-m", "Merge branch 'numbers/manchester-leeds'", "numbers/manchester-leeds")
+    project.push()
     merged = project.git("rev-parse", "HEAD")
     applied = project.run_apply()
     assert applied.returncode == 0 and "PASS  apply: [demo]" in applied.output, applied.tail()
@@ -272,3 +283,20 @@ def test_apply_over_the_safety_thresholds_fails_with_the_override_instructions(p
     overridden = project.run_apply("NUMSYNC_APPLY_FLAGS=--override-thresholds")
     assert overridden.returncode == 0, overridden.tail()
     assert not set(numbers[:30]) & emulator.numbers().keys()
+
+
+def test_an_older_pipelines_apply_after_a_newer_merge_is_superseded_and_writes_nothing(project: Project) -> None:
+    """Two merges land close together and the older pipeline's apply runs last (unordered resource group)."""
+    emulator = project.emulator
+    project.edit(
+        "desired/uk-care.yaml", "after-hours routing to Manchester", "after-hours routing to Manchester and Leeds"
+    )
+    older = project.commit("uk-care: Leeds too", "desired")
+    project.edit("desired/uk-care.yaml", "Manchester and Leeds", "Manchester, Leeds and York")
+    newer = project.commit("uk-care: York too", "desired")
+    project.git("checkout", "-q", older)  # the older pipeline's checkout
+    before = emulator.numbers()
+    late = project.run_apply()
+    assert late.returncode == 0 and "PASS  apply: [demo]" in late.output, late.tail()
+    assert f"superseded by {newer[:12]}: that pipeline applies" in late.output
+    assert emulator.stats()["put_requests"] == 0 and emulator.numbers() == before

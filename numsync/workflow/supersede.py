@@ -65,7 +65,6 @@ def check_superseded(
     if status != 0 or not fields:
         raise SupersedeCheckError(
             f"cannot read the tip of {branch} from {remote} to check that this pipeline is still the newest "
-            f"(git ls-remote: {err.strip() or f'exit {status}'}); nothing was written. Pass --ignore-superseded for a "
-            "reviewed manual run"
+            f"(git ls-remote: {err.strip() or f'exit {status}'}). Pass --ignore-superseded for a reviewed manual run"
         )
     return Supersession(commit=commit, tip=fields[0], branch=branch)
