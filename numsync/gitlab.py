@@ -68,13 +68,16 @@ def truncate(markdown: str, max_chars: int, pointer: str) -> str:
     """
     if len(markdown) <= max_chars:
         return markdown
-    budget = max(0, max_chars - len(pointer) - len("\n</details>\n\n"))
+    budget = max(0, max_chars - len(pointer) - len("\n\n```\n\n</details>\n\n"))
     cut = markdown.rfind("\n", 0, budget)
     head = markdown[: cut if cut > 0 else budget].rstrip("\n")
-    lines = [head, ""]
+    closing = []
+    if sum(1 for line in head.splitlines() if line.lstrip().startswith("```")) % 2:
+        closing.append("```")  # a fenced block left open
     if head.count("<details>") > head.count("</details>"):
-        lines += ["</details>", ""]
-    return "\n".join(lines) + pointer
+        closing.append("</details>")
+    # a blank line ends a table (and a paragraph) before the pointer: it must never read as a row
+    return "\n\n".join([head, *closing, pointer])
 
 
 def note_body(

@@ -222,7 +222,7 @@ def test_markdown_plan_escapes_cells_and_neutralizes_markup() -> None:
     hostile = "a|b `tick` <script>alert(1)</script> @team #12 **bold**\nnext"
     plan = Plan(
         environment="prod",
-        phases=[Phase((Batch((OperationRow(Operation.UPDATE, "+12015550124", {Field.NOTE: hostile}),)),))],
+        phases=[Phase((Batch((OperationRow(Operation.UPDATE, "+12015550124", {"NOTE": hostile}),)),))],
         changes=[ChangeSummary("+12015550124", ChangeKind.UPDATE, "grp|x", {Field.NOTE: ("old`", hostile)})],
         conflicts=["number +1 is in group <b>x</b> | and y"],
     )
@@ -236,7 +236,7 @@ def test_markdown_plan_escapes_cells_and_neutralizes_markup() -> None:
             if raw in line:
                 assert raw in _code_spans(line), line
     assert "\\nnext" in text  # the newline is shown escaped, the row stays one line
-    assert "&lt;b>x&lt;/b> \\| and y" in text  # free text: HTML neutralized, pipe escaped
+    assert "- `number +1 is in group <b>x</b> | and y`" in text  # a sentence naming data: one code span
 
 
 def _code_spans(line: str) -> str:

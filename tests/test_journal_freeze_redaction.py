@@ -109,8 +109,10 @@ def test_per_row_failures_skip_dependents_continue_the_rest_and_are_journaled(
     events = journal(path)
     assert all({"ts", "event"} <= e.keys() for e in events)
     assert all(dt.datetime.fromisoformat(e["ts"]).tzinfo is not None for e in events)
-    assert [e["event"] for e in events] == ["apply-start", "request", "request", "apply-end"]
-    start, first, second, end = events
+    # written ahead: each PUT is announced ("sending") before it leaves, then its outcome recorded
+    assert [e["event"] for e in events] == ["apply-start", "sending", "request", "sending", "request", "apply-end"]
+    start, sending_first, first, sending_second, second, end = events
+    assert sending_first["rows"] == first["rows"] and sending_second["rows"] == second["rows"]
     assert start["environment"] == "test" and start["requests"] == 2 and "2 to create" in start["summary"]
     for request in (first, second):
         assert {
@@ -144,8 +146,8 @@ def test_per_row_failures_skip_dependents_continue_the_rest_and_are_journaled(
     assert "Verified: live now matches desired." in again.output
     assert emulator.stats()["put_requests"] == puts + 1
     events = journal(path)  # appended to, not overwritten
-    assert [e["event"] for e in events][4:] == ["apply-start", "request", "apply-end"]
-    assert events[5]["rows"] == ["Attach +12015550104"] and events[-1]["converged"] is True
+    assert [e["event"] for e in events][6:] == ["apply-start", "sending", "request", "apply-end"]
+    assert events[8]["rows"] == ["Attach +12015550104"] and events[-1]["converged"] is True
     assert run(config, "plan", "--detailed-exitcode").exit_code == 0
 
 

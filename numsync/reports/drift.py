@@ -11,6 +11,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from numsync.core.drift import DriftCause, DriftItem, DriftKind, DriftReport, age_days, counts
+from numsync.reports.escaping import code, visible
 from numsync.reports.registry import Format, Registry
 from numsync.reports.text import show
 
@@ -68,18 +69,19 @@ def render_text(report: DriftReport) -> str:
         for item in env.items:
             mark = "  (suppressed)" if item.suppressed_by else ""
             out.append(
-                f"  {item.kind.value:<11} {item.number:<16} {describe(item)}  — {_age(item, report.generated_at)}{mark}"
+                f"  {item.kind.value:<11} {visible(item.number):<16} {visible(describe(item))}  — {_age(item, report.generated_at)}{mark}"
             )
         for s in env.expired_suppressions:
             out.append(
-                f"  ! suppression of {s.number} expired on {s.until.isoformat()} ({s.reason}); it hides nothing now — renew or remove it"
+                f"  ! suppression of {visible(s.number)} expired on {s.until.isoformat()} ({visible(s.reason)}); it hides nothing now — renew or remove it"
             )
     out.append("Drift found." if report.drifted else "No drift.")
     return "\n".join(out)
 
 
 def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Data in a Markdown table cell: a code span (no HTML, link, image or mention), its pipes escaped."""
+    return code(text).replace("|", "\\|")
 
 
 def render_markdown(report: DriftReport) -> str:
@@ -87,17 +89,19 @@ def render_markdown(report: DriftReport) -> str:
     out = [f"## numsync drift report ({report.generated_at})", ""]
     for env in report.environments:
         c = counts(env.active)
-        out.append(f"### {_md(env.environment)}: " + ", ".join(f"{n} {k}" for k, n in c.items()))
+        out.append(f"### {code(env.environment)}: " + ", ".join(f"{n} {k}" for k, n in c.items()))
         out.append("")
         if env.items:
             out += ["| number | kind | group | details | age |", "|---|---|---|---|---|"]
             for item in env.items:
                 out.append(
-                    f"| `{item.number}` | {item.kind.value} | {_md(item.group_id)} | {_md(describe(item))} | {_age(item, report.generated_at)} |"
+                    f"| {_md(item.number)} | {item.kind.value} | {_md(item.group_id)} | {_md(describe(item))} | {_age(item, report.generated_at)} |"
                 )
             out.append("")
         for s in env.expired_suppressions:
-            out.append(f"- :warning: suppression of `{s.number}` expired on {s.until.isoformat()} ({_md(s.reason)})")
+            out.append(
+                f"- :warning: suppression of {code(s.number)} expired on {s.until.isoformat()} ({code(s.reason)})"
+            )
     out.append("**Drift found.**" if report.drifted else "No drift.")
     return "\n".join(out) + "\n"
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from numsync.core.diff import ChangeKind, ChangeSummary
 from numsync.ocp.vocabulary import NUMBER
+from numsync.reports.escaping import code
 from numsync.reports.text import show
 from numsync.workflow.plan import Plan
 
@@ -26,18 +27,7 @@ _KINDS = {
 #: Shown in full up to this many; past it, a count.
 UNMANAGED_SHOWN = 50
 
-_BACKTICKS = re.compile(r"`+")
 _ESCAPED = re.compile(r"([\\`*_\[\]|~$&])")
-
-
-def code(value: str) -> str:
-    """``value`` as an inline code span, whatever backticks or spaces it holds."""
-    if not value:
-        return "` `"
-    runs = [len(m) for m in _BACKTICKS.findall(value)]
-    fence = "`" * (max(runs, default=0) + 1)
-    pad = " " if value.startswith(("`", " ")) or value.endswith(("`", " ")) else ""
-    return f"{fence}{pad}{value}{pad}{fence}"
 
 
 def escape(text: str) -> str:
@@ -110,11 +100,11 @@ def render_plan(plan: Plan, *, violations: Sequence[str] = (), heading: str = "#
     out.append("")
     if violations:
         out.append(":warning: **Apply would be refused** by these safety checks:")
-        out += [f"- {escape(v)}" for v in violations]
+        out += [f"- {code(v)}" for v in violations]  # they name numbers and groups: data
         out.append("")
     if plan.conflicts:
         out.append(":no_entry: **Conflicts** (numsync will not resolve these; apply is refused until they are fixed):")
-        out += [f"- {escape(c)}" for c in plan.conflicts]
+        out += [f"- {code(c)}" for c in plan.conflicts]  # they name live groups: data
         out.append("")
     if plan.changes:
         out.append(f"**Changes** ({len(plan.changes)} number(s)):")

@@ -8,6 +8,7 @@ from numsync.core.desired import DesiredState
 from numsync.core.diff import ChangeKind, ChangeSummary, Diff
 from numsync.core.yamlsrc import Location
 from numsync.ocp.vocabulary import desired_keys_named
+from numsync.reports.escaping import visible
 from numsync.workflow.apply import ApplyResult, BatchOutcome, RowFailure
 from numsync.workflow.plan import Plan
 
@@ -15,12 +16,12 @@ _SIGILS = {ChangeKind.CREATE: "+", ChangeKind.UPDATE: "~", ChangeKind.REPLACE: "
 
 
 def show(value: str | None) -> str:
-    """A value as shown to people: JSON-quoted (escapes newlines and control characters), or (empty)."""
-    return "(empty)" if value is None else json.dumps(value, ensure_ascii=False)
+    """A value as shown to people: JSON-quoted, invisible and layout-changing characters as escapes, or (empty)."""
+    return "(empty)" if value is None else visible(json.dumps(value, ensure_ascii=False))
 
 
 def _change_lines(c: ChangeSummary) -> list[str]:
-    head = f"  {_SIGILS[c.kind]:>3} {c.number}  ({c.group_id})  {c.kind.value}"
+    head = f"  {_SIGILS[c.kind]:>3} {visible(c.number)}  ({visible(c.group_id)})  {c.kind.value}"
     if c.kind is ChangeKind.REPLACE:
         head += "  DESTRUCTIVE: GROUP_ID cannot be updated, the number is deleted and created again"
     if c.kind is ChangeKind.DELETE:

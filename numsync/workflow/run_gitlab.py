@@ -20,6 +20,7 @@ from numsync.config import load_config
 from numsync.core import safety
 from numsync.errors import ConfigError, InputError, NumsyncError, SafetyRefusal
 from numsync.reports import markdown
+from numsync.reports.escaping import code
 from numsync.workflow.events import ApplyObserver
 from numsync.workflow.plan import load_plan
 from numsync.workflow.run_apply import ApplyOutcome, ApplyRequest, run_apply
@@ -214,15 +215,15 @@ def apply_note_body(report: ApplyReport, *, commit: str, job_url: str | None) ->
     """The note: a hidden marker (environment, commit), the verdict, the counts, the message, the job."""
     lines = [
         f"<!-- numsync-apply:{report.environment}:{commit} -->",
-        f"#### numsync apply on {markdown.code(report.environment)}: {_HEADLINE.get(report.outcome, markdown.escape(report.outcome))}",
+        f"#### numsync apply on {code(report.environment)}: {_HEADLINE.get(report.outcome, code(report.outcome))}",
         "",
-        f"Commit {markdown.code(commit[:12])}: {report.applied} row(s) applied, {report.failed} failed, "
+        f"Commit {code(commit[:12])}: {report.applied} row(s) applied, {report.failed} failed, "
         f"{report.not_sent} not sent.",
     ]
     if report.message:
-        lines += ["", *(markdown.escape(line) for line in report.message.splitlines() if line.strip())]
+        lines += ["", *(f"- {code(line)}" for line in report.message.splitlines() if line.strip())]  # names data
     if report.flags:
-        lines += ["", "To apply anyway after reviewing the plan: " + ", ".join(markdown.code(f) for f in report.flags)]
+        lines += ["", "To apply anyway after reviewing the plan: " + ", ".join(code(f) for f in report.flags)]
     if job_url:
         lines += ["", f"[The apply job]({job_url})"]
     return "\n".join(lines) + "\n"
