@@ -346,10 +346,21 @@ def plan(
     "--group", "group_ids", multiple=True, help="Only this GROUP_ID (repeatable). Default: every managed group."
 )
 @click.option("--force", is_flag=True, help="Overwrite existing desired files.")
+@click.option(
+    "--unmanaged",
+    is_flag=True,
+    help="Only add the live numbers no desired file lists, to their group's file (created if missing); nothing else changes.",
+)
 @click.pass_context
 @handle_errors
-def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None:
-    """Write desired YAML from the live export: one file per group, numbers sorted, values quoted."""
+def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool, unmanaged: bool) -> None:
+    """Write desired YAML from the live export: one file per group, numbers sorted, values quoted.
+
+    Values most numbers of a group share (locale, phone_number_set_id) go into the file's defaults.
+    With --unmanaged, existing files keep every line and comment: only the missing numbers are added.
+    """
+    from numsync.workflow import adopt
+
     env = _env(ctx)
     unknown = [g for g in group_ids if g not in env.groups]
     if unknown:
@@ -358,7 +369,18 @@ def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None
         )
     with connect(env, on_retry=_say_retry) as client:
         live = export_live(client)
-    files = render_desired(live, group_ids or env.groups, schema=_schema_modeline(env.desired))
+    schema = _schema_modeline(env.desired)
+    if unmanaged:
+        adopted = adopt.plan_adoption(env, live, group_ids or env.groups, schema=schema)
+        adopt.write_adoption(adopted)
+        for item in adopted:
+            verb = "created" if item.created else "added to"
+            click.echo(
+                f"{verb} {item.path}: {len(item.numbers)} number(s) ({', '.join(item.numbers[:3])}{', …' if len(item.numbers) > 3 else ''})"
+            )
+        click.echo(f"adopted {sum(len(i.numbers) for i in adopted)} unmanaged number(s)")
+        return
+    files = render_desired(live, group_ids or env.groups, schema=schema, shared=True)
     existing = [env.desired / name for name in files if (env.desired / name).exists()]
     if existing and not force:
         raise Failure(f"refusing to overwrite {', '.join(map(str, existing))}; pass --force to replace them")
