@@ -26,6 +26,7 @@ from numsync.errors import ConfigError, DesiredError, NumsyncError, PlanFileErro
 from numsync.gctuning import tune_for_batch_run
 from numsync.ocp import Credentials
 from numsync.ocp.csvcodec import parse_export
+from numsync.ocp.regions import REGIONS
 from numsync.reports import drift as drift_reports
 from numsync.reports import text
 from numsync.workflow import rehearse as rehearsal
@@ -838,6 +839,44 @@ def gitlab_comment(
     click.echo(
         f"{action.capitalize()} the plan note {note.get('id', '?')} on merge request !{mr_iid} for environment {the_plan.environment!r}."
     )
+
+
+@main.command("init")
+@click.option("--region", required=True, type=click.Choice(sorted(REGIONS)), help="The tenant's OCP region.")
+@click.option(
+    "--group", "group_ids", multiple=True, help="A GROUP_ID to manage (repeatable). Default: every group live now."
+)
+@click.option(
+    "--base-url", metavar="URL", help="The Integrations API base instead of the region's, e.g. the local emulator's."
+)
+@click.option("--desired", default="desired", show_default=True, help="Folder of desired YAML, relative to the file.")
+@click.option("--force", is_flag=True, help="Replace an existing numsync.yaml.")
+@click.pass_context
+@handle_errors
+def init(
+    ctx: click.Context, region: str, group_ids: tuple[str, ...], base_url: str | None, desired: str, force: bool
+) -> None:
+    """Write a first numsync.yaml (--config, default numsync.yaml); then run numsync import.
+
+    Without --group, the groups come from a live export (credentials from the environment, as
+    for every command) and are listed with their numbers. Every group starts report-only.
+    """
+    from numsync.workflow import init as bootstrap
+
+    path: Path = ctx.obj["config_path"]
+    bootstrap.refuse_existing(path, force=force)  # before the export: its answer would be thrown away
+    name = ctx.obj["env_name"] or bootstrap.DEFAULT_ENVIRONMENT
+    groups: dict[str, int | None] = dict.fromkeys(group_ids)
+    if not group_ids:
+        env = bootstrap.discovery_environment(name, region, base_url, path)
+        with connect(env, on_retry=_say_retry) as client:
+            groups = dict(bootstrap.group_counts(export_live(client)))
+        click.echo(f"{len(groups)} group(s) in the live export of {env.base_url}:")
+        for group_id, count in groups.items():
+            click.echo(f"  {group_id}: {count} number(s)")
+    text = bootstrap.render_config(name, region, groups, base_url=base_url, desired=desired)
+    bootstrap.write_config(path, text, force=force)
+    click.echo(f"wrote {path} (environment {name!r}, {len(groups)} group(s)); next: numsync import")
 
 
 def _register_emulator() -> None:
