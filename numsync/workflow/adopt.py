@@ -190,7 +190,7 @@ def _step(numbers: yaml.MappingNode, column: int) -> int:
     """How much deeper than its key a number's fields are indented in this file (2 when no entry shows it)."""
     for _, value in numbers.value:
         if isinstance(value, yaml.MappingNode) and not value.flow_style and value.value:
-            return value.value[0][0].start_mark.column - column
+            return int(value.value[0][0].start_mark.column) - column
     return 2
 
 

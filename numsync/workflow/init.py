@@ -79,9 +79,10 @@ _RESOLVER = yaml.resolver.Resolver()
 
 def _scalar(value: str) -> str:
     """``value`` as YAML text: plain when YAML reads it back as that string (``ocp-qa``), else double-quoted (``"no"``, ``"1.0"``)."""
-    if _PLAIN.fullmatch(value) and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str":
-        return value
-    return json.dumps(value, ensure_ascii=False)
+    if not _PLAIN.fullmatch(value):
+        return json.dumps(value, ensure_ascii=False)
+    tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return value if tag == "tag:yaml.org,2002:str" else json.dumps(value)
 
 
 def check_config_text(text: str, shown: str) -> None:
