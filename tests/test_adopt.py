@@ -134,6 +134,14 @@ def test_no_defaults_when_they_would_not_shorten_the_file() -> None:
     assert "defaults" not in render_group("ocp-qa", records, shared=True)
 
 
+def test_a_number_that_is_only_possible_is_written_so_that_it_loads() -> None:
+    records = [rec("+4420794609", "uk-care"), rec("+442079460958", "uk-care")]
+    text = render_group("uk-care", records, shared=True)
+    assert '  "+4420794609":\n    allow_possible: true\n' in text and '  "+442079460958": {}\n' in text
+    state, problems = load_text(text, "uk-care.yaml")
+    assert problems == [] and set(state.records) == {"+4420794609", "+442079460958"}
+
+
 # --------------------------------------------------------------------------- drift hint
 
 

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
+
 from numsync.core.model import FIELDS, Field, NumberRecord
 from numsync.core.paths import write_no_follow
 from numsync.errors import UnsafePathError
@@ -70,6 +72,8 @@ def entry_lines(record: NumberRecord, defaults: Mapping[str, str], indent: str =
 
     A field equal to its default is left out; a field the number lacks but the defaults set is
     written ``null``. ``provider`` is written only when the number names one the defaults do not.
+    A number phonenumbers calls possible but not valid gets ``allow_possible: true``: OCP has it,
+    so the file must accept it.
     """
     fields: list[tuple[str, str | None]] = []
     for f in FIELDS:
@@ -79,11 +83,19 @@ def entry_lines(record: NumberRecord, defaults: Mapping[str, str], indent: str =
     if "provider" in defaults and record.provider and record.provider != defaults["provider"]:
         fields.append(("provider", record.provider))
     key = _quote(record.number)
-    if not fields:
-        return [f"{indent}{key}: {{}}\n"]
-    lines = [f"{indent}{key}:\n"]
-    lines += [f"{indent}{step}{k}: {'null' if v is None else _quote(v)}\n" for k, v in fields]
-    return lines
+    lines = [f"{indent}{step}{k}: {'null' if v is None else _quote(v)}\n" for k, v in fields]
+    if _only_possible(record.number):
+        lines.append(f"{indent}{step}allow_possible: true\n")
+    return [f"{indent}{key}:\n", *lines] if lines else [f"{indent}{key}: {{}}\n"]
+
+
+def _only_possible(number: str) -> bool:
+    """Whether the desired loader would refuse ``number`` unless it says allow_possible."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return False  # the loader reports it; allow_possible would not help
+    return not phonenumbers.is_valid_number(parsed) and phonenumbers.is_possible_number(parsed)
 
 
 def render_group(
