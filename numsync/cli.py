@@ -26,7 +26,6 @@ from numsync.errors import ConfigError, DesiredError, NumsyncError, PlanFileErro
 from numsync.gctuning import tune_for_batch_run
 from numsync.ocp import Credentials
 from numsync.ocp.csvcodec import parse_export
-from numsync.ocp.regions import REGIONS
 from numsync.reports import drift as drift_reports
 from numsync.reports import text
 from numsync.workflow import rehearse as rehearsal
@@ -842,7 +841,7 @@ def gitlab_comment(
 
 
 @main.command("init")
-@click.option("--region", required=True, type=click.Choice(sorted(REGIONS)), help="The tenant's OCP region.")
+@click.option("--region", required=True, help="The tenant's OCP region: EU1, US1, US2 or US1W.")
 @click.option(
     "--group", "group_ids", multiple=True, help="A GROUP_ID to manage (repeatable). Default: every group live now."
 )
@@ -864,13 +863,14 @@ def init(
     from numsync.workflow import init as bootstrap
 
     path: Path = ctx.obj["config_path"]
+    region = bootstrap.region_name(region)
     bootstrap.refuse_existing(path, force=force)  # before the export: its answer would be thrown away
     name = ctx.obj["env_name"] or bootstrap.DEFAULT_ENVIRONMENT
     groups: dict[str, int | None] = dict.fromkeys(group_ids)
     if not group_ids:
         env = bootstrap.discovery_environment(name, region, base_url, path)
-        with connect(env, on_retry=_say_retry) as client:
-            groups = dict(bootstrap.group_counts(export_live(client)))
+        with connect_readonly(env, on_retry=_say_retry) as reader:  # discovery only reads
+            groups = dict(bootstrap.group_counts(export_live(reader)))
         click.echo(f"{len(groups)} group(s) in the live export of {env.base_url}:")
         for group_id, count in groups.items():
             click.echo(f"  {group_id}: {count} number(s)")

@@ -227,10 +227,12 @@ def test_init_then_import_plans_no_changes(tmp_path: Path, emulator: EmulatorPro
 
 def test_init_with_groups_needs_no_network_and_never_overwrites_without_force(tmp_path: Path) -> None:
     config = tmp_path / "numsync.yaml"
-    result = run(config, "init", "--region", "US1", "--group", "ocp-qa", "--group", "no", env={})
+    assert run(config, "init", "--region", "EU9", "--group", "ocp-qa", env={}).exit_code == 1
+    assert not config.exists()
+    result = run(config, "init", "--region", "us1", "--group", "ocp-qa", "--group", "no", env={})
     assert result.exit_code == 0, result.output
     text = config.read_text()
-    assert 'ocp-qa: {}\n      "no": {}\n' in text  # "no" would read as false unquoted
+    assert "region: US1\n" in text and 'ocp-qa: {}\n      "no": {}\n' in text  # "no" would read as false unquoted
     again = run(config, "init", "--region", "EU1", "--group", "uk-care", env={})
     assert again.exit_code == 1 and "exists; pass --force" in again.output
     assert config.read_text() == text
@@ -246,6 +248,15 @@ def test_init_without_groups_asks_for_credentials_and_writes_nothing(tmp_path: P
     assert not config.exists()
 
 
-def test_a_config_needs_a_group() -> None:
+def test_a_config_needs_a_group_and_never_holds_credentials() -> None:
     with pytest.raises(InputError, match="--group"):
         render_config("prod", "EU1", {})
+    with pytest.raises(InputError, match="must not hold credentials"):
+        render_config("prod", "EU1", {"ocp-qa": None}, base_url="https://u:secret@eu1-m.ocp.ai/integrations")
+
+
+def test_init_refuses_a_base_url_with_credentials_before_any_request(tmp_path: Path) -> None:
+    config = tmp_path / "numsync.yaml"
+    result = run(config, "init", "--region", "EU1", "--base-url", "http://demo:pw@127.0.0.1:9/integrations")
+    assert result.exit_code == 1 and "must not hold credentials" in result.output and "pw" not in result.output
+    assert not config.exists()

@@ -67,8 +67,9 @@ def plan_adoption(
     for group_id, records in sorted(by_group.items()):
         numbers = tuple(r.number for r in records)
         if group_id in state.groups:
-            path = Path.cwd() / state.groups[group_id]  # shown relative to the working directory, or absolute
-            result.append(Adopted(path, adopt_into(path, records), numbers, created=False))
+            shown = str(state.groups[group_id])  # relative to the working directory, or absolute
+            path = Path.cwd() / shown
+            result.append(Adopted(path, adopt_into(path, records, shown), numbers, created=False))
             continue
         path = env.desired / file_name(group_id)
         if path.exists() or path.is_symlink():
@@ -102,12 +103,13 @@ def _current(env: Environment) -> DesiredState:
     )
 
 
-def adopt_into(path: Path, records: list[NumberRecord]) -> str:
-    """The text of the desired file ``path`` with ``records`` added (see the module docstring)."""
+def adopt_into(path: Path, records: list[NumberRecord], shown: str | None = None) -> str:
+    """The text of the desired file ``path`` (``shown`` in messages) with ``records`` added (see the module docstring)."""
+    shown = shown or str(path)
     if path.is_symlink():
-        raise UnsafePathError(f"{path} is a symbolic link; numsync import does not write through links")
+        raise UnsafePathError(f"{shown} is a symbolic link; numsync import does not write through links")
     original = path.read_bytes().decode("utf-8")  # bytes: line ends are kept as written
-    return adopt_text(original, records, str(path))
+    return adopt_text(original, records, shown)
 
 
 def adopt_text(original: str, records: list[NumberRecord], shown: str) -> str:

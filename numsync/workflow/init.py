@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -26,8 +27,29 @@ from numsync.ocp.regions import REGIONS, token_url_for
 DEFAULT_ENVIRONMENT = "prod"
 
 
+def region_name(region: str) -> str:
+    """``region`` as numsync.yaml spells it (``eu1`` → ``EU1``); raises InputError for a region OCP does not have."""
+    name = region.strip().upper()
+    if name not in REGIONS:
+        raise InputError(f"--region {region!r} is not an OCP region; use one of {', '.join(REGIONS)}")
+    return name
+
+
+def check_base_url(url: str) -> None:
+    """Raise InputError unless ``url`` is an http(s) URL with a host and no credentials (they would be written down)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(
+            f"--base-url {url!r} is not an http(s) URL with a host, e.g. https://eu1-m.ocp.ai/integrations"
+        )
+    if parts.username or parts.password:
+        raise InputError("--base-url must not hold credentials; give them in OCP_USERNAME and OCP_PASSWORD")
+
+
 def discovery_environment(name: str, region: str, base_url: str | None, config_path: Path) -> Environment:
     """The environment to export from before numsync.yaml exists: ``region``'s endpoints, or ``base_url``'s."""
+    if base_url:
+        check_base_url(base_url)
     url = (base_url or REGIONS[region]).rstrip("/")
     return Environment(
         name=name, base_url=url, token_url=token_url_for(url), desired=config_path.parent / "desired", groups={}
@@ -51,6 +73,8 @@ def render_config(
 
     Raises InputError without groups: an environment manages at least one.
     """
+    if base_url:
+        check_base_url(base_url)
     if not groups:
         raise InputError("no groups to manage: the live export holds no numbers; name the groups with --group GROUP_ID")
     lines = [
