@@ -42,6 +42,7 @@ HAND_WRITTEN = """\
 group_id: "ocp-qa"
 defaults:
   locale: "en-US"
+  provider: "twilio"
 numbers:
   # the hotline
   "+12015550123":
@@ -123,6 +124,17 @@ def test_defaults_hold_the_common_values_and_the_file_says_the_same() -> None:
     assert len(text.splitlines()) < len(plain.splitlines())
     state, problems = load_text(text, "ocp-qa.yaml")
     assert problems == [] and state.records == {r.number: r for r in records}
+
+
+def test_a_shared_provider_round_trips_and_an_explicit_one_is_only_inherited() -> None:
+    records = [NumberRecord(f"+1201555010{i}", "ocp-qa", {}, provider="twilio") for i in range(4)]
+    records.append(NumberRecord("+12015550109", "ocp-qa", {}))
+    text = render_group("ocp-qa", records, shared=True)
+    assert 'defaults:\n  provider: "twilio"\n' in text and '  "+12015550109":\n    provider: null\n' in text
+    state, problems = load_text(text, "ocp-qa.yaml")
+    assert problems == [] and state.records == {r.number: r for r in records}
+    explicit = render_group("ocp-qa", [rec("+12015550100")], provider="vonage", shared=True)
+    assert explicit == 'group_id: "ocp-qa"\ndefaults:\n  provider: "vonage"\nnumbers:\n  "+12015550100": {}\n'
 
 
 def test_no_defaults_when_they_would_not_shorten_the_file() -> None:

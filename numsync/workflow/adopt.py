@@ -125,7 +125,7 @@ def adopt_text(original: str, records: list[NumberRecord], shown: str) -> str:
 
 
 def _defaults(raw: object) -> dict[str, str]:
-    """A file's ``defaults`` normalized as the loader applies them: yaml key → value, for the keys set to text."""
+    """A file's ``defaults`` of the number fields, normalized as the loader applies them: yaml key → value."""
     if not isinstance(raw, Mapping):
         return {}
     found = {}
@@ -134,10 +134,7 @@ def _defaults(raw: object) -> dict[str, str]:
         normalized = normalize_value(f, value) if isinstance(value, str) else None
         if normalized is not None:
             found[f.yaml_key] = normalized
-    provider = raw.get("provider")
-    if isinstance(provider, str) and provider.strip():
-        found["provider"] = provider.strip()
-    return found
+    return found  # not provider: it only matters to a Create, and an adopted number exists, so it just inherits it
 
 
 def _insert(text: str, records: list[NumberRecord], defaults: dict[str, str], shown: str) -> str:

@@ -39,25 +39,20 @@ SHAREABLE: tuple[Field, ...] = (Field.LOCALE, Field.PHONE_NUMBER_SET_ID)
 def shared_defaults(records: Iterable[NumberRecord]) -> dict[str, str]:
     """The ``defaults`` that shorten one group's file: yaml key → value.
 
-    For locale and phone_number_set_id, the most common value when more than one number has it and
-    it saves lines: each number with it loses a line, each number without that field gains a
-    ``key: null`` line (null in a number clears a default), the key itself costs one. provider
-    (never in the export, so only known for desired records) counts the numbers that name it.
-    Nothing is returned unless the savings also pay for the ``defaults:`` line.
+    For locale, phone_number_set_id and provider, the most common value, when more than one
+    number has it and it saves lines: each number with it loses a line, each number without one
+    gains a ``key: null`` line (null in a number clears a default), the key itself costs one.
+    Nothing is returned unless the savings also pay for the ``defaults:`` line. (The export has
+    no PROVIDER, so provider only comes from desired records.)
     """
     records = list(records)
     chosen: dict[str, str] = {}
     saved = 0
-    for f in SHAREABLE:
-        values = [r.get(f) for r in records]
+    columns = [(f.yaml_key, [r.get(f) for r in records]) for f in SHAREABLE]
+    for key, values in [*columns, ("provider", [r.provider or None for r in records])]:
         best = _most_common(v for v in values if v is not None)
-        if best is not None:
-            gain = best[1] - values.count(None) - 1
-            if best[1] > 1 and gain > 0:
-                chosen[f.yaml_key], saved = best[0], saved + gain
-    best = _most_common(r.provider for r in records if r.provider)
-    if best is not None and best[1] > 1:
-        chosen["provider"], saved = best[0], saved + best[1] - 1
+        if best is not None and best[1] > 1 and best[1] - values.count(None) - 1 > 0:
+            chosen[key], saved = best[0], saved + best[1] - values.count(None) - 1
     return chosen if saved > 1 else {}
 
 
@@ -71,7 +66,7 @@ def entry_lines(record: NumberRecord, defaults: Mapping[str, str], indent: str =
     """The lines of one number in a file whose ``defaults`` are given (normalized values).
 
     A field equal to its default is left out; a field the number lacks but the defaults set is
-    written ``null``. ``provider`` is written only when the number names one the defaults do not.
+    written ``null``; so is ``provider``, only when the defaults name one.
     A number phonenumbers calls possible but not valid gets ``allow_possible: true``: OCP has it,
     so the file must accept it.
     """
@@ -80,8 +75,8 @@ def entry_lines(record: NumberRecord, defaults: Mapping[str, str], indent: str =
         value = record.get(f)
         if value != defaults.get(f.yaml_key):
             fields.append((f.yaml_key, value))
-    if "provider" in defaults and record.provider and record.provider != defaults["provider"]:
-        fields.append(("provider", record.provider))
+    if "provider" in defaults and (record.provider or None) != defaults["provider"]:
+        fields.append(("provider", record.provider or None))
     key = _quote(record.number)
     lines = [f"{indent}{step}{k}: {'null' if v is None else _quote(v)}\n" for k, v in fields]
     if _only_possible(record.number):
@@ -112,19 +107,18 @@ def render_group(
     (:func:`shared_defaults`), and the numbers then only say how they differ.
     """
     records = sorted(records, key=lambda r: r.number)
-    defaults = shared_defaults(records) if shared else {}
-    if provider:
-        defaults["provider"] = provider
+    written_against = shared_defaults(records) if shared else {}
+    if provider:  # a provider for Creates: the numbers inherit it, none clears it
+        written_against.pop("provider", None)
+    defaults = {**written_against, **({"provider": provider} if provider else {})}
     lines = [MODELINE.format(schema=schema)] if schema else []
     lines.append(f"group_id: {_quote(group_id)}\n")
     if defaults:
         lines.append("defaults:\n")
         lines += [f"  {key}: {_quote(value)}\n" for key, value in defaults.items()]
     lines.append("numbers:\n" if records else "numbers: {}\n")
-    # Without ``shared``, a number's own provider is never written (a live number has none anyway).
-    inherited = defaults if shared else {k: v for k, v in defaults.items() if k != "provider"}
     for record in records:
-        lines += entry_lines(record, inherited)
+        lines += entry_lines(record, written_against)
     return "".join(lines)
 
 
