@@ -86,7 +86,7 @@ def import_(root: Path) -> dict:
 
     env = _env(root)
     live = parse_export((root / "live.csv").read_bytes())
-    files = render_desired(live, env.groups, schema="../numsync/schema/desired.schema.json")
+    files = render_desired(live, env.groups, schema="../numsync/schema/desired.schema.json", shared=True)  # as the CLI
     with tempfile.TemporaryDirectory(prefix="numsync-bench-import-") as tmp:
         for name, text in files.items():
             Path(tmp, name).write_text(text, "utf-8")

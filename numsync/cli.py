@@ -359,18 +359,35 @@ class _PlanEcho(_Echo, PlanObserver):
     "--group", "group_ids", multiple=True, help="Only this GROUP_ID (repeatable). Default: every managed group."
 )
 @click.option("--force", is_flag=True, help="Overwrite existing desired files.")
+@click.option(
+    "--unmanaged",
+    is_flag=True,
+    help="Only add the live numbers no desired file lists, to their group's file (created if missing); nothing else changes.",
+)
 @click.pass_context
 @handle_errors
-def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool) -> None:
-    """Write desired YAML from the live export: one file per group, numbers sorted, values quoted."""
+def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool, unmanaged: bool) -> None:
+    """Write desired YAML from the live export: one file per group, numbers sorted, values quoted.
+
+    Values most numbers of a group share (locale, phone_number_set_id) go into the file's defaults.
+    With --unmanaged, existing files keep every line and comment: only the missing numbers are added.
+    """
     env = _env(ctx)
-    request = ImportRequest(env, group_ids, force, schema=schema_modeline(env.desired), environ=os.environ)
-    run_import(request, _ImportEcho())
+    request = ImportRequest(
+        env, group_ids, force, schema=schema_modeline(env.desired), environ=os.environ, unmanaged=unmanaged
+    )
+    adopted = run_import(request, _ImportEcho())
+    if unmanaged:
+        click.echo(f"adopted {adopted.adopted} unmanaged number(s)")
 
 
 class _ImportEcho(_Echo, ImportObserver):
     def wrote(self, path: Path) -> None:
         click.echo(f"wrote {path}")
+
+    def adopted(self, path: Path, numbers: Sequence[str], created: bool) -> None:
+        shown = ", ".join(numbers[:3]) + (", …" if len(numbers) > 3 else "")
+        click.echo(f"{'created' if created else 'added to'} {path}: {len(numbers)} number(s) ({shown})")
 
 
 @main.command()
@@ -724,6 +741,41 @@ def gitlab_report_apply(
     else:
         where = ", ".join(f"!{iid}" for iid in outcome.merge_requests) or "no merged merge request of this commit"
         click.echo(f"Reported the apply on {where}.")
+
+
+@main.command("init")
+@click.option("--region", required=True, help="The tenant's OCP region: EU1, US1, US2 or US1W.")
+@click.option(
+    "--group", "group_ids", multiple=True, help="A GROUP_ID to manage (repeatable). Default: every group live now."
+)
+@click.option(
+    "--base-url", metavar="URL", help="The Integrations API base instead of the region's, e.g. the local emulator's."
+)
+@click.option("--desired", default="desired", show_default=True, help="Folder of desired YAML, relative to the file.")
+@click.option("--force", is_flag=True, help="Replace an existing numsync.yaml.")
+@click.pass_context
+@handle_errors
+def init(
+    ctx: click.Context, region: str, group_ids: tuple[str, ...], base_url: str | None, desired: str, force: bool
+) -> None:
+    """Write a first numsync.yaml (--config, default numsync.yaml); then run numsync import.
+
+    Without --group, the groups come from a live export (credentials from the environment, as
+    for every command) and are listed with their numbers. Every group starts report-only.
+    """
+    from numsync.workflow import init as bootstrap
+
+    request = bootstrap.InitRequest(
+        ctx.obj["config_path"], region, group_ids, base_url, desired, force, ctx.obj["env_name"], os.environ
+    )
+    outcome = bootstrap.run_init(request, on_retry=retry_callback(_Echo()))
+    if outcome.discovered_from:
+        click.echo(f"{len(outcome.groups)} group(s) in the live export of {outcome.discovered_from}:")
+        for group_id, count in outcome.groups.items():
+            click.echo(f"  {group_id}: {count} number(s)")
+    click.echo(
+        f"wrote {outcome.path} (environment {outcome.environment!r}, {len(outcome.groups)} group(s)); next: numsync import"
+    )
 
 
 def _register_emulator() -> None:

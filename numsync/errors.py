@@ -9,6 +9,9 @@
     │   ├── YamlSyntaxError       a YAML text that does not parse
     │   ├── FreezeError           a freeze window that cannot be honoured
     │   ├── FormatError           a desired file ``fmt`` will not rewrite
+    │   ├── AdoptionError         a desired file ``import --unmanaged`` cannot add to
+    │   ├── OverwriteRefused      a file that is only replaced with ``--force``
+    │   ├── UnsafePathError       a file name or link numsync will not write through
     │   ├── NumberFormatError     a phone number that is not E.164
     │   ├── PlanningError         changes that cannot become operations
     │   ├── PlanFileError         a file that is not a numsync plan
@@ -120,6 +123,14 @@ class FormatError(_Located):
     """The file was not formatted; ``problems`` say why."""
 
     subject = "the file"
+
+
+class AdoptionError(InputError):
+    """``import --unmanaged`` cannot add the numbers to a desired file without changing what else it says."""
+
+
+class OverwriteRefused(InputError):
+    """A file exists that numsync writes only with ``--force``."""
 
 
 class UnsafePathError(InputError):

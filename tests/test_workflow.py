@@ -168,7 +168,7 @@ def test_every_plan_format_renders_one_input() -> None:
     report = plan_formats.PlanReport(_plan(), ["max_deletes exceeded"])
     rendered = {f.name: f.render(report) for f in plan_formats.FORMATS.formats}
     assert "No changes." in rendered["text"]
-    assert "max\\_deletes exceeded" in rendered["markdown"]  # the violations reach the Markdown note
+    assert "`max_deletes exceeded`" in rendered["markdown"]  # the violations reach the Markdown note, as data
     assert json.loads(rendered["json"])["environment"] == "test"
 
 
@@ -281,7 +281,11 @@ def test_import_writes_each_group_once_and_never_overwrites_without_force(
         def wrote(self, path: Path) -> None:
             written.append(path)
 
-    assert run_import(ImportRequest(env, environ=CREDENTIALS), Wrote()) == written == [env.desired / "au-support.yaml"]
+    assert (
+        run_import(ImportRequest(env, environ=CREDENTIALS), Wrote()).written
+        == written
+        == [env.desired / "au-support.yaml"]
+    )
     (env.desired / "au-support.yaml").write_text("# reviewed by hand\n")
     with pytest.raises(ImportRefusal, match="pass --force to replace them"):
         run_import(ImportRequest(env, environ=CREDENTIALS))

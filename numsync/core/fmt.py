@@ -168,7 +168,7 @@ def _plain(value: Any) -> Any:
 # --------------------------------------------------------------------------- quoting
 
 
-def _compose(text: str) -> yaml.Node | None:
+def compose(text: str) -> yaml.Node | None:
     # Marks' index must count characters of ``text``: libyaml's does, except that it skips a
     # byte order mark, so such files use the pure-Python loader. (Results are verified anyway.)
     loader = yaml.SafeLoader if text.startswith("\ufeff") else yamlsrc._Loader
@@ -176,7 +176,7 @@ def _compose(text: str) -> yaml.Node | None:
 
 
 def _requote_edits(text: str) -> list[tuple[int, int, str]]:
-    root = _compose(text)
+    root = compose(text)
     edits: list[tuple[int, int, str]] = []
     seen: set[int] = set()
 
@@ -267,7 +267,7 @@ def _ensure_final_break(text: str) -> str:
 
 def _sort_numbers(text: str) -> str:
     """``text`` with the entries of ``numbers`` sorted by number (a block mapping only)."""
-    root = _compose(text)
+    root = compose(text)
     if not isinstance(root, yaml.MappingNode):
         return text
     numbers = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "numbers"), None)
@@ -283,14 +283,14 @@ def _sort_numbers(text: str) -> str:
     if order == sorted(order):
         return text
     numbers_key = next(k for k, v in root.value if v is numbers)
-    cursor = _line_end(text, numbers_key.end_mark.index)
+    cursor = line_end(text, numbers_key.end_mark.index)
     head = text[:cursor]
     slots: list[str] = []  # blank lines and detached comments before each entry: they keep their place
     chunks: list[str] = []  # attached comments + the entry's lines: they move
     for key, value in numbers.value:
-        begin = _line_start(text, key.start_mark.index)
-        end = _entry_end(text, begin, max(_content_end(key), _content_end(value)))
-        end = _own_comments_end(text, end, key.start_mark.column)
+        begin = line_start(text, key.start_mark.index)
+        end = entry_end(text, begin, max(content_end(key), content_end(value)))
+        end = own_comments_end(text, end, key.start_mark.column)
         detached, attached = _split_gap(text[cursor:begin])
         slots.append(detached)
         chunks.append(attached + text[begin:end])
@@ -299,23 +299,23 @@ def _sort_numbers(text: str) -> str:
     return head + "".join(slot + chunk for slot, chunk in zip(slots, moved)) + text[cursor:]
 
 
-def _content_end(node: yaml.Node) -> int:
+def content_end(node: yaml.Node) -> int:
     """Where the last character of ``node``'s own content stands (block collections: their last child's)."""
     if isinstance(node, yaml.ScalarNode) or (isinstance(node, yaml.CollectionNode) and node.flow_style):
         return node.end_mark.index
     children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else list(node.value)
-    return max((_content_end(c) for c in children), default=node.end_mark.index)
+    return max((content_end(c) for c in children), default=node.end_mark.index)
 
 
-def _entry_end(text: str, begin: int, content_end: int) -> int:
+def entry_end(text: str, begin: int, content_end: int) -> int:
     """The index just after the line break that ends an entry whose content ends at ``content_end``."""
-    start = _line_start(text, content_end)
+    start = line_start(text, content_end)
     if start > begin and not text[start:content_end].strip(" \t"):
         return start  # e.g. a block scalar whose end mark is in the next line's indentation
-    return _line_end(text, content_end)
+    return line_end(text, content_end)
 
 
-def _own_comments_end(text: str, end: int, column: int) -> int:
+def own_comments_end(text: str, end: int, column: int) -> int:
     """``end`` moved past the comment lines right after an entry that are indented deeper than its key."""
     for match in _LINE.finditer(text, end):
         line = match.group()
@@ -326,13 +326,13 @@ def _own_comments_end(text: str, end: int, column: int) -> int:
     return end
 
 
-def _line_start(text: str, index: int) -> int:
+def line_start(text: str, index: int) -> int:
     while index > 0 and text[index - 1] not in _BREAKS:
         index -= 1
     return index
 
 
-def _line_end(text: str, index: int) -> int:
+def line_end(text: str, index: int) -> int:
     if 0 < index < len(text) and text[index - 1] == "\r" and text[index] == "\n":
         return index + 1
     while index < len(text):

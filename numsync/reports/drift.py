@@ -21,6 +21,8 @@ KIND_LABEL = {
     DriftKind.CHANGED: "changed",
     DriftKind.WRONG_GROUP: "wrong group",
 }
+#: Said under an environment with unmanaged numbers (text and Markdown).
+ADOPT_HINT = "{n} unmanaged number(s): adopt them with `numsync import --unmanaged`"
 CAUSE_LABEL = {
     DriftCause.OUT_OF_BAND: "out-of-band change in OCP",
     DriftCause.PENDING_APPLY: "pending apply (desired changed in git)",
@@ -75,6 +77,8 @@ def render_text(report: DriftReport) -> str:
             out.append(
                 f"  ! suppression of {visible(s.number)} expired on {s.until.isoformat()} ({visible(s.reason)}); it hides nothing now — renew or remove it"
             )
+        if c[DriftKind.UNMANAGED.value]:
+            out.append("  " + ADOPT_HINT.format(n=c[DriftKind.UNMANAGED.value]))
     out.append("Drift found." if report.drifted else "No drift.")
     return "\n".join(out)
 
@@ -102,6 +106,8 @@ def render_markdown(report: DriftReport) -> str:
             out.append(
                 f"- :warning: suppression of {code(s.number)} expired on {s.until.isoformat()} ({code(s.reason)})"
             )
+        if c[DriftKind.UNMANAGED.value]:
+            out += [ADOPT_HINT.format(n=c[DriftKind.UNMANAGED.value]), ""]
     out.append("**Drift found.**" if report.drifted else "No drift.")
     return "\n".join(out) + "\n"
 

@@ -66,6 +66,9 @@ class ImportObserver(Observer):
     def wrote(self, path: Path) -> None:
         """A desired file was written."""
 
+    def adopted(self, path: Path, numbers: Sequence[str], created: bool) -> None:
+        """``numbers`` were adopted into ``path`` (a new file when ``created``)."""
+
 
 class ApplyObserver(Observer):
     """Events of ``apply``, in the order they happen."""

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections import defaultdict
-from collections.abc import Iterable
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from numsync.core.model import FIELDS, NumberRecord
+import phonenumbers
+
+from numsync.core.model import FIELDS, Field, NumberRecord
 from numsync.core.paths import write_no_follow
 from numsync.errors import UnsafePathError
 
@@ -44,27 +47,102 @@ def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+#: The keys :func:`shared_defaults` may move into a file's ``defaults``: values many numbers of a
+#: group share. (miniapp_id, application_tag and note rarely repeat enough to pay for themselves.)
+SHAREABLE: tuple[Field, ...] = (Field.LOCALE, Field.PHONE_NUMBER_SET_ID)
+
+
+def shared_defaults(records: Iterable[NumberRecord]) -> dict[str, str]:
+    """The ``defaults`` that shorten one group's file: yaml key → value.
+
+    For locale, phone_number_set_id and provider, the most common value, when more than one
+    number has it and it saves lines: each number with it loses a line, each number without one
+    gains a ``key: null`` line (null in a number clears a default), the key itself costs one.
+    Nothing is returned unless the savings also pay for the ``defaults:`` line. (The export has
+    no PROVIDER, so provider only comes from desired records.)
+    """
+    records = list(records)
+    chosen: dict[str, str] = {}
+    saved = 0
+    columns = [(f.yaml_key, [r.get(f) for r in records]) for f in SHAREABLE]
+    for key, values in [*columns, ("provider", [r.provider or None for r in records])]:
+        best = _most_common(v for v in values if v is not None)
+        if best is not None and best[1] > 1 and best[1] - values.count(None) - 1 > 0:
+            chosen[key], saved = best[0], saved + best[1] - values.count(None) - 1
+    return chosen if saved > 1 else {}
+
+
+def _most_common(values: Iterable[str]) -> tuple[str, int] | None:
+    """(value, uses) of the most used value, the alphabetically first among equals (output must not depend on order)."""
+    counts = Counter(values)
+    return min(counts.items(), key=lambda item: (-item[1], item[0])) if counts else None
+
+
+def entry_lines(record: NumberRecord, defaults: Mapping[str, str], indent: str = "  ", step: str = "  ") -> list[str]:
+    """The lines of one number in a file whose ``defaults`` are given (normalized values).
+
+    A field equal to its default is left out; a field the number lacks but the defaults set is
+    written ``null``; so is ``provider``, only when the defaults name one.
+    A number phonenumbers calls possible but not valid gets ``allow_possible: true``: OCP has it,
+    so the file must accept it.
+    """
+    fields: list[tuple[str, str | None]] = []
+    for f in FIELDS:
+        value = record.get(f)
+        if value != defaults.get(f.yaml_key):
+            fields.append((f.yaml_key, value))
+    if "provider" in defaults and (record.provider or None) != defaults["provider"]:
+        fields.append(("provider", record.provider or None))
+    key = _quote(record.number)
+    lines = [f"{indent}{step}{k}: {'null' if v is None else _quote(v)}\n" for k, v in fields]
+    if _only_possible(record.number):
+        lines.append(f"{indent}{step}allow_possible: true\n")
+    return [f"{indent}{key}:\n", *lines] if lines else [f"{indent}{key}: {{}}\n"]
+
+
+def _only_possible(number: str) -> bool:
+    """Whether the desired loader would refuse ``number`` unless it says allow_possible."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return False  # the loader reports it; allow_possible would not help
+    return not phonenumbers.is_valid_number(parsed) and phonenumbers.is_possible_number(parsed)
+
+
 def render_group(
-    group_id: str, records: Iterable[NumberRecord], *, provider: str | None = None, schema: str | None = None
+    group_id: str,
+    records: Iterable[NumberRecord],
+    *,
+    provider: str | None = None,
+    schema: str | None = None,
+    shared: bool = False,
 ) -> str:
-    """The desired file for one group: ``group_id``, optional ``defaults.provider``, sorted ``numbers``."""
+    """The desired file for one group: ``group_id``, optional ``defaults``, sorted ``numbers``.
+
+    ``provider`` goes into ``defaults``; with ``shared``, so do the values many numbers share
+    (:func:`shared_defaults`), and the numbers then only say how they differ.
+    """
+    records = sorted(records, key=lambda r: r.number)
+    written_against = shared_defaults(records) if shared else {}
+    if provider:  # a provider for Creates: the numbers inherit it, none clears it
+        written_against.pop("provider", None)
+    defaults = {**written_against, **({"provider": provider} if provider else {})}
     lines = [MODELINE.format(schema=schema)] if schema else []
     lines.append(f"group_id: {_quote(group_id)}\n")
-    if provider:
-        lines.append(f"defaults:\n  provider: {_quote(provider)}\n")
-    lines.append("numbers:\n")
-    for record in sorted(records, key=lambda r: r.number):
-        fields = [(f.yaml_key, value) for f in FIELDS if (value := record.get(f)) is not None]
-        if not fields:
-            lines.append(f"  {_quote(record.number)}: {{}}\n")
-            continue
-        lines.append(f"  {_quote(record.number)}:\n")
-        lines += [f"    {key}: {_quote(value)}\n" for key, value in fields]
+    if defaults:
+        lines.append("defaults:\n")
+        lines += [f"  {key}: {_quote(value)}\n" for key, value in defaults.items()]
+    lines.append("numbers:\n" if records else "numbers: {}\n")
+    for record in records:
+        lines += entry_lines(record, written_against)
     return "".join(lines)
 
 
-def render_desired(records: Iterable[NumberRecord], groups: Iterable[str], **options: str | None) -> dict[str, str]:
-    """File name (``<group_id>.yaml``) → text, for every group in ``groups`` (an empty group gets ``numbers: {}``)."""
+def render_desired(records: Iterable[NumberRecord], groups: Iterable[str], **options: Any) -> dict[str, str]:
+    """File name (``<group_id>.yaml``) → text, for every group in ``groups`` (an empty group gets ``numbers: {}``).
+
+    ``options`` go to :func:`render_group`.
+    """
     by_group: dict[str, list[NumberRecord]] = defaultdict(list)
     wanted = set(groups)
     for record in records:
@@ -72,10 +150,7 @@ def render_desired(records: Iterable[NumberRecord], groups: Iterable[str], **opt
             by_group[record.group_id].append(record)
     files = {}
     for group_id in sorted(wanted):
-        text = render_group(group_id, by_group[group_id], **options)
-        if not by_group[group_id]:
-            text = text.replace("numbers:\n", "numbers: {}\n")
-        files[file_name(group_id)] = text
+        files[file_name(group_id)] = render_group(group_id, by_group[group_id], **options)
     return files
 
 

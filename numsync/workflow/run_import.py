@@ -9,6 +9,7 @@ from pathlib import Path
 from numsync.config import Environment
 from numsync.errors import ImportRefusal
 from numsync.ocp import Credentials
+from numsync.workflow import adopt
 from numsync.workflow.events import ImportObserver, retry_callback
 from numsync.workflow.importer import render_desired, write_desired
 from numsync.workflow.pipeline import connect, export_live
@@ -24,10 +25,20 @@ class ImportRequest:
     force: bool = False
     schema: str | None = None
     environ: Mapping[str, str] = field(default_factory=dict)
+    unmanaged: bool = False  # only adopt the live numbers no desired file lists; existing lines untouched
 
 
-def run_import(request: ImportRequest, observer: ImportObserver | None = None) -> list[Path]:
-    """Write the files and return their paths, in order; raises ImportRefusal before writing any.
+@dataclass(frozen=True, slots=True)
+class ImportOutcome:
+    """The files written, and how many numbers were adopted (``unmanaged``)."""
+
+    written: list[Path]
+    adopted: int = 0
+
+
+def run_import(request: ImportRequest, observer: ImportObserver | None = None) -> ImportOutcome:
+    """Write the files and say what was written; raises ImportRefusal (or, for adoption, DesiredError
+    or AdoptionError) before writing any.
 
     An unmanaged group is refused before the export (it would never be planned), and an
     existing file is never replaced without ``force``: it may hold edits not yet applied.
@@ -42,11 +53,18 @@ def run_import(request: ImportRequest, observer: ImportObserver | None = None) -
     credentials = Credentials.from_env(request.environ)
     with connect(env, credentials, on_retry=retry_callback(observer)) as client:
         live = export_live(client)
-    files = render_desired(live, request.group_ids or env.groups, schema=request.schema)
+    groups = request.group_ids or env.groups
+    if request.unmanaged:
+        adoption = adopt.plan_adoption(env, live, groups, schema=request.schema)
+        adopt.write_adoption(adoption)
+        for item in adoption:
+            observer.adopted(item.path, item.numbers, item.created)
+        return ImportOutcome([item.path for item in adoption], sum(len(item.numbers) for item in adoption))
+    files = render_desired(live, groups, schema=request.schema, shared=True)
     existing = [env.desired / name for name in files if (env.desired / name).exists()]
     if existing and not request.force:
         raise ImportRefusal(f"refusing to overwrite {', '.join(map(str, existing))}; pass --force to replace them")
     written = write_desired(env.desired, files)  # plain file names only, never through a symlink
     for path in written:
         observer.wrote(path)
-    return written
+    return ImportOutcome(written)
