@@ -653,6 +653,16 @@ def gitlab_group() -> None:
     "--commit", envvar="CI_COMMIT_SHA", help="The commit the plan is for, named in the note. Default: $CI_COMMIT_SHA."
 )
 @click.option(
+    "--source-commit",
+    envvar=["NUMSYNC_SOURCE_SHA", "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA"],
+    help="The merge request's source head, when the plan is of the merge result (the plan job sets it).",
+)
+@click.option(
+    "--target-commit",
+    envvar=["NUMSYNC_TARGET_SHA", "CI_MERGE_REQUEST_TARGET_BRANCH_SHA"],
+    help="The target branch's head it was merged with, when the plan is of the merge result.",
+)
+@click.option(
     "--artifacts-url",
     metavar="URL",
     help="Where the full plan is, linked when the note is truncated. Default: $CI_JOB_URL/artifacts/browse.",
@@ -675,6 +685,8 @@ def gitlab_comment(
     project: str | None,
     mr_iid: str | None,
     commit: str | None,
+    source_commit: str | None,
+    target_commit: str | None,
     artifacts_url: str | None,
     token_variable: str,
     max_chars: int,
@@ -699,6 +711,8 @@ def gitlab_comment(
         max_chars=max_chars,
         dry_run=dry_run,
         config_path=ctx.obj["config_path"],
+        source=source_commit,
+        target=target_commit,
     )
     outcome = run_comment(request)
     if dry_run:

@@ -240,7 +240,17 @@ class GitLabError(RemoteError):
 
 
 class StalePlanError(NumsyncError, RuntimeError):
-    """A saved plan no longer matches live or desired state."""
+    """A saved plan no longer matches live or desired state; ``difference``: what a plan made now would change instead."""
+
+    def __init__(self, message: str, difference: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.difference = list(difference)
+
+    @property
+    def details(self) -> list[str]:
+        if not self.difference:
+            return []
+        return ["Between the reviewed plan (old) and a plan made now (new):", *self.difference]
 
 
 class TamperedPlanError(StalePlanError):

@@ -88,10 +88,20 @@ def note_body(
     artifacts_url: str | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
     footer: Sequence[str] = (),
+    source: str | None = None,
+    target: str | None = None,
 ) -> str:
-    """The whole note: marker, the plan's Markdown (truncated to fit), the commit it is for, ``footer`` lines."""
+    """The whole note: marker, the plan's Markdown (truncated to fit), the commit(s) it is for, ``footer`` lines.
+
+    With ``source`` and ``target`` (the merge request's branch heads), ``commit`` is their merge:
+    the note names all three, since that merge result is what was planned.
+    """
     tail = []
-    if commit:
+    if commit and source and target:
+        tail.append(
+            f"Planned for commit `{commit[:12]}`: the merge of source `{source[:12]}` into target `{target[:12]}`."
+        )
+    elif commit:
         tail.append(f"Planned for commit `{commit[:12]}`.")
     tail += list(footer)
     end = ("\n\n" + "\n\n".join(tail) + "\n") if tail else ""

@@ -74,6 +74,9 @@ def test_saved_plan_applies_exactly_and_is_refused_when_stale(tmp_path: Path, em
     )
     stale = run(config, "apply", str(plan_file))
     assert stale.exit_code == 1 and "the desired files changed" in stale.output
+    # the refusal says what changed between the reviewed plan and a plan made now
+    assert "Between the reviewed plan (old) and a plan made now (new):" in stale.output
+    assert '~ +442079460958  note (desired): "changed by review" → "changed again"' in stale.output
     assert emulator.stats()["put_requests"] == puts
 
     (tmp_path / "desired" / "uk-care.yaml").write_text(

@@ -338,3 +338,14 @@ def test_a_wrong_project_is_a_clear_error_without_the_token(gitlab: GitLabStub) 
         notes.upsert(marker("prod"), "x")
     assert "HTTP 404" in str(caught.value) and "Check the project" in str(caught.value)
     assert TOKEN not in str(caught.value)
+
+
+def test_a_plan_of_the_merge_result_names_source_target_and_merge(gitlab: GitLabStub, tmp_path: Path) -> None:
+    env = ci_env(gitlab) | {"NUMSYNC_SOURCE_SHA": "5" * 40, "CI_MERGE_REQUEST_TARGET_BRANCH_SHA": "7" * 40}
+    result = comment(save(make_plan(), tmp_path), env)  # the plan was made at the merge commit 0123456789ab…
+    assert result.exit_code == 0, result.output
+    [note] = plan_notes(gitlab)
+    assert (
+        "Planned for commit `0123456789ab`: the merge of source `555555555555` into target `777777777777`."
+        in note["body"]
+    )

@@ -18,9 +18,10 @@ from pathlib import Path
 from numsync.config import Environment
 from numsync.core import safety
 from numsync.core.diff import Diff
-from numsync.errors import AuthError, NumsyncError
+from numsync.errors import AuthError, NumsyncError, StalePlanError
 from numsync.ocp import Credentials
 from numsync.ocp.rows import OperationRow
+from numsync.reports.plandiff import render_text
 from numsync.workflow import policy
 from numsync.workflow.apply import ApplyResult, BatchOutcome
 from numsync.workflow.events import ApplyObserver, retry_callback
@@ -36,6 +37,7 @@ from numsync.workflow.pipeline import (
     verify,
 )
 from numsync.workflow.plan import Plan, load_plan_with_data
+from numsync.workflow.plandiff import compare_plans
 from numsync.workflow.supersede import Supersession, check_superseded
 
 
@@ -108,7 +110,11 @@ def run_apply(
         fresh = plan_environment(env, desired, live).plan
         if request.plan_file:
             the_plan, as_saved = load_plan_with_data(request.plan_file)
-            check_fresh(the_plan, env, desired.records, live)
+            try:
+                check_fresh(the_plan, env, desired.records, live)
+            except StalePlanError as stale:  # say what changed between what was reviewed and now
+                lines = render_text(compare_plans(the_plan, fresh)).splitlines()
+                raise StalePlanError(str(stale), [f"  {line}" for line in lines]) from None
             policy.check_untampered(the_plan, fresh, request.plan_file, as_saved)
         else:
             the_plan = fresh

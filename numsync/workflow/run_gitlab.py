@@ -61,6 +61,8 @@ class CommentRequest:
     max_chars: int = gitlab.DEFAULT_MAX_CHARS
     dry_run: bool = False
     config_path: Path | None = None
+    source: str | None = None
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +87,14 @@ def run_comment(request: CommentRequest) -> CommentOutcome:
     body = gitlab.note_body(
         the_plan.environment,
         markdown.render_plan(the_plan, violations=[str(v) for v in violations]),
-        commit=request.commit,
+        # a plan of the merge result records the merge commit it was made at; name that one
+        commit=(the_plan.git_commit if request.source and request.target and the_plan.git_commit else None)
+        or request.commit,
         artifacts_url=request.artifacts_url,
         max_chars=request.max_chars,
         footer=footer,
+        source=request.source,
+        target=request.target,
     )
     if request.dry_run:
         return CommentOutcome(body)
