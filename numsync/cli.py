@@ -31,6 +31,9 @@ from numsync.reports import text
 from numsync.workflow import rehearse as rehearsal
 from numsync.workflow.apply import BatchOutcome
 from numsync.workflow.emit import write_upload_files
+from numsync.workflow.environments import environment_endpoints
+from numsync.workflow.environments import render_json as render_environments_json
+from numsync.workflow.environments import render_text as render_environments_text
 from numsync.workflow.importer import render_desired
 from numsync.workflow.journal import Journal
 from numsync.workflow.pipeline import (
@@ -835,3 +838,23 @@ def run() -> None:
     """The ``numsync`` console script: tunes the garbage collector for a batch run once, then runs the CLI."""
     tune_for_batch_run()
     main()
+
+
+# ---------------------------------------------------------------------------- environments (issue #12)
+
+
+@main.command("environments")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one block per environment; json: a list of {name, region, base_url, token_url}.",
+)
+@click.pass_context
+@handle_errors
+def environments_command(ctx: click.Context, output_format: str) -> None:
+    """Show every environment's resolved API and token endpoints. Needs no credentials and no network."""
+    endpoints = environment_endpoints(_config(ctx))
+    click.echo(render_environments_json(endpoints) if output_format == "json" else render_environments_text(endpoints))
