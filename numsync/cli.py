@@ -28,6 +28,7 @@ from numsync.ocp import Credentials
 from numsync.ocp.csvcodec import parse_export
 from numsync.reports import drift as drift_reports
 from numsync.reports import text
+from numsync.workflow import pipeline as pipeline_module
 from numsync.workflow import rehearse as rehearsal
 from numsync.workflow.apply import BatchOutcome
 from numsync.workflow.emit import write_upload_files
@@ -858,3 +859,10 @@ def environments_command(ctx: click.Context, output_format: str) -> None:
     """Show every environment's resolved API and token endpoints. Needs no credentials and no network."""
     endpoints = environment_endpoints(_config(ctx))
     click.echo(render_environments_json(endpoints) if output_format == "json" else render_environments_text(endpoints))
+
+
+def _say_otp_wait(seconds: float) -> None:
+    click.echo(f"Waiting {seconds:.0f} s for the next two-factor code (OCP accepts each code only once).", err=True)
+
+
+pipeline_module.otp_wait_notice = _say_otp_wait

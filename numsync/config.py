@@ -16,6 +16,7 @@ from numsync.core.policy import GroupPolicy, Safety, Suppression
 from numsync.core.schema import schema_problems
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import ConfigError, NumberFormatError
+from numsync.ocp.otp import OtpPolicy
 from numsync.ocp.regions import DEFAULT_REALM, REGIONS, Region, host_of, token_url_on
 from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import DEFAULT_LIMITS, Operation
@@ -31,7 +32,8 @@ class Environment:
     endpoint; ``desired``: folder of desired YAML; ``groups``: managed GROUP_IDs and their
     policy; ``limits``: rows per file by operation; ``timeout``: seconds per API call;
     ``retry``: attempts, backoff and pace of every client for this environment (``retry:``);
-    ``region``: the vendor region the endpoints came from, when numsync.yaml names one.
+    ``region``: the vendor region the endpoints came from, when numsync.yaml names one;
+    ``otp``: the tenant's two-factor policy (``otp:`` period and look-around, ``otp_field:``).
     """
 
     name: str
@@ -49,6 +51,7 @@ class Environment:
     freeze: Freeze = field(default_factory=Freeze)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     region: Region | None = None
+    otp: OtpPolicy = field(default_factory=OtpPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +218,7 @@ def _environment(name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Pr
         safety=Safety(**(spec.get("safety") or {})),
         retry=RetryPolicy(**(spec.get("retry") or {})),
         region=region,
+        otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),
     )
 
 
