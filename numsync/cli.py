@@ -34,7 +34,11 @@ from numsync.reports import plan_json, text
 from numsync.reports import plandiff as plandiff_reports
 from numsync.reports import problems as problem_reports
 from numsync.reports.registry import Format, Registry, UnknownFormat
+from numsync.workflow import pipeline as pipeline_module
 from numsync.workflow.apply import ApplyResult, BatchOutcome
+from numsync.workflow.environments import environment_endpoints
+from numsync.workflow.environments import render_json as render_environments_json
+from numsync.workflow.environments import render_text as render_environments_text
 from numsync.workflow.events import (
     ApplyObserver,
     FmtObserver,
@@ -807,3 +811,30 @@ def run() -> None:
     """The ``numsync`` console script: tunes the garbage collector for a batch run once, then runs the CLI."""
     tune_for_batch_run()
     main()
+
+
+# ---------------------------------------------------------------------------- environments (issue #12)
+
+
+@main.command("environments")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one block per environment; json: a list of {name, region, base_url, token_url}.",
+)
+@click.pass_context
+@handle_errors
+def environments_command(ctx: click.Context, output_format: str) -> None:
+    """Show every environment's resolved API and token endpoints. Needs no credentials and no network."""
+    endpoints = environment_endpoints(_config(ctx))
+    click.echo(render_environments_json(endpoints) if output_format == "json" else render_environments_text(endpoints))
+
+
+def _say_otp_wait(seconds: float) -> None:
+    click.echo(f"Waiting {seconds:.0f} s for the next two-factor code (OCP accepts each code only once).", err=True)
+
+
+pipeline_module.otp_wait_notice = _say_otp_wait

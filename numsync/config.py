@@ -18,7 +18,8 @@ from numsync.core.policy import GroupPolicy, Safety, Suppression
 from numsync.core.schema import schema_problems
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import ConfigError, FreezeError, NumberFormatError, YamlSyntaxError
-from numsync.ocp.regions import REGIONS, token_url_for
+from numsync.ocp.otp import OtpPolicy
+from numsync.ocp.regions import DEFAULT_REALM, REGIONS, Region, host_of, token_url_on
 from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import DEFAULT_LIMITS, Operation
 
@@ -32,7 +33,9 @@ class Environment:
     ``base_url``: Integrations API base (``…/integrations``); ``token_url``: Keycloak token
     endpoint; ``desired``: folder of desired YAML; ``groups``: managed GROUP_IDs and their
     policy; ``limits``: rows per file by operation; ``timeout``: seconds per API call;
-    ``retry``: attempts, backoff and pace of every client for this environment (``retry:``).
+    ``retry``: attempts, backoff and pace of every client for this environment (``retry:``);
+    ``region``: the vendor region the endpoints came from, when numsync.yaml names one;
+    ``otp``: the tenant's two-factor policy (``otp:`` period and look-around, ``otp_field:``).
     """
 
     name: str
@@ -52,6 +55,8 @@ class Environment:
     #: Where desired files must resolve (the git top level, else the folder of numsync.yaml); None: the
     #: desired loader's own default. Not compared: it says where the config was read, not what it says.
     repository: Path | None = field(default=None, compare=False)
+    region: Region | None = None
+    otp: OtpPolicy = field(default_factory=OtpPolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,28 +190,9 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
 def _environment(
     name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem], repository: Path
 ) -> Environment:
-    here = spec.location
-    before = len(problems)
-    if "base_url" in spec:
-        base_url = _expand(spec["base_url"], spec.value_locations["base_url"], problems)
-    elif "region" in spec:
-        base_url = REGIONS[spec["region"]]
-    else:
-        problems.append(
-            Problem(here, f"environment {name!r} needs a region (EU1, US1, US2, US1W) or a base_url", "config-endpoint")
-        )
-        base_url = ""
-    base_url = base_url.rstrip("/")
-    where = spec.value_locations.get("base_url", here)
-    if base_url and len(problems) == before:  # an unset ${VAR} is reported once, not again as a bad URL
-        problems += _url_problems("base_url", base_url, where)
-    token_url = (
-        _expand(spec["token_url"], spec.value_locations["token_url"], problems)
-        if "token_url" in spec
-        else token_url_for(base_url)
-    )
-    if "token_url" in spec and token_url:
-        problems += _url_problems("token_url", token_url, spec.value_locations["token_url"])
+    region = Region(spec["region"]) if "region" in spec else None
+    base_url = _base_url(name, spec, region, problems)
+    token_url = _token_url(spec, region, base_url, problems)
     env_ignored = frozenset(Field(name) for name in spec.get("ignore_fields") or [])
     groups = {}
     for gid, g in spec["groups"].items():
@@ -244,6 +230,8 @@ def _environment(
         safety=Safety(**(spec.get("safety") or {})),
         retry=RetryPolicy(**(spec.get("retry") or {})),
         repository=repository,
+        region=region,
+        otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),
     )
 
 
@@ -260,6 +248,67 @@ def _desired_link_problems(folder: Path, where: Location, repository: Path) -> l
             "config-outside",
         )
     ]
+
+
+def _base_url(name: str, spec: yamlsrc.YamlMap, region: Region | None, problems: list[Problem]) -> str:
+    """``base_url:`` when given, else the region's documented Integrations URL; "" after a problem."""
+    here = spec.location
+    before = len(problems)
+    if "base_url" in spec:
+        base_url = _expand(spec["base_url"], spec.value_locations["base_url"], problems)
+    elif region is not None and REGIONS[region].base_url is not None:
+        base_url = REGIONS[region].base_url or ""
+    elif region is not None:
+        problems.append(
+            Problem(
+                spec.value_locations["region"],
+                f"the vendor documents no Integrations API URL for region {region}; "
+                f"add base_url: (e.g. https://<your {region} host>/integrations) to environment {name!r}",
+                "config-endpoint",
+            )
+        )
+        return ""
+    else:
+        regions = ", ".join(Region)
+        problems.append(
+            Problem(here, f"environment {name!r} needs a region ({regions}) or a base_url", "config-endpoint")
+        )
+        return ""
+    base_url = base_url.rstrip("/")
+    where = spec.value_locations.get("base_url", here)
+    if base_url and len(problems) == before:  # an unset ${VAR} is reported once, not again as a bad URL
+        problems += _url_problems("base_url", base_url, where)
+    return base_url
+
+
+def _token_url(spec: yamlsrc.YamlMap, region: Region | None, base_url: str, problems: list[Problem]) -> str:
+    """``token_url:`` when given; else the realm (``realm:``, the region's, or master) on the region's token
+    host, or on the host of ``base_url`` when no region is named."""
+    if "token_url" in spec:
+        where = spec.value_locations["token_url"]
+        if "realm" in spec:
+            problems.append(
+                Problem(
+                    spec.value_locations["realm"],
+                    "realm: is ignored when token_url: is given; remove one of them",
+                    "config-endpoint",
+                )
+            )
+        token_url = _expand(spec["token_url"], where, problems)
+        if token_url:
+            problems += _url_problems("token_url", token_url, where)
+        return token_url
+    if region is not None:
+        endpoints = REGIONS[region]
+        realm = spec.get("realm", endpoints.realm)
+        # The region's token host is used for its own API host (or where the vendor documents none);
+        # a base_url elsewhere (a proxy, the local emulator) logs in on that host.
+        if "base_url" not in spec or endpoints.base_url is None or host_of(base_url) == host_of(endpoints.base_url):
+            return token_url_on(endpoints.token_host, realm)
+        return token_url_on(host_of(base_url), realm)
+    if not base_url:
+        return ""
+    return token_url_on(host_of(base_url), spec.get("realm", DEFAULT_REALM))
 
 
 def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppression, ...]:

@@ -15,7 +15,9 @@ from numsync.emulator.process import EmulatorProcess
 from numsync.ocp.csvcodec import parse_export
 from numsync.workflow.importer import render_desired
 
-CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}
+#: The emulator's seeded users' TOTP secret (docs/emulator.md): two-factor is on in every test, as on OCP.
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "OCP_TOTP_SECRET": TOTP_SECRET}
 
 
 def live_records(emulator: EmulatorProcess) -> list[NumberRecord]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,19 @@ FIXTURES = ROOT / "tests" / "fixtures"
 def export_sample() -> bytes:
     """tests/fixtures/export-sample.csv: the vendor's export shape, 7 numbers in 3 groups."""
     return (FIXTURES / "export-sample.csv").read_bytes()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _otp_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One record of the two-factor time steps used for the whole session (emulators shared by several tests
+    remember every code), kept out of the user's cache dir."""
+    before = os.environ.get("NUMSYNC_STATE_DIR")
+    os.environ["NUMSYNC_STATE_DIR"] = str(tmp_path_factory.mktemp("numsync-state"))
+    yield
+    if before is None:
+        os.environ.pop("NUMSYNC_STATE_DIR", None)
+    else:
+        os.environ["NUMSYNC_STATE_DIR"] = before
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 import httpx
 import pyotp
 import pytest
+from cli_workspace import TOTP_SECRET
 from freezegun import freeze_time
 
 from numsync.config import Environment
@@ -24,6 +25,7 @@ from numsync.core.policy import GroupPolicy
 from numsync.emulator.process import EmulatorProcess
 from numsync.ocp import ApiError, AuthError, Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.auth import EXPIRY_LEEWAY
+from numsync.ocp.otp import OtpPolicy
 from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import Operation
 from numsync.workflow.apply import apply_plan
@@ -31,11 +33,11 @@ from numsync.workflow.pipeline import export_live
 from numsync.workflow.plan import make_plan
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
-DEMO = Credentials("demo", "demo-secret")
+DEMO = Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET)
 TOKEN_URL = "http://ocp.test/auth/realms/master/protocol/openid-connect/token"
 BASE = "http://ocp.test/integrations"
 CSV = b"NUMBER,GROUP_ID,MINIAPP_ID,LOCALE,PHONE_NUMBER_SET_ID,APPLICATION_TAG,NOTE\r\n"
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+SECRET = TOTP_SECRET  # the emulator's seeded users have it
 
 
 class Recorder(httpx.BaseTransport):
@@ -199,8 +201,10 @@ def test_a_second_401_is_not_retried_again() -> None:
 
 
 def test_an_apply_outliving_every_token_works_in_real_time(tmp_path: Path) -> None:
-    """Access tokens of 1 s and refresh tokens of 2 s on the server; an apply of 5 files spread over ~2.5 s."""
-    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "2") as emu:
+    """Access tokens of 1 s and refresh tokens of 2 s on the server; an apply of 5 files spread over ~2.5 s.
+
+    Every request logs in with a fresh two-factor code, so the OTP period is short (1 s) on both sides."""
+    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "2", otp_period=1) as emu:
         recorder = Recorder()
         env = Environment(
             "real",
@@ -210,7 +214,8 @@ def test_an_apply_outliving_every_token_works_in_real_time(tmp_path: Path) -> No
             {"uk-care": GroupPolicy("uk-care")},
             limits={op: 1 for op in Operation},
         )
-        with OCPClient(emu.base_url, OCPAuth(emu.token_url, DEMO), transport=recorder, retry=FAST) as client:
+        auth = OCPAuth(emu.token_url, DEMO, otp=OtpPolicy(period=1))
+        with OCPClient(emu.base_url, auth, transport=recorder, retry=FAST) as client:
             live = export_live(client)
             care = sorted((r for r in live if r.group_id == "uk-care"), key=lambda r: r.number)
             desired = {r.number: r for r in care}
@@ -273,7 +278,8 @@ def capture_token_forms(
     return forms
 
 
-def test_ocp_otp_is_sent_as_totp() -> None:
+def test_ocp_otp_is_sent_in_the_vendors_otp_field() -> None:
+    # Behaviour change (issue #12): the vendor's token endpoint reads the code from "otp", not "totp".
     credentials = Credentials.from_env({"OCP_USERNAME": "demo", "OCP_PASSWORD": "pw", "OCP_OTP": "123456"})
     [form] = capture_token_forms(credentials)
     assert form == {
@@ -281,14 +287,14 @@ def test_ocp_otp_is_sent_as_totp() -> None:
         "grant_type": "password",
         "username": "demo",
         "password": "pw",
-        "totp": "123456",
+        "otp": "123456",
     }
 
 
 def test_ocp_totp_secret_generates_a_valid_six_digit_code() -> None:
     credentials = Credentials.from_env({"OCP_USERNAME": "demo", "OCP_PASSWORD": "pw", "OCP_TOTP_SECRET": SECRET})
     [form] = capture_token_forms(credentials)
-    code = form["totp"]
+    code = form["otp"]
     assert len(code) == 6 and code.isdigit()
     assert pyotp.TOTP(SECRET).verify(code, valid_window=1)
     assert SECRET not in json.dumps(form)
@@ -312,17 +318,17 @@ def test_each_password_login_generates_the_code_of_its_own_time() -> None:
             frozen.tick(90)
             client.export()
     assert len(forms) == 2 and all(f["grant_type"] == "password" for f in forms)
-    assert forms[0]["totp"] != forms[1]["totp"]
+    assert forms[0]["otp"] != forms[1]["otp"]
     for form in forms:
-        assert form["totp"] == pyotp.TOTP(SECRET).at(form["at"])
+        assert form["otp"] == pyotp.TOTP(SECRET).at(form["at"])
 
 
 def test_ocp_otp_wins_over_the_secret_and_no_code_without_either() -> None:
     both = Credentials.from_env(
         {"OCP_USERNAME": "u", "OCP_PASSWORD": "p", "OCP_OTP": "654321", "OCP_TOTP_SECRET": SECRET}
     )
-    assert capture_token_forms(both)[0]["totp"] == "654321"
-    assert "totp" not in capture_token_forms(Credentials.from_env({"OCP_USERNAME": "u", "OCP_PASSWORD": "p"}))[0]
+    assert capture_token_forms(both)[0]["otp"] == "654321"
+    assert "otp" not in capture_token_forms(Credentials.from_env({"OCP_USERNAME": "u", "OCP_PASSWORD": "p"}))[0]
 
 
 def test_the_refresh_grant_sends_neither_password_nor_code() -> None:
@@ -333,7 +339,8 @@ def test_the_refresh_grant_sends_neither_password_nor_code() -> None:
 
 def test_an_empty_otp_variable_means_no_code() -> None:
     credentials = Credentials.from_env({"OCP_USERNAME": "u", "OCP_PASSWORD": "p", "OCP_OTP": "", "OCP_TOTP_SECRET": ""})
-    assert credentials.one_time_code() is None
+    [form] = capture_token_forms(credentials)
+    assert "otp" not in form and "totp" not in form
 
 
 # --- refusals ------------------------------------------------------------------------------
@@ -404,7 +411,7 @@ def test_a_refusal_that_echoes_the_password_or_code_does_not_leak_them() -> None
 
     def handler(request: httpx.Request) -> httpx.Response:
         form = parse_qs(request.content.decode())
-        echo = f"bad password {form['password'][0]} or code {form['totp'][0]}"
+        echo = f"bad password {form['password'][0]} or code {form['otp'][0]}"
         return httpx.Response(401, json={"error": "invalid_grant", "error_description": echo})
 
     credentials = Credentials("demo", password, otp="246810")

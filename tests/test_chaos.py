@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_workspace import TOTP_SECRET
 
 from numsync.config import load_config
 from numsync.core.diff import diff
@@ -52,7 +53,7 @@ LIMITS = [
     "Detach=10",
 ]
 FAST_RETRY = RetryPolicy(attempts=8, base_delay=0.01, max_delay=0.05)
-CREDENTIALS = Credentials("demo", "demo-secret")
+CREDENTIALS = Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET)
 
 
 def _desired_from(live: list[NumberRecord]) -> list[NumberRecord]:

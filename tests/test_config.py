@@ -11,16 +11,28 @@ import yaml
 from numsync.config import Config, ConfigError, Environment, load_config
 from numsync.core import yamlsrc
 from numsync.core.policy import GroupPolicy
+from numsync.ocp.regions import Region
 from numsync.ocp.vocabulary import Operation
 
 TOKEN_PATH = "/auth/realms/master/protocol/openid-connect/token"
 
-# The vendor's table (DESIGN.md, "The API it talks to"), spelled out so a typo in config.REGIONS fails here.
-REGION_URLS = {
+# The vendor's table ("API Authentication": hosts and authentication endpoints), spelled out so a typo in
+# numsync.ocp.regions fails here. None: the vendor documents no Integrations URL for the region.
+REGION_URLS: dict[str, str | None] = {
     "EU1": "https://eu1-m.ocp.ai/integrations",
     "US1": "https://us1-m.ocp.ai/integrations",
     "US2": "https://us2-m.ocp.ai/integrations",
     "US1W": "https://us1-w-m.ocp.ai/integrations",
+    "CA1": None,
+    "FRANKFURT": None,
+}
+REGION_TOKEN_URLS = {
+    "EU1": "https://eu1-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+    "US1": "https://us1-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+    "US2": "https://auth.us2-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+    "US1W": "https://us1-w-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+    "CA1": "https://pub.ca1.ocp.ai/auth/realms/ocp/protocol/openid-connect/token",
+    "FRANKFURT": "https://pub.frankfurt.ocp.ai/auth/realms/ocp/protocol/openid-connect/token",
 }
 VENDOR_LIMITS = {
     Operation.UPDATE: 800,
@@ -56,8 +68,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # --------------------------------------------------------------------------- valid configs
 
 
-@pytest.mark.parametrize("region", sorted(REGION_URLS))
-def test_region_gives_documented_base_url_and_derived_token_url(tmp_path: Path, region: str) -> None:
+@pytest.mark.parametrize("region", sorted(r for r, url in REGION_URLS.items() if url))
+def test_region_gives_documented_base_url_and_token_url(tmp_path: Path, region: str) -> None:
+    # Behaviour change (issue #12): the token URL is the region's documented endpoint, which for US2 is on
+    # auth.us2-m.ocp.ai, no longer derived from the API host.
     path = write(
         tmp_path,
         f"""
@@ -71,8 +85,84 @@ def test_region_gives_documented_base_url_and_derived_token_url(tmp_path: Path, 
     )
     env = load_config(path).environment("prod")
     assert env.base_url == REGION_URLS[region]
-    host = REGION_URLS[region].removesuffix("/integrations")
-    assert env.token_url == host + TOKEN_PATH
+    assert env.token_url == REGION_TOKEN_URLS[region]
+    assert env.region == region
+
+
+@pytest.mark.parametrize("region", sorted(r for r, url in REGION_URLS.items() if url is None))
+def test_region_without_a_documented_base_url_asks_for_one(tmp_path: Path, region: str) -> None:
+    path = write(
+        tmp_path,
+        f"""
+        environments:
+          prod:
+            desired: desired/prod
+            region: {region}
+            groups:
+              ocp-qa:
+        """,
+    )
+    [problem] = problems_of(path)
+    assert "base_url" in problem.message and region in problem.message
+    assert (problem.location.line, problem.location.column) == (4, 13)  # at the region's value
+
+
+@pytest.mark.parametrize("region", sorted(r for r, url in REGION_URLS.items() if url is None))
+def test_region_with_base_url_uses_the_regions_token_endpoint(tmp_path: Path, region: str) -> None:
+    path = write(
+        tmp_path,
+        f"""
+        environments:
+          prod:
+            region: {region}
+            base_url: https://tenant.example.test/integrations
+            desired: d
+            groups: {{g: }}
+        """,
+    )
+    env = load_config(path).environment("prod")
+    assert env.base_url == "https://tenant.example.test/integrations"
+    assert env.token_url == REGION_TOKEN_URLS[region]
+
+
+def test_realm_overrides_the_regions_realm(tmp_path: Path) -> None:
+    path = write(tmp_path, "environments: {prod: {region: US2, realm: tenant-a, desired: d, groups: {g: }}}\n")
+    env = load_config(path).environment("prod")
+    assert env.token_url == "https://auth.us2-m.ocp.ai/auth/realms/tenant-a/protocol/openid-connect/token"
+
+
+def test_realm_without_region_goes_on_the_base_url_host(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "environments: {prod: {base_url: 'https://h.example.test/integrations', realm: ocp, desired: d, groups: {g: }}}\n",
+    )
+    env = load_config(path).environment("prod")
+    assert env.token_url == "https://h.example.test/auth/realms/ocp/protocol/openid-connect/token"
+    assert env.region is None
+
+
+def test_realm_and_token_url_together_are_refused_at_the_realm(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        environments:
+          prod:
+            region: EU1
+            token_url: https://sso.example.test/token
+            realm: ocp
+            desired: d
+            groups: {g: }
+        """,
+    )
+    [problem] = problems_of(path)
+    assert "realm" in problem.message and "token_url" in problem.message
+    assert problem.location.line == 5
+
+
+def test_a_realm_that_is_not_a_path_segment_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "environments: {prod: {region: EU1, realm: 'a/b', desired: d, groups: {g: }}}\n")
+    [problem] = problems_of(path)
+    assert "realm" in problem.message or "a/b" in problem.message
 
 
 def test_full_environment(tmp_path: Path) -> None:
@@ -108,6 +198,7 @@ def test_full_environment(tmp_path: Path) -> None:
         limits=VENDOR_LIMITS,
         default_provider="twilio",
         timeout=15.0,
+        region=Region.EU1,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import jsonschema
 import pytest
+from cli_workspace import TOTP_SECRET
 from click.testing import CliRunner
 from freezegun import freeze_time
 
@@ -35,7 +36,7 @@ ENV = Environment(
     groups={"ocp-qa": GroupPolicy("ocp-qa", prune=True), "uk-care": GroupPolicy("uk-care")},
     protected=frozenset({"+442079460958"}),
 )
-CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}
+CREDENTIALS = {"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "OCP_TOTP_SECRET": TOTP_SECRET}
 
 
 def rec(number: str, group: str = "ocp-qa", **fields: str) -> NumberRecord:
@@ -236,7 +237,9 @@ def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 def test_read_only_session_cannot_write() -> None:
     with EmulatorProcess() as emulator:
-        reader = OCPReader(emulator.base_url, OCPAuth(emulator.token_url, Credentials("demo", "demo-secret")))
+        reader = OCPReader(
+            emulator.base_url, OCPAuth(emulator.token_url, Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET))
+        )
         assert not hasattr(reader, "execute")
         assert reader.export().startswith(b"APPLICATION_TAG,")
         with pytest.raises(ReadOnlyViolation):

@@ -40,8 +40,8 @@ HEADER = "OPERATION,GROUP_ID,NUMBER,PROVIDER,MINIAPP_ID,PHONE_NUMBER_SET_ID,APPL
 
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorProcess]:
-    """A demo-seeded emulator shared by tests that do not write."""
-    with EmulatorProcess() as process:
+    """A demo-seeded emulator shared by tests that do not write; they log in often, so OTP codes last 1 s."""
+    with EmulatorProcess(otp_period=1) as process:
         yield process
 
 
@@ -102,7 +102,7 @@ def assert_refused(answer: httpx.Response, status: int, error: str) -> str:
 
 
 def test_password_grant_returns_keycloak_shaped_tokens(emu: EmulatorProcess) -> None:
-    answer = token_request(emu, grant_type="password", username="demo", password="demo-secret")
+    answer = httpx.post(emu.token_url, data=emu.login_form())
     assert answer.status_code == 200
     body = answer.json()
     assert body["token_type"] == "Bearer"
@@ -113,7 +113,7 @@ def test_password_grant_returns_keycloak_shaped_tokens(emu: EmulatorProcess) -> 
 
 
 def test_refresh_grant_returns_a_new_working_access_token(emu: EmulatorProcess) -> None:
-    first = token_request(emu, grant_type="password", username="demo", password="demo-secret").json()
+    first = httpx.post(emu.token_url, data=emu.login_form()).json()
     answer = token_request(emu, grant_type="refresh_token", refresh_token=first["refresh_token"])
     assert answer.status_code == 200
     second = answer.json()
@@ -156,7 +156,7 @@ def test_api_needs_a_valid_bearer_token(emu: EmulatorProcess, headers: dict[str,
 
 def test_expired_access_token_is_refused_but_refresh_still_works() -> None:
     with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "30") as emu:
-        tokens = token_request(emu, grant_type="password", username="demo", password="demo-secret").json()
+        tokens = httpx.post(emu.token_url, data=emu.login_form()).json()
         assert tokens["expires_in"] == 1
         assert export(emu, tokens["access_token"]).status_code == 200
         time.sleep(1.2)

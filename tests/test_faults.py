@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from cli_workspace import TOTP_SECRET
 from click.testing import CliRunner
 
 from numsync.config import Environment
@@ -60,7 +61,7 @@ RAW = httpx.Client(timeout=10)
 
 
 def bearer(emu: EmulatorProcess) -> dict[str, str]:
-    form = {"client_id": "ocp", "grant_type": "password", "username": "demo", "password": "demo-secret"}
+    form = emu.login_form()
     return {"Authorization": f"Bearer {RAW.post(emu.token_url, data=form).raise_for_status().json()['access_token']}"}
 
 
@@ -106,7 +107,7 @@ def numsync_client(
     on_retry = (lambda req, reason, delay: retries.append((req.method, reason, delay))) if retries is not None else None
     return OCPClient(
         emu.base_url,
-        OCPAuth(emu.token_url, Credentials("demo", "demo-secret")),
+        OCPAuth(emu.token_url, Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET)),
         retry=options.pop("retry", FAST),
         transport=recorder,
         on_retry=on_retry,
@@ -403,7 +404,7 @@ def test_cli_apply_against_an_html_export_writes_nothing(tmp_path: Path) -> None
         result = CliRunner().invoke(
             main,
             ["--config", str(tmp_path / "numsync.yaml"), "apply", "--auto-approve"],
-            env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"},
+            env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "OCP_TOTP_SECRET": TOTP_SECRET},
         )
         assert result.exit_code == 1
         assert "the live export cannot be read: the export is an HTML or XML page" in result.output

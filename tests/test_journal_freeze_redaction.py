@@ -626,7 +626,7 @@ def test_the_emulator_never_shows_a_user_password(tmp_path: Path) -> None:
         assert (
             httpx.post(
                 emu.token_url,
-                data={"client_id": "ocp", "grant_type": "password", "username": "ci-bot", "password": PASSWORD},
+                data=emu.login_form("ci-bot", PASSWORD),
             ).status_code
             == 200
         )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_workspace import TOTP_SECRET
 from click.testing import CliRunner
 
 from numsync.cli import main
@@ -15,7 +16,11 @@ from numsync.emulator.process import EmulatorProcess
 from numsync.ocp.csvcodec import parse_export
 from numsync.workflow.importer import render_desired
 
-CREDENTIALS = {"OCP_USERNAME": "viewer", "OCP_PASSWORD": "viewer-secret"}  # a read-only login is enough to plan
+CREDENTIALS = {
+    "OCP_USERNAME": "viewer",
+    "OCP_PASSWORD": "viewer-secret",
+    "OCP_TOTP_SECRET": TOTP_SECRET,
+}  # a read-only login is enough to plan
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cli_workspace import TOTP_SECRET
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -38,7 +39,7 @@ from numsync.workflow.plan import make_plan
 LIMITS = {"Delete": 3, "Create": 4, "Update": 5, "Attach": 5, "Detach": 2}
 MANAGED = ("ocp-qa", "us-sales", "uk-care")
 UNMANAGED = ("de-service",)
-CREDENTIALS = Credentials(username="demo", password="demo-secret")
+CREDENTIALS = Credentials(username="demo", password="demo-secret", totp_secret=TOTP_SECRET)
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +311,7 @@ def test_a_live_number_in_another_format_plans_nothing(
     result = CliRunner().invoke(
         main,
         ["--config", str(config), "plan", "--detailed-exitcode"],
-        env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"},
+        env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "OCP_TOTP_SECRET": TOTP_SECRET},
         catch_exceptions=False,
     )
 
@@ -322,7 +323,7 @@ def test_a_live_number_in_another_format_plans_nothing(
     changed = CliRunner().invoke(
         main,
         ["--config", str(config), "plan", "--detailed-exitcode"],
-        env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"},
+        env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "OCP_TOTP_SECRET": TOTP_SECRET},
         catch_exceptions=False,
     )
     assert (

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from cli_workspace import TOTP_SECRET
 
 from numsync.ocp.retry import READ, RETRYABLE_STATUS, RetryPolicy, RetryTransport, retry_after_seconds
 
@@ -445,7 +446,9 @@ def test_the_retry_block_of_an_environment_reaches_the_client(tmp_path, monkeypa
             exports.append(request)
             return httpx.Response(503)
 
-        with make(env, Credentials("demo", "demo-secret"), transport=httpx.MockTransport(handler)) as client:
+        with make(
+            env, Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET), transport=httpx.MockTransport(handler)
+        ) as client:
             with pytest.raises(ApiError):
                 client.export()
         assert len(exports) == 2, make.__name__  # attempts: 2, not the default 6

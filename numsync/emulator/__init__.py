@@ -24,7 +24,17 @@ Auth
   -> 400 ``invalid_grant``; another grant_type -> 400 ``unsupported_grant_type``.
 - A refresh grant returns a new access *and* refresh token, each with its full
   lifetime; the old refresh token stays valid until it expires (Keycloak's default,
-  no rotation). Two-factor is not emulated: a ``totp`` field is ignored.
+  no rotation).
+- Two-factor (``--otp``; off by default in this version, ``--no-otp``): every user must send
+  a TOTP code (RFC 6238, six digits) in form field ``otp``. All users share one secret,
+  ``--totp-secret BASE32``, default ``JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP`` (the seeded users'
+  documented secret, for tests and demos only). As Keycloak's OTP policy: codes last
+  ``--otp-period`` s (30), a code of up to ``--otp-look-around`` steps (1) before or after
+  now is accepted, and an accepted code is never accepted again. Answers, all HTTP 401
+  ``invalid_grant`` (our choice among Keycloak's): no code -> "Invalid user credentials"; a
+  wrong, expired or reused code -> "Invalid totp". The password is checked first, so a wrong
+  password is "Invalid user credentials" whatever the code. ``GET /_emulator/stats`` counts
+  ``otp_accepted``, ``otp_refused`` and ``otp_reused``.
 - Missing, unknown or expired bearer tokens -> 401 JSON ``{"error", "message"}``.
 
 Export (``POST``)

@@ -42,8 +42,11 @@ from numsync.emulator.state import (
     User,
     save_state,
 )
+from numsync.emulator.twofactor import TwoFactor
 
 TOKEN_PATH = "/auth/realms/master/protocol/openid-connect/token"
+#: Form field of the password grant that carries the two-factor code (vendor documentation).
+OTP_FIELD = "otp"
 NUMBERS_CSV_PATH = "/integrations/api/numbers/csv"
 CLIENT_ID = "ocp"
 
@@ -550,6 +553,10 @@ class Stats:
     export_requests: int = 0
     token_requests: int = 0
     rows_applied: int = 0
+    #: Password logins whose two-factor code was accepted, refused, and refused because it was used before.
+    otp_accepted: int = 0
+    otp_refused: int = 0
+    otp_reused: int = 0
 
 
 @dataclass(slots=True)
@@ -562,6 +569,8 @@ class Emulator:
     tokens: TokenStore
     persist_path: str | os.PathLike[str] | None = None
     stats: Stats = field(default_factory=Stats)
+    two_factor: TwoFactor | None = None
+    clock: Clock = time.time
 
     def persist(self) -> None:
         """Save the state file, when there is one."""
@@ -620,6 +629,13 @@ async def _token(emu: Emulator, request: Request) -> Response:
         password = str(form.get("password") or "")
         if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
             return JSONResponse({"error": "invalid_grant", "error_description": "Invalid user credentials"}, 401)
+        if emu.two_factor is not None:
+            refusal, reused = emu.two_factor.check(user.username, str(form.get(OTP_FIELD) or ""), emu.clock())
+            if refusal is not None:
+                emu.stats.otp_refused += 1
+                emu.stats.otp_reused += reused
+                return JSONResponse({"error": "invalid_grant", "error_description": refusal}, 401)
+            emu.stats.otp_accepted += 1
         return JSONResponse(emu.tokens.issue(user.username))
     if grant == "refresh_token":
         username = emu.tokens.refresh_user(str(form.get("refresh_token") or ""))
@@ -767,6 +783,7 @@ def create_app(
     refresh_ttl: int = 1800,
     persist_path: str | os.PathLike[str] | None = None,
     clock: Clock = time.time,
+    two_factor: TwoFactor | None = None,
 ) -> Starlette:
     """A Starlette app emulating one OCP tenant.
 
@@ -774,7 +791,8 @@ def create_app(
     ``limits`` overrides :data:`DEFAULT_LIMITS` per operation (rows per file). ``access_ttl``
     and ``refresh_ttl`` are token lifetimes in seconds, measured with ``clock()`` (seconds,
     like :func:`time.time`). With ``persist_path`` every successful change is saved there
-    atomically. Raises ValueError on bad limits.
+    atomically. With ``two_factor`` every password login also needs a fresh TOTP code in form
+    field ``otp`` (see numsync.emulator.twofactor). Raises ValueError on bad limits.
     """
     emu = Emulator(
         state=state,
@@ -782,6 +800,8 @@ def create_app(
         limits=merge_limits(limits),
         tokens=TokenStore(clock, access_ttl, refresh_ttl),
         persist_path=persist_path,
+        two_factor=two_factor,
+        clock=clock,
     )
 
     def route(path: str, handler: Handler, method: str) -> Route:

@@ -34,6 +34,7 @@ from numsync.emulator.state import (
     state_from_export_csv,
     users_from_specs,
 )
+from numsync.emulator.twofactor import DEFAULT_TOTP_SECRET, TwoFactor
 
 
 def loopback_address(host: str) -> str:
@@ -116,6 +117,19 @@ def write_port_file(path: Path, port: int) -> None:
     os.replace(tmp, path)
 
 
+def _totp_secret(text: str) -> str:
+    import binascii
+
+    import pyotp
+
+    secret = "".join(text.split()).upper()
+    try:
+        pyotp.TOTP(secret).at(0)
+    except (binascii.Error, ValueError):
+        raise click.BadParameter("not a base32 secret (letters A-Z, digits 2-7)", param_hint="--totp-secret") from None
+    return secret
+
+
 @click.command("emulator")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
 @click.option(
@@ -175,6 +189,30 @@ def write_port_file(path: Path, port: int) -> None:
     show_default=True,
     help="Seed for the fault coin tosses (runs are deterministic).",
 )
+@click.option(
+    "--totp-secret",
+    default=DEFAULT_TOTP_SECRET,
+    show_default=True,
+    metavar="BASE32",
+    help="TOTP secret of every user (two-factor is on by default, as on OCP).",
+)
+@click.option(
+    "--otp/--no-otp",
+    "otp_on",
+    default=False,
+    show_default=True,
+    help="Require a TOTP code from every user, as OCP does (--no-otp: a password alone logs in).",
+)
+@click.option(
+    "--otp-period", type=click.IntRange(min=1), default=30, show_default=True, help="Seconds each TOTP code lasts."
+)
+@click.option(
+    "--otp-look-around",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Time steps accepted before and after now.",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -188,13 +226,23 @@ def emulator_command(
     user_specs: tuple[str, ...],
     faults_path: Path | None,
     fault_seed: int,
+    totp_secret: str,
+    otp_on: bool,
+    otp_period: int,
+    otp_look_around: int,
 ) -> None:
     """Run a local emulator of the OCP numbers CSV API (for tests, demos and rehearsals)."""
     address = loopback_address(host)
     limits = parse_limits(limit_values)
     state = build_state(state_path, seed, from_csv, user_specs)
+    two_factor = None if not otp_on else TwoFactor(_totp_secret(totp_secret), otp_period, otp_look_around)
     app: Starlette | FaultInjector = create_app(
-        state, limits=limits, access_ttl=access_ttl, refresh_ttl=refresh_ttl, persist_path=state_path
+        state,
+        limits=limits,
+        access_ttl=access_ttl,
+        refresh_ttl=refresh_ttl,
+        persist_path=state_path,
+        two_factor=two_factor,
     )
     if faults_path is not None:
         try:

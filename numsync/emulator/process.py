@@ -22,8 +22,10 @@ from typing import Any
 
 import httpx
 
-from numsync.emulator.app import TOKEN_PATH
+from numsync.emulator.app import OTP_FIELD, TOKEN_PATH
+from numsync.emulator.twofactor import DEFAULT_TOTP_SECRET
 from numsync.errors import EmulatorStartError
+from numsync.ocp.otp import OtpPolicy, StepLedger, TotpCodes
 
 #: The folder holding the ``numsync`` package, put on the child's PYTHONPATH so it runs this code.
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -33,14 +35,28 @@ class EmulatorProcess:
     """``sys.executable -m numsync.emulator --port 0 --port-file <tmp> *extra_args`` as a context manager.
 
     ``extra_args`` are passed to the command (``--state``, ``--limit``, ``--user``...);
-    ``env`` entries are added to the child's environment. Entering waits up to
+    ``env`` entries are added to the child's environment. ``two_factor=True`` passes
+    ``--otp`` with ``totp_secret``, ``otp_period`` and ``otp_look_around``; :meth:`login_form`
+    and :meth:`token` then send fresh codes. Entering waits up to
     ``timeout`` seconds (default 20) for the port file and raises EmulatorStartError
     with the child's stderr if it dies first. Exiting terminates the child (SIGTERM,
     5 s grace, then kill) and removes the temporary folder.
     """
 
-    def __init__(self, *extra_args: str, env: dict[str, str] | None = None, timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        *extra_args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 20.0,
+        two_factor: bool = False,
+        totp_secret: str = DEFAULT_TOTP_SECRET,
+        otp_period: int = 30,
+        otp_look_around: int = 1,
+    ) -> None:
         self.extra_args = extra_args
+        self.two_factor = two_factor
+        self.totp_secret = totp_secret
+        self.otp = OtpPolicy(period=otp_period, look_around=otp_look_around)
         self.env = env
         self.timeout = timeout
         self.port = 0
@@ -70,6 +86,7 @@ class EmulatorProcess:
             "0",
             "--port-file",
             str(port_file),
+            *self._otp_args(),
             *self.extra_args,
         ]
         self._stdout = open(self._tmp / "stdout", "wb")  # noqa: SIM115 - closed in stop()
@@ -102,6 +119,16 @@ class EmulatorProcess:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
         return status
+
+    def _otp_args(self) -> list[str]:
+        if not self.two_factor:
+            return ["--no-otp"]
+        return [
+            "--otp",
+            f"--totp-secret={self.totp_secret}",
+            f"--otp-period={self.otp.period}",
+            f"--otp-look-around={self.otp.look_around}",
+        ]
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -152,12 +179,22 @@ class EmulatorProcess:
 
     # -- helpers ---------------------------------------------------------
 
+    def one_time_code(self, username: str = "demo") -> str:
+        """A TOTP code for ``username`` not used before, through numsync's step ledger (so it never collides
+        with a code numsync itself sent this emulator)."""
+        codes = TotpCodes(self.totp_secret, self.otp, StepLedger())
+        return codes.next_code(self.token_url, username)
+
+    def login_form(self, username: str = "demo", password: str = "demo-secret") -> dict[str, str]:
+        """The form of a password grant, with a fresh two-factor code while two-factor is on."""
+        form = {"client_id": "ocp", "grant_type": "password", "username": username, "password": password}
+        if self.two_factor:
+            form[OTP_FIELD] = self.one_time_code(username)
+        return form
+
     def token(self, username: str = "demo", password: str = "demo-secret") -> str:
         """An access token from the password grant. Raises httpx.HTTPStatusError on refusal."""
-        answer = httpx.post(
-            self.token_url,
-            data={"client_id": "ocp", "grant_type": "password", "username": username, "password": password},
-        )
+        answer = httpx.post(self.token_url, data=self.login_form(username, password))
         answer.raise_for_status()
         return str(answer.json()["access_token"])
 

@@ -1,8 +1,8 @@
 """Keycloak token auth for OCP, as an ``httpx.Auth``.
 
 Source: the vendor's auth doc — ``POST {host}/auth/realms/master/protocol/openid-connect/token``,
-form-encoded ``client_id=ocp``, ``grant_type=password`` (``username``, ``password``, and
-``totp`` where two-factor is on) or ``grant_type=refresh_token``. Access tokens live
+form-encoded ``client_id=ocp``, ``grant_type=password`` (``username``, ``password``, and the
+one-time code in ``otp``: two-factor is mandatory on OCP) or ``grant_type=refresh_token``. Access tokens live
 ``expires_in`` seconds (300), refresh tokens ``refresh_expires_in`` (1800). Every API
 call carries ``Authorization: Bearer <token>``.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import httpx
 
 from numsync.errors import AuthError
+from numsync.ocp.otp import OtpPolicy, StepLedger, TotpCodes, check_secret
 from numsync.ocp.retry import READ
 from numsync.redaction import Redactor
 
@@ -37,16 +38,6 @@ class Credentials:
     otp: str | None = None
     totp_secret: str | None = None
 
-    def one_time_code(self) -> str | None:
-        """The two-factor code to send now: ``otp`` as given, or generated from ``totp_secret`` (RFC 6238, pyotp)."""
-        if self.otp:
-            return self.otp
-        if self.totp_secret:
-            import pyotp
-
-            return pyotp.TOTP(self.totp_secret).now()
-        return None
-
     def __repr__(self) -> str:
         kind = "token" if self.token else f"user={self.username!r}"
         return f"Credentials({kind}, secrets hidden)"
@@ -60,11 +51,12 @@ class Credentials:
                 token=env["OCP_TOKEN"].strip()
             )  # a token never holds whitespace; a stray newline would leak it in an error
         if env.get("OCP_USERNAME") and env.get("OCP_PASSWORD"):
+            secret = env.get("OCP_TOTP_SECRET", "").strip()
             return cls(
                 username=env["OCP_USERNAME"],
                 password=env["OCP_PASSWORD"],
-                otp=env.get("OCP_OTP") or None,
-                totp_secret=env.get("OCP_TOTP_SECRET") or None,
+                otp=env.get("OCP_OTP", "").strip() or None,
+                totp_secret=check_secret(secret) if secret else None,
             )
         raise AuthError(
             "no OCP credentials: set OCP_USERNAME and OCP_PASSWORD (plus OCP_OTP or OCP_TOTP_SECRET where two-factor is on), or OCP_TOKEN with a pre-issued access token."
@@ -80,8 +72,10 @@ class OCPAuth(httpx.Auth):
 
     Before a request: reuse the access token unless it expires within
     :data:`EXPIRY_LEEWAY` seconds; else renew with the refresh token, else log in with the
-    password. On a 401 answer: renew once and replay the request. A pre-issued token is
-    sent as is (it cannot be renewed). Raises AuthError when the token endpoint refuses.
+    password and a one-time code (``otp.field``): ``OCP_OTP`` as given, once, or the next
+    unused code of ``OCP_TOTP_SECRET`` (see numsync.ocp.otp). On a 401 answer: renew once and
+    replay the request. A pre-issued token is sent as is (it cannot be renewed). Raises
+    AuthError when the token endpoint refuses.
     """
 
     requires_response_body = True
@@ -93,11 +87,21 @@ class OCPAuth(httpx.Auth):
         *,
         client_id: str = "ocp",
         clock: Callable[[], float] = time.monotonic,
+        otp: OtpPolicy | None = None,
+        ledger: StepLedger | None = None,
+        on_otp_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.token_url = token_url
         self.credentials = credentials
         self.client_id = client_id
         self.clock = clock
+        self.otp = otp or OtpPolicy()
+        self._codes = (
+            TotpCodes(credentials.totp_secret, self.otp, ledger or StepLedger(), on_wait=on_otp_wait)
+            if credentials.totp_secret and not credentials.otp
+            else None
+        )
+        self._given_code_used = False
         self._access: str | None = credentials.token
         self._access_expires = float("inf") if credentials.token else 0.0
         self._refresh: str | None = None
@@ -126,13 +130,27 @@ class OCPAuth(httpx.Auth):
             "username": self.credentials.username or "",
             "password": self.credentials.password or "",
         }
-        code = self.credentials.one_time_code()
+        code = self._one_time_code()
         if code:
-            form["totp"] = code
+            form[self.otp.field] = code
         response = yield self._token_request(form)
         if response.status_code != 200:
-            raise AuthError(_refusal(response, self.credentials))
+            raise AuthError(_refusal(response, self.credentials, code))
         self._store(response)
+
+    def _one_time_code(self) -> str | None:
+        """The code for this password login; None without two-factor credentials."""
+        if self._codes is not None:
+            return self._codes.next_code(self.token_url, self.credentials.username or "")
+        if self.credentials.otp:
+            if self._given_code_used:
+                raise AuthError(
+                    "numsync had to log in again, but OCP_OTP holds one code and OCP accepts each code once; "
+                    "set OCP_TOTP_SECRET instead so numsync can make a fresh code"
+                )
+            self._given_code_used = True
+            return self.credentials.otp
+        return None
 
     def _token_request(self, form: dict[str, str]) -> httpx.Request:
         self.token_requests += 1
@@ -158,7 +176,7 @@ class OCPAuth(httpx.Auth):
             ) from None
 
 
-def _refusal(response: httpx.Response, credentials: Credentials) -> str:
+def _refusal(response: httpx.Response, credentials: Credentials, code: str | None) -> str:
     username = credentials.username
     reason = ""
     try:
@@ -167,9 +185,18 @@ def _refusal(response: httpx.Response, credentials: Credentials) -> str:
     except ValueError:
         pass
     # a server that echoes what it was sent must not leak it
-    reason = Redactor([*credentials.secrets(), credentials.one_time_code()])(reason)
+    reason = Redactor([*credentials.secrets(), code])(reason)
     detail = f" ({reason})" if reason else ""
+    refused = (
+        f"OCP refused to log in user {username!r}: HTTP {response.status_code} from {response.request.url}{detail}."
+    )
+    if code is None:
+        return (
+            f"{refused} numsync sent no two-factor code, and two-factor authentication is mandatory on OCP: "
+            "set OCP_TOTP_SECRET to the account's TOTP secret (or OCP_OTP to a current code). "
+            "Otherwise check OCP_USERNAME and OCP_PASSWORD, or the environment's token_url."
+        )
     return (
-        f"OCP refused to log in user {username!r}: HTTP {response.status_code} from {response.request.url}{detail}. "
-        "Check OCP_USERNAME and OCP_PASSWORD (and OCP_OTP where two-factor is on), or the environment's token_url."
+        f"{refused} Check OCP_USERNAME, OCP_PASSWORD and the two-factor code (OCP_TOTP_SECRET or OCP_OTP; the "
+        "environment's otp: period must match the tenant's), or the environment's token_url."
     )

@@ -1,22 +1,66 @@
-"""OCP regions and their endpoints (vendor documentation: "API Authentication")."""
+"""OCP regions and their endpoints (vendor documentation: "API Authentication").
+
+Each region has an Integrations API base URL (None where the vendor documents none) and a
+Keycloak token endpoint, given as a host and a realm: the "Swarm" regions use realm
+``master``, the "K8s" regions (CA1, FRANKFURT) realm ``ocp``; US2's token endpoint is on its
+own ``auth.`` host, not on the API host.
+"""
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-#: Integrations API base URL per OCP region (vendor documentation).
-REGIONS: dict[str, str] = {
-    "EU1": "https://eu1-m.ocp.ai/integrations",
-    "US1": "https://us1-m.ocp.ai/integrations",
-    "US2": "https://us2-m.ocp.ai/integrations",
-    "US1W": "https://us1-w-m.ocp.ai/integrations",
+#: The realm a token endpoint uses when nothing says otherwise (the Swarm regions' realm).
+DEFAULT_REALM = "master"
+
+
+class Region(enum.StrEnum):
+    """The OCP regions the vendor documents, by the name numsync.yaml uses."""
+
+    EU1 = "EU1"
+    US1 = "US1"
+    US2 = "US2"
+    US1W = "US1W"
+    CA1 = "CA1"
+    FRANKFURT = "FRANKFURT"
+
+
+@dataclass(frozen=True, slots=True)
+class RegionEndpoints:
+    """Where one region's APIs are: ``base_url`` is None where the vendor documents no Integrations URL."""
+
+    base_url: str | None
+    token_host: str
+    realm: str
+
+    @property
+    def token_url(self) -> str:
+        return token_url_on(self.token_host, self.realm)
+
+
+REGIONS: dict[Region, RegionEndpoints] = {
+    Region.EU1: RegionEndpoints("https://eu1-m.ocp.ai/integrations", "https://eu1-m.ocp.ai", "master"),
+    Region.US1: RegionEndpoints("https://us1-m.ocp.ai/integrations", "https://us1-m.ocp.ai", "master"),
+    Region.US2: RegionEndpoints("https://us2-m.ocp.ai/integrations", "https://auth.us2-m.ocp.ai", "master"),
+    Region.US1W: RegionEndpoints("https://us1-w-m.ocp.ai/integrations", "https://us1-w-m.ocp.ai", "master"),
+    Region.CA1: RegionEndpoints(None, "https://pub.ca1.ocp.ai", "ocp"),
+    Region.FRANKFURT: RegionEndpoints(None, "https://pub.frankfurt.ocp.ai", "ocp"),
 }
 
-#: Path of the Keycloak token endpoint on the region's host (vendor documentation).
-TOKEN_PATH = "/auth/realms/master/protocol/openid-connect/token"
+
+def token_url_on(host: str, realm: str = DEFAULT_REALM) -> str:
+    """The Keycloak token endpoint of ``realm`` on ``host`` (``scheme://netloc``, no path)."""
+    return f"{host}/auth/realms/{realm}/protocol/openid-connect/token"
 
 
-def token_url_for(base_url: str) -> str:
+def host_of(url: str) -> str:
+    """``scheme://netloc`` of ``url`` (``https://h/integrations`` → ``https://h``)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def token_url_for(base_url: str, realm: str = DEFAULT_REALM) -> str:
     """The token endpoint on the host of ``base_url`` (``https://h/integrations`` → ``https://h/auth/…/token``)."""
-    parts = urlsplit(base_url)
-    return f"{parts.scheme}://{parts.netloc}{TOKEN_PATH}"
+    return token_url_on(host_of(base_url), realm)

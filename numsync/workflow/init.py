@@ -24,7 +24,7 @@ from numsync.core.model import NumberRecord
 from numsync.core.paths import write_no_follow
 from numsync.core.schema import schema_problems
 from numsync.errors import ConfigError, InputError, OverwriteRefused
-from numsync.ocp.regions import REGIONS, token_url_for
+from numsync.ocp.regions import REGIONS, Region, host_of, token_url_on
 
 DEFAULT_ENVIRONMENT = "prod"
 
@@ -52,10 +52,12 @@ def discovery_environment(name: str, region: str, base_url: str | None, config_p
     """The environment to export from before numsync.yaml exists: ``region``'s endpoints, or ``base_url``'s."""
     if base_url:
         check_base_url(base_url)
-    url = (base_url or REGIONS[region]).rstrip("/")
-    return Environment(
-        name=name, base_url=url, token_url=token_url_for(url), desired=config_path.parent / "desired", groups={}
-    )
+    endpoints = REGIONS[Region(region)]
+    url = (base_url or endpoints.base_url or "").rstrip("/")
+    if not url:
+        raise InputError(f"the vendor documents no Integrations API URL for region {region}: pass --base-url")
+    token = token_url_on(endpoints.token_host if not base_url else host_of(url), endpoints.realm)
+    return Environment(name=name, base_url=url, token_url=token, desired=config_path.parent / "desired", groups={})
 
 
 def group_counts(live: Iterable[NumberRecord]) -> dict[str, int]:

@@ -58,6 +58,14 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
     return state
 
 
+#: Told how many seconds numsync waits for the next two-factor time step (set by the CLI, which prints it).
+otp_wait_notice: Callable[[float], None] | None = None
+
+
+def _auth(env: Environment, creds: Credentials) -> OCPAuth:
+    return OCPAuth(env.token_url, creds, otp=env.otp, on_otp_wait=otp_wait_notice)
+
+
 def connect(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPClient:
     """A client for ``env``'s API; credentials from the process environment by default (raises AuthError if none).
 
@@ -66,18 +74,14 @@ def connect(env: Environment, credentials: Credentials | None = None, **options:
     """
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
-    return OCPClient(
-        env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options
-    )
+    return OCPClient(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
 
 
 def connect_readonly(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPReader:
     """A session for ``env`` that can only export (drift reports); see OCPReader. ``options`` as for :func:`connect`."""
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
-    return OCPReader(
-        env.base_url, OCPAuth(env.token_url, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options
-    )
+    return OCPReader(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
 
 
 def export_live(client: OCPReader) -> list[NumberRecord]:

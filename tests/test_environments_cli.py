@@ -1,0 +1,105 @@
+"""numsync environments: every environment's resolved endpoints, offline and without credentials."""
+
+from __future__ import annotations
+
+import json
+import socket
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from numsync.cli import main
+
+CONFIG = """
+environments:
+  prod:
+    region: US2
+    desired: desired
+    groups: {ocp-qa: {}}
+  canada:
+    region: CA1
+    base_url: https://tenant.ca1.example.test/integrations
+    desired: desired
+    groups: {ocp-qa: {}}
+  local:
+    base_url: http://127.0.0.1:8080/integrations
+    realm: ocp
+    desired: desired
+    groups: {ocp-qa: {}}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project with three environments, no credential variables and no way to open a connection."""
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "OCP_USERNAME",
+        "OCP_PASSWORD",
+        "OCP_TOKEN",
+        "OCP_OTP",
+        "OCP_TOTP_SECRET",
+        "NUMSYNC_CONFIG",
+        "NUMSYNC_ENV",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("numsync environments tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    (tmp_path / "numsync.yaml").write_text(textwrap.dedent(CONFIG).lstrip(), encoding="utf-8")
+    return tmp_path
+
+
+def environments(*args: str) -> Result:
+    return CliRunner().invoke(main, ["environments", *args], catch_exceptions=False)
+
+
+def test_json_lists_every_environment_with_its_resolved_endpoints(project: Path) -> None:
+    result = environments("--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [
+        {
+            "name": "prod",
+            "region": "US2",
+            "base_url": "https://us2-m.ocp.ai/integrations",
+            "token_url": "https://auth.us2-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+        },
+        {
+            "name": "canada",
+            "region": "CA1",
+            "base_url": "https://tenant.ca1.example.test/integrations",
+            "token_url": "https://pub.ca1.ocp.ai/auth/realms/ocp/protocol/openid-connect/token",
+        },
+        {
+            "name": "local",
+            "region": None,
+            "base_url": "http://127.0.0.1:8080/integrations",
+            "token_url": "http://127.0.0.1:8080/auth/realms/ocp/protocol/openid-connect/token",
+        },
+    ]
+
+
+def test_text_names_each_environment_and_its_endpoints(project: Path) -> None:
+    result = environments()
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "prod (region US2)" in out and "local (no region)" in out
+    assert "token_url: https://auth.us2-m.ocp.ai/auth/realms/master/protocol/openid-connect/token" in out
+    assert "base_url:  https://tenant.ca1.example.test/integrations" in out
+
+
+def test_a_region_without_a_documented_base_url_is_refused_with_its_location(project: Path) -> None:
+    text = (project / "numsync.yaml").read_text("utf-8")
+    (project / "numsync.yaml").write_text(
+        text.replace("    base_url: https://tenant.ca1.example.test/integrations\n", ""), encoding="utf-8"
+    )
+    result = environments("--format", "json")
+    assert result.exit_code == 1
+    assert "numsync.yaml:7:13:" in result.stderr and "base_url" in result.stderr
+    assert result.stdout == ""

@@ -1,0 +1,102 @@
+"""Two-factor login as OCP does it, against the emulator with two-factor on: codes in "otp", never reused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from cli_workspace import TOTP_SECRET, live_records, run, workspace, write_desired
+
+from numsync.core.model import Field, NumberRecord
+from numsync.emulator.process import EmulatorProcess
+from numsync.errors import AuthError
+from numsync.ocp import Credentials
+from numsync.ocp.otp import OtpPolicy, choose_step, code_at
+
+PERIOD = 2  # short, so a test that logs in a few times waits at most a couple of seconds
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorProcess]:
+    with EmulatorProcess(two_factor=True, otp_period=PERIOD) as process:
+        yield process
+
+
+def config(tmp_path: Path, emulator: EmulatorProcess) -> Path:
+    path = workspace(tmp_path, emulator.base_url, {"uk-care": False}, f"otp: {{period: {PERIOD}}}")
+    (tmp_path / "desired" / "uk-care.yaml").write_text('group_id: uk-care\nnumbers:\n  "+442079460958": {}\n')
+    return path
+
+
+def test_password_only_login_is_refused_naming_two_factor(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    path = config(tmp_path, emulator)
+    result = run(path, "plan", env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "OCP_TOTP_SECRET": ""})
+    assert result.exit_code == 1
+    assert "two-factor" in result.output and "OCP_TOTP_SECRET" in result.output and "OCP_OTP" in result.output
+    assert emulator.stats()["put_requests"] == 0 and emulator.stats()["otp_refused"] == 1
+
+
+def test_plan_then_apply_as_two_processes_both_log_in_without_reusing_a_code(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    path = config(tmp_path, emulator)
+    (tmp_path / "desired" / "uk-care.yaml").unlink()
+    live = [r for r in live_records(emulator) if r.group_id == "uk-care"]
+    changed = NumberRecord(live[0].number, "uk-care", {**live[0].fields, Field.NOTE: "two-factor"})
+    write_desired(tmp_path, [changed, *live[1:]], ["uk-care"])
+    before = emulator.stats()
+    planned = run(path, "plan", "--out", str(tmp_path / "plan.json"))
+    assert planned.exit_code == 0, planned.output
+    applied = run(path, "apply", str(tmp_path / "plan.json"), "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    after = emulator.stats()
+    assert after["otp_accepted"] - before["otp_accepted"] == 2  # one login per process
+    assert after["otp_refused"] == before["otp_refused"] == 0 and after["otp_reused"] == 0
+    assert emulator.numbers()[changed.number]["NOTE"] == "two-factor"
+
+
+def test_the_emulator_refuses_a_reused_or_wrong_code(emulator: EmulatorProcess) -> None:
+    form = emulator.login_form()
+    assert httpx.post(emulator.token_url, data=form).status_code == 200
+    again = httpx.post(emulator.token_url, data=form)
+    assert again.status_code == 401 and again.json() == {"error": "invalid_grant", "error_description": "Invalid totp"}
+    wrong = httpx.post(emulator.token_url, data={**emulator.login_form(), "otp": "000000"})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_grant"
+    missing = {k: v for k, v in emulator.login_form().items() if k != "otp"}
+    answer = httpx.post(emulator.token_url, data=missing)
+    assert answer.status_code == 401 and answer.json()["error_description"] == "Invalid user credentials"
+    assert emulator.stats()["otp_reused"] == 1
+
+
+@pytest.mark.parametrize(
+    ("secret", "says"), [("ABC", "too short"), ("JBSWY3DPEHPK3PXP!!!!", "not base32"), ("1" * 20, "not base32")]
+)
+def test_a_short_or_invalid_totp_secret_is_a_clear_error_naming_the_variable(secret: str, says: str) -> None:
+    with pytest.raises(AuthError) as caught:
+        Credentials.from_env({"OCP_USERNAME": "u", "OCP_PASSWORD": "p", "OCP_TOTP_SECRET": secret})
+    assert "OCP_TOTP_SECRET" in str(caught.value) and says in str(caught.value)
+    assert secret not in str(caught.value)
+
+
+def test_a_bad_totp_secret_through_the_cli_exits_1_without_a_traceback(tmp_path: Path) -> None:
+    path = workspace(tmp_path, "http://127.0.0.1:9/integrations", {"uk-care": False})
+    (tmp_path / "desired" / "uk-care.yaml").write_text('group_id: uk-care\nnumbers:\n  "+442079460958": {}\n')
+    result = run(path, "plan", env={"OCP_USERNAME": "demo", "OCP_PASSWORD": "pw", "OCP_TOTP_SECRET": "not-a-secret"})
+    assert result.exit_code == 1 and "OCP_TOTP_SECRET" in result.output and "Traceback" not in result.output
+
+
+def test_choose_step_takes_the_next_step_in_the_window_then_waits() -> None:
+    policy = OtpPolicy(period=30, look_around=1)
+    assert choose_step(3000.0, policy, None) == (100, 0.0)
+    assert choose_step(3000.0, policy, 99) == (100, 0.0)
+    assert choose_step(3000.0, policy, 100) == (101, 0.0)  # one step ahead: still inside the look-around window
+    assert choose_step(3010.0, policy, 101) == (102, 20.0)  # wait until step 102 is within the window (t = 3030)
+    assert choose_step(3000.0, policy, 500) == (100, 0.0)  # a ledger from a clock far ahead is not waited for
+
+
+def test_code_at_matches_the_rfc_6238_code_of_that_step() -> None:
+    import pyotp
+
+    assert code_at(TOTP_SECRET, 100, 30) == pyotp.TOTP(TOTP_SECRET).at(3000)
