@@ -24,6 +24,9 @@ import httpx
 
 from numsync.emulator.app import OTP_FIELD, TOKEN_PATH
 from numsync.emulator.twofactor import DEFAULT_TOTP_SECRET
+
+#: The TOTP secret of the seeded users (demo, viewer), for clients of an emulator started here.
+SEEDED_TOTP_SECRET = DEFAULT_TOTP_SECRET
 from numsync.errors import EmulatorStartError
 from numsync.ocp.otp import OtpPolicy, StepLedger, TotpCodes
 

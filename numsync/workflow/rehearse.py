@@ -18,15 +18,14 @@ from pathlib import Path
 from numsync.config import Environment
 from numsync.core.diff import Diff, diff
 from numsync.core.model import NumberRecord
-from numsync.emulator.process import EmulatorProcess
-from numsync.emulator.twofactor import DEFAULT_TOTP_SECRET
+from numsync.emulator.process import SEEDED_TOTP_SECRET, EmulatorProcess
 from numsync.ocp import Credentials, OCPAuth, OCPClient
 from numsync.ocp.csvcodec import parse_export
 from numsync.workflow.apply import ApplyResult, apply_plan
 from numsync.workflow.plan import Plan
 
 #: The emulator's seeded OWNER user, valid on every rehearsal emulator (two-factor on, as on OCP).
-REHEARSAL_CREDENTIALS = Credentials(username="demo", password="demo-secret", totp_secret=DEFAULT_TOTP_SECRET)
+REHEARSAL_CREDENTIALS = Credentials(username="demo", password="demo-secret", totp_secret=SEEDED_TOTP_SECRET)
 
 
 @dataclass(frozen=True, slots=True)
