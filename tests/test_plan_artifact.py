@@ -92,7 +92,9 @@ def test_json_round_trip_is_exact() -> None:
     original = every_kind_of_plan()
     assert {c.kind for c in original.changes} == {"create", "update", "replace", "delete"}
     assert original.conflicts and original.unmanaged and original.out_of_scope == 1
-    assert len(original.phases) == 4 and any(len(p.batches) > 1 for p in original.phases)
+    # every operation type and several phases; phase by phase this took 7 files, packed it takes 4
+    assert len(original.phases) == 4 and original.request_count() == 4
+    assert {r.operation for p in original.phases for r in p.rows} == set(Operation)
 
     text = json.dumps(original.to_json(), ensure_ascii=False)
     again = Plan.from_json(json.loads(text))
@@ -113,25 +115,29 @@ def test_the_artifact_lists_every_batch_with_its_rows() -> None:
     data = every_kind_of_plan().to_json()
     assert data["format_version"] == PLAN_FORMAT_VERSION
     assert data["environment"] == "prod"
-    assert data["summary"] == {"Create": 3, "Update": 4, "Attach": 1, "Detach": 3, "Delete": 3, "requests": 7}
+    assert data["summary"] == {"Create": 3, "Update": 4, "Attach": 1, "Detach": 3, "Delete": 3, "requests": 4}
+    # packed: Detach, Delete, Create 1 per file, Update 2 per file; a number's next row in a later file
     assert data["phases"] == [
-        [  # Detach 1 per file, Delete 1 per file, Create 1 per file, Update 2 per file
+        [
             [
-                {"OPERATION": "Detach", "NUMBER": "+12015550100"},
+                {"OPERATION": "Detach", "NUMBER": "+12015550103"},
                 {"OPERATION": "Delete", "NUMBER": "+12015550102"},
                 {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550108", "PROVIDER": "twilio"},
                 {"OPERATION": "Update", "NUMBER": "+12015550107", "MINIAPP_ID": "app-3"},
-            ],
-            [
-                {"OPERATION": "Detach", "NUMBER": "+12015550101"},
-                {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550109", "PROVIDER": "twilio"},
-            ],
-            [{"OPERATION": "Detach", "NUMBER": "+12015550103"}],
+            ]
         ],
         [
             [
-                {"OPERATION": "Delete", "NUMBER": "+12015550101"},
+                {"OPERATION": "Detach", "NUMBER": "+12015550100"},
+                {"OPERATION": "Delete", "NUMBER": "+12015550103"},
+                {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550109", "PROVIDER": "twilio"},
                 {"OPERATION": "Attach", "NUMBER": "+12015550108", "MINIAPP_ID": "app-2", "LOCALE": "en-US"},
+            ]
+        ],
+        [
+            [
+                {"OPERATION": "Detach", "NUMBER": "+12015550101"},
+                {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550103", "PROVIDER": "twilio"},
                 {
                     "OPERATION": "Update",
                     "NUMBER": "+12015550100",
@@ -140,19 +146,18 @@ def test_the_artifact_lists_every_batch_with_its_rows() -> None:
                     "NOTE": NULL,
                 },
                 {"OPERATION": "Update", "NUMBER": "+12015550109", "NOTE": "@team"},
-            ],
-            [{"OPERATION": "Delete", "NUMBER": "+12015550103"}],
+            ]
         ],
-        [[{"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550103", "PROVIDER": "twilio"}]],
         [
             [
+                {"OPERATION": "Delete", "NUMBER": "+12015550101"},
                 {
                     "OPERATION": "Update",
                     "NUMBER": "+12015550103",
                     "MINIAPP_ID": "app-2",
                     "LOCALE": "de-DE",
                     "NOTE": 'Zeile 1\nZeile 2, "quoted" — ünïcödé',
-                }
+                },
             ]
         ],
     ]
@@ -403,7 +408,7 @@ def test_emit_csv_writes_the_exact_upload_files_and_a_safe_review(tmp_path: Path
         for p, phase in enumerate(the_plan.phases, 1)
         for b, batch in enumerate(phase.batches, 1)
     }
-    assert len(expected) == 4  # phase 1: 5 Updates at 2 per file + the Create; phase 2: the new number's Update
+    assert len(expected) == 3  # 6 Updates at 2 per file; the Create in file 1, the new number's Update after it
     assert sorted(path.name for path in out.iterdir()) == sorted([*expected, "review.csv"])
     for name, body in expected.items():
         assert (out / name).read_bytes() == body

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections import Counter
+import itertools
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from schedule_oracle import SHAPES, exact_minimum, lower_bound, schedule_errors
 
 from numsync.core.diff import ChangeKind, diff
 from numsync.core.model import Field, NumberRecord
 from numsync.core.policy import GroupPolicy
-from numsync.ocp.compile import PlanningError, minimum_requests, plan_phases
+from numsync.ocp.compile import PlanningError, chain, minimum_requests, plan_phases, schedule
 from numsync.ocp.rows import OperationRow
 from numsync.ocp.vocabulary import DEFAULT_LIMITS, NULL, Operation
 
@@ -205,19 +205,77 @@ limits_st = st.fixed_dictionaries({op: st.integers(1, 4) for op in Operation})
 
 @settings(max_examples=200, deadline=None)
 @given(desired=tenant_st, live=tenant_st, limits=limits_st)
-def test_phases_never_touch_a_number_twice_and_use_the_fewest_files(desired, live, limits) -> None:
+def test_phases_never_touch_a_number_twice_and_reach_the_lower_bound(desired, live, limits) -> None:
     d = {n: rec(number=n, group=g, **f) for n, (g, f) in desired.items()}
     lv = [rec(number=n, group=g, provider=None, **f) for n, (g, f) in live.items()]
-    phases = plan_phases(diff(d, lv, GROUPS), limits)
+    result = diff(d, lv, GROUPS)
+    phases = plan_phases(result, limits)
+    files = [[(r.number, r.operation) for r in batch.rows] for phase in phases for batch in phase.batches]
+    expected = {c.number: [r.operation for r in chain(c)] for c in result.changes}
+    assert schedule_errors(expected, files, limits) == []
     for phase in phases:
         numbers = [r.number for r in phase.rows]
         assert len(numbers) == len(set(numbers)), "a number has two rows in one phase"
-        for batch in phase.batches:
-            for op, n in Counter(r.operation for r in batch.rows).items():
-                assert n <= limits[op]
-        counts = Counter(r.operation for r in phase.rows)
-        assert len(phase.batches) == max(math.ceil(n / limits[op]) for op, n in counts.items())
-    assert sum(len(p.batches) for p in phases) == minimum_requests(phases, limits)
+    for before, after in itertools.pairwise(phases):
+        # phases are as long as they can be: the next file would repeat a number
+        assert {r.number for r in before.rows} & {r.number for r in after.batches[0].rows}
+    requests = sum(len(p.batches) for p in phases)
+    assert requests >= lower_bound(list(expected.values()), limits)
+    assert minimum_requests(phases, limits) == lower_bound(list(expected.values()), limits)
+
+
+def test_updates_after_creates_ride_in_the_files_of_the_deletes() -> None:
+    """Issue #16: 10 Create→Update chains and 100 Deletes need 10 files, not a phase of 10 and one more."""
+    live = [rec(number=f"+1201555{i:04d}") for i in range(100)]  # unattached, pruned: one Delete each
+    desired = [rec(number=f"+1202555{i:04d}", note="new") for i in range(10)]  # Create → Update
+    phases = plan_phases(diff({r.number: r for r in desired}, live, GROUPS), DEFAULT_LIMITS)
+    batches = [b for p in phases for b in p.batches]
+    assert len(batches) == 10
+    assert [b.count(Operation.DELETE) for b in batches] == [10] * 10
+    assert [b.count(Operation.CREATE) for b in batches] == [10] + [0] * 9
+    assert sum(b.count(Operation.UPDATE) for b in batches[1:]) == 10
+    assert minimum_requests(phases, DEFAULT_LIMITS) == 10
+
+
+# --- the scheduler against an independent judge --------------------------------------------
+
+small_limits_st = st.fixed_dictionaries({op: st.integers(1, 3) for op in Operation})
+
+
+def rows_for(shapes: list[tuple[Operation, ...]]) -> list[list[OperationRow]]:
+    return [[OperationRow(op, f"+1201555{i:04d}") for op in shape] for i, shape in enumerate(shapes)]
+
+
+def scheduled(shapes: list[tuple[Operation, ...]], limits: dict[Operation, int]) -> list[list[tuple[str, Operation]]]:
+    files = schedule(rows_for(shapes), limits)
+    chains = {f"+1201555{i:04d}": list(s) for i, s in enumerate(shapes)}
+    got = [[(r.number, r.operation) for r in batch.rows] for batch in files]
+    assert schedule_errors(chains, got, limits) == []
+    return got
+
+
+@settings(max_examples=150, deadline=None)
+@given(shapes=st.lists(st.sampled_from(SHAPES), max_size=7), limits=small_limits_st)
+def test_small_schedules_take_the_exact_fewest_files(shapes, limits) -> None:
+    assert len(scheduled(shapes, limits)) == exact_minimum(shapes, limits)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shapes=st.lists(st.sampled_from(SHAPES), min_size=50, max_size=300),
+    limits=st.fixed_dictionaries({op: st.integers(1, 40) for op in Operation}),
+)
+def test_large_schedules_meet_the_lower_bound(shapes, limits) -> None:
+    assert len(scheduled(shapes, limits)) == lower_bound(shapes, limits)
+
+
+def test_the_exact_search_sees_what_the_bound_misses() -> None:
+    """The judge itself: a case where no schedule meets the per-type bound, so exact search is needed."""
+    d, x, c, a, u = Operation.DETACH, Operation.DELETE, Operation.CREATE, Operation.ATTACH, Operation.UPDATE
+    shapes = [(x,), (c, a), (x, c, u), (d, u), (a,), (d, u), (d, x, c, a)]
+    limits = {c: 3, u: 1, a: 3, d: 1, x: 1}
+    assert lower_bound(shapes, limits) == 4
+    assert exact_minimum(shapes, limits) == len(scheduled(shapes, limits)) == 5
 
 
 def test_a_number_listed_in_another_form_is_addressed_as_listed_until_it_is_created_anew() -> None:

@@ -23,8 +23,9 @@ operation's limit of each type, so a phase needs max over types of ⌈count/limi
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from numsync.core.diff import Change, ChangeKind, Diff, FieldChange
 from numsync.core.model import Field, NumberRecord
@@ -112,16 +113,95 @@ def _removal(live: NumberRecord) -> list[OperationRow]:
     return ops
 
 
-def batches_for(rows: Sequence[OperationRow], limits: Mapping[Operation, int]) -> tuple[Batch, ...]:
-    """Split one phase's rows into the fewest files: file *i* takes the *i*-th slice of each type."""
-    by_type: dict[Operation, list[OperationRow]] = {op: [] for op in OPERATION_ORDER}
-    for row in rows:
-        by_type[row.operation].append(row)
-    files = max((math.ceil(len(r) / limits[op]) for op, r in by_type.items() if r), default=0)
-    return tuple(
-        Batch(tuple(row for op in OPERATION_ORDER for row in by_type[op][i * limits[op] : (i + 1) * limits[op]]))
-        for i in range(files)
-    )
+def schedule(chains: Sequence[Sequence[OperationRow]], limits: Mapping[Operation, int]) -> list[Batch]:
+    """Place every chain's operations into the fewest files we can find, in upload order.
+
+    Rules of a valid schedule: a chain's operations go in strictly increasing files (so a
+    number has at most one row per file), and a file holds at most ``limits[t]`` rows of
+    type *t*. Three list schedules are built (see :func:`_list_schedule`) and the shortest
+    kept; docs/semantics.md ("Phases and files") argues why that reaches the optimum.
+    """
+    if not any(chains):
+        return []
+    forward = _list_schedule(chains, limits, lambda i, j: -(len(chains[i]) - j))
+    backward = _reversed(chains, _list_schedule(_flip(chains), limits, lambda i, j: -(len(chains[i]) - j)))
+    # Forward again, most urgent first where "urgent" is the backward schedule's latest file.
+    latest = max(f for files in backward for f in files)
+    guided = _list_schedule(chains, limits, lambda i, j: backward[i][j] - latest)
+    best = min((forward, guided, backward), key=lambda placed: max(f for files in placed for f in files))
+    return _files(chains, best)
+
+
+Placement = list[list[int]]  # placement[i][j]: the 0-based file of chain i's j-th operation
+
+
+def _list_schedule(
+    chains: Sequence[Sequence[OperationRow]], limits: Mapping[Operation, int], priority: Callable[[int, int], int]
+) -> Placement:
+    """Fill file after file: per type, the ``limit`` ready operations of lowest ``priority(chain, index)``.
+
+    An operation is ready when its chain's previous operation is in an earlier file. Every
+    file is filled as far as the ready operations allow: moving an operation into free room
+    of an earlier file never breaks a schedule, so a fullest-first schedule loses nothing.
+    """
+    placed: Placement = [[-1] * len(c) for c in chains]
+    ready: dict[Operation, list[tuple[int, int, int]]] = {op: [] for op in Operation}
+    for i, c in enumerate(chains):
+        if c:
+            heapq.heappush(ready[c[0].operation], (priority(i, 0), i, 0))
+    file = 0
+    left = sum(len(c) for c in chains)
+    while left:
+        advanced = []
+        for op, heap in ready.items():
+            for _ in range(min(limits[op], len(heap))):
+                _, i, j = heapq.heappop(heap)
+                placed[i][j] = file
+                advanced.append((i, j + 1))
+        left -= len(advanced)
+        for i, j in advanced:
+            if j < len(chains[i]):
+                heapq.heappush(ready[chains[i][j].operation], (priority(i, j), i, j))
+        file += 1
+    return placed
+
+
+def _flip(chains: Sequence[Sequence[OperationRow]]) -> list[list[OperationRow]]:
+    return [list(reversed(c)) for c in chains]
+
+
+def _reversed(chains: Sequence[Sequence[OperationRow]], flipped: Placement) -> Placement:
+    """A schedule of the reversed chains, read back to front: a schedule of the chains themselves."""
+    last = max((f for files in flipped for f in files), default=0)
+    return [[last - f for f in reversed(files)] for files in flipped]
+
+
+def _files(chains: Sequence[Sequence[OperationRow]], placed: Placement) -> list[Batch]:
+    count = max(f for files in placed for f in files) + 1
+    rows: list[list[OperationRow]] = [[] for _ in range(count)]
+    for c, files in zip(chains, placed, strict=True):
+        for row, f in zip(c, files, strict=True):
+            rows[f].append(row)
+    order = {op: k for k, op in enumerate(OPERATION_ORDER)}
+    return [Batch(tuple(sorted(r, key=lambda row: order[row.operation]))) for r in rows]
+
+
+def phases_of(files: Sequence[Batch]) -> list[Phase]:
+    """Group consecutive files into phases while no number repeats inside one phase.
+
+    A phase so keeps its meaning: its rows are independent of each other (one row per
+    number). Apply runs files strictly in order either way.
+    """
+    phases: list[list[Batch]] = []
+    seen: set[str] = set()
+    for batch in files:
+        numbers = {row.number for row in batch.rows}
+        if not phases or numbers & seen:
+            phases.append([])
+            seen = set()
+        phases[-1].append(batch)
+        seen |= numbers
+    return [Phase(tuple(p)) for p in phases]
 
 
 def plan_phases(result: Diff, limits: Mapping[Operation, int]) -> list[Phase]:
@@ -135,20 +215,30 @@ def plan_phases(result: Diff, limits: Mapping[Operation, int]) -> list[Phase]:
             errors.update(exc.numbers)
     if errors:
         raise PlanningError(errors)
-    depth = max((len(c) for c in chains), default=0)
-    phases = []
-    for k in range(depth):
-        rows = [c[k] for c in chains if len(c) > k]
-        phases.append(Phase(batches_for(rows, limits)))
-    return phases
+    return phases_of(schedule(chains, limits))
 
 
 def minimum_requests(phases: Sequence[Phase], limits: Mapping[Operation, int]) -> int:
-    """Σ over phases of max over operation types of ⌈count/limit⌉: the fewest PUTs possible."""
-    total = 0
+    """A lower bound on the PUTs of any schedule of these rows, computed from the rows alone.
+
+    The rows of each number, in upload order, are its chain. An operation of type *t* with
+    *a* operations before it and *b* after it in its chain fits only in files a+1 … F-b, so
+    F ≥ a + b + ⌈#(such operations)/limit[t]⌉ for every t, a, b. That covers
+    ⌈count/limit⌉ per type (a = b = 0) and the longest chain.
+    """
+    chains: dict[str, list[Operation]] = {}
     for phase in phases:
-        counts: dict[Operation, int] = {}
         for row in phase.rows:
-            counts[row.operation] = counts.get(row.operation, 0) + 1
-        total += max((math.ceil(n / limits[op]) for op, n in counts.items()), default=0)
-    return total
+            chains.setdefault(row.number, []).append(row.operation)
+    positions: dict[Operation, list[tuple[int, int]]] = {op: [] for op in Operation}
+    for ops in chains.values():
+        for j, op in enumerate(ops):
+            positions[op].append((j, len(ops) - 1 - j))
+    bound = 0
+    for op, spots in positions.items():
+        for a in {a for a, _ in spots}:
+            for b in {b for _, b in spots}:
+                count = sum(1 for x, y in spots if x >= a and y >= b)
+                if count:
+                    bound = max(bound, a + b + math.ceil(count / limits[op]))
+    return bound
