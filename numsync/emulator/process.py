@@ -24,11 +24,11 @@ import httpx
 
 from numsync.emulator.app import OTP_FIELD, TOKEN_PATH
 from numsync.emulator.twofactor import DEFAULT_TOTP_SECRET
+from numsync.errors import EmulatorStartError
+from numsync.ocp.otp import OtpPolicy, StepLedger, TotpCodes
 
 #: The TOTP secret of the seeded users (demo, viewer), for clients of an emulator started here.
 SEEDED_TOTP_SECRET = DEFAULT_TOTP_SECRET
-from numsync.errors import EmulatorStartError
-from numsync.ocp.otp import OtpPolicy, StepLedger, TotpCodes
 
 #: The folder holding the ``numsync`` package, put on the child's PYTHONPATH so it runs this code.
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
