@@ -328,8 +328,8 @@ class _PlanEcho(_Echo, PlanObserver):
     def note(self, message: str) -> None:
         click.echo(message, err=self.notes_to_stderr)
 
-    def planned(self, plan: Plan, violations: Sequence[safety.Violation]) -> None:
-        report = plan_reports.PlanReport(plan, [str(v) for v in violations])
+    def planned(self, plan: Plan, violations: Sequence[safety.Violation], notices: Sequence[str] = ()) -> None:
+        report = plan_reports.PlanReport(plan, [str(v) for v in violations], notices)
         for fmt, path in self.outputs:
             rendered = fmt.render(report)
             if path:
@@ -341,11 +341,15 @@ class _PlanEcho(_Echo, PlanObserver):
             self.gitlab_report.write_text(plan_json.render_terraform_report(plan), "utf-8")
             click.echo(f"wrote the GitLab Terraform report to {self.gitlab_report}", err=True)
 
-    def freeze_noted(self, freeze: str) -> None:
-        self.note(f'Note: a change freeze is in force ({freeze}); apply will refuse without --override-freeze "<why>".')
+    def freeze_noted(self, notice: str) -> None:
+        if self.notes_to_stderr:  # the text plan on stdout says it already
+            self.note(f"Note: {notice}")
 
-    def saved(self, path: Path) -> None:
-        self.note(f"Saved the plan to {path}; apply it with: numsync apply {path}")
+    def saved(self, path: Path, *, refused: bool = False) -> None:
+        if refused:  # never how to apply a plan that apply would refuse
+            self.note(f"Saved the plan to {path}; apply will refuse it until the safety checks above pass")
+        else:
+            self.note(f"Saved the plan to {path}; apply it with: numsync apply {path}")
 
     def wrote_upload_file(self, path: Path) -> None:
         self.note(f"wrote {path}")

@@ -141,3 +141,36 @@ def test_refused_rows_point_at_the_yaml_to_fix_also_when_they_share_a_message(tm
         "Update +12015550125      unknown number": "at desired/a.yaml:7:3",
     }, "\n".join(lines)
     assert render_apply(result).count(" at ") == 0  # without the desired state, no places
+
+
+def test_a_replacement_shows_the_old_group_and_every_old_to_new_value_and_a_delete_its_attributes() -> None:
+    from numsync.core.diff import Change, ChangeKind, ChangeSummary
+    from numsync.core.model import Field, NumberRecord
+    from numsync.reports import markdown, text
+    from numsync.workflow.plan import Plan
+
+    live = NumberRecord("+442079460958", "uk-care", {Field.NOTE: "old note", Field.LOCALE: "en-GB"})
+    want = NumberRecord("+442079460958", "ocp-qa", {Field.NOTE: "new note"}, provider="twilio")
+    moved = ChangeSummary.of(Change(live.number, ChangeKind.REPLACE, want, live, ()))
+    gone = NumberRecord("+12015550188", "ocp-qa", {Field.APPLICATION_TAG: "billing"})
+    deleted = ChangeSummary.of(
+        Change(
+            gone.number,
+            ChangeKind.DELETE,
+            None,
+            gone,
+            (__import__("numsync.core.diff").core.diff.FieldChange(Field.APPLICATION_TAG, "billing", None),),
+        )
+    )
+    from numsync.ocp.rows import Batch, OperationRow, Phase
+    from numsync.ocp.vocabulary import Operation
+
+    plan = Plan("prod", [Phase((Batch((OperationRow(Operation.DELETE, gone.number),)),))], [moved, deleted])
+    shown = text.render_plan(plan)
+    assert "(uk-care → ocp-qa)  replace" in shown
+    assert 'locale: "en-GB" → (empty)' in shown and 'note: "old note" → "new note"' in shown
+    assert 'application_tag: "billing" (deleted with the number)' in shown
+    assert "Numbers: 2 number(s): 0 to create, 0 to update, 1 to replace, 1 to delete." in shown
+    md = markdown.render_plan(plan)
+    assert "`uk-care` → `ocp-qa`" in md
+    assert md.index("`locale`") < md.index("`note`")  # one field order everywhere

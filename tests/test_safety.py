@@ -465,7 +465,7 @@ def test_replacement_is_destructive_refused_then_applied_with_allow_replace(
     planned = run(config, "plan", "--detailed-exitcode")
 
     assert planned.exit_code == 1
-    assert f"-/+ {moved}  (us-sales)  replace  DESTRUCTIVE: GROUP_ID cannot be updated" in planned.output
+    assert f"-/+ {moved}  (ocp-qa → us-sales)  replace  DESTRUCTIVE: GROUP_ID cannot be updated" in planned.output
     assert "Refused: 1 number(s) change group and would be DELETED and created again" in planned.output
     assert "To apply anyway, pass --allow-replace." in planned.output
     assert run(config, "apply", "--auto-approve", "--override-thresholds", "--allow-small-export").exit_code == 1

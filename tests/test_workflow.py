@@ -187,10 +187,10 @@ class Recorder(PlanObserver, ApplyObserver):
     def __init__(self) -> None:
         self.events: list[tuple[str, object]] = []
 
-    def planned(self, plan: Plan, violations: Sequence[Violation] = ()) -> None:  # type: ignore[override]
+    def planned(self, plan: Plan, violations: Sequence[Violation] = (), notices: Sequence[str] = ()) -> None:  # type: ignore[override]
         self.events.append(("planned", plan.summary_line()))
 
-    def saved(self, path: Path) -> None:
+    def saved(self, path: Path, *, refused: bool = False) -> None:
         self.events.append(("saved", path))
 
     def applying(self, environment: str, base_url: str) -> None:

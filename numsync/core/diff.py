@@ -73,6 +73,10 @@ class ChangeSummary:
     def of(cls, change: Change) -> ChangeSummary:
         live_group = change.live.group_id if change.live else None
         fields = {c.field: (c.live, c.desired) for c in change.fields}
+        if change.kind is ChangeKind.REPLACE and change.live is not None and change.desired is not None:
+            # the number is created afresh in its new group: show every value it had and will have
+            have, want = change.live, change.desired
+            fields = {f: (have.get(f), want.get(f)) for f in FIELDS if have.get(f) is not None or f in fields}
         return cls(change.number, change.kind, change.group_id, fields, live_group)
 
     @property

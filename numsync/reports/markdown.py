@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from numsync.core.diff import ChangeKind, ChangeSummary
 from numsync.ocp.vocabulary import NUMBER
 from numsync.reports.escaping import code
-from numsync.reports.text import show
+from numsync.reports.text import numbers_line, ordered_fields, show
 from numsync.workflow.plan import Plan
 
 _SIGILS = {ChangeKind.CREATE: "➕", ChangeKind.UPDATE: "✏️", ChangeKind.REPLACE: "♻️", ChangeKind.DELETE: "➖"}
@@ -60,8 +60,11 @@ def change_rows(changes: Sequence[ChangeSummary]) -> list[list[str]]:
     """One row per changed field; the first row of a number names it, the kind and the group."""
     rows: list[list[str]] = []
     for c in changes:
-        head = [_SIGILS[c.kind], code(c.number), code(c.group_id), _KINDS[c.kind]]
-        fields = [] if c.kind is ChangeKind.DELETE else list(c.fields.items())
+        group = code(c.group_id)
+        if c.kind is ChangeKind.REPLACE and c.live_group_id:
+            group = f"{code(c.live_group_id)} → {group}"
+        head = [_SIGILS[c.kind], code(c.number), group, _KINDS[c.kind]]
+        fields = ordered_fields(c)
         if not fields:
             rows.append(head + ["", "", ""])
             continue
@@ -83,10 +86,13 @@ def operation_rows(plan: Plan) -> list[list[str]]:
     return rows
 
 
-def render_plan(plan: Plan, *, violations: Sequence[str] = (), heading: str = "###") -> str:
-    """The plan for a merge request: summary, safety refusals, conflicts, changes, operations.
+def render_plan(
+    plan: Plan, *, violations: Sequence[str] = (), heading: str = "###", notices: Sequence[str] = ()
+) -> str:
+    """The plan for a merge request: summary, notices, safety refusals, conflicts, changes, operations.
 
-    ``violations`` are the safety checks the plan fails (sentences, shown as a warning).
+    ``violations`` are the safety checks the plan fails (sentences, shown as a warning);
+    ``notices`` what else a reviewer must know (a change freeze in force).
     """
     out = [f"{heading} numsync plan for {code(plan.environment)}", ""]
     if plan.empty:
@@ -94,10 +100,14 @@ def render_plan(plan: Plan, *, violations: Sequence[str] = (), heading: str = "#
             f"**No changes.** Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope)."
         )
     else:
-        out.append(f"**Plan: {plan.summary_line()}**, in {plan.request_count()} request(s).")
+        out.append(
+            f"**Plan: {plan.summary_line()}**, in {plan.request_count()} request(s). Numbers: {numbers_line(plan)}."
+        )
     if plan.git_commit:
         out[-1] += f" Desired files at commit {code(plan.git_commit[:12])}."
     out.append("")
+    for notice in notices:
+        out += [f":information_source: {code(notice)}", ""]
     if violations:
         out.append(":warning: **Apply would be refused** by these safety checks:")
         out += [f"- {code(v)}" for v in violations]  # they name numbers and groups: data

@@ -16,14 +16,16 @@ class PlanReport:
 
     plan: Plan
     violations: Sequence[str] = ()
+    notices: Sequence[str] = ()
 
 
 def _text(report: PlanReport) -> str:
-    return text.render_plan(report.plan) + "\n"
+    notices = "".join(f"Note: {notice}\n" for notice in report.notices)
+    return text.render_plan(report.plan) + "\n" + notices
 
 
 def _markdown(report: PlanReport) -> str:
-    return markdown.render_plan(report.plan, violations=report.violations)
+    return markdown.render_plan(report.plan, violations=report.violations, notices=report.notices)
 
 
 def _json(report: PlanReport) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from numsync.core.desired import DesiredState
 from numsync.core.diff import ChangeKind, ChangeSummary, Diff
+from numsync.core.model import FIELDS, Field
 from numsync.core.yamlsrc import Location
 from numsync.ocp.vocabulary import desired_keys_named
 from numsync.reports.escaping import visible
@@ -20,18 +22,34 @@ def show(value: str | None) -> str:
     return "(empty)" if value is None else visible(json.dumps(value, ensure_ascii=False))
 
 
+def ordered_fields(c: ChangeSummary) -> list[tuple[Field, tuple[str | None, str | None]]]:
+    """A change's fields in the one order every format shows them (:data:`numsync.core.model.FIELDS`)."""
+    return [(f, c.fields[f]) for f in FIELDS if f in c.fields]
+
+
 def _change_lines(c: ChangeSummary) -> list[str]:
-    head = f"  {_SIGILS[c.kind]:>3} {visible(c.number)}  ({visible(c.group_id)})  {c.kind.value}"
+    group = visible(c.group_id)
+    if c.kind is ChangeKind.REPLACE and c.live_group_id:
+        group = f"{visible(c.live_group_id)} → {group}"
+    head = f"  {_SIGILS[c.kind]:>3} {visible(c.number)}  ({group})  {c.kind.value}"
     if c.kind is ChangeKind.REPLACE:
         head += "  DESTRUCTIVE: GROUP_ID cannot be updated, the number is deleted and created again"
     if c.kind is ChangeKind.DELETE:
         head += "  (prune)"
     lines = [head]
-    if c.kind is ChangeKind.DELETE:
-        return lines
-    for f, (live, desired) in c.fields.items():
-        lines.append(f"        {f.yaml_key}: {show(live)} → {show(desired)}")
+    for f, (live, desired) in ordered_fields(c):
+        if c.kind is ChangeKind.DELETE:
+            lines.append(f"        {f.yaml_key}: {show(live)} (deleted with the number)")
+        else:
+            lines.append(f"        {f.yaml_key}: {show(live)} → {show(desired)}")
     return lines
+
+
+def numbers_line(plan: Plan) -> str:
+    """How many numbers the plan changes, by kind (the summary line counts rows)."""
+    counts = Counter(c.kind for c in plan.changes)
+    kinds = ", ".join(f"{counts[k]} to {k.value}" for k in ChangeKind)
+    return f"{len(plan.changes)} number(s): {kinds}"
 
 
 def render_plan(plan: Plan) -> str:
@@ -71,6 +89,7 @@ def render_plan(plan: Plan) -> str:
         )
     else:
         out.append(f"Plan: {plan.summary_line()}.")
+        out.append(f"Numbers: {numbers_line(plan)}.")
     return "\n".join(out)
 
 

@@ -31,14 +31,15 @@ class Observer:
 class PlanObserver(Observer):
     """Events of ``plan``, in the order they happen."""
 
-    def planned(self, plan: Plan, violations: Sequence[Violation]) -> None:
-        """The plan is made; ``violations`` are the safety checks it fails (the run is refused after the reports)."""
+    def planned(self, plan: Plan, violations: Sequence[Violation], notices: Sequence[str] = ()) -> None:
+        """The plan is made; ``violations`` are the safety checks it fails (the run is refused after the
+        reports); ``notices`` what every format must also say (a change freeze in force)."""
 
-    def freeze_noted(self, freeze: str) -> None:
-        """A change freeze is in force, so applying this plan will need a reason."""
+    def freeze_noted(self, notice: str) -> None:
+        """A change freeze is in force, so applying this plan will need a reason (``notice`` says so)."""
 
-    def saved(self, path: Path) -> None:
-        """The plan artifact was written to ``path``."""
+    def saved(self, path: Path, *, refused: bool = False) -> None:
+        """The plan artifact was written to ``path``; ``refused``: a safety check refuses it."""
 
     def wrote_upload_file(self, path: Path) -> None:
         """An upload file (or review.csv) was written."""

@@ -107,3 +107,8 @@ def apply_exit_code(result: ApplyResult | None, remaining: Diff | None) -> int:
     if result is None:
         return 0
     return 0 if result.ok and remaining is not None and remaining.empty else 1
+
+
+def freeze_notice(freeze: str) -> str:
+    """What every plan format says while a change freeze is in force."""
+    return f'a change freeze is in force ({freeze}); apply will refuse without --override-freeze "<why>".'

@@ -61,13 +61,15 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     live = parse_export(live_csv)
     the_plan = plan_environment(env, desired, live).plan
     violations = safety.check(the_plan, env, request.overrides)
-    observer.planned(the_plan, violations)
     frozen = env.freeze.active()
-    if frozen and not the_plan.empty:  # plan still runs in a freeze (review goes on); apply is the one that refuses
-        observer.freeze_noted(frozen)
+    # plan still runs in a freeze (review goes on); apply is the one that refuses
+    notices = [policy.freeze_notice(frozen)] if frozen and not the_plan.empty else []
+    observer.planned(the_plan, violations, notices)
+    if notices:
+        observer.freeze_noted(notices[0])
     if request.save_to:
         request.save_to.write_text(json.dumps(the_plan.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
-        observer.saved(request.save_to)
+        observer.saved(request.save_to, refused=bool(violations))
     if request.emit_csv:
         for path in write_upload_files(the_plan, request.emit_csv):
             observer.wrote_upload_file(path)
