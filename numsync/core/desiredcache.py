@@ -24,6 +24,7 @@ import importlib.metadata
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
@@ -41,6 +42,9 @@ SUBFOLDER = "desired"
 DEFAULT_FOLDER_NAME = ".numsync-cache"
 #: Overrides the cache folder (e.g. one the CI keeps between pipelines).
 ENV_VAR = "NUMSYNC_CACHE_DIR"
+#: An entry no load has used for this long is deleted (when a load writes new entries), so the
+#: folder holds about one entry per desired file and setting in use, not every version ever seen.
+MAX_UNUSED_SECONDS = 14 * 24 * 3600
 
 
 @cache
@@ -108,7 +112,21 @@ class DesiredCache:
             return None
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None  # foreign: another key's entry copied under this name
+        try:
+            os.utime(self.folder / f"{key}.json")  # in use: see prune
+        except OSError:
+            pass
         return entry.get("digest")
+
+    def prune(self, now: float | None = None) -> None:
+        """Delete the entries no load has used for :data:`MAX_UNUSED_SECONDS` (never raises)."""
+        limit = (time.time() if now is None else now) - MAX_UNUSED_SECONDS
+        try:
+            for entry in self.folder.iterdir():
+                if entry.suffix == ".json" and entry.stat().st_mtime < limit:
+                    entry.unlink(missing_ok=True)
+        except OSError:
+            return
 
     def put(self, key: str, digest: Any) -> None:
         """Store ``digest`` under ``key`` atomically; a folder that cannot be written is skipped."""

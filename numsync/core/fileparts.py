@@ -156,6 +156,8 @@ def file_parts(
         done = [_here(item, load, managed, default_provider, store) for item in todo]
     for (i, *_), part in zip(todo, done):
         parts[i] = part
+    if store is not None and todo:
+        store.prune()
     return parts
 
 
