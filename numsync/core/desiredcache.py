@@ -19,6 +19,7 @@ and an unwritable cache folder is skipped silently.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -112,10 +113,8 @@ class DesiredCache:
             return None
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None  # foreign: another key's entry copied under this name
-        try:
+        with contextlib.suppress(OSError):
             os.utime(self.folder / f"{key}.json")  # in use: see prune
-        except OSError:
-            pass
         return entry.get("digest")
 
     def prune(self, now: float | None = None) -> None:
