@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import phonenumbers
@@ -383,7 +384,7 @@ def _load_number(
             if problem:
                 where, owner = _field_location(spec, defaults, yaml_key, location, number)
                 problems.append(Problem(where, f"{yaml_key} {owner}: {problem}", "text-value"))
-            values[f] = value
+            values[f] = intern(value)  # one string per distinct value: a tenant repeats a few miniapps, locales, sets
     locale = merged.get("locale")
     if isinstance(locale, str) and locale.strip() and (locale_message := locale_problem(locale)):
         problems.append(
@@ -428,7 +429,7 @@ def _value_locations(merged: dict[str, Any], spec: Any, defaults: Any) -> dict[s
         if where is None:
             where = in_defaults.get(key)
         if where is not None:
-            found[key] = where
+            found[intern(key)] = where  # not one copy of 'miniapp_id' per number
     return found
 
 

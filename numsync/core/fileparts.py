@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from numsync.core.desiredcache import DesiredCache, entry_key
-from numsync.core.model import FIELDS, NumberRecord
+from numsync.core.model import FIELDS, NumberRecord, memo_mark, memoize, memoized_since
 from numsync.core.state import DesiredState
 from numsync.core.yamlsrc import Location
 
@@ -46,12 +46,14 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def encode(part: DesiredState) -> dict[str, Any]:
+def encode(part: DesiredState, normalized: list[tuple[str, str]]) -> dict[str, Any]:
     """``part`` as plain values: tables of its distinct texts, locations and (field, value) pairs, and its numbers.
 
     Each number is ``[number, provider, key location, [pair, …], [key, …], [location, …]]``, every
     item an index into a table (provider 0: none, else text index + 1), so a value many numbers
-    share is stored once and read back as one string.
+    share is stored once and read back as one string. ``normalized``: the (text, E.164) pairs reading
+    the file taught :func:`~numsync.core.model.normalize_number`, taught again on decoding, so
+    the export that follows finds its numbers normalized as after a parse here.
     """
     texts: dict[str, int] = {}
     places: dict[tuple[int, int], int] = {}
@@ -85,6 +87,7 @@ def encode(part: DesiredState) -> dict[str, Any]:
         "places": [n for at in places for n in at],
         "pairs": [n for pair in pairs for n in pair],
         "numbers": numbers,
+        "normalized": [text(n) for pair in normalized for n in pair],
     }
 
 
@@ -118,6 +121,8 @@ def _decode(digest: dict[str, Any], shown: str) -> DesiredState | None:
         )
         keys[number] = locations[at]
         fields_at[number] = dict(zip(map(texts.__getitem__, located), map(locations.__getitem__, where)))
+    normalized = list(map(texts.__getitem__, digest["normalized"]))
+    memoize(zip(normalized[::2], normalized[1::2]))
     return part
 
 
@@ -169,9 +174,10 @@ def _here(
     store: DesiredCache | None,
 ) -> DesiredState | None:
     _, data, shown, key = item
+    mark = memo_mark()
     part = load(data, shown, managed, default_provider)
     if part is not None and store is not None and key is not None:
-        store.put(key, encode(part))
+        store.put(key, encode(part, memoized_since(mark)))
     return part
 
 
@@ -186,8 +192,9 @@ def _worker(
     store = DesiredCache(cache_root) if cache_root is not None else None
     out = []
     for _, data, shown, key in chunk:
+        mark = memo_mark()
         part = load(data, shown, managed, default_provider)
-        digest = encode(part) if part is not None else None
+        digest = encode(part, memoized_since(mark)) if part is not None else None
         if digest is not None and store is not None and key is not None:
             store.put(key, digest)
         out.append(digest)
