@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from itertools import repeat
 from pathlib import Path
@@ -209,28 +210,20 @@ def _in_workers(
     store: DesiredCache | None,
     cpus: int,
 ) -> list[DesiredState | None]:
-    """``cpus - 1`` worker processes take chunks from the front while this one takes them from the back.
+    """One worker process per CPU reads the files, in chunks; this one decodes each chunk as it comes back.
 
-    Forked workers start in milliseconds and share the loaded modules; this process reads every
-    chunk no worker has started, so a busy machine never leaves it waiting on a queue.
+    Forked workers start in milliseconds and share the loaded modules. This process parses no
+    YAML itself: what a parse leaves behind (freed, but not given back to the system) stays in
+    the workers, so its peak memory is about that of a load from the cache.
     """
     size = max(1, len(todo) // (cpus * CHUNKS_PER_WORKER))
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-    results: list[list[DesiredState | None] | None] = [None] * len(chunks)
-    context = multiprocessing.get_context("fork")
     root = store.root if store is not None else None
-    with ProcessPoolExecutor(max_workers=cpus - 1, mp_context=context) as pool:
-        futures: list[Future[list[Any]]] = [
-            pool.submit(_worker, chunk, load, managed, default_provider, root) for chunk in chunks
-        ]
-        for n in reversed(range(len(chunks))):
-            if not futures[n].cancel():
-                break  # a worker has it, and every chunk before it
-            results[n] = [_here(item, load, managed, default_provider, store) for item in chunks[n]]
-        for n, future in enumerate(futures):
-            if results[n] is None:
-                results[n] = [
-                    decode(digest, item[2]) if digest is not None else None
-                    for item, digest in zip(chunks[n], future.result())
-                ]
-    return [part for chunk in results for part in (chunk or [])]
+    parts: list[DesiredState | None] = []
+    with ProcessPoolExecutor(max_workers=cpus, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = deque(pool.submit(_worker, chunk, load, managed, default_provider, root) for chunk in chunks)
+        for chunk in chunks:
+            digests = futures.popleft().result()  # popped: a digest is freed once decoded, not kept to the end
+            parts += [decode(digest, item[2]) if digest is not None else None for item, digest in zip(chunk, digests)]
+            del digests
+    return parts
