@@ -131,10 +131,10 @@ def memoized_since(mark: int) -> list[tuple[str, str]]:
 
 def memoize(pairs: Iterable[tuple[str, str]]) -> None:
     """Remember texts another process (or an earlier run, same phonenumbers) normalized: the export then skips their parse."""
-    for raw, number in pairs:
-        if len(_E164) >= _E164_MAX:
-            _E164.clear()
-        _E164[raw] = number
+    known = dict(pairs)
+    if len(_E164) + len(known) > _E164_MAX:
+        _E164.clear()
+    _E164.update(known)
 
 
 _LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?$")
