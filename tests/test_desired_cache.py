@@ -226,7 +226,7 @@ def test_worker_processes_give_the_sequential_result(
     cache = tmp_path / "cache" if with_cache else None
     assert load(folder, cache, managed_groups=groups, workers=3) == sequential
     if cache:
-        assert len(entries(cache)) == 12  # written by the workers and by this process
+        assert len(entries(cache)) == 12  # written by the workers
         assert load(folder, cache, managed_groups=groups, workers=3) == sequential
 
 
