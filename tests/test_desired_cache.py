@@ -118,7 +118,10 @@ def rehash(entry: Path, change: Any) -> None:
     [
         lambda p: p["digest"]["texts"].__setitem__(0, 12),  # a number that is not text
         lambda p: p["digest"].__setitem__("numbers", "nope"),
-        lambda p: p["digest"]["numbers"][0].__setitem__(1, -1),
+        lambda p: p["digest"]["numbers"][1].__setitem__(0, -1),  # a provider index below the table
+        lambda p: p["digest"]["numbers"][0].__setitem__(0, -2),  # a number index below the table
+        lambda p: p["digest"]["numbers"][3].pop(),  # columns of different lengths
+        lambda p: p["digest"]["numbers"][3].__setitem__(0, "ab"),  # pairs that are not indexes
         lambda p: p["digest"].pop("group"),
         lambda p: p.__setitem__("digest", None),
         lambda p: p.__setitem__("key", "0" * 64),  # foreign: written for another file

@@ -36,7 +36,7 @@ import phonenumbers
 import yaml
 
 #: Bumped whenever the digest's layout changes (old entries then never match).
-FORMAT = "numsync-desired-cache 1"
+FORMAT = "numsync-desired-cache 2"
 #: Folder under the cache root that holds desired-file entries.
 SUBFOLDER = "desired"
 #: Where the cache lives by default: beside numsync.yaml (git-ignored, see README).

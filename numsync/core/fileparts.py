@@ -50,9 +50,9 @@ def available_cpus() -> int:
 def encode(part: DesiredState, normalized: list[tuple[str, str]]) -> dict[str, Any]:
     """``part`` as plain values: tables of its distinct texts, locations and (field, value) pairs, and its numbers.
 
-    Each number is ``[number, provider, key location, [pair, …], [key, …], [location, …]]``, every
-    item an index into a table (provider 0: none, else text index + 1), so a value many numbers
-    share is stored once and read back as one string. ``normalized``: the (text, E.164) pairs reading
+    ``numbers`` holds six columns, one item per number: its text, provider (0: none, else text
+    index + 1), key location, [pair, …], [key, …] and [location, …] of its values — every item an
+    index into a table, so a value many numbers share is stored once and read back as one string. ``normalized``: the (text, E.164) pairs reading
     the file taught :func:`~numsync.core.model.normalize_number`, taught again on decoding, so
     the export that follows finds its numbers normalized as after a parse here.
     """
@@ -67,27 +67,22 @@ def encode(part: DesiredState, normalized: list[tuple[str, str]]) -> dict[str, A
         return places.setdefault((loc.line, loc.column), len(places))
 
     ((group_id, _),) = part.groups.items()
-    numbers = []
+    columns: list[list[Any]] = [[], [], [], [], [], []]
+    number_at, provider_of, key_at, fields_of, keys_of, places_of = columns
     for number, record in part.records.items():
-        provider = 0 if record.provider is None else text(record.provider) + 1
-        fields = [pairs.setdefault((_FIELD_INDEX[f], text(v)), len(pairs)) for f, v in record.fields.items()]
         located = part.field_locations[number]
-        numbers.append(
-            [
-                text(number),
-                provider,
-                place(part.locations[number]),
-                fields,
-                [text(key) for key in located],
-                [place(loc) for loc in located.values()],
-            ]
-        )
+        number_at.append(text(number))
+        provider_of.append(0 if record.provider is None else text(record.provider) + 1)
+        key_at.append(place(part.locations[number]))
+        fields_of.append([pairs.setdefault((_FIELD_INDEX[f], text(v)), len(pairs)) for f, v in record.fields.items()])
+        keys_of.append([text(key) for key in located])
+        places_of.append([place(loc) for loc in located.values()])
     return {
         "group": group_id,
         "texts": list(texts),
         "places": [n for at in places for n in at],
         "pairs": [n for pair in pairs for n in pair],
-        "numbers": numbers,
+        "numbers": columns,
         "normalized": [text(n) for pair in normalized for n in pair],
     }
 
@@ -111,17 +106,23 @@ def _decode(digest: dict[str, Any], shown: str) -> DesiredState | None:
     locations = list(map(_new_location, zip(repeat(shown), places[::2], places[1::2])))
     values = [(FIELDS[f], texts[t]) for f, t in zip(pairs[::2], pairs[1::2])]
     providers = [None, *texts]
-    part = DesiredState(groups={group_id: Path(shown)})
-    records, keys, fields_at = part.records, part.locations, part.field_locations
-    for n, provider, at, fields, located, where in digest["numbers"]:
-        number = texts[n]
-        if provider < 0 or len(located) != len(where):
-            return None
-        records[number] = NumberRecord(
-            number=number, group_id=group_id, fields=dict(map(values.__getitem__, fields)), provider=providers[provider]
-        )
-        keys[number] = locations[at]
-        fields_at[number] = dict(zip(map(texts.__getitem__, located), map(locations.__getitem__, where)))
+    number_at, provider_of, key_at, fields_of, keys_of, places_of = digest["numbers"]
+    if len({len(column) for column in digest["numbers"]}) != 1:
+        return None
+    if min(number_at, default=0) < 0 or min(provider_of, default=0) < 0 or min(key_at, default=0) < 0:
+        return None  # a negative index would read another table entry, not fail
+    # Column by column through map and zip: no Python-level step per number but NumberRecord's own.
+    text, place, value = texts.__getitem__, locations.__getitem__, values.__getitem__
+    numbers = list(map(text, number_at))
+    fields = map(dict, map(map, repeat(value), fields_of))
+    records = map(NumberRecord, numbers, repeat(group_id), fields, map(providers.__getitem__, provider_of))
+    located = map(dict, map(zip, map(map, repeat(text), keys_of), map(map, repeat(place), places_of)))
+    part = DesiredState(
+        records=dict(zip(numbers, records)),
+        locations=dict(zip(numbers, map(place, key_at))),
+        groups={group_id: Path(shown)},
+        field_locations=dict(zip(numbers, located)),
+    )
     normalized = list(map(texts.__getitem__, digest["normalized"]))
     memoize(zip(normalized[::2], normalized[1::2]))
     return part
