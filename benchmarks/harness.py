@@ -64,16 +64,20 @@ def prepare(base: Path, size: int, changed: float) -> Path:
 
 def run_size(base: Path, size: int, repeat: int, log) -> dict[str, dict]:
     one, twenty = prepare(base, size, 0.01), prepare(base, size, 0.20)
+    cold = {"BENCH_CACHE": "cold"}  # a fresh desired-file cache per run: nothing parsed before
+    warm = {"NUMSYNC_CACHE_DIR": str(base / f"cache-{size}")}
+    measure("validate", one, 1, warm)  # fills the warm cache (not timed)
     figures = {}
-    for name, figure, root in (
-        ("baseline", "baseline", one),
-        ("validate", "validate", one),
-        ("plan 1%", "plan", one),
-        ("plan 20%", "plan", twenty),
-        ("import", "import", one),
+    for name, figure, root, cache in (
+        ("baseline", "baseline", one, cold),
+        ("validate", "validate", one, cold),
+        ("plan 1%", "plan", one, cold),
+        ("plan 20%", "plan", twenty, cold),
+        ("plan 1% warm", "plan", one, warm),
+        ("import", "import", one, cold),
     ):
-        figures[name] = measure(figure, root, repeat)
-        log(f"  {size:>7} {name:<9} {figures[name]['wall']:7.3f} s  {figures[name]['rss_mb']:6.0f} MB")
+        figures[name] = measure(figure, root, repeat, cache)
+        log(f"  {size:>7} {name:<12} {figures[name]['wall']:7.3f} s  {figures[name]['rss_mb']:6.0f} MB")
     return figures
 
 
@@ -85,7 +89,7 @@ def run_e2e(base: Path, size: int, repeat: int, log) -> dict[str, dict]:
     root = prepare(base, size, 0.01) if not (base / f"n{size}-c1").exists() else base / f"n{size}-c1"
     with EmulatorProcess("--from-csv", str(root / "live.csv"), timeout=120) as emu:
         creds = {"OCP_EMULATOR_URL": emu.url, "OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"}
-        figures["plan (CLI, emulator)"] = measure("plan-cli", root, repeat, creds)
+        figures["plan (CLI, emulator)"] = measure("plan-cli", root, repeat, creds | {"BENCH_CACHE": "cold"})
         log(f"  {size:>7} plan CLI  {figures['plan (CLI, emulator)']['wall']:7.3f} s")
     root = prepare(base, size, 0.85)
     with EmulatorProcess("--from-csv", str(root / "live.csv"), timeout=120) as emu:
@@ -112,6 +116,8 @@ def table(results: dict[int, dict[str, dict]]) -> str:
                 )
             if "rows" in f and name != "baseline":
                 notes.append(f"{f['rows']} rows")
+            if f.get("children_rss_mb", 0) > 0 and name != "apply":
+                notes.append(f"workers: CPU {f['children_cpu']:.3f} s, peak RSS {f['children_rss_mb']:.0f} MB")
             if name == "apply":
                 notes.append(
                     f"client CPU {f['cpu']:.2f} s = {100 * f['cpu'] / f['wall']:.0f}% of wall; {f['rows'] / f['wall']:.0f} rows/s"
@@ -133,10 +139,12 @@ def targets(results: dict[int, dict[str, dict]]) -> list[str]:
     base = f["baseline"]["wall"]
     if big >= 100_000:
         r = f["plan 1%"]["wall"] / base
-        out.append(f"plan {big:,} 1%: {r:.2f}× baseline (target ≤ 1.5×): {verdict(r <= 1.5)}")
-        out.append(
-            f"plan {big:,} 1% peak RSS: {f['plan 1%']['rss_mb']:.0f} MB (target ≤ 300): {verdict(f['plan 1%']['rss_mb'] <= 300)}"
-        )
+        out.append(f"plan {big:,} 1%, cold: {r:.2f}× baseline (target ≤ 1.2×): {verdict(r <= 1.2)}")
+        r = f["plan 1% warm"]["wall"] / base
+        out.append(f"plan {big:,} 1%, warm cache: {r:.2f}× baseline (target ≤ 0.3×): {verdict(r <= 0.3)}")
+        for name in ("plan 1%", "plan 1% warm"):
+            rss = f[name]["rss_mb"]
+            out.append(f"{name} {big:,} peak RSS: {rss:.0f} MB (target ≤ 250): {verdict(rss <= 250)}")
         for name in ("validate", "import"):
             r = f[name]["wall"] / base
             out.append(f"{name} {big:,}: {r:.2f}× baseline (target ≤ 2×): {verdict(r <= 2)}")

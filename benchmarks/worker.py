@@ -2,7 +2,12 @@
 
 Prints one JSON object: ``wall`` (s, the work only: imports and interpreter start are outside
 it), ``cpu`` (s, this process, the same span), ``rss_mb`` (peak resident set of this process, imports
-included; for ``plan-cli`` that of the CLI subprocess) and figure-specific details.
+included; for ``plan-cli`` that of the CLI subprocess), ``children_cpu`` / ``children_rss_mb``
+(the desired loader's worker processes, if it started any) and figure-specific details.
+
+The desired-file cache: ``BENCH_CACHE=cold`` gives the figure a fresh, empty cache folder (a
+first run, which also writes the cache); otherwise ``NUMSYNC_CACHE_DIR`` as given (the harness
+fills one first for the warm figure).
 
 Figures (ROOT is a tenant written by :func:`benchmarks.tenant.write`):
 
@@ -24,6 +29,7 @@ import io
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -189,10 +195,19 @@ def main() -> None:
         from numsync.gctuning import tune_for_batch_run
 
         tune_for_batch_run()
+    cold = tempfile.mkdtemp(prefix="numsync-bench-cache-") if os.environ.get("BENCH_CACHE") == "cold" else None
+    if cold:  # a first run: an empty cache, which the figure fills (the writing is part of the work)
+        os.environ["NUMSYNC_CACHE_DIR"] = cold
     wall0, cpu0 = time.perf_counter(), time.process_time()
     details = FIGURES[figure](root)
     out = {"wall": time.perf_counter() - wall0, "cpu": time.process_time() - cpu0, "rss_mb": _rss_mb()}
+    if figure != "plan-cli":  # worker processes the desired loader started, if any
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out["children_cpu"] = children.ru_utime + children.ru_stime
+        out["children_rss_mb"] = _rss_mb(resource.RUSAGE_CHILDREN)
     out.update(details)
+    if cold:
+        shutil.rmtree(cold, ignore_errors=True)
     print(json.dumps(out))
 
 

@@ -139,14 +139,34 @@ class NumsyncGroup(click.Group):
     help="numsync.yaml to read.",
 )
 @click.option("--env", "env_name", envvar="NUMSYNC_ENV", help="Environment in numsync.yaml (default: the only one).")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Parse every desired file again instead of using the cache (.numsync-cache/ or $NUMSYNC_CACHE_DIR).",
+)
 @click.pass_context
-def main(ctx: click.Context, config_path: Path, env_name: str | None) -> None:
+def main(ctx: click.Context, config_path: Path, env_name: str | None, no_cache: bool) -> None:
     """numsync: OCP phone numbers as code — validate, plan, apply."""
-    ctx.obj = {"config_path": config_path, "env_name": env_name}
+    ctx.obj = {"config_path": config_path, "env_name": env_name, "cache": not no_cache}
+
+
+def _no_cache(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().obj["cache"] = False
+
+
+#: ``--no-cache`` after a command (``numsync plan --no-cache``), as well as before it.
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    expose_value=False,
+    callback=_no_cache,
+    help="Parse every desired file again instead of using the cache.",
+)
 
 
 def _config(ctx: click.Context) -> Config:
-    return load_config(ctx.obj["config_path"])
+    return load_config(ctx.obj["config_path"], cache=ctx.find_root().obj["cache"])
 
 
 def _env(ctx: click.Context) -> Environment:
@@ -167,6 +187,7 @@ def _env(ctx: click.Context) -> Environment:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the report to this file (the count still goes to stderr).",
 )
+@no_cache_option
 @click.pass_context
 @handle_errors
 def validate(ctx: click.Context, report_format: str, output: Path | None) -> None:
@@ -175,7 +196,7 @@ def validate(ctx: click.Context, report_format: str, output: Path | None) -> Non
     Never needs credentials or the network. Exits 1 when any problem is an error; warnings
     (e.g. a number without a provider) are reported but do not fail.
     """
-    outcome = run_validate(ValidateRequest(ctx.obj["config_path"], ctx.obj["env_name"]))
+    outcome = run_validate(ValidateRequest(ctx.obj["config_path"], ctx.obj["env_name"], ctx.obj["cache"]))
     report = problem_reports.FORMATS.get(report_format).render(
         problem_reports.ProblemReport(outcome.problems, outcome.scope)
     )
@@ -262,6 +283,7 @@ def safety_options(func: F) -> F:
     help='Write GitLab\'s Terraform report ({"create": N, "update": N, "delete": N}) here, for artifacts:reports:terraform.',
 )
 @safety_options
+@no_cache_option
 @click.pass_context
 @handle_errors
 def plan(
@@ -430,6 +452,7 @@ def show(plan_file: Path) -> None:
     help="Write what happened (applied, failed, refused, superseded) as JSON here, for 'numsync gitlab report-apply'.",
 )
 @safety_options
+@no_cache_option
 @click.pass_context
 @handle_errors
 def apply(

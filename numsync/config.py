@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from numsync.core import yamlsrc
+from numsync.core.desiredcache import DEFAULT_FOLDER_NAME as DEFAULT_CACHE_FOLDER
+from numsync.core.desiredcache import ENV_VAR as CACHE_ENV_VAR
 from numsync.core.files import encoding_problem
 from numsync.core.freeze import Freeze, parse_freeze
 from numsync.core.model import Field, normalize_number
@@ -57,6 +59,9 @@ class Environment:
     repository: Path | None = field(default=None, compare=False)
     region: Region | None = None
     otp: OtpPolicy = field(default_factory=OtpPolicy)
+    #: The cache of parsed desired files (see numsync.core.desiredcache); None: no cache. Not compared,
+    #: like ``repository``: it changes how fast the desired files load, never what they hold.
+    cache_dir: Path | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +140,12 @@ def _url_problems(key: str, url: str, where: Location) -> list[Problem]:
     return []
 
 
-def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
-    """Read and check numsync.yaml. Raises ConfigError listing every problem with file:line:col."""
+def load_config(path: str | Path = DEFAULT_CONFIG, *, cache: bool = True) -> Config:
+    """Read and check numsync.yaml. Raises ConfigError listing every problem with file:line:col.
+
+    ``cache``: give the environments a cache of parsed desired files — ``$NUMSYNC_CACHE_DIR``
+    when set, else ``.numsync-cache/`` beside numsync.yaml; False: none (``--no-cache``).
+    """
     path = Path(path)
     repository = repository_root(path.parent)
     target = escapes(path, repository)
@@ -184,7 +193,16 @@ def load_config(path: str | Path = DEFAULT_CONFIG) -> Config:
     }
     if problems:
         raise ConfigError(problems)
+    if cache:
+        folder = cache_folder(path)
+        environments = {name: replace(env, cache_dir=folder) for name, env in environments.items()}
     return Config(path=path, environments=environments)
+
+
+def cache_folder(config_path: Path) -> Path:
+    """Where the cache of parsed desired files lives for ``config_path``: ``$NUMSYNC_CACHE_DIR``, else beside it."""
+    given = os.environ.get(CACHE_ENV_VAR, "").strip()
+    return Path(given).resolve() if given else config_path.resolve().parent / DEFAULT_CACHE_FOLDER
 
 
 def _environment(

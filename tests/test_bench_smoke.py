@@ -27,7 +27,16 @@ def test_bench_quick_1k_prints_the_table(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "| numbers | figure | wall s | × baseline | peak RSS MB | notes |" in out
-    for figure in ("baseline", "validate", "plan 1%", "plan 20%", "import", "plan (CLI, emulator)", "apply"):
+    for figure in (
+        "baseline",
+        "validate",
+        "plan 1%",
+        "plan 20%",
+        "plan 1% warm",
+        "import",
+        "plan (CLI, emulator)",
+        "apply",
+    ):
         assert f"| 1,000 | {figure} |" in out, figure
     assert (
         "PUT requests = lower bound" in out

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 import phonenumbers
 
 from numsync.core import yamlsrc
+from numsync.core.desiredcache import DesiredCache
+from numsync.core.fileparts import file_parts
 from numsync.core.files import encoding_problem, shown_path
 from numsync.core.model import (
     FIELD_KEYS,
@@ -38,6 +40,7 @@ from numsync.core.model import (
 )
 from numsync.core.paths import escapes, repository_root
 from numsync.core.schema import load_schema, schema_problems
+from numsync.core.state import DesiredState as DesiredState  # re-exported: where callers import it from
 from numsync.core.yamlsrc import Location, Problem, YamlMap
 from numsync.errors import DesiredError, NumberFormatError, YamlSyntaxError
 
@@ -46,25 +49,6 @@ YAML_SUFFIXES = (".yaml", ".yml")
 #: OCP's clear marker, refused as a desired value: sent as is, it would clear the field. (The
 #: core names it here rather than importing the vendor package; a test checks they agree.)
 RESERVED_CLEAR_MARKER = "<NULL>"
-
-
-@dataclass(slots=True)
-class DesiredState:
-    """Desired numbers by E.164 NUMBER, where each was declared, and the files read.
-
-    ``records``: NUMBER → :class:`NumberRecord` (fields normalized, provider resolved from
-    the number, the file's defaults, then the environment's default_provider);
-    ``locations``: NUMBER → the position of its key; ``files``: the YAML files loaded;
-    ``groups``: GROUP_ID → the file that declares it; ``field_locations``: NUMBER → YAML key
-    (``locale``, ``provider``, …) → where the value it got stands (on the number itself, or
-    in the file's ``defaults``), for the keys that were set.
-    """
-
-    records: dict[str, NumberRecord] = field(default_factory=dict)
-    locations: dict[str, Location] = field(default_factory=dict)
-    files: list[Path] = field(default_factory=list)
-    groups: dict[str, Path] = field(default_factory=dict)
-    field_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
 
 
 def desired_files(folder: Path) -> list[Path]:
@@ -85,6 +69,8 @@ def load_desired(
     default_provider: str | None = None,
     display_root: Path | None = None,
     repository: Path | None = None,
+    cache_dir: Path | None = None,
+    workers: int | None = None,
 ) -> DesiredState:
     """Load every desired file under ``folder``.
 
@@ -92,6 +78,10 @@ def load_desired(
     ``display_root``: paths in messages are shown relative to it (default: the current directory).
     ``repository``: files must resolve inside it or ``folder`` (default: the git top level above
     ``folder``); a symlink pointing elsewhere is a problem and is not read.
+    ``cache_dir``: a :mod:`~numsync.core.desiredcache` folder: files unchanged since a load
+    with the same settings are not parsed again (None: no cache).
+    ``workers``: processes that parse files at once (default: the CPUs this process may use;
+    1: this process only). Neither changes the result, only how fast it comes.
     Raises DesiredError with every problem found; returns the state when there are none.
     """
     state = DesiredState()
@@ -114,6 +104,7 @@ def load_desired(
             ]
         )
     inside = repository or repository_root(folder)
+    readable: list[tuple[Path, str]] = []
     for file in files:
         shown = shown_path(file, root)
         target = escapes(file, folder, inside)
@@ -121,10 +112,48 @@ def load_desired(
             problems.append(_outside(shown, target, inside))
             continue
         state.files.append(file)
-        problems += _load_file(file, shown, state, managed, default_provider)
+        readable.append((file, shown))
+    store = DesiredCache(cache_dir) if cache_dir is not None else None
+    parts = file_parts(readable, load_part, managed, default_provider, store, workers)
+    for (file, shown), part in zip(readable, parts):
+        # A file read on its own without a problem, that shares no group or number with the
+        # files before it, adds exactly what reading it after them would. Any other file is
+        # read again here, after them, so its problems are found and worded as always.
+        if part is None or not _merge(part, state, managed):
+            problems += _load_file(file, shown, state, managed, default_provider)
     if problems:
         raise DesiredError(sorted(problems, key=lambda p: (p.location.path, p.location.line, p.location.column)), state)
     return state
+
+
+def _merge(part: DesiredState, state: DesiredState, managed: set[str] | None) -> bool:
+    """Add ``part`` (one file read on its own) to ``state``; False, changing nothing, if they overlap."""
+    if len(part.groups) != 1:
+        return False
+    ((group_id, path),) = part.groups.items()
+    if group_id in state.groups or (managed is not None and group_id not in managed):
+        return False
+    if not state.records.keys().isdisjoint(part.records):  # iterates the part, not the state
+        return False
+    state.groups[group_id] = path
+    state.records.update(part.records)
+    state.locations.update(part.locations)
+    state.field_locations.update(part.field_locations)
+    return True
+
+
+def load_part(data: bytes, shown: str, managed: set[str] | None, default_provider: str | None) -> DesiredState | None:
+    """One desired file's bytes read on their own, as :func:`load_desired` reads it; None when it has any problem."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\r" in text:  # as Path.read_text does (universal newlines)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    part = DesiredState()
+    if _load_text(text, shown, part, managed, default_provider):
+        return None
+    return part
 
 
 def _outside(shown: str, target: Path, repository: Path) -> Problem:
@@ -355,7 +384,7 @@ def _load_number(
             if problem:
                 where, owner = _field_location(spec, defaults, yaml_key, location, number)
                 problems.append(Problem(where, f"{yaml_key} {owner}: {problem}", "text-value"))
-            values[f] = value
+            values[f] = intern(value)  # one string per distinct value: a tenant repeats a few miniapps, locales, sets
     locale = merged.get("locale")
     if isinstance(locale, str) and locale.strip() and (locale_message := locale_problem(locale)):
         problems.append(
@@ -400,7 +429,7 @@ def _value_locations(merged: dict[str, Any], spec: Any, defaults: Any) -> dict[s
         if where is None:
             where = in_defaults.get(key)
         if where is not None:
-            found[key] = where
+            found[intern(key)] = where  # not one copy of 'miniapp_id' per number
     return found
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
+from itertools import islice
 
 import phonenumbers
 
@@ -114,6 +116,25 @@ def parse_number(raw: str) -> tuple[str, phonenumbers.PhoneNumber]:
         _E164.clear()
     _E164[raw] = number
     return number, parsed
+
+
+def memo_mark() -> int:
+    """A mark for :func:`memoized_since`: how many texts :func:`normalize_number` remembers now."""
+    return len(_E164)
+
+
+def memoized_since(mark: int) -> list[tuple[str, str]]:
+    """(text, E.164) pairs remembered since ``mark`` (those of a file just read; fewer if the memo was emptied)."""
+    added = len(_E164) - mark
+    return list(islice(reversed(_E164.items()), added)) if added > 0 else []
+
+
+def memoize(pairs: Iterable[tuple[str, str]]) -> None:
+    """Remember texts another process (or an earlier run, same phonenumbers) normalized: the export then skips their parse."""
+    known = dict(pairs)
+    if len(_E164) + len(known) > _E164_MAX:
+        _E164.clear()
+    _E164.update(known)
 
 
 _LOCALE = re.compile(r"^([A-Za-z]{2,3})(?:[-_]([A-Za-z]{4}))?(?:[-_]([A-Za-z]{2}|[0-9]{3}))?$")

@@ -40,6 +40,7 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
         default_provider=env.default_provider,
         display_root=display_root,
         repository=env.repository,
+        cache_dir=env.cache_dir,
     )
     orphans = [g for g, policy in env.groups.items() if policy.prune and g not in state.groups]
     if orphans:

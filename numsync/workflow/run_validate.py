@@ -15,10 +15,11 @@ from numsync.workflow.pipeline import load_environment_desired
 
 @dataclass(frozen=True, slots=True)
 class ValidateRequest:
-    """``config_path``: numsync.yaml; ``env_name``: one environment (None: every one)."""
+    """``config_path``: numsync.yaml; ``env_name``: one environment (None: every one); ``cache``: use the desired-file cache."""
 
     config_path: Path
     env_name: str | None = None
+    cache: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,7 @@ def run_validate(request: ValidateRequest) -> ValidateOutcome:
     numbers = 0
     names: list[str] = []
     try:
-        config = load_config(request.config_path)
+        config = load_config(request.config_path, cache=request.cache)
         names = [request.env_name] if request.env_name else list(config.environments)
     except ConfigError as exc:
         problems += exc.problems

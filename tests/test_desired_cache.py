@@ -1,0 +1,304 @@
+"""The cache of parsed desired files and the parallel load: they change how fast, never what.
+
+Every test compares a load through the cache (or through worker processes) with the plain
+sequential load of the same files: the records, locations, groups and problems must be equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from numsync.cli import main
+from numsync.config import load_config
+from numsync.core import desired, desiredcache, fileparts
+from numsync.core.desired import DesiredState, load_desired
+from numsync.errors import DesiredError
+from numsync.workflow.pipeline import load_environment_desired
+
+US = "group_id: us-east\ndefaults: {locale: en-US, provider: twilio}\nnumbers:\n"
+US_NUMBERS = (
+    '  "+12015550123": {miniapp_id: app-1, phone_number_set_id: us-set, note: "Billing\\nline 2"}\n'
+    '  "+1 201-555-0124": {miniapp_id: app-1, application_tag: vip}\n'
+    '  "+12015550126": {}\n'
+)
+GB = (
+    "group_id: uk-support\nnumbers:\n"
+    '  "+442079460000": {miniapp_id: app-2, locale: en-GB, provider: vonage}\n'
+    '  "+442079460001":\n'
+)
+
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> Path:
+    folder = root / "desired"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        target = folder / name
+        target.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return folder
+
+
+def load(folder: Path, cache: Path | None = None, **options: Any) -> DesiredState | list[str]:
+    """The state, or the problems as text when the load fails."""
+    options.setdefault("managed_groups", ["us-east", "uk-support", "de-team"])
+    options.setdefault("default_provider", "twilio")
+    options.setdefault("display_root", folder.parent)
+    try:
+        return load_desired(folder, repository=folder.parent, cache_dir=cache, **options)
+    except DesiredError as exc:
+        return [f"{p.location}: {p.check}: {p.message}" for p in exc.problems]
+
+
+def entries(cache: Path) -> list[Path]:
+    return sorted((cache / desiredcache.SUBFOLDER).glob("*.json"))
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return write_tree(tmp_path, {"us.yaml": US + US_NUMBERS, "gb.yaml": GB.replace("\n", "\r\n")})
+
+
+@pytest.fixture
+def no_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any YAML parse from here on fails the test: the load must come from the cache."""
+
+    def refuse(*_args: Any) -> None:
+        raise AssertionError("a desired file was parsed")
+
+    monkeypatch.setattr(desired, "load_part", refuse)
+
+
+def test_a_warm_load_parses_nothing_and_equals_the_plain_load(tree: Path, tmp_path: Path, request: Any) -> None:
+    plain = load(tree)
+    cache = tmp_path / "cache"
+    assert load(tree, cache) == plain
+    assert len(entries(cache)) == 2
+    assert (cache / ".gitignore").read_text().splitlines()[-1] == "*"
+    request.getfixturevalue("no_parsing")
+    warm = load(tree, cache)
+    assert warm == plain
+    assert isinstance(warm, DesiredState) and warm.records["+12015550124"].provider == "twilio"
+    assert warm.field_locations["+12015550126"]["locale"] == plain.field_locations["+12015550126"]["locale"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[:-7],  # truncated
+        lambda raw: raw.replace(b"app-1", b"app-9"),  # a changed byte: the hash no longer matches
+        lambda raw: b"\x80\x00not json at all",
+        lambda raw: b"",
+    ],
+)
+def test_a_corrupt_entry_is_ignored_and_rewritten(tree: Path, tmp_path: Path, damage: Any) -> None:
+    plain = load(tree)
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    for entry in entries(cache):
+        entry.write_bytes(damage(entry.read_bytes()))
+    assert load(tree, cache) == plain
+    assert all(desiredcache.DesiredCache(cache).get(e.stem) is not None for e in entries(cache))  # rewritten
+
+
+def rehash(entry: Path, change: Any) -> None:
+    """Rewrite ``entry`` with ``change`` applied to its JSON and a header that matches again."""
+    payload = json.loads(entry.read_bytes().partition(b"\n")[2])
+    change(payload)
+    body = json.dumps(payload).encode()
+    entry.write_bytes(f"{desiredcache.FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode() + body)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda p: p["digest"]["texts"].__setitem__(0, 12),  # a number that is not text
+        lambda p: p["digest"].__setitem__("numbers", "nope"),
+        lambda p: p["digest"]["numbers"][1].__setitem__(0, -1),  # a provider index below the table
+        lambda p: p["digest"]["numbers"][0].__setitem__(0, -2),  # a number index below the table
+        lambda p: p["digest"]["numbers"][3].pop(),  # columns of different lengths
+        lambda p: p["digest"]["numbers"][3].__setitem__(0, "ab"),  # pairs that are not indexes
+        lambda p: p["digest"].pop("group"),
+        lambda p: p.__setitem__("digest", None),
+        lambda p: p.__setitem__("key", "0" * 64),  # foreign: written for another file
+    ],
+)
+def test_a_well_hashed_entry_of_the_wrong_shape_is_ignored(tree: Path, tmp_path: Path, change: Any) -> None:
+    plain = load(tree)
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    for entry in entries(cache):
+        rehash(entry, change)
+    assert load(tree, cache) == plain
+
+
+def test_an_entry_copied_under_another_files_key_is_ignored(tmp_path: Path) -> None:
+    folder = write_tree(tmp_path, {"us.yaml": US + US_NUMBERS})
+    cache = tmp_path / "cache"
+    load(folder, cache)
+    (us_entry,) = entries(cache)
+    (folder / "us.yaml").write_text(US + '  "+12015550123": {miniapp_id: app-2}\n')
+    plain = load(folder)
+    key = desiredcache.entry_key(
+        (folder / "us.yaml").read_bytes(), "desired/us.yaml", "twilio", ["us-east", "uk-support", "de-team"]
+    )
+    us_entry.rename(us_entry.with_name(f"{key}.json"))
+    assert load(folder, cache) == plain
+
+
+def test_another_numsync_version_does_not_read_the_entries(
+    tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    plain = load(tree, cache)
+    monkeypatch.setattr(desiredcache, "_code_fingerprint", lambda: "numsync 99.0")
+    parsed: list[str] = []
+    real = desired.load_part
+    monkeypatch.setattr(
+        desired, "load_part", lambda data, shown, *rest: parsed.append(shown) or real(data, shown, *rest)
+    )
+    assert load(tree, cache) == plain
+    assert sorted(parsed) == ["desired/gb.yaml", "desired/us.yaml"]
+    assert len(entries(cache)) == 4  # each version's entries, side by side
+
+
+def test_a_changed_setting_is_never_answered_from_the_cache(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    other_provider = load(tree, cache, default_provider="bandwidth")
+    assert other_provider == load(tree, default_provider="bandwidth")
+    assert isinstance(other_provider, DesiredState) and other_provider.records["+442079460001"].provider == "bandwidth"
+    unmanaged = load(tree, cache, managed_groups=["us-east"])
+    assert unmanaged == load(tree, managed_groups=["us-east"])
+    assert isinstance(unmanaged, list) and "unmanaged-group" in unmanaged[0]
+    moved = load(tree, cache, display_root=tree)  # paths shown differently: locations differ
+    assert moved == load(tree, display_root=tree)
+
+
+def test_a_changed_file_is_read_again(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    (tree / "us.yaml").write_text(US + '  "+12015550123": {miniapp_id: app-3}\n')
+    state = load(tree, cache)
+    assert state == load(tree)
+    assert isinstance(state, DesiredState) and set(state.records) == {"+12015550123", "+442079460000", "+442079460001"}
+
+
+def test_problems_are_never_cached_and_always_reported(tree: Path, tmp_path: Path) -> None:
+    (tree / "de.yaml").write_text(
+        'group_id: de-team\nnumbers:\n  "+15550000": {}\n  "+493020563361": {locale: "not a locale"}\n  "+12015550126": {}\n'
+    )
+    cache = tmp_path / "cache"
+    problems = load(tree)
+    assert isinstance(problems, list) and len(problems) == 3
+    assert load(tree, cache) == problems
+    assert len(entries(cache)) == 2  # us and gb only
+    assert load(tree, cache) == problems
+
+
+def test_files_valid_alone_but_clashing_together_report_as_without_cache(tree: Path, tmp_path: Path) -> None:
+    (tree / "zz.yaml").write_text('group_id: us-east\nnumbers:\n  "+442079460000": {}\n')
+    cache = tmp_path / "cache"
+    problems = load(tree)
+    assert isinstance(problems, list) and any("duplicate-group" in p for p in problems)
+    assert load(tree, cache) == problems
+    assert load(tree, cache) == problems  # now from entries: same words, same places
+
+
+def many_files(root: Path, count: int) -> Path:
+    files = {}
+    for n in range(count):
+        lines = [f"group_id: g{n}", "defaults: {locale: en-US}", "numbers:"]
+        lines += [f'  "+1201555{n:02d}{k:02d}": {{miniapp_id: app-{k % 3}, note: "n{k}"}}' for k in range(50)]
+        files[f"g{n:02d}.yaml"] = "\n".join(lines) + "\n"
+    return write_tree(root, files)
+
+
+@pytest.mark.parametrize("with_cache", [False, True])
+def test_worker_processes_give_the_sequential_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_cache: bool
+) -> None:
+    folder = many_files(tmp_path, 12)
+    groups = [f"g{n}" for n in range(12)]
+    sequential = load(folder, managed_groups=groups, workers=1)
+    monkeypatch.setattr(fileparts, "PARALLEL_MIN_BYTES", 0)
+    cache = tmp_path / "cache" if with_cache else None
+    assert load(folder, cache, managed_groups=groups, workers=3) == sequential
+    if cache:
+        assert len(entries(cache)) == 12  # written by the workers
+        assert load(folder, cache, managed_groups=groups, workers=3) == sequential
+
+
+def test_worker_processes_report_problems_as_the_sequential_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = many_files(tmp_path, 8)
+    (folder / "g03.yaml").write_text((folder / "g03.yaml").read_text().replace("app-1", "[app-1"))
+    (folder / "g05.yaml").write_bytes(b"group_id: g5\nnumbers: {\xff}\n")
+    (folder / "g06.yaml").write_text((folder / "g06.yaml").read_text().replace("+1201555060", "+1201555010"))
+    groups = [f"g{n}" for n in range(8)]
+    sequential = load(folder, managed_groups=groups, workers=1)
+    assert isinstance(sequential, list) and len(sequential) > 3
+    monkeypatch.setattr(fileparts, "PARALLEL_MIN_BYTES", 0)
+    assert load(folder, managed_groups=groups, workers=2) == sequential
+
+
+def cli_workspace(tmp_path: Path) -> Path:
+    write_tree(tmp_path, {"us.yaml": US + US_NUMBERS})
+    (tmp_path / "numsync.yaml").write_text(
+        "environments:\n  test:\n    base_url: http://127.0.0.1:9/integrations\n    desired: desired\n"
+        "    groups:\n      us-east: {prune: false}\n"
+    )
+    return tmp_path / "numsync.yaml"
+
+
+def test_the_cli_caches_beside_numsync_yaml_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = cli_workspace(tmp_path)
+    monkeypatch.delenv(desiredcache.ENV_VAR, raising=False)
+    runner = CliRunner()
+    for args in (["--no-cache", "validate"], ["validate", "--no-cache"]):
+        result = runner.invoke(main, ["--config", str(config), *args])
+        assert result.exit_code == 0, result.output
+        assert not (tmp_path / ".numsync-cache").exists()
+    result = runner.invoke(main, ["--config", str(config), "validate"])
+    assert result.exit_code == 0, result.output
+    assert len(entries(tmp_path / ".numsync-cache")) == 1
+    elsewhere = tmp_path / "ci-cache"
+    result = runner.invoke(main, ["--config", str(config), "validate"], env={desiredcache.ENV_VAR: str(elsewhere)})
+    assert result.exit_code == 0, result.output
+    assert len(entries(elsewhere)) == 1
+
+
+def test_environments_carry_the_cache_folder_and_load_through_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: Any
+) -> None:
+    config = cli_workspace(tmp_path)
+    monkeypatch.delenv(desiredcache.ENV_VAR, raising=False)
+    env = load_config(config).environment("test")
+    assert env.cache_dir == tmp_path.resolve() / ".numsync-cache"
+    assert load_config(config, cache=False).environment("test").cache_dir is None
+    first = load_environment_desired(env)
+    request.getfixturevalue("no_parsing")
+    assert load_environment_desired(env) == first
+
+
+def test_an_unwritable_cache_folder_is_skipped(tree: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("")
+    assert load(tree, blocker) == load(tree)
+
+
+def test_unused_entries_are_pruned_when_new_ones_are_written(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    store = desiredcache.DesiredCache(cache)
+    store.prune(now=0)  # nothing is that old
+    assert len(entries(cache)) == 2
+    store.prune(now=10**12)
+    assert entries(cache) == []
