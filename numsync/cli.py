@@ -503,6 +503,9 @@ class _ApplyEcho(_Echo, ApplyObserver):
     def batch_done(self, outcome: BatchOutcome) -> None:
         click.echo(text.render_batch(outcome))
 
+    def settled(self, exports: int, seconds: float) -> None:
+        click.echo(f"  live settled: {exports} exports agreed after {seconds:.1f}s")
+
     def replanned(self, plan: Plan, why: str) -> None:
         click.echo(
             f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {plan.summary_line()}"

@@ -26,13 +26,27 @@ DEFAULT_CONFIG = "numsync.yaml"
 
 
 @dataclass(frozen=True, slots=True)
+class Settle:
+    """How long to wait for live to settle after an unknown outcome (``settle:`` in numsync.yaml).
+
+    Live counts as settled when two exports ``interval`` seconds apart agree; after ``timeout``
+    seconds without that, apply stops. ``interval`` should exceed both how far the export may
+    lag its writes and how long OCP may go on processing a file after its answer was lost.
+    """
+
+    interval: float = 2.0
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
 class Environment:
     """One OCP tenant as configured.
 
     ``base_url``: Integrations API base (``…/integrations``); ``token_url``: Keycloak token
     endpoint; ``desired``: folder of desired YAML; ``groups``: managed GROUP_IDs and their
     policy; ``limits``: rows per file by operation; ``timeout``: seconds per API call;
-    ``retry``: attempts, backoff and pace of every client for this environment (``retry:``).
+    ``retry``: attempts, backoff and pace of every client for this environment (``retry:``);
+    ``settle``: how long to wait for live to stop moving after an unknown outcome (``settle:``).
     """
 
     name: str
@@ -49,6 +63,7 @@ class Environment:
     ca_bundle: str | None = None
     freeze: Freeze = field(default_factory=Freeze)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    settle: Settle = field(default_factory=Settle)
     #: Where desired files must resolve (the git top level, else the folder of numsync.yaml); None: the
     #: desired loader's own default. Not compared: it says where the config was read, not what it says.
     repository: Path | None = field(default=None, compare=False)
@@ -243,6 +258,7 @@ def _environment(
         ca_bundle=str((path.parent / spec["ca_bundle"]).resolve()) if spec.get("ca_bundle") else None,
         safety=Safety(**(spec.get("safety") or {})),
         retry=RetryPolicy(**(spec.get("retry") or {})),
+        settle=Settle(**(spec.get("settle") or {})),
         repository=repository,
     )
 
