@@ -92,3 +92,16 @@ def test_writer_changes_another_number_after_the_file(tmp_path: Path) -> None:
 def test_new_rule_keys_are_validated(rule: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_rules([rule])
+
+
+def test_the_log_lists_every_row_carried_out(tmp_path: Path) -> None:
+    with emulator(tmp_path, []) as emu:
+        headers = bearer(emu)
+        raw_put(emu, headers)
+        raw_put(emu, headers)  # the same Update again: carried out, changes nothing
+        log = RAW.get(emu.url + "/_emulator/log").json()
+    assert [(e["OPERATION"], e["NUMBER"], e["status"], e["changed"]) for e in log] == [
+        ("Update", NUMBER, "applied", True),
+        ("Update", NUMBER, "applied", False),
+    ]
+    assert log[0]["cells"] == {"OPERATION": "Update", "NUMBER": NUMBER, "NOTE": "written by the fault test"}
