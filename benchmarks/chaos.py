@@ -125,7 +125,7 @@ def one_seed(seed: int, numbers: int, changed: float, moves: int, max_runs: int,
         initial = parse_export(true_live(emu))
         initial_managed = {r.number for r in initial if r.group_id in env.groups}
         intended_deletes = (initial_managed - set(desired)) | moved
-        runs, unknown, errors = 0, 0, 0
+        runs, unknown, errors, writer_stops = 0, 0, 0, 0
         converged = False
         while runs < max_runs and not converged:
             runs += 1
@@ -136,6 +136,7 @@ def one_seed(seed: int, numbers: int, changed: float, moves: int, max_runs: int,
                 errors += 1
                 continue
             unknown += outcome.result.unknown_outcomes if outcome.result else 0
+            writer_stops += bool(outcome.result and "another writer" in (outcome.result.interrupted or ""))
             converged = outcome.exit_code == 0
         time.sleep(1.0)  # any late file still in flight lands before the audit
         log = httpx.get(emu.url + "/_emulator/log", timeout=60).json()
@@ -154,6 +155,7 @@ def one_seed(seed: int, numbers: int, changed: float, moves: int, max_runs: int,
         "runs": runs,
         "errors": errors,
         "unknown": unknown,
+        "writer_stops": writer_stops,
         "duplicate_creates": sum(c - 1 for c in creates.values() if c > 1),
         "executed_twice": sum(c - 1 for c in changing.values() if c > 1),
         "unintended_deletes": len(deleted - intended_deletes),
@@ -171,6 +173,7 @@ COLUMNS = (
     ("runs", "apply runs"),
     ("errors", "runs ended by an error"),
     ("unknown", "unknown outcomes"),
+    ("writer_stops", "stops: another writer"),
     ("duplicate_creates", "duplicate Creates"),
     ("executed_twice", "rows executed twice"),
     ("unintended_deletes", "unintended Deletes"),
