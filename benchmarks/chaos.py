@@ -62,7 +62,7 @@ FAULTS = [
     {"target": "put", "kind": "late", "status": 504, "seconds": 0.3, "probability": 0.04},
     {"target": "put", "kind": "late", "answer": "reset", "seconds": 0.3, "probability": 0.02},
     {"target": "put", "kind": "echo", "status": 400, "probability": 0.01},
-    {"target": "put", "kind": "writer", "probability": 0.01, "times": 2},
+    {"target": "put", "kind": "writer", "probability": 0.03, "times": 1},
     {"target": "any", "kind": "latency", "seconds": 0.002, "probability": 0.1},
 ]
 
@@ -109,9 +109,14 @@ def true_live(emu: EmulatorProcess) -> bytes:
 
 def one_seed(seed: int, numbers: int, changed: float, moves: int, max_runs: int, work: Path) -> dict[str, object]:
     root = work / f"seed-{seed}"
-    _tenant, moved = prepare(root, numbers, changed, moves, seed)
+    tenant, moved = prepare(root, numbers, changed, moves, seed)
+    # the second writer edits a managed number this change leaves alone: apply must notice
+    bystander = sorted(
+        n.number for g in tenant.groups if g.prune for n in tenant.desired[g.group_id] if n.number not in moved
+    )[len(moved)]
+    faults = [{**f, "number": bystander} if f["kind"] == "writer" else f for f in FAULTS]
     spec = root / "faults.yaml"
-    spec.write_text(yaml.safe_dump(FAULTS))
+    spec.write_text(yaml.safe_dump(faults))
     limits = [a for k, v in LIMITS.items() for a in ("--limit", f"{k}={v}")]
     started = time.monotonic()
     with EmulatorProcess(

@@ -44,13 +44,12 @@ def settle(
     """
     interval, timeout = env.settle.interval, env.settle.timeout
     started = clock()
-    live = first if first is not None else parse_export(client.export())
     exports = 1
 
     def managed(records: list[NumberRecord]) -> str:
         return fingerprint(r for r in records if r.group_id in env.groups)
 
-    seen = managed(live)
+    seen = managed(first if first is not None else parse_export(client.export()))
     while True:
         if clock() - started + interval > timeout:
             raise UnsettledError(
@@ -64,4 +63,4 @@ def settle(
         now = managed(again)
         if now == seen:
             return Settled(again, exports, clock() - started)
-        live, seen = again, now
+        seen = now
