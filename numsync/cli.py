@@ -27,7 +27,7 @@ from numsync.core.diff import Diff
 from numsync.core.fmt import FileResult
 from numsync.errors import NumsyncError
 from numsync.gctuning import tune_for_batch_run
-from numsync.redaction import SECRETS
+from numsync.redaction import SECRETS, Redactor
 from numsync.reports import drift as drift_reports
 from numsync.reports import plan_formats as plan_reports
 from numsync.reports import plan_json, text
@@ -92,7 +92,8 @@ class Failure(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        echo(f"Error: {redact(self.message)}", err=True)
+        one_time_code = Redactor([os.environ.get("OCP_OTP")])  # not masked process-wide (see SecretRegistry.add)
+        echo(f"Error: {one_time_code(self.message)}", err=True)
 
 
 def handle_errors(func: F) -> F:

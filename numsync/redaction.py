@@ -65,8 +65,13 @@ class SecretRegistry:
         self._redactor = Redactor(())
 
     def add(self, *secrets: str | None) -> None:
-        """Register values (None and blank are ignored)."""
-        new = {s for s in secrets if s and s.strip()} - self._values
+        """Register values (None, blank and one-time codes are ignored).
+
+        A one-time code (a two-factor code: at most 8 digits) is not masked process-wide: it
+        would mask those digits inside every phone number shown, and it is worthless once
+        used. Error messages still mask ``OCP_OTP`` (the CLI does).
+        """
+        new = {s for s in secrets if s and s.strip() and not _one_time_code(s)} - self._values
         if new:
             with self._lock:
                 self._values |= new
@@ -92,6 +97,11 @@ class SecretRegistry:
         with self._lock:
             self._values = set()
             self._redactor = Redactor(())
+
+
+def _one_time_code(value: str) -> bool:
+    text = value.strip()
+    return text.isdigit() and len(text) <= 8
 
 
 #: The process-wide registry.

@@ -56,3 +56,11 @@ def test_every_form_of_a_secret_is_masked() -> None:
     assert registry.redact_bytes(b"\xff tok/en+1 \xc3\xa4") == b"\xff ***"
     registry.clear()
     assert registry.redact("tok/en+1 ä") == "tok/en+1 ä"
+
+
+def test_a_one_time_code_is_not_masked_in_every_phone_number() -> None:
+    from numsync.redaction import SecretRegistry
+
+    registry = SecretRegistry()
+    registry.add("123456", "tok-123456-x")
+    assert registry.redact("+12015123456 tok-123456-x") == "+12015123456 ***"

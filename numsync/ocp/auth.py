@@ -130,7 +130,6 @@ class OCPAuth(httpx.Auth):
         }
         code = self.credentials.one_time_code()
         if code:
-            SECRETS.add(code)
             form["totp"] = code
         response = yield self._token_request(form)
         if response.status_code != 200:
