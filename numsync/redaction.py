@@ -16,6 +16,8 @@ import urllib.parse
 from collections.abc import Iterable
 
 MASK = "***"
+#: Shorter tokens obtained at run time are not masked (see SecretRegistry.add_token).
+MIN_TOKEN_LENGTH = 8
 
 
 def forms(secret: str) -> set[str]:
@@ -76,6 +78,14 @@ class SecretRegistry:
             with self._lock:
                 self._values |= new
                 self._redactor = Redactor(self._values)
+
+    def add_token(self, *tokens: str | None) -> None:
+        """Register tokens issued at run time, those of at least :data:`MIN_TOKEN_LENGTH` characters.
+
+        Real access and refresh tokens are long random strings; a token of a few characters
+        (a test double's ``"t"``) would mask that letter in every line shown.
+        """
+        self.add(*(t for t in tokens if t and len(t.strip()) >= MIN_TOKEN_LENGTH))
 
     def add_basic(self, user: str | None, password: str | None) -> None:
         """Register ``user:password`` as HTTP Basic sends it (base64), besides the password itself."""

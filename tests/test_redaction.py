@@ -64,3 +64,11 @@ def test_a_one_time_code_is_not_masked_in_every_phone_number() -> None:
     registry = SecretRegistry()
     registry.add("123456", "tok-123456-x")
     assert registry.redact("+12015123456 tok-123456-x") == "+12015123456 ***"
+
+
+def test_tokens_are_masked_from_eight_characters() -> None:
+    from numsync.redaction import SecretRegistry
+
+    registry = SecretRegistry()
+    registry.add_token("t", "r", "tok-1234")
+    assert registry.redact("the error: tok-1234") == "the error: ***"

@@ -150,7 +150,7 @@ class OCPAuth(httpx.Auth):
         try:
             body = response.json()
             self._access = str(body["access_token"])
-            SECRETS.add(self._access, str(body.get("refresh_token") or ""))  # masked from the moment they exist
+            SECRETS.add_token(self._access, str(body.get("refresh_token") or ""))  # masked from the moment they exist
             now = self.clock()
             self._access_expires = now + float(body.get("expires_in", 300))
             self._refresh = body.get("refresh_token")
