@@ -27,7 +27,7 @@ from numsync.core.diff import Diff
 from numsync.core.fmt import FileResult
 from numsync.errors import NumsyncError
 from numsync.gctuning import tune_for_batch_run
-from numsync.redaction import Redactor
+from numsync.redaction import SECRETS, Redactor
 from numsync.reports import drift as drift_reports
 from numsync.reports import plan_formats as plan_reports
 from numsync.reports import plan_json, text
@@ -74,8 +74,20 @@ SECRET_VARIABLES = ("OCP_PASSWORD", "OCP_TOKEN", "OCP_OTP", "OCP_TOTP_SECRET")
 
 
 def redact(text: str) -> str:
-    """``text`` with the values of the credential variables masked (numsync.redaction.Redactor)."""
-    return Redactor(os.environ.get(name) for name in SECRET_VARIABLES)(text)
+    """``text`` with every secret masked: the credential variables and each token issued so far (numsync.redaction)."""
+    SECRETS.add(*(os.environ.get(name) for name in SECRET_VARIABLES))
+    SECRETS.add_basic(os.environ.get("OCP_USERNAME"), os.environ.get("OCP_PASSWORD"))
+    return SECRETS.redact(text)
+
+
+def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """The CLI's one way to print (stdout, or stderr with ``err``): everything shown passes :func:`redact` here."""
+    click.echo(redact(str(message)), err=err, nl=nl)
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a report file numsync renders, through the same redaction as what it prints."""
+    path.write_text(redact(text), "utf-8")
 
 
 class Failure(click.ClickException):
@@ -84,7 +96,8 @@ class Failure(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {redact(self.message)}", err=True)
+        one_time_code = Redactor([os.environ.get("OCP_OTP")])  # not masked process-wide (see SecretRegistry.add)
+        echo(f"Error: {one_time_code(self.message)}", err=True)
 
 
 def handle_errors(func: F) -> F:
@@ -96,7 +109,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (NumsyncError, OSError) as exc:
             for line in exc.details if isinstance(exc, NumsyncError) else []:
-                click.echo(line, err=True)
+                echo(line, err=True)
             raise Failure(_explain(exc)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -203,14 +216,14 @@ def validate(ctx: click.Context, report_format: str, output: Path | None) -> Non
     count = problem_reports.count_line(outcome.problems, outcome.scope)
     if output:
         try:
-            output.write_text(report, "utf-8")
+            write_report(output, report)
         except OSError as exc:
             raise Failure(f"cannot write the report to {output}: {exc}") from None
-        click.echo(count, err=True)
+        echo(count, err=True)
     else:
-        click.echo(report, nl=False)
+        echo(report, nl=False)
         if report_format != "text":  # the text report ends with the count line already
-            click.echo(count, err=True)
+            echo(count, err=True)
     ctx.exit(outcome.exit_code)
 
 
@@ -224,10 +237,10 @@ def export(ctx: click.Context, out: Path | None) -> None:
     with connect(env, on_retry=retry_callback(_Echo())) as client:
         data = client.export()
     if out:
-        out.write_bytes(data)
-        click.echo(f"wrote {len(data)} bytes to {out}", err=True)
+        out.write_bytes(SECRETS.redact_bytes(data))
+        echo(f"wrote {len(data)} bytes to {out}", err=True)
     else:
-        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.write(SECRETS.redact_bytes(data))
 
 
 def safety_options(func: F) -> F:
@@ -326,7 +339,7 @@ def plan(
 def plan_diff(old: Path, new: Path, report_format: str) -> None:
     """List the numbers, fields and rows that differ between two saved plans. Exit 0: the same, 2: they differ."""
     difference = compare_plans(load_plan(old), load_plan(new))
-    click.echo(
+    echo(
         (plandiff_reports.render_json if report_format == "json" else plandiff_reports.render_text)(difference),
         nl=False,
     )
@@ -336,7 +349,7 @@ def plan_diff(old: Path, new: Path, report_format: str) -> None:
 class _Echo(Observer):
     def retrying(self, method: str, path: str, reason: str, delay: float) -> None:
         # Tell the user why nothing seems to happen: a retry can wait up to minutes (Retry-After).
-        click.echo(f"  {method} {path}: {reason}, retrying in {delay:.1f}s", err=True)
+        echo(f"  {method} {path}: {reason}, retrying in {delay:.1f}s", err=True)
 
 
 class _PlanEcho(_Echo, PlanObserver):
@@ -348,20 +361,20 @@ class _PlanEcho(_Echo, PlanObserver):
         self.notes_to_stderr = any(fmt.name != "text" and path is None for fmt, path in outputs)
 
     def note(self, message: str) -> None:
-        click.echo(message, err=self.notes_to_stderr)
+        echo(message, err=self.notes_to_stderr)
 
     def planned(self, plan: Plan, violations: Sequence[safety.Violation], notices: Sequence[str] = ()) -> None:
         report = plan_reports.PlanReport(plan, [str(v) for v in violations], notices)
         for fmt, path in self.outputs:
             rendered = fmt.render(report)
             if path:
-                path.write_text(rendered, "utf-8")
-                click.echo(f"wrote the {fmt.name} plan to {path}", err=True)
+                write_report(path, rendered)
+                echo(f"wrote the {fmt.name} plan to {path}", err=True)
             else:
-                click.echo(rendered, nl=False)
+                echo(rendered, nl=False)
         if self.gitlab_report:
-            self.gitlab_report.write_text(plan_json.render_terraform_report(plan), "utf-8")
-            click.echo(f"wrote the GitLab Terraform report to {self.gitlab_report}", err=True)
+            write_report(self.gitlab_report, plan_json.render_terraform_report(plan))
+            echo(f"wrote the GitLab Terraform report to {self.gitlab_report}", err=True)
 
     def freeze_noted(self, notice: str) -> None:
         if self.notes_to_stderr:  # the text plan on stdout says it already
@@ -408,16 +421,16 @@ def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool, unmanag
     )
     adopted = run_import(request, _ImportEcho())
     if unmanaged:
-        click.echo(f"adopted {adopted.adopted} unmanaged number(s)")
+        echo(f"adopted {adopted.adopted} unmanaged number(s)")
 
 
 class _ImportEcho(_Echo, ImportObserver):
     def wrote(self, path: Path) -> None:
-        click.echo(f"wrote {path}")
+        echo(f"wrote {path}")
 
     def adopted(self, path: Path, numbers: Sequence[str], created: bool) -> None:
         shown = ", ".join(numbers[:3]) + (", …" if len(numbers) > 3 else "")
-        click.echo(f"{'created' if created else 'added to'} {path}: {len(numbers)} number(s) ({shown})")
+        echo(f"{'created' if created else 'added to'} {path}: {len(numbers)} number(s) ({shown})")
 
 
 @main.command()
@@ -425,7 +438,7 @@ class _ImportEcho(_Echo, ImportObserver):
 @handle_errors
 def show(plan_file: Path) -> None:
     """Render a saved plan."""
-    click.echo(text.render_plan(load_plan(plan_file)))
+    echo(text.render_plan(load_plan(plan_file)))
 
 
 @main.command()
@@ -506,7 +519,7 @@ class _StopOnSignal:
         if self.reason is not None:
             raise KeyboardInterrupt
         self.reason = f"{signal.Signals(signum).name} received"
-        click.echo(f"{self.reason}: stopping after the file in flight (again to stop at once)", err=True)
+        echo(f"{self.reason}: stopping after the file in flight (again to stop at once)", err=True)
 
     def __enter__(self) -> _StopOnSignal:
         if threading.current_thread() is threading.main_thread():
@@ -520,30 +533,33 @@ class _StopOnSignal:
 
 class _ApplyEcho(_Echo, ApplyObserver):
     def superseded(self, message: str) -> None:
-        click.echo(message)
+        echo(message)
 
     def planned(self, plan: Plan) -> None:
-        click.echo(text.render_plan(plan))
+        echo(text.render_plan(plan))
 
     def freeze_overridden(self, freeze: str, reason: str) -> None:
-        click.echo(f"Change freeze in force ({freeze}); overridden: {redact(reason)}", err=True)
+        echo(f"Change freeze in force ({freeze}); overridden: {redact(reason)}", err=True)
 
     def applying(self, environment: str, base_url: str) -> None:
-        click.echo(f"Applying to {environment} ({base_url}):")
+        echo(f"Applying to {environment} ({base_url}):")
 
     def batch_done(self, outcome: BatchOutcome) -> None:
-        click.echo(text.render_batch(outcome))
+        echo(text.render_batch(outcome))
+
+    def settled(self, exports: int, seconds: float) -> None:
+        echo(f"  live settled: {exports} exports agreed after {seconds:.1f}s")
 
     def replanned(self, plan: Plan, why: str) -> None:
-        click.echo(
+        echo(
             f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {plan.summary_line()}"
         )
 
     def applied(self, result: ApplyResult, desired: DesiredState) -> None:
-        click.echo(text.render_apply(result, desired))
+        echo(text.render_apply(result, desired))
 
     def verified(self, remaining: Diff) -> None:
-        click.echo(text.render_verify(remaining))
+        echo(text.render_verify(remaining))
 
 
 @main.command()
@@ -576,10 +592,10 @@ def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, l
     for fmt, path in outputs:
         rendered = fmt.render(outcome.report)
         if path:
-            path.write_text(rendered, "utf-8")
-            click.echo(f"wrote {fmt.name} report to {path}", err=True)
+            write_report(path, rendered)
+            echo(f"wrote {fmt.name} report to {path}", err=True)
         else:
-            click.echo(rendered.rstrip("\n"))
+            echo(rendered.rstrip("\n"))
     ctx.exit(outcome.exit_code)
 
 
@@ -613,18 +629,18 @@ def fmt_command(ctx: click.Context, check: bool, paths: tuple[Path, ...]) -> Non
     summary = f"{outcome.changed} file(s) {verb}, {outcome.unchanged} already formatted"
     if outcome.refused:
         summary += f", {outcome.refused} not formatted because of problems"
-    click.echo(summary, err=True)
+    echo(summary, err=True)
     ctx.exit(outcome.exit_code)
 
 
 class _FmtEcho(FmtObserver):
     def refused(self, result: FileResult) -> None:
         for problem in result.problems:
-            click.echo(problem_reports.text_line(problem), err=True)
-        click.echo(f"not formatted: {result.shown} has {len(result.problems)} problem(s) (above)", err=True)
+            echo(problem_reports.text_line(problem), err=True)
+        echo(f"not formatted: {result.shown} has {len(result.problems)} problem(s) (above)", err=True)
 
     def reformatted(self, result: FileResult, *, written: bool) -> None:
-        click.echo(f"reformatted {result.shown}" if written else f"would reformat {result.shown}")
+        echo(f"reformatted {result.shown}" if written else f"would reformat {result.shown}")
 
 
 @main.command("schema")
@@ -635,7 +651,7 @@ def schema_command(config_schema: bool) -> None:
     """Print the JSON Schema of desired files (or of numsync.yaml with --config), for editors."""
     from numsync.core.schema import load_schema
 
-    click.echo(json.dumps(load_schema("config" if config_schema else "desired"), indent=2, ensure_ascii=False))
+    echo(json.dumps(load_schema("config" if config_schema else "desired"), indent=2, ensure_ascii=False))
 
 
 def _token_variable_option(func: F) -> F:
@@ -747,13 +763,13 @@ def gitlab_comment(
     )
     outcome = run_comment(request)
     if dry_run:
-        click.echo(outcome.body, nl=False)
+        echo(outcome.body, nl=False)
     elif outcome.skipped:
-        click.echo(outcome.skipped)
+        echo(outcome.skipped)
     else:
         assert outcome.action is not None
         environment = load_plan(plan_file).environment
-        click.echo(
+        echo(
             f"{outcome.action.capitalize()} the plan note {outcome.note_id} on merge request !{mr_iid} for environment {environment!r}."
         )
 
@@ -780,12 +796,12 @@ def gitlab_report_apply(
     request = ReportRequest(report_file, api_url, project, commit, os.environ.get("CI_JOB_URL"), token, token_variable)
     outcome = run_report_apply(request)
     if dry_run:
-        click.echo(outcome.body, nl=False)
+        echo(outcome.body, nl=False)
     elif outcome.skipped:
-        click.echo(outcome.skipped)
+        echo(outcome.skipped)
     else:
         where = ", ".join(f"!{iid}" for iid in outcome.merge_requests) or "no merged merge request of this commit"
-        click.echo(f"Reported the apply on {where}.")
+        echo(f"Reported the apply on {where}.")
 
 
 @main.command("init")
@@ -815,10 +831,10 @@ def init(
     )
     outcome = bootstrap.run_init(request, on_retry=retry_callback(_Echo()))
     if outcome.discovered_from:
-        click.echo(f"{len(outcome.groups)} group(s) in the live export of {outcome.discovered_from}:")
+        echo(f"{len(outcome.groups)} group(s) in the live export of {outcome.discovered_from}:")
         for group_id, count in outcome.groups.items():
-            click.echo(f"  {group_id}: {count} number(s)")
-    click.echo(
+            echo(f"  {group_id}: {count} number(s)")
+    echo(
         f"wrote {outcome.path} (environment {outcome.environment!r}, {len(outcome.groups)} group(s)); next: numsync import"
     )
 

@@ -29,6 +29,19 @@ DEFAULT_CONFIG = "numsync.yaml"
 
 
 @dataclass(frozen=True, slots=True)
+class Settle:
+    """How long to wait for live to settle after an unknown outcome (``settle:`` in numsync.yaml).
+
+    Live counts as settled when two exports ``interval`` seconds apart agree; after ``timeout``
+    seconds without that, apply stops. ``interval`` should exceed both how far the export may
+    lag its writes and how long OCP may go on processing a file after its answer was lost.
+    """
+
+    interval: float = 2.0
+    timeout: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
 class Environment:
     """One OCP tenant as configured.
 
@@ -38,6 +51,7 @@ class Environment:
     ``retry``: attempts, backoff and pace of every client for this environment (``retry:``);
     ``region``: the vendor region the endpoints came from, when numsync.yaml names one;
     ``otp``: the tenant's two-factor policy (``otp:`` period and look-around, ``otp_field:``).
+    ``settle``: how long to wait for live to stop moving after an unknown outcome (``settle:``).
     """
 
     name: str
@@ -54,6 +68,7 @@ class Environment:
     ca_bundle: str | None = None
     freeze: Freeze = field(default_factory=Freeze)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    settle: Settle = field(default_factory=Settle)
     #: Where desired files must resolve (the git top level, else the folder of numsync.yaml); None: the
     #: desired loader's own default. Not compared: it says where the config was read, not what it says.
     repository: Path | None = field(default=None, compare=False)
@@ -247,6 +262,7 @@ def _environment(
         ca_bundle=str((path.parent / spec["ca_bundle"]).resolve()) if spec.get("ca_bundle") else None,
         safety=Safety(**(spec.get("safety") or {})),
         retry=RetryPolicy(**(spec.get("retry") or {})),
+        settle=Settle(**(spec.get("settle") or {})),
         repository=repository,
         region=region,
         otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),

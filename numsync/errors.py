@@ -21,6 +21,8 @@
     │   ├── ApiError              OCP answered with an error, or not at all
     │   ├── AuthError             OCP issued no token
     │   ├── ExportFormatError     the live export is not the expected CSV
+    │   ├── UnsettledError        live kept changing: no two exports agreed within the settle timeout
+    │   ├── AnotherWriterError    live moved between phases in a way apply's own rows do not explain
     │   └── GitLabError           GitLab's API failed or refused
     ├── StalePlanError            a saved plan no longer matches desired or live
     │   └── TamperedPlanError     a saved plan whose operations do not follow from what it records
@@ -230,6 +232,14 @@ class ExportFormatError(RemoteError, ValueError):
 
     def explain_unwritten(self) -> str:
         return f"the live export cannot be read: {self}. Nothing was planned or written."
+
+
+class UnsettledError(RemoteError):
+    """Live kept changing after an unknown outcome: no two exports agreed within ``settle.timeout``."""
+
+
+class AnotherWriterError(RemoteError):
+    """Between two phases, live changed where apply's own rows do not explain it: a second writer."""
 
 
 class GitLabError(RemoteError):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from numsync.emulator.process import EmulatorProcess
+from numsync.redaction import SECRETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,3 +42,10 @@ def emulator() -> Iterator[EmulatorProcess]:
     """A fresh emulator process with the seed tenant, on a free loopback port (a test may define its own)."""
     with EmulatorProcess() as process:
         yield process
+
+
+@pytest.fixture(autouse=True)
+def forget_secrets() -> Iterator[None]:
+    """The secret registry is process-wide (one run, one process); each test is a run of its own."""
+    yield
+    SECRETS.clear()

@@ -85,6 +85,7 @@ def test_apply_survives_random_faults(tmp_path: Path, seed: int) -> None:
     (tmp_path / "numsync.yaml").write_text(
         "environments:\n  chaos:\n    base_url: ${CHAOS_URL}\n    desired: desired\n    default_provider: twilio\n"
         "    limits: {Delete: 5, Create: 10, Update: 25, Attach: 25, Detach: 10}\n"
+        "    settle: {interval: 0.2, timeout: 30}\n"
         "    groups: {ocp-qa: {prune: true}, uk-care: {prune: true}}\n"
     )
     with EmulatorProcess(*LIMITS, "--faults", str(faults), "--fault-seed", str(seed)) as emulator:

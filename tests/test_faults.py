@@ -23,7 +23,7 @@ import yaml
 from cli_workspace import TOTP_SECRET
 from click.testing import CliRunner
 
-from numsync.config import Environment
+from numsync.config import Environment, Settle
 from numsync.core.diff import diff
 from numsync.core.model import Field, NumberRecord
 from numsync.core.policy import GroupPolicy
@@ -123,6 +123,7 @@ def environment(emu: EmulatorProcess, tmp_path: Path) -> Environment:
         desired=tmp_path,
         groups={"ocp-qa": GroupPolicy("ocp-qa", prune=True)},
         default_provider="twilio",
+        settle=Settle(interval=0.1, timeout=10),
     )
 
 

@@ -120,23 +120,23 @@ def test_the_artifact_lists_every_batch_with_its_rows() -> None:
     assert data["phases"] == [
         [
             [
-                {"OPERATION": "Detach", "NUMBER": "+12015550103"},
-                {"OPERATION": "Delete", "NUMBER": "+12015550102"},
+                {"OPERATION": "Detach", "GROUP_ID": "a", "NUMBER": "+12015550103"},
+                {"OPERATION": "Delete", "GROUP_ID": "a", "NUMBER": "+12015550102"},
                 {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550108", "PROVIDER": "twilio"},
                 {"OPERATION": "Update", "NUMBER": "+12015550107", "MINIAPP_ID": "app-3"},
             ]
         ],
         [
             [
-                {"OPERATION": "Detach", "NUMBER": "+12015550100"},
-                {"OPERATION": "Delete", "NUMBER": "+12015550103"},
+                {"OPERATION": "Detach", "NUMBER": "+12015550100"},  # an update: its miniapp removed
+                {"OPERATION": "Delete", "GROUP_ID": "a", "NUMBER": "+12015550103"},
                 {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550109", "PROVIDER": "twilio"},
                 {"OPERATION": "Attach", "NUMBER": "+12015550108", "MINIAPP_ID": "app-2", "LOCALE": "en-US"},
             ]
         ],
         [
             [
-                {"OPERATION": "Detach", "NUMBER": "+12015550101"},
+                {"OPERATION": "Detach", "GROUP_ID": "a", "NUMBER": "+12015550101"},
                 {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550103", "PROVIDER": "twilio"},
                 {
                     "OPERATION": "Update",
@@ -150,7 +150,7 @@ def test_the_artifact_lists_every_batch_with_its_rows() -> None:
         ],
         [
             [
-                {"OPERATION": "Delete", "NUMBER": "+12015550101"},
+                {"OPERATION": "Delete", "GROUP_ID": "a", "NUMBER": "+12015550101"},
                 {
                     "OPERATION": "Update",
                     "NUMBER": "+12015550103",

@@ -59,9 +59,9 @@ CASES = {
     "missing desired, prune, attached -> Detach, Delete": (
         [],
         [rec(miniapp_id=APP_X, locale="en-US")],
-        [[("Detach", N, {})], [("Delete", N, {})]],
+        [[("Detach", N, {"GROUP_ID": "ocp-qa"})], [("Delete", N, {"GROUP_ID": "ocp-qa"})]],
     ),
-    "missing desired, prune, unattached -> Delete": ([], [rec(note="x")], [[("Delete", N, {})]]),
+    "missing desired, prune, unattached -> Delete": ([], [rec(note="x")], [[("Delete", N, {"GROUP_ID": "ocp-qa"})]]),
     "missing desired, no prune -> nothing": ([], [rec(group="uk-care", number="+442079460958")], []),
     "miniapp none -> X -> Attach with LOCALE": (
         [rec(miniapp_id=APP_X, locale="en-US")],
@@ -117,8 +117,9 @@ CASES = {
         [rec(group="sales", miniapp_id=APP_Y, locale="en-US")],
         [rec(group="ocp-qa", miniapp_id=APP_X, locale="en-US")],
         [
-            [("Detach", N, {})],
-            [("Delete", N, {})],
+            # removal rows name the group they expect: a late Delete cannot release the re-created number
+            [("Detach", N, {"GROUP_ID": "ocp-qa"})],
+            [("Delete", N, {"GROUP_ID": "ocp-qa"})],
             [("Create", N, {"GROUP_ID": "sales", "PROVIDER": "twilio"})],
             [("Attach", N, {"MINIAPP_ID": APP_Y, "LOCALE": "en-US"})],
         ],

@@ -7,7 +7,9 @@ product, not a mock. It serves, on a loopback address only:
 - ``POST /integrations/api/numbers/csv`` (export) and ``PUT /integrations/api/numbers/csv``
   (execute an operation file),
 - ``/_emulator/...`` admin endpoints without auth: ``GET stats``, ``GET state``,
-  ``POST numbers``, ``PATCH``/``DELETE numbers/{number}``, ``POST reset``.
+  ``GET log`` (every row carried out, in order, with its cells, status, message and
+  whether it changed the number), ``POST numbers``, ``PATCH``/``DELETE numbers/{number}``,
+  ``POST reset``.
 
 Run it with ``numsync emulator`` or ``python -m numsync.emulator`` (see
 :mod:`numsync.emulator.command`), or in tests with :class:`EmulatorProcess`.
@@ -82,7 +84,11 @@ Operation upload (``PUT``)
 - Create: NUMBER must be valid E.164 (phonenumbers), GROUP_ID must exist, the number
   must not exist ("number already exists").
 - A GROUP_ID on a non-Create row must equal the number's group ("GROUP_ID cannot be
-  changed"); empty means "the number's group".
+  changed"); empty means "the number's group". The vendor documents GROUP_ID for
+  Create only and leaves open whether other rows may carry the group they expect;
+  the emulator takes it as that guard, and numsync writes it on every Detach and
+  Delete: a Delete OCP carries out late (after its answer was lost) then fails on a
+  number that recovery has meanwhile re-created in its new group, instead of releasing it.
 - Update: MINIAPP_ID must exist and belong to the number's group (setting it
   attaches; ``<NULL>`` detaches); PHONE_NUMBER_SET_ID must be a set of the number's
   group; LOCALE must be a language tag with hyphens (``en-US``; ``en_US`` is refused),
@@ -102,7 +108,10 @@ Admin endpoints and state
   data); they only check the column names and that values are strings or null.
 - ``POST /_emulator/reset`` restores the state the process started with (the seed,
   or the state file as loaded); stats and tokens are kept.
-- ``GET /_emulator/state`` never shows passwords or tokens. The ``--state`` file
+- ``GET /_emulator/state`` never shows passwords or tokens. Faults (``--faults``,
+  see :mod:`numsync.emulator.faults`) can also make it finish a file after answering
+  (``late``), serve an export that lags its writes (``lag``), echo a request in its
+  error body (``echo``) and play a second writer (``writer``). The ``--state`` file
   does hold the emulator's login passwords (so a restart can log in) and is
   written with mode 0600, atomically, after every successful change.
 - Only loopback hosts are accepted by the command: demo passwords and the admin

@@ -571,6 +571,8 @@ class Emulator:
     stats: Stats = field(default_factory=Stats)
     two_factor: TwoFactor | None = None
     clock: Clock = time.time
+    #: Every row OCP carried out, in order (``GET /_emulator/log``): what a chaos run audits.
+    log: list[dict[str, Any]] = field(default_factory=list)
 
     def persist(self) -> None:
         """Save the state file, when there is one."""
@@ -685,11 +687,32 @@ async def _execute(emu: Emulator, request: Request) -> Response:
         )
     header, rows = parse_operation_file(await _upload_text(request))
     check_file(emu.state, user, header, rows, emu.limits)
+    before = {row.number: _snapshot(emu.state, row.number) for row in rows}
     outcome = execute_rows(emu.state, rows)
+    for row, result in zip(rows, outcome["results"]):
+        emu.log.append(
+            {
+                "OPERATION": row.operation,
+                "NUMBER": row.number,
+                "cells": {k: v for k, v in row.cells.items() if v},
+                "status": result["status"],
+                "message": result["message"],
+                "changed": before[row.number] != _snapshot(emu.state, row.number),
+            }
+        )
     emu.stats.rows_applied += outcome["applied"]
     if outcome["applied"]:
         emu.persist()
     return JSONResponse(outcome)
+
+
+def _snapshot(state: TenantState, number: str) -> dict[str, str] | None:
+    row = state.numbers.get(number)
+    return row.to_json() if row is not None else None
+
+
+async def _log(emu: Emulator, request: Request) -> Response:
+    return JSONResponse(emu.log)
 
 
 async def _stats(emu: Emulator, request: Request) -> Response:
@@ -814,6 +837,7 @@ def create_app(
             route(NUMBERS_CSV_PATH, _execute, "PUT"),
             route("/_emulator/stats", _stats, "GET"),
             route("/_emulator/state", _state, "GET"),
+            route("/_emulator/log", _log, "GET"),
             route("/_emulator/numbers", _create_number, "POST"),
             route("/_emulator/numbers/{number}", _patch_number, "PATCH"),
             route("/_emulator/numbers/{number}", _delete_number, "DELETE"),

@@ -23,6 +23,18 @@ coin toss (``probability``) fires. Example::
 - ``cut``: process, then send only the first half of the body and drop the connection;
 - ``html``: answer 200 with an HTML maintenance page instead.
 
+Faults of a tenant that is more than flaky:
+
+- ``late`` (put): answer at once without processing — ``status`` (``answer: status``, the
+  default) or a dropped connection (``answer: reset``) — and apply the file ``seconds``
+  later anyway: OCP finishing a request the client already gave up on;
+- ``lag`` (export): the export shows the tenant as it was ``seconds`` ago (a read replica
+  behind its writes);
+- ``echo`` (any): answer ``status`` with an error body that repeats what the request sent:
+  its Authorization header and every form field and body byte (a careless server's error page);
+- ``writer`` (put): process the file, then change the NOTE of another number (``number``,
+  or the first one the file does not name): a second writer between two files.
+
 ``times`` caps how often a rule fires; ``after`` lets the first N requests it would match pass
 untouched (``{target: token, kind: status, status: 401, after: 1}``: the first login works,
 every later token request fails). The coin tosses come from ``random.Random(seed)``.
@@ -31,15 +43,37 @@ every later token request fails). The coin tosses come from ``random.Random(seed
 from __future__ import annotations
 
 import asyncio
+import copy
 import email.utils
 import json
 import random
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("latency", "status", "status_after", "reset_before", "reset_after", "cut", "html")
+from starlette.requests import Request
+
+from numsync.emulator.app import RequestRefused, export_csv, export_filter
+
+KINDS = (
+    "latency",
+    "status",
+    "status_after",
+    "reset_before",
+    "reset_after",
+    "cut",
+    "html",
+    "late",
+    "lag",
+    "echo",
+    "writer",
+)
 TARGETS = ("token", "export", "put", "any")
+#: Kinds that only make sense for one target.
+KIND_TARGET = {"late": "put", "lag": "export", "writer": "put"}
+ANSWERS = ("status", "reset")
+RULE_KEYS = {"target", "kind", "probability", "status", "seconds", "retry_after", "times", "after", "answer", "number"}
 
 
 class InjectedDisconnect(Exception):
@@ -58,13 +92,15 @@ class FaultRule:
     retry_after: str | None = None
     times: int | None = None
     after: int = 0
+    answer: str = "status"
+    number: str | None = None
     fired: int = 0
     seen: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
         """Build and check one rule; raises ValueError naming the problem."""
-        unknown = set(data) - {"target", "kind", "probability", "status", "seconds", "retry_after", "times", "after"}
+        unknown = set(data) - RULE_KEYS
         if unknown:
             raise ValueError(f"unknown fault rule key(s) {sorted(unknown)}")
         missing = {"target", "kind"} - set(data)
@@ -85,6 +121,13 @@ class FaultRule:
             raise ValueError(f"fault target {rule.target!r} is not one of {TARGETS}")
         if rule.kind not in KINDS:
             raise ValueError(f"fault kind {rule.kind!r} is not one of {KINDS}")
+        needed = KIND_TARGET.get(rule.kind)
+        if needed and rule.target != needed:
+            raise ValueError(f"fault kind {rule.kind} applies to target {needed}, not {rule.target!r}")
+        if rule.answer not in ANSWERS:
+            raise ValueError(f"answer must be one of {ANSWERS}, not {rule.answer!r}")
+        if rule.number is not None and not isinstance(rule.number, str):
+            raise ValueError(f'number must be a string like "+12015550123", not {rule.number!r}')
         if rule.retry_after is not None:
             rule.retry_after = str(rule.retry_after)
         return rule
@@ -102,11 +145,16 @@ def _target(scope: dict[str, Any]) -> str | None:
 class FaultInjector:
     """ASGI middleware applying ``rules`` to the API endpoints (admin endpoints are never faulted)."""
 
-    def __init__(self, app: Any, rules: list[FaultRule], seed: int = 0) -> None:
+    def __init__(self, app: Any, rules: list[FaultRule], seed: int = 0, clock: Any = time.monotonic) -> None:
         self.app = app
         self.rules = rules
         self.rng = random.Random(seed)
+        self.clock = clock
         self.injected: list[str] = []
+        # (until, state): the tenant was ``state`` until ``until``; kept only while a lag rule may need it
+        self.history: list[tuple[float, Any]] = []
+        self.max_lag = max((r.seconds for r in rules if r.kind == "lag"), default=0.0)
+        self.late_tasks: set[asyncio.Task[None]] = set()
 
     def _pick(self, target: str) -> FaultRule | None:
         for rule in self.rules:
@@ -123,15 +171,59 @@ class FaultInjector:
                 return rule
         return None
 
+    @property
+    def emulator(self) -> Any:
+        return self.app.state.emulator
+
+    def _remember(self, scope: dict[str, Any]) -> None:
+        """Before a write, keep the state it replaces (for ``lag``): the tenant was that until now."""
+        if not self.max_lag or scope.get("type") != "http" or scope.get("method") in ("GET", "HEAD"):
+            return
+        if _target(scope) in ("token", "export"):
+            return
+        now = self.clock()
+        self.history = [(t, s) for t, s in self.history if t > now - self.max_lag]
+        self.history.append((now, copy.deepcopy(self.emulator.state)))
+
+    def _as_of(self, moment: float) -> Any:
+        """The tenant as it was at ``moment``."""
+        return next((state for until, state in self.history if until > moment), self.emulator.state)
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self._remember(scope)
+        await self.app(scope, receive, send)
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         target = _target(scope) if scope["type"] == "http" else None
         rule = self._pick(target) if target else None
         if rule is None:
-            await self.app(scope, receive, send)
+            await self._app(scope, receive, send)
             return
-        if rule.kind == "latency":
+        if rule.kind == "late":
+            body = await _read_body(receive)
+            task = asyncio.get_running_loop().create_task(self._late(rule.seconds, scope, body))
+            self.late_tasks.add(task)
+            task.add_done_callback(self.late_tasks.discard)
+            if rule.answer == "reset":
+                await _drop(send)
+            await _answer(
+                send,
+                rule.status,
+                [],
+                b'{"error": "injected", "message": "injected fault: still processing after this answer"}',
+            )
+        elif rule.kind == "lag":
+            await self._lagging_export(rule.seconds, scope, receive, send)
+        elif rule.kind == "echo":
+            body = await _read_body(receive)
+            await _answer(send, rule.status, [], _echo(scope, body))
+        elif rule.kind == "writer":
+            body = await _read_body(receive)
+            await self._app(scope, _replay(body), send)
+            self._second_writer(rule, body)
+        elif rule.kind == "latency":
             await asyncio.sleep(rule.seconds)
-            await self.app(scope, receive, send)
+            await self._app(scope, receive, send)
         elif rule.kind == "status":
             await _answer(
                 send,
@@ -149,7 +241,7 @@ class FaultInjector:
         elif rule.kind == "reset_before":
             await _drop(send)
         else:
-            status, headers, body = await _run(self.app, scope, receive)
+            status, headers, body = await _run(self._app, scope, receive)
             if rule.kind == "status_after":
                 await _answer(
                     send,
@@ -166,6 +258,74 @@ class FaultInjector:
                 await send({"type": "http.response.start", "status": status, "headers": kept})
                 await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
                 raise InjectedDisconnect("injected: body cut off")
+
+    async def _lagging_export(self, seconds: float, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # answered here from the old state: swapping the live state in and out would lose a late write landing meanwhile
+        emu = self.emulator
+        emu.stats.export_requests += 1
+        body = await _read_body(receive)
+        try:
+            user = emu.user_of(Request(scope, _replay(body)))
+        except RequestRefused as exc:
+            await exc.response()(scope, _replay(body), send)
+            return
+        text = export_csv(self._as_of(self.clock() - seconds), user, export_filter(body))
+        await _answer(send, 200, [(b"content-type", b"text/csv; charset=utf-8")], text.encode("utf-8"))
+
+    async def _late(self, seconds: float, scope: dict[str, Any], body: bytes) -> None:
+        await asyncio.sleep(seconds)
+        await _run(self._app, scope, _replay(body))
+
+    def _second_writer(self, rule: FaultRule, body: bytes) -> None:
+        """Another writer edits a number between two files (as the admin PATCH would)."""
+        emu = self.emulator
+        numbers = emu.state.numbers
+        text = body.decode("utf-8", errors="replace")
+        target = rule.number or next((n for n in sorted(numbers) if n not in text), None)
+        if target is None or target not in numbers:
+            return
+        self._remember({"type": "http", "method": "PATCH", "path": "/_emulator/writer"})
+        numbers[target].set("NOTE", f"changed by another writer ({rule.fired})")
+        emu.persist()
+
+
+async def _read_body(receive: Any) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return body
+        body += bytes(message.get("body", b""))
+        if not message.get("more_body"):
+            return body
+
+
+def _replay(body: bytes) -> Any:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.sleep(3600)  # like a client that keeps the connection open
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _echo(scope: dict[str, Any], body: bytes) -> bytes:
+    """An error body repeating the request: its Authorization header, its form fields decoded, its raw body."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    text = body.decode("utf-8", errors="replace")
+    fields = urllib.parse.parse_qsl(text, keep_blank_values=True) if "=" in text and "\n" not in text else []
+    message = (
+        f"could not process {scope.get('method')} {scope.get('path')}: "
+        f"Authorization: {headers.get('authorization', '')}; "
+        f"fields: {', '.join(f'{k}={v}' for k, v in fields)}; body: {text[:2000]}"
+    )
+    return json.dumps(
+        {"error": "injected", "error_description": message, "message": message}, ensure_ascii=False
+    ).encode()
 
 
 async def _drop(send: Any) -> None:

@@ -19,7 +19,7 @@ import httpx
 from numsync.errors import AuthError
 from numsync.ocp.otp import OtpPolicy, StepLedger, TotpCodes, check_secret
 from numsync.ocp.retry import READ
-from numsync.redaction import Redactor
+from numsync.redaction import SECRETS, Redactor
 
 #: Renew this many seconds before the access token expires, so a request never carries a dying token.
 EXPIRY_LEEWAY = 30.0
@@ -107,6 +107,8 @@ class OCPAuth(httpx.Auth):
         self._refresh: str | None = None
         self._refresh_expires = 0.0
         self.token_requests = 0
+        SECRETS.add(*credentials.secrets())  # every output of this process masks them (numsync.redaction)
+        SECRETS.add_basic(credentials.username, credentials.password)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self._access is None or self.clock() >= self._access_expires - EXPIRY_LEEWAY:
@@ -166,6 +168,7 @@ class OCPAuth(httpx.Auth):
         try:
             body = response.json()
             self._access = str(body["access_token"])
+            SECRETS.add_token(self._access, str(body.get("refresh_token") or ""))  # masked from the moment they exist
             now = self.clock()
             self._access_expires = now + float(body.get("expires_in", 300))
             self._refresh = body.get("refresh_token")

@@ -106,10 +106,17 @@ def chain(change: Change) -> list[OperationRow]:
 
 
 def _removal(live: NumberRecord) -> list[OperationRow]:
+    """Detach (if attached) → Delete, each naming the GROUP_ID the number is expected in.
+
+    OCP refuses a non-Create row whose GROUP_ID is not the number's group. So a Delete whose
+    answer was lost and that OCP carries out late — after recovery re-created the number in
+    its new group — fails instead of releasing the new number (docs/reliability.md).
+    """
+    where = {GROUP_ID: live.group_id}
     ops = []
     if live.get(Field.MINIAPP_ID):
-        ops.append(OperationRow(Operation.DETACH, live.number, listed_as=live.listed_as))
-    ops.append(OperationRow(Operation.DELETE, live.number, listed_as=live.listed_as))
+        ops.append(OperationRow(Operation.DETACH, live.number, dict(where), listed_as=live.listed_as))
+    ops.append(OperationRow(Operation.DELETE, live.number, dict(where), listed_as=live.listed_as))
     return ops
 
 

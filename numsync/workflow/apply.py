@@ -79,7 +79,10 @@ class ApplyResult:
     failures: list[RowFailure] = field(default_factory=list)
     skipped: list[OperationRow] = field(default_factory=list)
     interrupted: str | None = None
-    stopped: bool = False  # by a request to stop (a signal), not by a fault: nothing more is to be sent
+    unknown_outcomes: int = 0  # files sent whose outcome was unknown (each then settled and re-planned)
+    stopped: bool = (
+        False  # by a request to stop (a signal) or another writer, not by a fault: nothing more is to be sent
+    )
 
     @property
     def ok(self) -> bool:
@@ -94,17 +97,26 @@ def apply_plan(
     on_batch: Callable[[BatchOutcome], None] | None = None,
     on_sending: Callable[[int, int, Sequence[OperationRow]], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
+    before_phase: Callable[[int], str | None] | None = None,
 ) -> ApplyResult:
     """Upload every batch of ``plan`` in order; see the module doc for failure handling.
 
     ``on_sending(phase, batch, rows)`` runs before each PUT leaves (a write-ahead journal entry),
     ``on_batch(outcome)`` after its answer. ``should_stop()`` is asked before each file; when it
     names a reason (a signal), nothing more is sent: the file in flight always finishes first.
+    ``before_phase(p)`` is asked before each phase after the first; a reason it names (another
+    writer) stops the run the same way.
     """
     result = ApplyResult()
     failed_numbers: set[str] = set()
     total_rows = sum(len(p.rows) for p in plan.phases)
     for p, phase in enumerate(plan.phases, start=1):
+        refusal = before_phase(p) if before_phase and p > 1 and phase.batches else None
+        if refusal:
+            done = result.applied + len(result.failures) + len(result.skipped)
+            result.interrupted = f"{refusal}. {total_rows - done} row(s) were not sent."
+            result.stopped = True
+            return result
         for b, batch in enumerate(phase.batches, start=1):
             rows = [r for r in batch.rows if r.number not in failed_numbers]
             skipped = tuple(r for r in batch.rows if r.number in failed_numbers)

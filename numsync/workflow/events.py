@@ -89,6 +89,9 @@ class ApplyObserver(Observer):
     def batch_done(self, outcome: BatchOutcome) -> None:
         """One upload file was sent (or skipped)."""
 
+    def settled(self, exports: int, seconds: float) -> None:
+        """Live was exported until two exports agreed (after an unknown outcome, or before trusting a verify)."""
+
     def replanned(self, plan: Plan, why: str) -> None:
         """An outcome was unknown; live was read again and the rest planned anew."""
 

@@ -1,19 +1,20 @@
 """The apply journal: one JSON object per line for every request and its outcome.
 
 Events carry the batch, its rows (OPERATION and NUMBER), the HTTP status, per-row
-failures, retries and timings — never credentials: every line is passed through
-:class:`numsync.redaction.Redactor`, which replaces known secret values with ``***``.
+failures, retries and timings — never credentials: every line is passed through the
+process-wide :data:`numsync.redaction.SECRETS` (the credentials and every token issued
+so far, in each form they may take), which replaces them with ``***``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from numsync.redaction import Redactor
+from numsync.redaction import SECRETS
 
 
 class Journal:
@@ -21,9 +22,8 @@ class Journal:
 
     def __init__(self, path: Path | None, secrets: Iterable[str] = ()) -> None:
         self.path = path
-        given = [s for s in secrets if s]
-        # a line is JSON: a secret holding a quote, backslash or control character appears escaped there
-        self.redact = Redactor(given + [json.dumps(s, ensure_ascii=False)[1:-1] for s in given])
+        SECRETS.add(*secrets)  # a line is JSON: the registry masks the escaped forms too
+        self.redact: Callable[[str], str] = SECRETS.redact
         self._file: IO[str] | None = path.open("a", encoding="utf-8") if path else None
 
     def write(self, event: str, **fields: Any) -> None:

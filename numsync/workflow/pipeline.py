@@ -20,12 +20,14 @@ from numsync.core.desired import DesiredState, load_desired
 from numsync.core.diff import Diff, diff
 from numsync.core.model import NumberRecord
 from numsync.core.yamlsrc import Location, Problem
-from numsync.errors import DesiredError, GitHistoryError, StalePlanError
+from numsync.errors import DesiredError, GitHistoryError, StalePlanError, UnsettledError
 from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.csvcodec import parse_export
 from numsync.ocp.rows import OperationRow
 from numsync.workflow.apply import ApplyResult, BatchOutcome, apply_plan
 from numsync.workflow.plan import Plan, fingerprint, make_plan
+from numsync.workflow.settle import Settled, settle
+from numsync.workflow.watch import LiveWatch
 
 
 def load_environment_desired(env: Environment, *, display_root: Path | None = None) -> DesiredState:
@@ -171,26 +173,47 @@ def apply_with_recovery(
     client: OCPClient,
     the_plan: Plan,
     *,
+    live: list[NumberRecord] | None = None,
     on_batch: Callable[[BatchOutcome], None] | None = None,
     on_replan: Callable[[Plan, str], None] | None = None,
     on_sending: Callable[[int, int, Sequence[OperationRow]], None] | None = None,
+    on_settled: Callable[[Settled], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
     max_rounds: int = 5,
 ) -> ApplyResult:
-    """Apply ``the_plan``; after an ambiguous failure re-export, re-plan what is left, continue.
+    """Apply ``the_plan``; after an ambiguous failure let live settle, re-plan what is left, continue.
 
-    Writes are never resent blindly: the remainder is planned from the live state, so a
-    Create that did land is not sent again and a Delete that did land is done. The re-plan is
-    confined to the numbers of the original plan, less those whose rows OCP refused; if live
-    now needs changes elsewhere, the run stops (someone else is changing the tenant).
+    Writes are never resent blindly: the remainder is planned from live once it has settled
+    (settle.py: OCP may finish a file after its answer was lost, and the export may lag), so
+    a Create that did land is not sent again, a Delete that did land is done, and a
+    replacement's Create is only sent once the settled export shows its Delete done. The
+    re-plan is confined to the numbers of the original plan, less those whose rows OCP
+    refused; if live now needs changes elsewhere, the run stops (someone else is changing
+    the tenant). With ``live`` (the export the plan was made from), every phase after the
+    first starts only when live moved as the rows sent predict (watch.py), else the run stops.
     Returns the combined result; ``interrupted`` says why it stopped early, if it did.
     """
     scope = {c.number for c in the_plan.changes}
     total_rows = sum(len(p.rows) for p in the_plan.phases)
     total = ApplyResult()
     current = the_plan
+    watch = LiveWatch(env, client, live, on_settled) if live is not None else None
+
+    def batch_done(outcome: BatchOutcome) -> None:
+        if watch:
+            watch.record(outcome)
+        if on_batch:
+            on_batch(outcome)
+
     for _round_no in range(1, max_rounds + 1):
-        result = apply_plan(current, client, on_batch=on_batch, on_sending=on_sending, should_stop=should_stop)
+        result = apply_plan(
+            current,
+            client,
+            on_batch=batch_done,
+            on_sending=on_sending,
+            should_stop=should_stop,
+            before_phase=watch.check if watch else None,
+        )
         total.requests += result.requests
         total.failures += result.failures
         total.skipped += result.skipped
@@ -201,8 +224,17 @@ def apply_with_recovery(
         if not result.interrupted:
             total.applied = total_rows - len(total.failures) - len(total.skipped)
             return total
-        live = export_live(client)
-        result_diff = diff(desired, live, env.groups)
+        total.unknown_outcomes += 1
+        try:
+            settled = settle(client, env)
+        except UnsettledError as exc:
+            total.interrupted = f"{result.interrupted}\n{exc}."
+            return total
+        if on_settled:
+            on_settled(settled)
+        if watch:
+            watch.rebase(settled.live)
+        result_diff = diff(desired, settled.live, env.groups)
         failed = {f.row.number for f in total.failures} | {r.number for r in total.skipped}
         outside = {c.number for c in result_diff.changes} - scope
         if outside:
@@ -212,7 +244,7 @@ def apply_with_recovery(
             )
             return total
         result_diff.changes = [c for c in result_diff.changes if c.number not in failed]
-        current = make_plan(env, desired, live, result_diff)
+        current = make_plan(env, desired, settled.live, result_diff)
         if current.empty:
             total.applied = total_rows - len(total.failures) - len(total.skipped)
             return total
@@ -220,3 +252,30 @@ def apply_with_recovery(
             on_replan(current, result.interrupted)
     total.interrupted = f"gave up after {max_rounds} rounds of ambiguous failures; run plan again when OCP is healthy"
     return total
+
+
+def verify_settled(
+    env: Environment,
+    desired: Mapping[str, NumberRecord],
+    client: OCPReader,
+    result: ApplyResult,
+    *,
+    on_settled: Callable[[Settled], None] | None = None,
+) -> Diff:
+    """What still differs after an apply, read from live once it is stable.
+
+    Every file answered tells what it did, so after a run without unknown outcomes an export
+    that differs only where OCP refused rows is the truth. Otherwise — an outcome was unknown
+    (OCP may still be finishing it), or the export differs elsewhere (it may lag its writes) —
+    live must settle first: "converged" is never claimed from a read that is about to change.
+    """
+    live = export_live(client)
+    remaining = verify(env, desired, live)
+    refused = {f.row.number for f in result.failures} | {r.number for r in result.skipped}
+    explained = all(c.number in refused for c in remaining.changes)  # only numbers OCP said it did not change
+    if explained and not result.unknown_outcomes and result.interrupted is None:
+        return remaining
+    settled = settle(client, env, live)
+    if on_settled:
+        on_settled(settled)
+    return verify(env, desired, settled.live)

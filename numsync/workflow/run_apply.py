@@ -34,10 +34,11 @@ from numsync.workflow.pipeline import (
     export_live,
     load_environment_desired,
     plan_environment,
-    verify,
+    verify_settled,
 )
 from numsync.workflow.plan import Plan, load_plan_with_data
 from numsync.workflow.plandiff import compare_plans
+from numsync.workflow.settle import Settled
 from numsync.workflow.supersede import Supersession, check_superseded
 
 
@@ -159,19 +160,25 @@ def run_apply(
             journal.write("replan", reason=why, summary=remaining_plan.summary_line())
             observer.replanned(remaining_plan, why)
 
+        def on_settled(settled: Settled) -> None:
+            journal.write("settled", exports=settled.exports, seconds=round(settled.seconds, 3))
+            observer.settled(settled.exports, settled.seconds)
+
         try:
             result = apply_with_recovery(
                 env,
                 desired.records,
                 client,
                 the_plan,
+                live=live,
                 on_batch=on_batch,
                 on_replan=on_replan,
                 on_sending=on_sending,
+                on_settled=on_settled,
                 should_stop=request.should_stop,
             )
             observer.applied(result, desired)
-            remaining = verify(env, desired.records, export_live(client))
+            remaining = verify_settled(env, desired.records, client, result, on_settled=on_settled)
         except NumsyncError as exc:
             if sent.pending and isinstance(exc, AuthError):  # no token: the file in hand never left
                 phase, batch, rows = sent.pending
