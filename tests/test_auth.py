@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import httpx
 import pyotp
 import pytest
-from cli_workspace import TOTP_SECRET
+from cli_workspace import OTP_POLICY, TOTP_SECRET, emulator_process
 from freezegun import freeze_time
 
 from numsync.config import Environment
@@ -77,9 +77,9 @@ def reader(emu: EmulatorProcess, auth: OCPAuth, recorder: Recorder) -> OCPReader
 
 
 def test_tokens_shorter_than_the_leeway_are_renewed_before_every_request(tmp_path: Path) -> None:
-    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "60") as emu:
+    with emulator_process("--access-ttl", "1", "--refresh-ttl", "60") as emu:
         recorder = Recorder()
-        auth = OCPAuth(emu.token_url, DEMO)
+        auth = OCPAuth(emu.token_url, DEMO, otp=OTP_POLICY)
         with reader(emu, auth, recorder) as client:
             for _ in range(4):
                 client.export()
@@ -97,9 +97,9 @@ def test_a_twenty_minute_apply_with_300_s_tokens(tmp_path: Path) -> None:
     def tick() -> None:
         now[0] += 60
 
-    with EmulatorProcess() as emu:  # 300 s access tokens, 1800 s refresh tokens
+    with emulator_process() as emu:  # 300 s access tokens, 1800 s refresh tokens
         recorder = Recorder(on_api=None)
-        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0])
+        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0], otp=OTP_POLICY)
         env = Environment(
             "long",
             emu.base_url,
@@ -138,9 +138,9 @@ def test_a_twenty_minute_apply_with_300_s_tokens(tmp_path: Path) -> None:
 
 def test_after_the_refresh_token_expires_the_client_logs_in_again() -> None:
     now = [0.0]
-    with EmulatorProcess() as emu:
+    with emulator_process() as emu:
         recorder = Recorder()
-        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0])
+        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0], otp=OTP_POLICY)
         with reader(emu, auth, recorder) as client:
             client.export()
             now[0] = 290.0  # access token within the leeway: refresh grant
@@ -154,9 +154,9 @@ def test_after_the_refresh_token_expires_the_client_logs_in_again() -> None:
 def test_a_401_renews_once_and_replays_the_request() -> None:
     """The server expires a token the client still trusts (its clock lags): 401 → refresh → the same request again."""
     now = [0.0]
-    with EmulatorProcess("--access-ttl", "1") as emu:
+    with emulator_process("--access-ttl", "1") as emu:
         recorder = Recorder()
-        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0])
+        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0], otp=OTP_POLICY)
         with OCPClient(emu.base_url, auth, transport=recorder, retry=FAST) as client:
             client.export()
             now[0] = -100.0  # the client now believes its token has ~100 s left
@@ -204,7 +204,7 @@ def test_an_apply_outliving_every_token_works_in_real_time(tmp_path: Path) -> No
     """Access tokens of 1 s and refresh tokens of 2 s on the server; an apply of 5 files spread over ~2.5 s.
 
     Every request logs in with a fresh two-factor code, so the OTP period is short (1 s) on both sides."""
-    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "2", otp_period=1) as emu:
+    with emulator_process("--access-ttl", "1", "--refresh-ttl", "2", otp_period=1) as emu:
         recorder = Recorder()
         env = Environment(
             "real",
@@ -237,7 +237,7 @@ def test_the_leeway_is_thirty_seconds() -> None:
 
 
 def test_a_pre_issued_token_is_used_as_is_and_never_renewed() -> None:
-    with EmulatorProcess("--access-ttl", "1") as emu:
+    with emulator_process("--access-ttl", "1") as emu:
         token = emu.token()
         credentials = Credentials.from_env({"OCP_TOKEN": token, "OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"})
         assert credentials.token == token and credentials.password is None  # the token wins
@@ -348,9 +348,9 @@ def test_an_empty_otp_variable_means_no_code() -> None:
 
 def test_a_wrong_password_is_an_auth_error_without_the_password() -> None:
     password = "Wr0ng-P4ss-XyZ-42"
-    with EmulatorProcess() as emu:
+    with emulator_process() as emu:
         recorder = Recorder()
-        with reader(emu, OCPAuth(emu.token_url, Credentials("demo", password)), recorder) as client:
+        with reader(emu, OCPAuth(emu.token_url, Credentials("demo", password), otp=OTP_POLICY), recorder) as client:
             with pytest.raises(AuthError) as caught:
                 client.export()
         assert recorder.api() == []  # nothing sent to the API

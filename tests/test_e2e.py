@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import httpx
-from cli_workspace import live_records, run, workspace, write_desired
+from cli_workspace import emulator_process, live_records, run, workspace, write_desired
 
 from numsync.core.model import Field
 from numsync.emulator.process import EmulatorProcess
@@ -186,7 +186,7 @@ def test_export_with_a_missing_column_stops_before_any_diff(tmp_path: Path) -> N
 
 
 def test_short_token_lifetimes_are_renewed_transparently(tmp_path: Path) -> None:
-    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "2") as emulator:
+    with emulator_process("--access-ttl", "1", "--refresh-ttl", "2") as emulator:
         config = workspace(tmp_path, emulator.base_url, {"de-service": False})
         write_desired(tmp_path, [r for r in live_records(emulator) if r.group_id == "de-service"], ["de-service"])
         for _ in range(3):
@@ -206,7 +206,7 @@ def test_numbers_ocp_lists_in_another_form_are_addressed_as_listed(tmp_path: Pat
         sample = sample.replace(f",{number},", f",{form},")
     seed = tmp_path / "live.csv"
     seed.write_text(sample, "utf-8")
-    with EmulatorProcess("--from-csv", str(seed)) as emulator:
+    with emulator_process("--from-csv", str(seed)) as emulator:
         live = live_records(emulator)
         assert {r.listed_as for r in live if r.listed_as} == set(listed.values())
         groups = sorted({r.group_id for r in live})
