@@ -14,7 +14,8 @@ from numsync.core.diff import diff
 from numsync.core.model import Field, NumberRecord
 from numsync.core.policy import GroupPolicy
 from numsync.errors import ApiError
-from numsync.ocp.client import ExecuteResult, _row_results
+from numsync.ocp import Credentials, OCPAuth, OCPClient
+from numsync.ocp.client import ExecuteResult
 from numsync.ocp.vocabulary import Operation
 from numsync.workflow.apply import apply_plan
 from numsync.workflow.plan import Plan, make_plan
@@ -93,5 +94,8 @@ def test_a_refusal_before_processing_fails_that_files_rows_and_goes_on(status: i
     ],
 )
 def test_a_malformed_per_row_result_is_no_result_not_a_traceback(results: list[object]) -> None:
-    response = httpx.Response(200, content=json.dumps({"applied": 1, "results": results}).encode())
-    assert _row_results(response) is None
+    body = json.dumps({"applied": 1, "results": results}).encode()
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    auth = OCPAuth("http://ocp.test/token", Credentials(token="pre-issued"))
+    with OCPClient("http://ocp.test/integrations", auth, transport=transport) as client:
+        assert client.execute(b"OPERATION,NUMBER\r\n").rows is None
