@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -25,7 +26,7 @@ from numsync.core.policy import GroupPolicy
 from numsync.emulator.process import EmulatorProcess
 from numsync.ocp import ApiError, AuthError, Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.auth import EXPIRY_LEEWAY
-from numsync.ocp.otp import OtpPolicy
+from numsync.ocp.otp import OtpPolicy, StepLedger
 from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import Operation
 from numsync.workflow.apply import apply_plan
@@ -193,7 +194,9 @@ def test_a_second_401_is_not_retried_again() -> None:
         log.append(request.headers["Authorization"])
         return httpx.Response(401, json={"error": "invalid_token"})
 
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, DEMO), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, DEMO, otp=OTP_POLICY), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         with pytest.raises(ApiError) as caught:
             client.export()
     assert caught.value.status == 401 and "the token was refused" in str(caught.value)
@@ -258,6 +261,11 @@ def test_a_pre_issued_token_is_used_as_is_and_never_renewed() -> None:
 # --- two-factor ----------------------------------------------------------------------------
 
 
+def fresh_ledger() -> StepLedger:
+    """A step ledger of its own: the default OTP policy (30 s codes) without waiting for steps other tests used."""
+    return StepLedger(Path(tempfile.mkdtemp(prefix="numsync-ledger-")) / "otp-steps.json")
+
+
 def capture_token_forms(
     credentials: Credentials, requests: int = 1, expires_in: int = 300, refresh: bool = True
 ) -> list[dict[str, str]]:
@@ -272,7 +280,9 @@ def capture_token_forms(
             return httpx.Response(200, json=body)
         return httpx.Response(200, content=CSV)
 
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, credentials), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, credentials, ledger=fresh_ledger()), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         for _ in range(requests):
             client.export()
     return forms
@@ -312,7 +322,10 @@ def test_each_password_login_generates_the_code_of_its_own_time() -> None:
             return httpx.Response(200, content=CSV)
 
         with OCPReader(
-            BASE, OCPAuth(TOKEN_URL, credentials, clock=time.time), transport=httpx.MockTransport(handler), retry=FAST
+            BASE,
+            OCPAuth(TOKEN_URL, credentials, clock=time.time, ledger=fresh_ledger()),
+            transport=httpx.MockTransport(handler),
+            retry=FAST,
         ) as client:
             client.export()
             frozen.tick(90)
@@ -385,7 +398,9 @@ def test_a_refused_refresh_falls_back_to_the_password() -> None:
             )
         return httpx.Response(200, content=CSV)
 
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, DEMO), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, DEMO, otp=OTP_POLICY), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         client.export()
         client.export()
     assert grants == ["password", "refresh_token", "password"]
@@ -400,7 +415,9 @@ def test_a_token_answer_without_access_token_is_an_auth_error(answer: httpx.Resp
     def handler(request: httpx.Request) -> httpx.Response:
         return answer if request.url.path.endswith("/token") else httpx.Response(200, content=CSV)
 
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, DEMO), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, DEMO, otp=OTP_POLICY), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         with pytest.raises(AuthError) as caught:
             client.export()
     assert "without an access_token" in str(caught.value) and "demo-secret" not in str(caught.value)
@@ -415,7 +432,9 @@ def test_a_refusal_that_echoes_the_password_or_code_does_not_leak_them() -> None
         return httpx.Response(401, json={"error": "invalid_grant", "error_description": echo})
 
     credentials = Credentials("demo", password, otp="246810")
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, credentials), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, credentials, ledger=fresh_ledger()), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         with pytest.raises(AuthError) as caught:
             client.export()
     message = str(caught.value)
