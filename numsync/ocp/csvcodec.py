@@ -136,10 +136,10 @@ def _record(
     seen: dict[str, int],
 ) -> NumberRecord:
     raw_number = cells[index[NUMBER]]
-    for column in (NUMBER, GROUP_ID):
-        if not cells[index[column]].strip():
+    for required in (NUMBER, GROUP_ID):
+        if not cells[index[required]].strip():
             raise ExportFormatError(
-                f"export row {row_no}, column {column} (column {index[column] + 1}) is blank; every row of OCP's "
+                f"export row {row_no}, column {required} (column {index[required] + 1}) is blank; every row of OCP's "
                 "export is one number in one group: export the numbers again from OCP"
             )
     try:
