@@ -121,6 +121,7 @@ def apply(root: Path) -> dict:
     import httpx
 
     from numsync.core.diff import diff
+    from numsync.emulator.process import SEEDED_TOTP_SECRET
     from numsync.ocp import Credentials
     from numsync.ocp.csvcodec import parse_export
     from numsync.workflow.apply import apply_plan
@@ -130,7 +131,8 @@ def apply(root: Path) -> dict:
     env = _env(root)
     desired = load_environment_desired(env, display_root=root)
     admin = os.environ["OCP_EMULATOR_URL"] + "/_emulator/stats"
-    with connect(env, Credentials(username="demo", password="demo-secret")) as client:
+    seeded = Credentials(username="demo", password="demo-secret", totp_secret=SEEDED_TOTP_SECRET)
+    with connect(env, seeded) as client:
         live = parse_export(client.export())
         the_plan = make_plan(env, desired.records, live, diff(desired.records, live, env.groups))
         before = httpx.get(admin).json()["put_requests"]

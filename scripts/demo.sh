@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 workdir=.demo
 rm -rf "$workdir" && mkdir -p "$workdir"
 
-numsync emulator --port 0 --port-file "$workdir/port" --state "$workdir/emulator-state.json" >"$workdir/emulator.log" 2>&1 &
+# two-factor is on, as on OCP; a 2 s code period (numsync.yaml's demo otp: policy) keeps the four logins quick
+numsync emulator --otp-period 2 --port 0 --port-file "$workdir/port" --state "$workdir/emulator-state.json" >"$workdir/emulator.log" 2>&1 &
 emulator=$!
 trap 'kill "$emulator" 2>/dev/null || true; wait "$emulator" 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -18,6 +19,8 @@ done
 
 export OCP_EMULATOR_URL="http://127.0.0.1:$(cat "$workdir/port")"
 export OCP_USERNAME=demo OCP_PASSWORD=demo-secret   # the emulator's seeded OWNER user
+export OCP_TOTP_SECRET=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP  # its documented two-factor secret (docs/emulator.md)
+export NUMSYNC_STATE_DIR="$workdir/state"            # the record of used code steps, kept with the demo
 if [ -t 1 ]; then step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }; else step() { printf '\n== %s\n' "$*"; }; fi
 
 step "OCP emulator listening on $OCP_EMULATOR_URL (state: $workdir/emulator-state.json)"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_workspace import emulator_process
 
 from numsync.emulator.process import EmulatorProcess
 from numsync.redaction import SECRETS
@@ -39,8 +40,9 @@ def _otp_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorProcess]:
-    """A fresh emulator process with the seed tenant, on a free loopback port (a test may define its own)."""
-    with EmulatorProcess() as process:
+    """A fresh emulator process with the seed tenant and two-factor on (the tests' short OTP policy), on a free
+    loopback port (a test may define its own)."""
+    with emulator_process() as process:
         yield process
 
 

@@ -220,8 +220,11 @@ def test_import_unmanaged_does_not_write_through_a_link(tmp_path: Path, emulator
 
 def test_init_then_import_plans_no_changes(tmp_path: Path, emulator: EmulatorProcess) -> None:
     config = tmp_path / "numsync.yaml"
+    # a pre-issued token: the numsync.yaml init writes has the tenant's default OTP policy (30 s codes), not the
+    # test emulator's short one, so a password login would be refused
+    login = {"OCP_TOKEN": emulator.token()}
 
-    result = run(config, "init", "--region", "EU1", "--base-url", emulator.base_url)
+    result = run(config, "init", "--region", "EU1", "--base-url", emulator.base_url, env=login)
 
     assert result.exit_code == 0, result.output
     counts = {g: sum(1 for r in live_records(emulator) if r.group_id == g) for g in ("ocp-qa", "uk-care")}
@@ -230,10 +233,10 @@ def test_init_then_import_plans_no_changes(tmp_path: Path, emulator: EmulatorPro
     text = config.read_text()
     assert "region: EU1" in text and f'base_url: "{emulator.base_url}"' in text
     assert f"ocp-qa: {{}}  # {counts['ocp-qa']} number(s) at init" in text  # report-only: nothing pruned
-    imported = run(config, "import")
+    imported = run(config, "import", env=login)
     assert imported.exit_code == 0, imported.output
     assert "defaults:" in (tmp_path / "desired" / "ocp-qa.yaml").read_text()
-    plan = run(config, "plan", "--detailed-exitcode")
+    plan = run(config, "plan", "--detailed-exitcode", env=login)
     assert plan.exit_code == 0 and "No changes" in plan.output, plan.output
 
 

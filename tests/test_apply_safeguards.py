@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_workspace import CREDENTIALS, live_records, run, workspace, write_desired
+from cli_workspace import CREDENTIALS, emulator_process, live_records, run, workspace, write_desired
 
 from numsync.core.model import Field
 from numsync.emulator.process import EmulatorProcess
@@ -133,7 +133,7 @@ def test_a_token_failure_after_the_first_file_says_what_was_sent_and_applied(tmp
     faults.write_text(
         "- {target: token, kind: status, status: 401, after: 2}\n- {target: put, kind: latency, seconds: 4}\n"
     )
-    with EmulatorProcess("--faults", str(faults), "--access-ttl", "33", "--limit", "Update=1") as emulator:
+    with emulator_process("--faults", str(faults), "--access-ttl", "33", "--limit", "Update=1") as emulator:
         config = edited_uk_care(tmp_path, emulator, 3, "limits: {Update: 1}")
         log = tmp_path / "journal.jsonl"
         result = run(config, "apply", "--auto-approve", "--journal", str(log))
@@ -151,7 +151,7 @@ def test_a_token_failure_after_the_first_file_says_what_was_sent_and_applied(tmp
 def test_sigint_ends_the_run_after_the_file_in_flight_and_the_journal_ends(tmp_path: Path) -> None:
     faults = tmp_path / "faults.yaml"
     faults.write_text("- {target: put, kind: latency, seconds: 1.5}\n")
-    with EmulatorProcess("--faults", str(faults), "--limit", "Update=1") as emulator:
+    with emulator_process("--faults", str(faults), "--limit", "Update=1") as emulator:
         config = edited_uk_care(tmp_path, emulator, 4, "limits: {Update: 1}")
         log = tmp_path / "journal.jsonl"
         env = os.environ | CREDENTIALS

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -15,7 +16,7 @@ from urllib.parse import parse_qs
 import httpx
 import pyotp
 import pytest
-from cli_workspace import TOTP_SECRET
+from cli_workspace import OTP_POLICY, TOTP_SECRET, emulator_process
 from freezegun import freeze_time
 
 from numsync.config import Environment
@@ -25,7 +26,7 @@ from numsync.core.policy import GroupPolicy
 from numsync.emulator.process import EmulatorProcess
 from numsync.ocp import ApiError, AuthError, Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.auth import EXPIRY_LEEWAY
-from numsync.ocp.otp import OtpPolicy
+from numsync.ocp.otp import OtpPolicy, StepLedger
 from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import Operation
 from numsync.workflow.apply import apply_plan
@@ -77,9 +78,9 @@ def reader(emu: EmulatorProcess, auth: OCPAuth, recorder: Recorder) -> OCPReader
 
 
 def test_tokens_shorter_than_the_leeway_are_renewed_before_every_request(tmp_path: Path) -> None:
-    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "60") as emu:
+    with emulator_process("--access-ttl", "1", "--refresh-ttl", "60") as emu:
         recorder = Recorder()
-        auth = OCPAuth(emu.token_url, DEMO)
+        auth = OCPAuth(emu.token_url, DEMO, otp=OTP_POLICY)
         with reader(emu, auth, recorder) as client:
             for _ in range(4):
                 client.export()
@@ -97,9 +98,9 @@ def test_a_twenty_minute_apply_with_300_s_tokens(tmp_path: Path) -> None:
     def tick() -> None:
         now[0] += 60
 
-    with EmulatorProcess() as emu:  # 300 s access tokens, 1800 s refresh tokens
+    with emulator_process() as emu:  # 300 s access tokens, 1800 s refresh tokens
         recorder = Recorder(on_api=None)
-        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0])
+        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0], otp=OTP_POLICY)
         env = Environment(
             "long",
             emu.base_url,
@@ -138,9 +139,9 @@ def test_a_twenty_minute_apply_with_300_s_tokens(tmp_path: Path) -> None:
 
 def test_after_the_refresh_token_expires_the_client_logs_in_again() -> None:
     now = [0.0]
-    with EmulatorProcess() as emu:
+    with emulator_process() as emu:
         recorder = Recorder()
-        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0])
+        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0], otp=OTP_POLICY)
         with reader(emu, auth, recorder) as client:
             client.export()
             now[0] = 290.0  # access token within the leeway: refresh grant
@@ -154,9 +155,9 @@ def test_after_the_refresh_token_expires_the_client_logs_in_again() -> None:
 def test_a_401_renews_once_and_replays_the_request() -> None:
     """The server expires a token the client still trusts (its clock lags): 401 → refresh → the same request again."""
     now = [0.0]
-    with EmulatorProcess("--access-ttl", "1") as emu:
+    with emulator_process("--access-ttl", "1") as emu:
         recorder = Recorder()
-        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0])
+        auth = OCPAuth(emu.token_url, DEMO, clock=lambda: now[0], otp=OTP_POLICY)
         with OCPClient(emu.base_url, auth, transport=recorder, retry=FAST) as client:
             client.export()
             now[0] = -100.0  # the client now believes its token has ~100 s left
@@ -193,7 +194,9 @@ def test_a_second_401_is_not_retried_again() -> None:
         log.append(request.headers["Authorization"])
         return httpx.Response(401, json={"error": "invalid_token"})
 
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, DEMO), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, DEMO, otp=OTP_POLICY), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         with pytest.raises(ApiError) as caught:
             client.export()
     assert caught.value.status == 401 and "the token was refused" in str(caught.value)
@@ -204,7 +207,7 @@ def test_an_apply_outliving_every_token_works_in_real_time(tmp_path: Path) -> No
     """Access tokens of 1 s and refresh tokens of 2 s on the server; an apply of 5 files spread over ~2.5 s.
 
     Every request logs in with a fresh two-factor code, so the OTP period is short (1 s) on both sides."""
-    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "2", otp_period=1) as emu:
+    with emulator_process("--access-ttl", "1", "--refresh-ttl", "2", otp_period=1) as emu:
         recorder = Recorder()
         env = Environment(
             "real",
@@ -237,7 +240,7 @@ def test_the_leeway_is_thirty_seconds() -> None:
 
 
 def test_a_pre_issued_token_is_used_as_is_and_never_renewed() -> None:
-    with EmulatorProcess("--access-ttl", "1") as emu:
+    with emulator_process("--access-ttl", "1") as emu:
         token = emu.token()
         credentials = Credentials.from_env({"OCP_TOKEN": token, "OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret"})
         assert credentials.token == token and credentials.password is None  # the token wins
@@ -258,6 +261,11 @@ def test_a_pre_issued_token_is_used_as_is_and_never_renewed() -> None:
 # --- two-factor ----------------------------------------------------------------------------
 
 
+def fresh_ledger() -> StepLedger:
+    """A step ledger of its own: the default OTP policy (30 s codes) without waiting for steps other tests used."""
+    return StepLedger(Path(tempfile.mkdtemp(prefix="numsync-ledger-")) / "otp-steps.json")
+
+
 def capture_token_forms(
     credentials: Credentials, requests: int = 1, expires_in: int = 300, refresh: bool = True
 ) -> list[dict[str, str]]:
@@ -272,7 +280,9 @@ def capture_token_forms(
             return httpx.Response(200, json=body)
         return httpx.Response(200, content=CSV)
 
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, credentials), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, credentials, ledger=fresh_ledger()), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         for _ in range(requests):
             client.export()
     return forms
@@ -312,7 +322,10 @@ def test_each_password_login_generates_the_code_of_its_own_time() -> None:
             return httpx.Response(200, content=CSV)
 
         with OCPReader(
-            BASE, OCPAuth(TOKEN_URL, credentials, clock=time.time), transport=httpx.MockTransport(handler), retry=FAST
+            BASE,
+            OCPAuth(TOKEN_URL, credentials, clock=time.time, ledger=fresh_ledger()),
+            transport=httpx.MockTransport(handler),
+            retry=FAST,
         ) as client:
             client.export()
             frozen.tick(90)
@@ -348,9 +361,9 @@ def test_an_empty_otp_variable_means_no_code() -> None:
 
 def test_a_wrong_password_is_an_auth_error_without_the_password() -> None:
     password = "Wr0ng-P4ss-XyZ-42"
-    with EmulatorProcess() as emu:
+    with emulator_process() as emu:
         recorder = Recorder()
-        with reader(emu, OCPAuth(emu.token_url, Credentials("demo", password)), recorder) as client:
+        with reader(emu, OCPAuth(emu.token_url, Credentials("demo", password), otp=OTP_POLICY), recorder) as client:
             with pytest.raises(AuthError) as caught:
                 client.export()
         assert recorder.api() == []  # nothing sent to the API
@@ -385,7 +398,9 @@ def test_a_refused_refresh_falls_back_to_the_password() -> None:
             )
         return httpx.Response(200, content=CSV)
 
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, DEMO), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, DEMO, otp=OTP_POLICY), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         client.export()
         client.export()
     assert grants == ["password", "refresh_token", "password"]
@@ -400,7 +415,9 @@ def test_a_token_answer_without_access_token_is_an_auth_error(answer: httpx.Resp
     def handler(request: httpx.Request) -> httpx.Response:
         return answer if request.url.path.endswith("/token") else httpx.Response(200, content=CSV)
 
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, DEMO), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, DEMO, otp=OTP_POLICY), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         with pytest.raises(AuthError) as caught:
             client.export()
     assert "without an access_token" in str(caught.value) and "demo-secret" not in str(caught.value)
@@ -415,7 +432,9 @@ def test_a_refusal_that_echoes_the_password_or_code_does_not_leak_them() -> None
         return httpx.Response(401, json={"error": "invalid_grant", "error_description": echo})
 
     credentials = Credentials("demo", password, otp="246810")
-    with OCPReader(BASE, OCPAuth(TOKEN_URL, credentials), transport=httpx.MockTransport(handler), retry=FAST) as client:
+    with OCPReader(
+        BASE, OCPAuth(TOKEN_URL, credentials, ledger=fresh_ledger()), transport=httpx.MockTransport(handler), retry=FAST
+    ) as client:
         with pytest.raises(AuthError) as caught:
             client.export()
     message = str(caught.value)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_workspace import TOTP_SECRET
+from cli_workspace import OTP_SETTING, TOTP_SECRET, emulator_process
 
 from numsync.config import load_config
 from numsync.core.diff import diff
@@ -76,7 +76,7 @@ def _desired_from(live: list[NumberRecord]) -> list[NumberRecord]:
 def test_apply_survives_random_faults(tmp_path: Path, seed: int) -> None:
     faults = tmp_path / "faults.yaml"
     faults.write_text(yaml.safe_dump(FAULTS))
-    with EmulatorProcess(*LIMITS) as clean:
+    with emulator_process(*LIMITS) as clean:
         live_before = parse_export(_export(clean))
     desired = _desired_from(live_before)
     (tmp_path / "desired").mkdir()
@@ -84,11 +84,12 @@ def test_apply_survives_random_faults(tmp_path: Path, seed: int) -> None:
         (tmp_path / "desired" / name).write_text(text)
     (tmp_path / "numsync.yaml").write_text(
         "environments:\n  chaos:\n    base_url: ${CHAOS_URL}\n    desired: desired\n    default_provider: twilio\n"
+        f"    {OTP_SETTING}\n"
         "    limits: {Delete: 5, Create: 10, Update: 25, Attach: 25, Detach: 10}\n"
         "    settle: {interval: 0.2, timeout: 30}\n"
         "    groups: {ocp-qa: {prune: true}, uk-care: {prune: true}}\n"
     )
-    with EmulatorProcess(*LIMITS, "--faults", str(faults), "--fault-seed", str(seed)) as emulator:
+    with emulator_process(*LIMITS, "--faults", str(faults), "--fault-seed", str(seed)) as emulator:
         import os
 
         os.environ["CHAOS_URL"] = emulator.base_url

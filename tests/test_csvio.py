@@ -293,6 +293,38 @@ def test_unreadable_number_names_its_row() -> None:
     assert "12015550124" in str(info.value)
 
 
+@pytest.mark.parametrize("second", ["number", " NUMBER ", "Number"])
+def test_a_column_named_twice_in_any_case_or_spacing_names_both_columns(second: str) -> None:
+    data = export_csv([row()], columns=[*VENDOR_COLUMNS, second])
+    with pytest.raises(ExportFormatError) as info:
+        parse_export(data)
+    message = str(info.value)
+    assert f"column {len(VENDOR_COLUMNS) + 1}: {second!r} names column NUMBER again" in message
+    assert f"in column {VENDOR_COLUMNS.index('NUMBER') + 1}" in message
+
+
+def test_a_value_under_a_header_cell_without_a_name_names_its_row_and_column() -> None:
+    columns = [*VENDOR_COLUMNS[:3], "", *VENDOR_COLUMNS[3:]]
+    data = export_csv([row("+12015550123"), {**row("+12015550124"), "": "stray"}], columns=columns)
+    with pytest.raises(ExportFormatError) as info:
+        parse_export(data)
+    assert "export row 2, column 4: 'stray' is under a header cell without a name" in str(info.value)
+
+
+def test_empty_unnamed_columns_are_accepted() -> None:
+    data = export_csv([row("+12015550123"), row("+12015550124")], columns=[*VENDOR_COLUMNS, "", " "])
+    assert [r.number for r in parse_export(data)] == ["+12015550123", "+12015550124"]
+
+
+@pytest.mark.parametrize("column", ["NUMBER", "GROUP_ID"])
+def test_a_blank_number_or_group_id_names_its_row_and_column(column: str) -> None:
+    data = export_csv([row("+12015550123"), {**row("+12015550124"), column: "  "}])
+    with pytest.raises(ExportFormatError) as info:
+        parse_export(data)
+    position = VENDOR_COLUMNS.index(column) + 1
+    assert f"export row 2, column {column} (column {position}) is blank" in str(info.value)
+
+
 # --------------------------------------------------------------------------- write_operations
 
 

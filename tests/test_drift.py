@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import jsonschema
 import pytest
-from cli_workspace import TOTP_SECRET
+from cli_workspace import OTP_POLICY, OTP_SETTING, TOTP_SECRET, emulator_process
 from click.testing import CliRunner
 from freezegun import freeze_time
 
@@ -24,7 +24,6 @@ from numsync.core.diff import diff
 from numsync.core.model import Field, NumberRecord
 from numsync.core.policy import GroupPolicy, Suppression
 from numsync.core.schema import load_schema
-from numsync.emulator.process import EmulatorProcess
 from numsync.ocp import Credentials, OCPAuth, OCPReader, ReadOnlyViolation
 from numsync.reports import drift as reports
 
@@ -236,9 +235,10 @@ def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 
 def test_read_only_session_cannot_write() -> None:
-    with EmulatorProcess() as emulator:
+    with emulator_process() as emulator:
         reader = OCPReader(
-            emulator.base_url, OCPAuth(emulator.token_url, Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET))
+            emulator.base_url,
+            OCPAuth(emulator.token_url, Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET), otp=OTP_POLICY),
         )
         assert not hasattr(reader, "execute")
         assert reader.export().startswith(b"APPLICATION_TAG,")
@@ -259,7 +259,7 @@ def _git(cwd: Path, *args: str) -> None:
 
 
 def test_drift_cli_end_to_end(tmp_path: Path) -> None:
-    with EmulatorProcess() as emulator:
+    with emulator_process() as emulator:
         token = emulator.token()
         from numsync.ocp.csvcodec import parse_export
         from numsync.workflow.importer import render_desired
@@ -271,7 +271,7 @@ def test_drift_cli_end_to_end(tmp_path: Path) -> None:
         for name, text in render_desired(live, ["uk-care"]).items():
             (tmp_path / "desired" / name).write_text(text)
         (tmp_path / "numsync.yaml").write_text(
-            f"environments:\n  demo:\n    base_url: {emulator.base_url}\n    desired: desired\n    groups:\n      uk-care: {{}}\n"
+            f"environments:\n  demo:\n    base_url: {emulator.base_url}\n    desired: desired\n    {OTP_SETTING}\n    groups:\n      uk-care: {{}}\n"
         )
         _git(tmp_path, "init", "-q")
         _git(tmp_path, "add", ".")

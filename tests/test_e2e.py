@@ -10,7 +10,8 @@ import threading
 from pathlib import Path
 
 import httpx
-from cli_workspace import live_records, run, workspace, write_desired
+import pytest
+from cli_workspace import emulator_process, live_records, run, workspace, write_desired
 
 from numsync.core.model import Field
 from numsync.emulator.process import EmulatorProcess
@@ -138,9 +139,10 @@ def test_missing_credentials(tmp_path: Path, emulator: EmulatorProcess) -> None:
 
 
 class _BrokenOCP(http.server.BaseHTTPRequestHandler):
-    """A stand-in OCP whose export lacks the NOTE column (and which counts PUTs)."""
+    """A stand-in OCP whose export lacks the NOTE column (and which counts PUTs); a subclass sets another export."""
 
     puts = 0
+    export = b"NUMBER,GROUP_ID,MINIAPP_ID,LOCALE,PHONE_NUMBER_SET_ID,APPLICATION_TAG\r\n+12015550100,ocp-qa,,,,\r\n"
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -152,10 +154,7 @@ class _BrokenOCP(http.server.BaseHTTPRequestHandler):
                 "application/json",
             )
         else:
-            body, kind = (
-                b"NUMBER,GROUP_ID,MINIAPP_ID,LOCALE,PHONE_NUMBER_SET_ID,APPLICATION_TAG\r\n+12015550100,ocp-qa,,,,\r\n",
-                "text/csv",
-            )
+            body, kind = self.export, "text/csv"
         self.send_response(200)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -185,8 +184,48 @@ def test_export_with_a_missing_column_stops_before_any_diff(tmp_path: Path) -> N
     assert _BrokenOCP.puts == 0
 
 
+_VENDOR_HEADER = "NUMBER,GROUP_ID,MINIAPP_ID,LOCALE,PHONE_NUMBER_SET_ID,APPLICATION_TAG,NOTE"
+
+
+@pytest.mark.parametrize(
+    ("export", "says"),
+    [
+        (f"{_VENDOR_HEADER},\r\n+12015550100,ocp-qa,,,,,,x\r\n", "export row 1, column 8: 'x' is under a header cell"),
+        (
+            f"{_VENDOR_HEADER},group_id \r\n+12015550100,ocp-qa,,,,,,ocp-qa\r\n",
+            "column 8: 'group_id ' names column GROUP_ID again",
+        ),
+        (
+            f"{_VENDOR_HEADER}\r\n+12015550100,ocp-qa,,,,,\r\n,ocp-qa,,,,,\r\n",
+            "export row 2, column NUMBER (column 1) is blank",
+        ),
+        (f"{_VENDOR_HEADER}\r\n+12015550100, ,,,,,\r\n", "export row 1, column GROUP_ID (column 2) is blank"),
+        (
+            f"{_VENDOR_HEADER}\r\n+12015550100,ocp-qa,,,,,\r\n+1 201 555 0100,ocp-qa,,,,,\r\n",
+            "export row 2: NUMBER +12015550100",
+        ),
+    ],
+    ids=["value-without-column-name", "column-twice", "blank-number", "blank-group", "number-twice"],
+)
+def test_a_defective_export_stops_apply_before_any_diff_naming_row_and_column(
+    tmp_path: Path, export: str, says: str
+) -> None:
+    handler = type("DefectiveOCP", (_BrokenOCP,), {"export": export.encode(), "puts": 0})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = workspace(tmp_path, f"http://127.0.0.1:{server.server_port}/integrations", {"ocp-qa": True})
+        write_desired(tmp_path, [], ["ocp-qa"])
+        result = run(config, "apply", "--auto-approve")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1
+    assert "the live export cannot be read" in result.output and says in result.output, result.output
+    assert handler.puts == 0
+
+
 def test_short_token_lifetimes_are_renewed_transparently(tmp_path: Path) -> None:
-    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "2") as emulator:
+    with emulator_process("--access-ttl", "1", "--refresh-ttl", "2") as emulator:
         config = workspace(tmp_path, emulator.base_url, {"de-service": False})
         write_desired(tmp_path, [r for r in live_records(emulator) if r.group_id == "de-service"], ["de-service"])
         for _ in range(3):
@@ -206,7 +245,7 @@ def test_numbers_ocp_lists_in_another_form_are_addressed_as_listed(tmp_path: Pat
         sample = sample.replace(f",{number},", f",{form},")
     seed = tmp_path / "live.csv"
     seed.write_text(sample, "utf-8")
-    with EmulatorProcess("--from-csv", str(seed)) as emulator:
+    with emulator_process("--from-csv", str(seed)) as emulator:
         live = live_records(emulator)
         assert {r.listed_as for r in live if r.listed_as} == set(listed.values())
         groups = sorted({r.group_id for r in live})

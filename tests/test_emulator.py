@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import phonenumbers
 import pytest
+from cli_workspace import emulator_process
 from click.testing import CliRunner
 
 from numsync.emulator import EmulatorProcess, TenantState, create_app, seed_tenant
@@ -41,14 +42,14 @@ HEADER = "OPERATION,GROUP_ID,NUMBER,PROVIDER,MINIAPP_ID,PHONE_NUMBER_SET_ID,APPL
 @pytest.fixture(scope="module")
 def emu() -> Iterator[EmulatorProcess]:
     """A demo-seeded emulator shared by tests that do not write; they log in often, so OTP codes last 1 s."""
-    with EmulatorProcess(otp_period=1) as process:
+    with emulator_process(otp_period=1) as process:
         yield process
 
 
 @pytest.fixture
 def fresh() -> Iterator[EmulatorProcess]:
     """A demo-seeded emulator of this test's own."""
-    with EmulatorProcess() as process:
+    with emulator_process() as process:
         yield process
 
 
@@ -155,7 +156,7 @@ def test_api_needs_a_valid_bearer_token(emu: EmulatorProcess, headers: dict[str,
 
 
 def test_expired_access_token_is_refused_but_refresh_still_works() -> None:
-    with EmulatorProcess("--access-ttl", "1", "--refresh-ttl", "30") as emu:
+    with emulator_process("--access-ttl", "1", "--refresh-ttl", "30") as emu:
         tokens = httpx.post(emu.token_url, data=emu.login_form()).json()
         assert tokens["expires_in"] == 1
         assert export(emu, tokens["access_token"]).status_code == 200
@@ -406,7 +407,7 @@ def test_limit_exceeded_refuses_the_whole_file(fresh: EmulatorProcess) -> None:
 
 
 def test_limit_option_overrides_default() -> None:
-    with EmulatorProcess("--limit", "Update=2", "--limit", "delete=20") as emu:
+    with emulator_process("--limit", "Update=2", "--limit", "delete=20") as emu:
         message = assert_refused(
             put_csv(emu, ops(*[f"Update,,+1212555010{i},,,,,,n" for i in range(3)])), 400, "limit_exceeded"
         )
@@ -503,7 +504,7 @@ def test_raw_text_csv_upload_with_bom_crlf_and_quoted_newline(fresh: EmulatorPro
 
 def test_raw_and_multipart_uploads_have_the_same_effect() -> None:
     text = OPERATIONS_SAMPLE.read_text(encoding="utf-8")
-    with EmulatorProcess() as multipart, EmulatorProcess() as raw:
+    with emulator_process() as multipart, emulator_process() as raw:
         assert put_csv(multipart, text).json() == put_csv(raw, text, raw=True).json()
         assert multipart.numbers() == raw.numbers()
 
@@ -563,14 +564,14 @@ def test_state_endpoint_shows_no_secrets(emu: EmulatorProcess) -> None:
 
 def test_state_file_persists_across_restart(tmp_path: Path) -> None:
     state_file = tmp_path / "tenant.json"
-    with EmulatorProcess("--state", str(state_file)) as first:
+    with emulator_process("--state", str(state_file)) as first:
         assert state_file.exists()
         assert (
             put_csv(first, ops("Update,,+12015550123,,,,,,persisted", "Delete,,+12015550126,,,,,,")).json()["applied"]
             == 2
         )
     assert load_state(state_file).numbers["+12015550123"].note == "persisted"
-    with EmulatorProcess("--state", str(state_file), "--seed", "empty") as second:
+    with emulator_process("--state", str(state_file), "--seed", "empty") as second:
         numbers = second.numbers()
         assert numbers["+12015550123"]["NOTE"] == "persisted"
         assert "+12015550126" not in numbers
@@ -579,7 +580,7 @@ def test_state_file_persists_across_restart(tmp_path: Path) -> None:
 
 
 def test_sigterm_exits_cleanly() -> None:
-    emu = EmulatorProcess()
+    emu = emulator_process()
     try:
         emu.start()
         assert emu.process is not None
@@ -592,7 +593,7 @@ def test_sigterm_exits_cleanly() -> None:
 def test_sigterm_right_after_the_port_file_appears_is_never_lost() -> None:
     """50 quick start/stop cycles, SIGTERM the moment the port is known: each exits 0, none hangs."""
     for cycle in range(50):
-        emu = EmulatorProcess("--seed", "empty")
+        emu = emulator_process("--seed", "empty")
         try:
             emu.start()
             assert emu.process is not None
@@ -607,7 +608,7 @@ def test_sigterm_right_after_the_port_file_appears_is_never_lost() -> None:
 
 
 def test_user_option_replaces_seeded_users() -> None:
-    with EmulatorProcess("--user", "alice:pa:ss:OWNER:uk-care,de-service", "--user", "bob:b-pw:viewer") as emu:
+    with emulator_process("--user", "alice:pa:ss:OWNER:uk-care,de-service", "--user", "bob:b-pw:viewer") as emu:
         assert token_request(emu, grant_type="password", username="demo", password="demo-secret").status_code == 401
         rows = export_rows(emu, emu.token("alice", "pa:ss"))
         assert {r["GROUP_ID"] for r in rows} == {"uk-care", "de-service"}
@@ -621,10 +622,10 @@ def test_user_option_replaces_seeded_users() -> None:
 
 
 def test_empty_seed_and_from_csv(tmp_path: Path) -> None:
-    with EmulatorProcess("--seed", "empty") as emu:
+    with emulator_process("--seed", "empty") as emu:
         state = emu.state()
         assert state["numbers"] == [] and len(state["miniapps"]) >= 10
-    with EmulatorProcess("--from-csv", str(EXPORT_SAMPLE)) as emu:
+    with emulator_process("--from-csv", str(EXPORT_SAMPLE)) as emu:
         exported = export(emu, emu.token()).text.replace("\r\n", "\n")
         assert exported == EXPORT_SAMPLE.read_text(encoding="utf-8")
         state = emu.state()
@@ -645,7 +646,7 @@ def test_command_refuses_non_loopback_host_and_bad_limits() -> None:
 def test_start_failure_reports_stderr(tmp_path: Path) -> None:
     broken = tmp_path / "state.json"
     broken.write_text("{not json", encoding="utf-8")
-    with pytest.raises(RuntimeError, match="cannot read emulator state"), EmulatorProcess("--state", str(broken)):
+    with pytest.raises(RuntimeError, match="cannot read emulator state"), emulator_process("--state", str(broken)):
         pass
 
 

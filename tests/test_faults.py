@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from cli_workspace import TOTP_SECRET
+from cli_workspace import OTP_POLICY, OTP_SETTING, TOTP_SECRET, emulator_process
 from click.testing import CliRunner
 
 from numsync.config import Environment, Settle
@@ -49,7 +49,7 @@ NEW_NUMBERS = ["+12025550150", "+12025550151", "+12025550152"]
 def emulator(tmp_path: Path, rules: list[dict], seed: int = 0, *extra: str) -> EmulatorProcess:
     spec = tmp_path / f"faults-{len(list(tmp_path.glob('faults-*')))}.yaml"
     spec.write_text(yaml.safe_dump(rules))
-    return EmulatorProcess("--faults", str(spec), "--fault-seed", str(seed), *extra)
+    return emulator_process("--faults", str(spec), "--fault-seed", str(seed), *extra)
 
 
 #: How a dropped connection surfaces: a clean close mid-answer, or a reset when the server
@@ -107,7 +107,7 @@ def numsync_client(
     on_retry = (lambda req, reason, delay: retries.append((req.method, reason, delay))) if retries is not None else None
     return OCPClient(
         emu.base_url,
-        OCPAuth(emu.token_url, Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET)),
+        OCPAuth(emu.token_url, Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET), otp=OTP_POLICY),
         retry=options.pop("retry", FAST),
         transport=recorder,
         on_retry=on_retry,
@@ -141,7 +141,7 @@ def outcome(call) -> str:
 
 @pytest.fixture(scope="module")
 def clean_export() -> bytes:
-    with EmulatorProcess() as emu:
+    with emulator_process() as emu:
         return raw_export(emu, bearer(emu)).content
 
 
@@ -400,7 +400,7 @@ def test_cli_apply_against_an_html_export_writes_nothing(tmp_path: Path) -> None
         (tmp_path / "desired").mkdir()
         (tmp_path / "desired" / "qa.yaml").write_text('group_id: ocp-qa\nnumbers:\n  "+12015550100": {note: "x"}\n')
         (tmp_path / "numsync.yaml").write_text(
-            f"environments:\n  t:\n    base_url: {emu.base_url}\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n"
+            f"environments:\n  t:\n    base_url: {emu.base_url}\n    desired: desired\n    {OTP_SETTING}\n    groups: {{ocp-qa: {{}}}}\n"
         )
         result = CliRunner().invoke(
             main,
@@ -474,7 +474,7 @@ def test_a_bad_spec_makes_the_emulator_process_exit_non_zero(tmp_path: Path) -> 
     spec = tmp_path / "bad.yaml"
     spec.write_text(BAD_SPECS[0][0])
     with pytest.raises(EmulatorStartError) as caught:
-        EmulatorProcess("--faults", str(spec)).start()
+        emulator_process("--faults", str(spec)).start()
     assert "exited with status 1 before listening" in str(caught.value)
     assert f"Error: {spec}: rule 1: fault kind 'explode' is not one of" in str(caught.value)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_workspace import TOTP_SECRET, emulator_process
 from click.testing import CliRunner
 from gitlab_stub import GitLabStub
 
@@ -39,6 +40,8 @@ GIT = ["git", "-c", "user.name=numsync test", "-c", "user.email=test@example.inv
 #: Predefined variables the test sets on purpose (gitlab-ci-local warns about each otherwise).
 PREDEFINED = "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_PROJECT_ID,CI_API_V4_URL,CI_DEFAULT_BRANCH"
 NEW_NOTE = "Main line, after-hours routing to Manchester and Leeds"
+#: The bundled numsync.yaml's demo environment has ``otp: {period: 2}`` (Keycloak's look-around, 1): the jobs' emulator too.
+DEMO_OTP_PERIOD = 2
 
 
 def required_tool(name: str, how: str) -> str:
@@ -66,6 +69,8 @@ class Project:
 
     def __init__(self, path: Path, gcl: str, emulator: EmulatorProcess, gitlab: GitLabStub) -> None:
         self.path, self.gcl, self.emulator, self.gitlab = path, gcl, emulator, gitlab
+        #: The jobs' record of used two-factor steps, shared by the jobs (one user logs in in several of them).
+        self.state_dir = path.parent / "numsync-state"
         path.mkdir()
         for relative in project_files():
             target = path / relative
@@ -132,11 +137,19 @@ class Project:
             f"NUMSYNC_GITLAB_TOKEN={TOKEN}",
             "OCP_READONLY_USERNAME=viewer",  # the emulator's VIEWER: can export, cannot upload
             "OCP_READONLY_PASSWORD=viewer-secret",
+            f"OCP_READONLY_TOTP_SECRET={TOTP_SECRET}",
+            f"NUMSYNC_STATE_DIR={self.state_dir}",
         )
 
     def run_apply(self, *extra: str) -> Run:
         return self.run_job(
-            "apply: [demo]", "CI_PIPELINE_SOURCE=push", "OCP_USERNAME=demo", "OCP_PASSWORD=demo-secret", *extra
+            "apply: [demo]",
+            "CI_PIPELINE_SOURCE=push",
+            "OCP_USERNAME=demo",
+            "OCP_PASSWORD=demo-secret",
+            f"OCP_TOTP_SECRET={TOTP_SECRET}",
+            f"NUMSYNC_STATE_DIR={self.state_dir}",
+            *extra,
         )
 
 
@@ -158,7 +171,10 @@ def project(tmp_path: Path) -> Iterator[Project]:
     gcl = required_tool("gitlab-ci-local", "npm install -g gitlab-ci-local@4.70.1")
     required_tool("rsync", "apt-get install rsync")
     required_tool("git", "apt-get install git")
-    with EmulatorProcess() as emulator, GitLabStub(token=TOKEN) as gitlab:
+    with (
+        emulator_process(otp_period=DEMO_OTP_PERIOD, otp_look_around=1) as emulator,
+        GitLabStub(token=TOKEN) as gitlab,
+    ):
         yield Project(tmp_path / "numbers", gcl, emulator, gitlab)
 
 
@@ -253,6 +269,8 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
             "OCP_EMULATOR_URL": emulator.url,
             "OCP_USERNAME": "demo",
             "OCP_PASSWORD": "demo-secret",
+            "OCP_TOTP_SECRET": TOTP_SECRET,
+            "NUMSYNC_STATE_DIR": str(project.state_dir),
             "NUMSYNC_ENV": "demo",
         },
     )

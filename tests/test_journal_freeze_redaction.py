@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from cli_workspace import OTP_SETTING, REAL_CLOCK, emulator_process
+from cli_workspace import TOTP_SECRET as SEEDED_TOTP_SECRET
 from click.testing import CliRunner, Result
 from freezegun import freeze_time
 
@@ -28,7 +30,7 @@ CREDENTIALS = {
     "OCP_PASSWORD": "demo-secret",
     "OCP_TOKEN": None,
     "OCP_OTP": None,
-    "OCP_TOTP_SECRET": None,
+    "OCP_TOTP_SECRET": SEEDED_TOTP_SECRET,
     "CI": None,
 }
 BILLING = "3781bcc1-7c76-439b-ba26-05d22217b316.SND_billing_flow.Flow.ocp-qa@SND_billing_flow.ocp-qa"
@@ -41,6 +43,7 @@ def write_config(tmp_path: Path, base_url: str, extra: str = "") -> Path:
     config = tmp_path / "numsync.yaml"
     config.write_text(
         f"environments:\n  test:\n    base_url: {base_url}\n    desired: desired\n    groups:\n      ocp-qa: {{}}\n{extra}"
+        f"    {OTP_SETTING}\n"
     )
     (tmp_path / "desired").mkdir(exist_ok=True)
     return config
@@ -70,7 +73,7 @@ def journal(path: Path) -> list[dict]:
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
+    with emulator_process() as process:
         yield process
 
 
@@ -156,7 +159,7 @@ def test_retries_are_journaled(tmp_path: Path) -> None:
     spec.write_text(
         yaml.safe_dump([{"target": "put", "kind": "status", "status": 429, "retry_after": "0", "times": 1}])
     )
-    with EmulatorProcess("--faults", str(spec)) as emu:
+    with emulator_process("--faults", str(spec)) as emu:
         config = write_config(tmp_path, emu.base_url)
         (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml(miniapp_104=BILLING, with_invalid=False))
         path = tmp_path / "journal.jsonl"
@@ -268,7 +271,7 @@ def test_apply_in_a_freeze_is_refused_without_writing(
 ) -> None:
     config = _freeze_workspace(tmp_path, emulator)
     path = tmp_path / "journal.jsonl"
-    with freeze_time(instant, tick=True):
+    with freeze_time(instant, tick=True, ignore=REAL_CLOCK):
         result = run(config, "apply", "--auto-approve", "--journal", str(path))
     assert result.exit_code == 1
     assert f"apply refused: a change freeze is in force: {reason}. Nothing was written." in result.output
@@ -279,7 +282,7 @@ def test_apply_in_a_freeze_is_refused_without_writing(
 
 def test_apply_in_a_freeze_with_a_blank_override_is_refused(tmp_path: Path, emulator: EmulatorProcess) -> None:
     config = _freeze_workspace(tmp_path, emulator)
-    with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
+    with freeze_time("2026-12-25T12:00:00+00:00", tick=True, ignore=REAL_CLOCK):
         result = run(config, "apply", "--auto-approve", "--override-freeze", "   ")
     assert result.exit_code == 1 and "apply refused: a change freeze is in force" in result.output
     assert "--override-freeze was given a blank reason, which does not count" in result.output
@@ -289,7 +292,7 @@ def test_apply_in_a_freeze_with_a_blank_override_is_refused(tmp_path: Path, emul
 def test_override_freeze_applies_and_journals_the_reason(tmp_path: Path, emulator: EmulatorProcess) -> None:
     config = _freeze_workspace(tmp_path, emulator)
     path = tmp_path / "journal.jsonl"
-    with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
+    with freeze_time("2026-12-25T12:00:00+00:00", tick=True, ignore=REAL_CLOCK):
         result = run(config, "apply", "--auto-approve", "--override-freeze", "incident 42", "--journal", str(path))
     assert result.exit_code == 0, result.output
     assert (
@@ -308,7 +311,7 @@ def test_override_freeze_applies_and_journals_the_reason(tmp_path: Path, emulato
 def test_apply_outside_any_window_needs_no_override(tmp_path: Path, emulator: EmulatorProcess) -> None:
     config = _freeze_workspace(tmp_path, emulator)
     path = tmp_path / "journal.jsonl"
-    with freeze_time("2026-11-06T14:30:00+00:00", tick=True):  # Friday 15:30 in Berlin (CET)
+    with freeze_time("2026-11-06T14:30:00+00:00", tick=True, ignore=REAL_CLOCK):  # Friday 15:30 in Berlin (CET)
         result = run(config, "apply", "--auto-approve", "--journal", str(path))
     assert result.exit_code == 0, result.output
     assert "freeze" not in result.output.lower()
@@ -317,7 +320,7 @@ def test_apply_outside_any_window_needs_no_override(tmp_path: Path, emulator: Em
 
 def test_plan_is_not_affected_by_a_freeze(tmp_path: Path, emulator: EmulatorProcess) -> None:
     config = _freeze_workspace(tmp_path, emulator)
-    with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
+    with freeze_time("2026-12-25T12:00:00+00:00", tick=True, ignore=REAL_CLOCK):
         result = run(config, "plan", "--detailed-exitcode")
     assert result.exit_code == 2  # the plan is made and shown as ever
     assert (
@@ -329,7 +332,7 @@ def test_plan_is_not_affected_by_a_freeze(tmp_path: Path, emulator: EmulatorProc
 def test_an_override_reason_holding_a_secret_is_masked_in_the_output(tmp_path: Path, emulator: EmulatorProcess) -> None:
     config = _freeze_workspace(tmp_path, emulator)
     path = tmp_path / "journal.jsonl"
-    with freeze_time("2026-12-25T12:00:00+00:00", tick=True):
+    with freeze_time("2026-12-25T12:00:00+00:00", tick=True, ignore=REAL_CLOCK):
         result = run(
             config,
             "apply",
@@ -471,7 +474,9 @@ def test_no_secret_appears_in_any_output_file_or_journal(tmp_path: Path) -> None
     )
     work = tmp_path / "work"
     work.mkdir()
-    with EmulatorProcess("--user", f"ci-bot:{PASSWORD}:OWNER", "--faults", str(faults)) as emu:
+    with emulator_process(
+        "--user", f"ci-bot:{PASSWORD}:OWNER", "--faults", str(faults), totp_secret=TOTP_SECRET
+    ) as emu:
         config = write_config(work, emu.base_url)
         (work / "desired" / "ocp-qa.yaml").write_text(desired_yaml())  # with per-row failures: error output too
         env = CREDENTIALS | {"OCP_USERNAME": "ci-bot", "OCP_PASSWORD": PASSWORD, "OCP_TOTP_SECRET": TOTP_SECRET}
@@ -512,7 +517,7 @@ def test_no_secret_appears_in_any_output_file_or_journal(tmp_path: Path) -> None
 def test_no_token_appears_in_any_output_file_or_journal(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    with EmulatorProcess("--user", f"ci-bot:{PASSWORD}:OWNER") as emu:
+    with emulator_process("--user", f"ci-bot:{PASSWORD}:OWNER") as emu:
         token = emu.token("ci-bot", PASSWORD)
         config = write_config(work, emu.base_url)
         (work / "desired" / "ocp-qa.yaml").write_text(desired_yaml())
@@ -618,9 +623,9 @@ def test_the_emulator_never_shows_a_user_password(tmp_path: Path) -> None:
 
     # a bad --user is refused without repeating the password
     with pytest.raises(EmulatorStartError) as caught:
-        EmulatorProcess("--user", f"ci-bot:{PASSWORD}:NOBODY").start()
+        emulator_process("--user", f"ci-bot:{PASSWORD}:NOBODY").start()
     assert "ci-bot" in str(caught.value) and PASSWORD not in str(caught.value)
-    with EmulatorProcess("--user", f"ci-bot:{PASSWORD}:OWNER") as emu:
+    with emulator_process("--user", f"ci-bot:{PASSWORD}:OWNER") as emu:
         state = json.dumps(emu.state())
         assert "ci-bot" in state and PASSWORD not in state
         assert (
@@ -638,7 +643,7 @@ def test_plan_and_drift_say_when_they_retry(tmp_path: Path, command: str) -> Non
     """A retry can wait minutes (Retry-After): plan and drift say so on stderr instead of sitting silent."""
     spec = tmp_path / "faults.yaml"
     spec.write_text(yaml.safe_dump([{"target": "export", "kind": "status", "status": 503, "times": 1}]))
-    with EmulatorProcess("--faults", str(spec)) as emu:
+    with emulator_process("--faults", str(spec)) as emu:
         config = write_config(tmp_path, emu.base_url, "    retry: {max_delay: 0.01}\n")
         (tmp_path / "desired" / "ocp-qa.yaml").write_text(desired_yaml())
         result = run(config, command)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_workspace import TOTP_SECRET
+from cli_workspace import OTP_SETTING, TOTP_SECRET, emulator_process
 from click.testing import CliRunner
 
 from numsync.cli import main
@@ -25,7 +25,7 @@ CREDENTIALS = {
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess() as process:
+    with emulator_process() as process:
         yield process
 
 
@@ -51,6 +51,7 @@ def config(tmp_path: Path, emulator: EmulatorProcess) -> Path:
         f"    base_url: {emulator.base_url}",
         "    desired: desired",
         "    default_provider: twilio",
+        f"    {OTP_SETTING}",
         "    groups:",
         "      uk-care: {}",
     ]

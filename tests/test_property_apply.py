@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from cli_workspace import TOTP_SECRET
+from cli_workspace import OTP_POLICY, OTP_SETTING, TOTP_SECRET, emulator_process
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -46,7 +46,7 @@ CREDENTIALS = Credentials(username="demo", password="demo-secret", totp_secret=T
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorProcess]:
     args = [a for op, n in LIMITS.items() for a in ("--limit", f"{op}={n}")]
-    with EmulatorProcess("--seed", "empty", *args) as process:
+    with emulator_process("--seed", "empty", *args) as process:
         yield process
 
 
@@ -70,6 +70,7 @@ def write_config(folder: Path, base_url: str, prune: dict[str, bool]) -> Path:
         f"    base_url: {base_url}",
         "    desired: desired",
         "    default_provider: twilio",
+        f"    {OTP_SETTING}",
         "    groups:",
     ]
     lines += [f"      {g}: {{prune: {str(p).lower()}}}" for g, p in prune.items()]
@@ -218,7 +219,7 @@ def reset_and_seed(emulator: EmulatorProcess, live: dict[str, Spec]) -> None:
 
 @pytest.fixture(scope="module")
 def client(emulator: EmulatorProcess) -> Iterator[OCPClient]:
-    with OCPClient(emulator.base_url, OCPAuth(emulator.token_url, CREDENTIALS), timeout=30) as c:
+    with OCPClient(emulator.base_url, OCPAuth(emulator.token_url, CREDENTIALS, otp=OTP_POLICY), timeout=30) as c:
         yield c
 
 

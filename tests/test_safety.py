@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
-from cli_workspace import live_records, run, workspace, write_desired
+from cli_workspace import emulator_process, live_records, run, workspace, write_desired
 
 from numsync.config import Environment
 from numsync.core.diff import diff
@@ -391,7 +391,7 @@ def test_threshold_exceeded_is_refused_then_applied_with_the_flag(
 
 
 def test_empty_export_is_refused_then_created_with_allow_small_export(tmp_path: Path) -> None:
-    with EmulatorProcess("--seed", "empty") as emulator:
+    with emulator_process("--seed", "empty") as emulator:
         config = workspace(tmp_path, emulator.base_url, {"ocp-qa": "{prune: true}"})
         wanted = [
             rec("+12015550123", "ocp-qa", miniapp_id=MINIAPP, locale="en-US", phone_number_set_id="us-east"),

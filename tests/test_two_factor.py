@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,17 +14,9 @@ from numsync.errors import AuthError
 from numsync.ocp import Credentials
 from numsync.ocp.otp import OtpPolicy, choose_step, code_at
 
-PERIOD = 2  # short, so a test that logs in a few times waits at most a couple of seconds
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorProcess]:
-    with EmulatorProcess(two_factor=True, otp_period=PERIOD) as process:
-        yield process
-
 
 def config(tmp_path: Path, emulator: EmulatorProcess) -> Path:
-    path = workspace(tmp_path, emulator.base_url, {"uk-care": False}, f"otp: {{period: {PERIOD}}}")
+    path = workspace(tmp_path, emulator.base_url, {"uk-care": False})
     (tmp_path / "desired" / "uk-care.yaml").write_text('group_id: uk-care\nnumbers:\n  "+442079460958": {}\n')
     return path
 

@@ -27,8 +27,9 @@ Auth
 - A refresh grant returns a new access *and* refresh token, each with its full
   lifetime; the old refresh token stays valid until it expires (Keycloak's default,
   no rotation).
-- Two-factor (``--otp``; off by default in this version, ``--no-otp``): every user must send
-  a TOTP code (RFC 6238, six digits) in form field ``otp``. All users share one secret,
+- Two-factor is mandatory, as on OCP: every user must send a TOTP code (RFC 6238, six
+  digits) in form field ``otp``; ``--no-otp`` turns it off for a quick local try (a
+  password alone then logs in). All users share one secret,
   ``--totp-secret BASE32``, default ``JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP`` (the seeded users'
   documented secret, for tests and demos only). As Keycloak's OTP policy: codes last
   ``--otp-period`` s (30), a code of up to ``--otp-look-around`` steps (1) before or after

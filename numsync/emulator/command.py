@@ -197,11 +197,10 @@ def _totp_secret(text: str) -> str:
     help="TOTP secret of every user (two-factor is on by default, as on OCP).",
 )
 @click.option(
-    "--otp/--no-otp",
-    "otp_on",
-    default=False,
-    show_default=True,
-    help="Require a TOTP code from every user, as OCP does (--no-otp: a password alone logs in).",
+    "--no-otp",
+    "otp_off",
+    is_flag=True,
+    help="Turn two-factor off for a quick local try: a password alone logs in (OCP always asks for a code).",
 )
 @click.option(
     "--otp-period", type=click.IntRange(min=1), default=30, show_default=True, help="Seconds each TOTP code lasts."
@@ -227,7 +226,7 @@ def emulator_command(
     faults_path: Path | None,
     fault_seed: int,
     totp_secret: str,
-    otp_on: bool,
+    otp_off: bool,
     otp_period: int,
     otp_look_around: int,
 ) -> None:
@@ -235,7 +234,7 @@ def emulator_command(
     address = loopback_address(host)
     limits = parse_limits(limit_values)
     state = build_state(state_path, seed, from_csv, user_specs)
-    two_factor = None if not otp_on else TwoFactor(_totp_secret(totp_secret), otp_period, otp_look_around)
+    two_factor = None if otp_off else TwoFactor(_totp_secret(totp_secret), otp_period, otp_look_around)
     app: Starlette | FaultInjector = create_app(
         state,
         limits=limits,

@@ -38,9 +38,9 @@ class EmulatorProcess:
     """``sys.executable -m numsync.emulator --port 0 --port-file <tmp> *extra_args`` as a context manager.
 
     ``extra_args`` are passed to the command (``--state``, ``--limit``, ``--user``...);
-    ``env`` entries are added to the child's environment. ``two_factor=True`` passes
-    ``--otp`` with ``totp_secret``, ``otp_period`` and ``otp_look_around``; :meth:`login_form`
-    and :meth:`token` then send fresh codes. Entering waits up to
+    ``env`` entries are added to the child's environment. Two-factor is on, as on OCP: the child
+    gets ``totp_secret``, ``otp_period`` and ``otp_look_around``, and :meth:`login_form` and
+    :meth:`token` send fresh codes; ``two_factor=False`` passes ``--no-otp``. Entering waits up to
     ``timeout`` seconds (default 20) for the port file and raises EmulatorStartError
     with the child's stderr if it dies first. Exiting terminates the child (SIGTERM,
     5 s grace, then kill) and removes the temporary folder.
@@ -51,7 +51,7 @@ class EmulatorProcess:
         *extra_args: str,
         env: dict[str, str] | None = None,
         timeout: float = 20.0,
-        two_factor: bool = False,
+        two_factor: bool = True,
         totp_secret: str = DEFAULT_TOTP_SECRET,
         otp_period: int = 30,
         otp_look_around: int = 1,
@@ -127,7 +127,6 @@ class EmulatorProcess:
         if not self.two_factor:
             return ["--no-otp"]
         return [
-            "--otp",
             f"--totp-secret={self.totp_secret}",
             f"--otp-period={self.otp.period}",
             f"--otp-look-around={self.otp.look_around}",

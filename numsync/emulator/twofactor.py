@@ -2,8 +2,8 @@
 
 Keycloak's OTP policy: codes last ``period`` seconds (default 30), a code of up to
 ``look_around`` steps before or after now is accepted (default 1), and an accepted code is
-never accepted again. The emulator applies one secret to every user while two-factor is on
-(``--no-otp`` turns it off), so the seeded users can log in with :data:`DEFAULT_TOTP_SECRET`.
+never accepted again. The emulator applies one secret to every user; two-factor is on unless
+``--no-otp``, so the seeded users can log in with :data:`DEFAULT_TOTP_SECRET`.
 """
 
 from __future__ import annotations

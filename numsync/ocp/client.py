@@ -176,10 +176,14 @@ def _row_results(response: httpx.Response) -> list[RowResult] | None:
     for i, item in enumerate(results, start=1):
         if not isinstance(item, dict):
             return None
+        try:
+            row = int(item.get("row", i))
+        except (TypeError, ValueError):
+            return None  # a result naming no row: which rows were applied is unknown
         status = str(item.get("status", "")).lower()
         rows.append(
             RowResult(
-                int(item.get("row", i)),
+                row,
                 str(item.get("NUMBER", "")),
                 str(item.get("OPERATION", "")),
                 status in ("applied", "ok", "success"),

@@ -44,8 +44,10 @@ def parse_export(data: bytes) -> list[NumberRecord]:
     normalized with :func:`normalize_value`, empty cells absent.
     Raises ExportFormatError for: undecodable bytes, an HTML page, a missing required
     column (NUMBER, GROUP_ID, MINIAPP_ID, LOCALE, PHONE_NUMBER_SET_ID, APPLICATION_TAG,
-    NOTE), a row whose cell count differs from the header (a cut-off body), an unreadable
-    NUMBER, or a NUMBER listed twice. Messages name the CSV row (1 = first data row).
+    NOTE), a column named twice (case and surrounding spaces aside), a value under a header cell
+    without a name (empty unnamed columns are accepted), a row whose cell count differs from the
+    header (a cut-off body), a blank NUMBER or GROUP_ID, an unreadable NUMBER, or a NUMBER listed
+    twice (after normalization). Messages name the CSV row (1 = first data row) and the column.
     """
     try:
         text = data.decode("utf-8-sig")
@@ -63,6 +65,7 @@ def parse_export(data: bytes) -> list[NumberRecord]:
     except csv.Error as exc:
         raise ExportFormatError(f"the export header is not CSV ({exc}); it starts with {preview(data)}") from None
     columns = [name.strip().upper() for name in header]
+    _check_names_unique(header, columns)
     missing = [c for c in REQUIRED_EXPORT_COLUMNS if c not in columns]
     if missing:
         raise ExportFormatError(
@@ -72,11 +75,39 @@ def parse_export(data: bytes) -> list[NumberRecord]:
     return _rows(reader, columns, index)
 
 
+def _check_names_unique(header: Sequence[str], columns: Sequence[str]) -> None:
+    """Raises ExportFormatError when two header cells name one column (case and surrounding spaces aside):
+    which of them holds the values would be a guess."""
+    first: dict[str, int] = {}
+    for position, name in enumerate(columns, 1):
+        if not name:
+            continue
+        if name in first:
+            raise ExportFormatError(
+                f"export header, column {position}: {header[position - 1]!r} names column {name} again "
+                f"(first as {header[first[name] - 1]!r} in column {first[name]}); OCP's export names each column "
+                "once, so this file was changed or made elsewhere: export it again from OCP"
+            )
+        first[name] = position
+
+
+def _check_unnamed_cells(cells: Sequence[str], unnamed: Sequence[int], row_no: int) -> None:
+    """Raises ExportFormatError for a value under a header cell without a name (the columns are out of line)."""
+    for position in unnamed:
+        if cells[position].strip():
+            raise ExportFormatError(
+                f"export row {row_no}, column {position + 1}: {cells[position].strip()[:40]!r} is under a header "
+                "cell without a name, so numsync cannot tell which column it belongs to; export the numbers "
+                "again from OCP, or give that column its name"
+            )
+
+
 def _rows(reader: Iterable[list[str]], columns: list[str], index: dict[str, int]) -> list[NumberRecord]:
     records: list[NumberRecord] = []
     seen: dict[str, int] = {}
     row_no = 0
     field_columns = tuple((f, index[COLUMN[f]]) for f in FIELDS)  # looked up once, not per row
+    unnamed = [position for position, name in enumerate(columns) if not name]  # empty ones are accepted
     try:
         for cells in reader:
             if not "".join(cells).strip():  # every cell blank (one C call rather than one per cell)
@@ -87,6 +118,8 @@ def _rows(reader: Iterable[list[str]], columns: list[str], index: dict[str, int]
                     f"export row {row_no} has {len(cells)} cells but the header has {len(columns)}; "
                     "the response may have been cut off"
                 )
+            if unnamed:
+                _check_unnamed_cells(cells, unnamed, row_no)
             records.append(_record(cells, index, field_columns, row_no, seen))
     except csv.Error as exc:
         raise ExportFormatError(
@@ -103,6 +136,12 @@ def _record(
     seen: dict[str, int],
 ) -> NumberRecord:
     raw_number = cells[index[NUMBER]]
+    for required in (NUMBER, GROUP_ID):
+        if not cells[index[required]].strip():
+            raise ExportFormatError(
+                f"export row {row_no}, column {required} (column {index[required] + 1}) is blank; every row of OCP's "
+                "export is one number in one group: export the numbers again from OCP"
+            )
     try:
         number = normalize_number(raw_number)
     except NumberFormatError as exc:

@@ -3,7 +3,8 @@
 Rows of a number that failed are followed by nothing for that number: its later
 operations are skipped (they depend on it), everything independent goes on. A file
 that OCP refused as a whole counts as failed for each of its rows. An answer whose
-outcome is unknown (transport error, 5xx after the body was sent) stops the run
+outcome is unknown (transport error; 202, or 2xx without readable per-row results; 402, 409,
+5xx or any status not in :data:`REFUSED_BEFORE_PROCESSING`) stops the run
 without retrying: the caller re-exports and plans again, never resending blindly.
 """
 
@@ -19,6 +20,11 @@ from numsync.ocp.client import ExecuteResult
 from numsync.ocp.csvcodec import upload_file_name, write_operations
 from numsync.ocp.rows import OperationRow
 from numsync.workflow.plan import Plan
+
+#: Answers that say the file was refused before anything in it was processed (the vendor's "HTTP Code
+#: Responses"): bad request, unauthorized, forbidden (licences, role or group), too large, unsupported type,
+#: unprocessable, too many requests. Any other status leaves the outcome unknown: numsync re-reads live.
+REFUSED_BEFORE_PROCESSING = frozenset({400, 401, 403, 413, 415, 422, 429})
 
 
 class Executor(Protocol):
@@ -169,10 +175,15 @@ def _send(
     try:
         answer = client.execute(body, filename=upload_file_name(phase, batch))
     except ApiError as exc:
-        # A 4xx refusal means nothing in the file was applied; anything else is ambiguous.
-        refused = (exc.status is not None and exc.status < 500) or not exc.sent
+        # Only these statuses say nothing in the file was applied; any other (402, 409, 5xx...) is ambiguous.
+        refused = exc.status in REFUSED_BEFORE_PROCESSING or not exc.sent
         failures = tuple(RowFailure(r, str(exc)) for r in rows) if refused else ()
         return BatchOutcome(phase, batch, len(rows), exc.status, failures, skipped, str(exc), ambiguous=not refused)
+    if answer.status == 202 or answer.rows is None:
+        # accepted for later, or no readable per-row results: which rows were applied is unknown
+        why = "accepted it for later processing" if answer.status == 202 else "gave no readable per-row results"
+        error = f"OCP answered HTTP {answer.status} but {why}, so whether the file was applied is unknown"
+        return BatchOutcome(phase, batch, len(rows), answer.status, (), skipped, error, ambiguous=True)
     failures = tuple(
         RowFailure(rows[f.row - 1] if 0 < f.row <= len(rows) else _by_number(rows, f.number), f.message)
         for f in answer.failed
