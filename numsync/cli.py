@@ -805,7 +805,11 @@ def gitlab_report_apply(
 
 
 @main.command("init")
-@click.option("--region", required=True, help="The tenant's OCP region: EU1, US1, US2 or US1W.")
+@click.option(
+    "--region",
+    required=True,
+    help="The tenant's OCP region: EU1, US1, US2, US1W, CA1 or FRANKFURT (the last two need --base-url).",
+)
 @click.option(
     "--group", "group_ids", multiple=True, help="A GROUP_ID to manage (repeatable). Default: every group live now."
 )
@@ -872,8 +876,8 @@ def run() -> None:
 @handle_errors
 def environments_command(ctx: click.Context, output_format: str) -> None:
     """Show every environment's resolved API and token endpoints. Needs no credentials and no network."""
-    endpoints = environment_endpoints(_config(ctx))
-    click.echo(render_environments_json(endpoints) if output_format == "json" else render_environments_text(endpoints))
+    endpoints = environment_endpoints(_config(ctx), ctx.obj["env_name"])
+    echo(render_environments_json(endpoints) if output_format == "json" else render_environments_text(endpoints))
 
 
 def _say_otp_wait(seconds: float) -> None:

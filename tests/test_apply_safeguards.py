@@ -94,11 +94,13 @@ def test_a_saved_plan_whose_reviewed_parts_were_edited_is_refused(
 
     result = run(config, "apply", str(plan_file))
     assert result.exit_code == 1
-    assert f"its {edit} do not follow from the desired and live state it records" in result.output
+    verb = "does" if edit == "summary" else "do"
+    assert f"its {edit} {verb} not follow from the desired and live state it records" in result.output
+    assert "The plans are the same" not in result.output
     assert "Nothing was written" in result.output
     assert puts(emulator) == 0
     if edit == "changes":  # the refusal says what differs, in the project's words
-        assert "Only in the old plan (1 number(s)):" in result.output
+        assert "Only in the new plan (1 number(s)):" in result.output  # planned again, it is there
 
 
 # --- one writer per tenant ------------------------------------------------------------------

@@ -119,3 +119,11 @@ def test_plan_diff_of_two_saved_plans_end_to_end(tmp_path, emulator) -> None:  #
     assert f"  + Update {second.number} NOTE=two" in result.output
     same = run(config, "plan", "diff", str(tmp_path / "new.json"), str(tmp_path / "new.json"))
     assert same.exit_code == 0 and "The plans are the same" in same.output
+
+
+def test_a_plan_with_no_changes_against_one_with_changes() -> None:
+    rows = [OperationRow(Operation.UPDATE, NOTE_OLD.number, {"NOTE": "b"})]
+    busy, idle = plan([NOTE_OLD, CREATE], rows), plan([], [])
+    forward, backward = compare_plans(idle, busy), compare_plans(busy, idle)
+    assert forward.only_new == sorted([NOTE_OLD.number, CREATE.number]) and forward.only_old == []
+    assert backward.only_old == sorted([NOTE_OLD.number, CREATE.number]) and backward.changed == []

@@ -27,7 +27,7 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"  # a plain "<<" key
 _VALUE_TAG = "tag:yaml.org,2002:value"  # a plain "=" key: SafeConstructor reads it as the text "="
-_SHARING_HINT = "write the values out (values that numbers share go under the desired file's defaults)"
+_SHARING_HINT = "write the values out (in a desired file, values that numbers share go under its defaults:)"
 _TYPE_NAMES = {
     "tag:yaml.org,2002:int": "an integer",
     "tag:yaml.org,2002:float": "a number",

@@ -22,8 +22,10 @@ class EnvironmentEndpoints:
     token_url: str
 
 
-def environment_endpoints(config: Config) -> list[EnvironmentEndpoints]:
-    """Every environment of ``config``, in numsync.yaml order."""
+def environment_endpoints(config: Config, name: str | None = None) -> list[EnvironmentEndpoints]:
+    """Every environment of ``config`` in numsync.yaml order, or only ``name`` (ConfigError when there is none)."""
+    if name is not None and name != "all":
+        config = Config(config.path, {name: config.environment(name)})
     return [
         EnvironmentEndpoints(
             name=env.name,

@@ -25,6 +25,7 @@ from numsync.core.paths import write_no_follow
 from numsync.core.schema import schema_problems
 from numsync.errors import ConfigError, InputError, OverwriteRefused
 from numsync.ocp.regions import REGIONS, Region, host_of, token_url_on
+from numsync.workflow.importer import file_name
 
 DEFAULT_ENVIRONMENT = "prod"
 
@@ -165,6 +166,10 @@ def run_init(request: InitRequest, on_retry: Callable[[httpx.Request, str, float
     from numsync.workflow.pipeline import connect_readonly, export_live
 
     region = region_name(request.region)
+    if REGIONS[Region(region)].base_url is None and not request.base_url:
+        raise InputError(f"the vendor documents no Integrations API URL for region {region}: pass --base-url")
+    for group_id in request.group_ids:
+        file_name(group_id)  # raises UnsafePathError for a GROUP_ID no file can be named after
     refuse_existing(request.config_path, force=request.force)  # before the export: its answer would be thrown away
     name = request.environment or DEFAULT_ENVIRONMENT
     groups: dict[str, int | None] = dict.fromkeys(request.group_ids)
@@ -173,6 +178,8 @@ def run_init(request: InitRequest, on_retry: Callable[[httpx.Request, str, float
         env = discovery_environment(name, region, request.base_url, request.config_path)
         with connect_readonly(env, Credentials.from_env(request.environ), on_retry=on_retry) as reader:
             groups = dict(group_counts(export_live(reader)))
+        for group_id in groups:  # a live GROUP_ID becomes a file name at import: refuse it here already
+            file_name(group_id)  # raises UnsafePathError for a GROUP_ID no file can be named after
         discovered_from = env.base_url
     text = render_config(name, region, groups, base_url=request.base_url, desired=request.desired)
     write_config(request.config_path, text, force=request.force)

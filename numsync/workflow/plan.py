@@ -140,6 +140,8 @@ class Plan:
         """Inverse of :meth:`to_json`. Raises ValueError for another format version or a bad shape."""
         if not isinstance(data, Mapping):
             raise PlanFileError("not a numsync plan: the JSON is not an object")
+        if "format_version" not in data:
+            raise PlanFileError("not a numsync plan: it has no format_version; save one with numsync plan --out FILE")
         if data.get("format_version") != PLAN_FORMAT_VERSION:
             raise PlanFileError(
                 f"plan format version {data.get('format_version')!r} is not {PLAN_FORMAT_VERSION}; make the plan again with this numsync"
@@ -175,8 +177,11 @@ class Plan:
                 desired_count=int(data.get("desired_count", 0)),
                 desired_counts={str(k): int(v) for k, v in data.get("desired_counts", {}).items()},
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise PlanFileError(f"not a numsync plan: {exc!r}") from None
+        except KeyError as exc:
+            raise PlanFileError(f"not a numsync plan: it lacks {exc}") from None
+        except (TypeError, ValueError, AttributeError) as exc:
+            # in words, not a Python repr: "'bogus' is not a valid ChangeKind", "string indices must be integers"
+            raise PlanFileError(f"not a numsync plan: a value has the wrong shape or kind ({exc})") from None
 
 
 def load_plan(path: Path) -> Plan:
@@ -189,7 +194,10 @@ def load_plan_with_data(path: Path) -> tuple[Plan, dict[str, Any]]:
     try:
         data = json.loads(path.read_text("utf-8"))
         return Plan.from_json(data), data
-    except ValueError as exc:  # bad JSON or UTF-8, or PlanFileError
+    except PlanFileError as exc:
+        said = str(exc).removeprefix("not a numsync plan: ")
+        raise PlanFileError(f"{path} is not a numsync plan: {said}") from None
+    except ValueError as exc:  # bad JSON or UTF-8
         raise PlanFileError(f"{path} is not a numsync plan: {exc}") from None
 
 

@@ -90,19 +90,21 @@ def compare_plans(old: Plan, new: Plan) -> PlanDifference:
     """Every difference between ``old`` and ``new`` that a reviewer would care about."""
     result = PlanDifference()
     before, after = _changes(old.changes), _changes(new.changes)
-    tree = DeepDiff(before, after, view="tree", ignore_order=False)
+    # numbers in one plan only are told apart here; deepdiff compares the numbers both plans change
+    # (over a whole side that is empty it reports the root itself, which names no number)
+    result.only_old = sorted(before.keys() - after.keys())
+    result.only_new = sorted(after.keys() - before.keys())
+    common = sorted(before.keys() & after.keys())
+    tree = DeepDiff({n: before[n] for n in common}, {n: after[n] for n in common}, view="tree", ignore_order=False)
     for kind in ("dictionary_item_added", "dictionary_item_removed", "values_changed", "type_changes"):
         for level in tree.get(kind, []):
             path = level.path(output_format="list")
-            number, rest = path[0], path[1:]
-            if not rest:
-                (result.only_new if kind == "dictionary_item_added" else result.only_old).append(number)
+            if len(path) < 2:
                 continue
+            number, rest = path[0], path[1:]
             old_value = None if kind == "dictionary_item_added" else level.t1
             new_value = None if kind == "dictionary_item_removed" else level.t2
             result.changed.append(FieldDifference(number, _describe(rest), old_value, new_value))
-    result.only_old.sort()
-    result.only_new.sort()
     result.changed.sort(key=lambda c: (c.number, c.what))
     rows_old, rows_new = _rows(old), _rows(new)
     result.rows_only_old = sorted((rows_old - rows_new).elements())

@@ -45,10 +45,17 @@ def check_untampered(saved: Plan, fresh: Plan, source: Path, saved_data: Mapping
     if parts:
         # the summary is counted from the phases: edited rows change both
         what = "operations" if set(parts) <= {"phases", "summary"} and "phases" in parts else ", ".join(parts)
-        difference = render_text(compare_plans(fresh, saved)).rstrip("\n")
+        verb = "does" if len(parts) == 1 and what in ("summary", "environment", "limits") else "do"
+        difference = compare_plans(saved, fresh)
+        shown = (
+            render_text(difference).rstrip("\n")
+            if not difference.empty
+            else f"its {', '.join(parts)} (as written in the file) differ from what its own rows and recorded state give"
+        )
         raise TamperedPlanError(
-            f"{source}: its {what} do not follow from the desired and live state it records (was the file edited?). "
-            f"Run plan again. Nothing was written. Against planning that state again (old) the file (new) differs:\n{difference}"
+            f"{source}: its {what} {verb} not follow from the desired and live state it records (was the file edited?). "
+            f"Run plan again. Nothing was written. Between the plan file (old) and planning its recorded state again "
+            f"(new):\n{shown}"
         )
 
 
