@@ -18,14 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from cli_workspace import run, workspace, write_desired
+from cli_workspace import TOTP_SECRET, emulator_process, run, workspace, write_desired
 
 from numsync.core.model import Field
 from numsync.emulator.process import EmulatorProcess
 from numsync.ocp.auth import OCPAuth
 
 USER, PASSWORD = "echo-user", "p@ss w/rd+Ω&=%"
-ENV = {"OCP_USERNAME": USER, "OCP_PASSWORD": PASSWORD}
+ENV = {"OCP_USERNAME": USER, "OCP_PASSWORD": PASSWORD, "OCP_TOTP_SECRET": TOTP_SECRET}
 
 
 def spellings(secret: str) -> set[str]:
@@ -56,13 +56,11 @@ def issued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def echoing(tmp_path: Path, rules: list[dict], *extra: str) -> EmulatorProcess:
     spec = tmp_path / "faults.yaml"
     spec.write_text(yaml.safe_dump(rules))
-    return EmulatorProcess("--faults", str(spec), "--user", f"{USER}:{PASSWORD}:OWNER", *extra)
+    return emulator_process("--faults", str(spec), "--user", f"{USER}:{PASSWORD}:OWNER", *extra)
 
 
 def one_change(tmp_path: Path, emu: EmulatorProcess) -> Path:
-    token = httpx.post(
-        emu.token_url, data={"client_id": "ocp", "grant_type": "password", "username": USER, "password": PASSWORD}
-    ).json()["access_token"]
+    token = emu.token(USER, PASSWORD)
     assert token
     config = workspace(tmp_path, emu.base_url, {"ocp-qa": False})
     records = [r for r in live_records_as(emu, token) if r.group_id == "ocp-qa"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_workspace import CREDENTIALS, live_records, workspace, write_desired
+from cli_workspace import CREDENTIALS, emulator_process, live_records, workspace, write_desired
 
 from numsync.config import Environment, Settle, load_config
 from numsync.core.diff import Diff
@@ -37,7 +37,7 @@ SETTLE = "settle: {interval: %s, timeout: 20}"
 def faulty(tmp_path: Path, rules: list[dict]) -> EmulatorProcess:
     spec = tmp_path / "faults.yaml"
     spec.write_text(yaml.safe_dump(rules))
-    return EmulatorProcess("--faults", str(spec))
+    return emulator_process("--faults", str(spec))
 
 
 def environment(tmp_path: Path, emu: EmulatorProcess, desired: list[NumberRecord], interval: float) -> Environment:
@@ -134,7 +134,7 @@ def test_a_lagging_export_is_waited_out_before_verify(tmp_path: Path) -> None:
 
 
 def test_another_writer_between_phases_stops_apply(tmp_path: Path) -> None:
-    with EmulatorProcess() as probe:
+    with emulator_process() as probe:
         live = managed(probe)
     attached = next(r for r in live if r.group_id == "ocp-qa" and r.get(Field.MINIAPP_ID))
     bystander = next(r for r in live if r.group_id == "uk-care")
