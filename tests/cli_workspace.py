@@ -3,7 +3,8 @@ records, the live export over HTTP, and a CLI run with the demo login."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,13 @@ def run(config: Path, *args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(
         main, ["--config", str(config), *args], env=env if env is not None else CREDENTIALS, catch_exceptions=False
     )
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
+    """Poll ``predicate`` every 50 ms until it holds (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False

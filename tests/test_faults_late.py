@@ -7,10 +7,10 @@ that a loaded machine could outrun).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
+from cli_workspace import wait_for
 
 from numsync.emulator.faults import load_rules
 from tests.test_faults import DROPPED, PUT_UPDATE, RAW, bearer, emulator, raw_export, raw_put
@@ -20,15 +20,6 @@ NUMBER = "+12015550100"
 
 def note(emu, number: str = NUMBER) -> str:
     return emu.numbers()[number]["NOTE"]
-
-
-def wait_for(predicate, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_late_answers_first_and_applies_afterwards(tmp_path: Path) -> None:

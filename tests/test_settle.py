@@ -11,13 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
-from cli_workspace import CREDENTIALS, emulator_process, live_records, workspace, write_desired
+from cli_workspace import CREDENTIALS, emulator_process, live_records, wait_for, workspace, write_desired
 
 from numsync.config import Environment, Settle, load_config
 from numsync.core.diff import Diff
@@ -51,15 +50,6 @@ def managed(emu: EmulatorProcess) -> list[NumberRecord]:
     return [r for r in live_records(emu) if r.group_id in ("ocp-qa", "uk-care")]
 
 
-def wait_for(predicate, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def journal_events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -86,7 +76,9 @@ def test_a_late_delete_after_a_timeout_does_not_remove_the_re_created_number(tmp
         assert sent == [f"Delete {moving.number}"] * 2 + [f"Create {moving.number}", f"Update {moving.number}"]
         assert outcome.exit_code == 0 and outcome.remaining is not None and outcome.remaining.empty
 
-        assert wait_for(lambda: emu.stats()["put_requests"] == outcome.result.requests)  # the late Delete ran
+        assert wait_for(
+            lambda: emu.stats()["put_requests"] == outcome.result.requests, seconds=20
+        )  # the late Delete ran
         number = emu.numbers().get(moving.number)
         assert number is not None, "the late Delete released the re-created number"
         assert (number["GROUP_ID"], number["NOTE"]) == ("uk-care", "moved")
