@@ -23,8 +23,9 @@ from numsync import gitlab as gitlab_module
 from numsync.config import DEFAULT_CONFIG, Config, Environment, load_config
 from numsync.core import safety
 from numsync.core.desired import DesiredState
-from numsync.core.diff import Diff
+from numsync.core.diff import Diff, Scope
 from numsync.core.fmt import FileResult
+from numsync.core.model import normalize_number
 from numsync.errors import NumsyncError
 from numsync.gctuning import tune_for_batch_run
 from numsync.redaction import SECRETS, Redactor
@@ -261,6 +262,38 @@ def safety_options(func: F) -> F:
     return func
 
 
+def scope_options(func: F) -> F:
+    """``--group`` and ``--number`` (both repeatable): a partial run, as Terraform's ``-target``."""
+    func = click.option(
+        "--number",
+        "scope_numbers",
+        multiple=True,
+        metavar="E164",
+        help="Partial run: only this number (repeatable). Warns; numbers out of scope are neither diffed nor pruned.",
+    )(func)
+    func = click.option(
+        "--group",
+        "scope_groups",
+        multiple=True,
+        metavar="GROUP",
+        help="Partial run: only the numbers of this managed group (repeatable). Warns, like --number.",
+    )(func)
+    return func
+
+
+def _scope(groups: tuple[str, ...], numbers: tuple[str, ...]) -> Scope | None:
+    """The partial run ``--group``/``--number`` ask for (None: every managed number); a NUMBER not in E.164 is a usage error."""
+    if not groups and not numbers:
+        return None
+    normalized = set()
+    for raw in numbers:
+        try:
+            normalized.add(normalize_number(raw))
+        except NumsyncError as exc:
+            raise click.BadParameter(str(exc), param_hint="--number") from None
+    return Scope(frozenset(groups), frozenset(normalized))
+
+
 @main.group("plan", cls=NumsyncGroup, invoke_without_command=True)
 @click.option(
     "--out",
@@ -296,6 +329,7 @@ def safety_options(func: F) -> F:
     help='Write GitLab\'s Terraform report ({"create": N, "update": N, "delete": N}) here, for artifacts:reports:terraform.',
 )
 @safety_options
+@scope_options
 @no_cache_option
 @click.pass_context
 @handle_errors
@@ -310,6 +344,8 @@ def plan(
     allow_replace: bool,
     override_thresholds: bool,
     allow_small_export: bool,
+    scope_groups: tuple[str, ...],
+    scope_numbers: tuple[str, ...],
 ) -> None:
     """Show what apply would change: export live, diff with desired, plan the operation files.
 
@@ -326,6 +362,7 @@ def plan(
         rehearse=rehearse,
         detailed_exitcode=detailed_exitcode,
         environ=os.environ,
+        scope=_scope(scope_groups, scope_numbers),
     )
     outcome = run_plan(request, _PlanEcho(outputs, gitlab_report))
     ctx.exit(outcome.exit_code)
@@ -464,7 +501,28 @@ def show(plan_file: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write what happened (applied, failed, refused, superseded) as JSON here, for 'numsync gitlab report-apply'.",
 )
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one line per planned row (number, operation, phase, batch, outcome, OCP's message, desired file:line) "
+    "here, whatever ends the run; .csv or .json chooses the format.",
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a JUnit XML report here: one failing test case per number not applied (artifacts:reports:junit).",
+)
+@click.option(
+    "--retry-failed",
+    "retry_failed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="RESULTS",
+    help="Plan afresh and apply only the numbers whose rows in this --results file did not end as applied (a partial run).",
+)
 @safety_options
+@scope_options
 @no_cache_option
 @click.pass_context
 @handle_errors
@@ -476,15 +534,31 @@ def apply(
     journal_path: Path | None,
     ignore_superseded: bool,
     report_path: Path | None,
+    results_path: Path | None,
+    junit_path: Path | None,
+    retry_failed: Path | None,
     allow_replace: bool,
     override_thresholds: bool,
     allow_small_export: bool,
+    scope_groups: tuple[str, ...],
+    scope_numbers: tuple[str, ...],
 ) -> None:
     """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify.
 
     SIGINT or SIGTERM stops it cleanly: the file in flight finishes, nothing more is sent, the
     journal ends with apply-end. A second signal stops at once.
     """
+    scope = _scope(scope_groups, scope_numbers)
+    if plan_file and (scope or retry_failed):
+        raise click.UsageError(
+            "a saved plan keeps the scope it was made with: give --group/--number/--retry-failed to plan, or no PLAN_FILE"
+        )
+    if retry_failed and scope:
+        raise click.UsageError("--retry-failed chooses the numbers itself: leave out --group and --number")
+    if results_path and results_path.suffix.lower() not in (".csv", ".json"):
+        raise click.BadParameter(
+            f"{results_path} must end in .csv or .json (the extension chooses the format)", param_hint="--results"
+        )
     stop = _StopOnSignal()
     request = ApplyRequest(
         _env(ctx),
@@ -497,6 +571,10 @@ def apply(
         environ=os.environ,
         ignore_superseded=ignore_superseded,
         should_stop=stop,
+        scope=scope,
+        retry_failed=retry_failed,
+        results=results_path,
+        junit=junit_path,
     )
     with stop:
         outcome = apply_and_report(
@@ -560,6 +638,9 @@ class _ApplyEcho(_Echo, ApplyObserver):
 
     def verified(self, remaining: Diff) -> None:
         echo(text.render_verify(remaining))
+
+    def results_written(self, path: Path) -> None:
+        echo(f"wrote the results to {path}", err=True)
 
 
 @main.command()

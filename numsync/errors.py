@@ -16,6 +16,8 @@
     │   ├── PlanningError         changes that cannot become operations
     │   ├── PlanFileError         a file that is not a numsync plan
     │   ├── ImportRefusal         import of an unmanaged group, or over existing files
+│   ├── ScopeError            a --group or --number of a partial run this environment does not know
+│   ├── ResultsFileError      a file given to apply --retry-failed that is not a results file
     │   └── MissingFolderError    a desired folder numsync.yaml names does not exist
     ├── RemoteError               a service failed or refused
     │   ├── ApiError              OCP answered with an error, or not at all
@@ -191,6 +193,20 @@ class ImportRefusal(InputError):
 
     def explain_unwritten(self) -> str:
         return str(self)
+
+
+class ScopeError(InputError):
+    """A partial run names a group the environment does not manage, or a number no desired file or managed group has."""
+
+    def explain_unwritten(self) -> str:
+        return f"{str(self).rstrip('.')}. {NOTHING_WRITTEN}"
+
+
+class ResultsFileError(InputError):
+    """A file given to ``apply --retry-failed`` is not a results file ``apply --results`` wrote, or names an unknown path type."""
+
+    def explain_unwritten(self) -> str:
+        return f"{str(self).rstrip('.')}. {NOTHING_WRITTEN}"
 
 
 class MissingFolderError(InputError):

@@ -61,6 +61,10 @@ def test_jobs_have_the_reports_and_safeguards_the_issue_asks_for() -> None:
     assert apply["environment"]["name"] == "$NUMSYNC_ENV"
     assert "CI_DEFAULT_BRANCH" in apply["rules"][0]["if"]
     assert not any("READONLY" in str(line) for line in apply["script"])
+    # per-row results as an artifact and a JUnit report (one failing test case per number not applied)
+    assert any("--results apply-results.csv --junit apply-junit.xml" in line for line in apply["script"])
+    assert {"apply-results.csv", "apply-junit.xml"} <= set(apply["artifacts"]["paths"])
+    assert apply["artifacts"]["reports"]["junit"] == "apply-junit.xml" and apply["artifacts"]["when"] == "always"
 
     drift = ci["drift"]
     assert drift["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]

@@ -93,6 +93,47 @@ class ChangeSummary:
         return live is not None and desired is None
 
 
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The numbers a partial run (``--group``, ``--number``, ``--retry-failed``) considers, like Terraform's ``-target``.
+
+    A number is in scope when it is one of ``numbers`` or its group (desired or live) is one of
+    ``groups``. Numbers out of scope are neither diffed nor pruned: the run leaves them as they are.
+    """
+
+    groups: frozenset[str] = frozenset()
+    numbers: frozenset[str] = frozenset()
+
+    def includes(self, number: str, *group_ids: str) -> bool:
+        """Whether ``number``, in (or moving between) ``group_ids``, is in scope."""
+        return number in self.numbers or any(g in self.groups for g in group_ids)
+
+    def describe(self) -> str:
+        """``group(s) a, b and number(s) +1…``: what is in scope, in words."""
+        parts = []
+        if self.groups:
+            parts.append(f"group(s) {', '.join(sorted(self.groups))}")
+        if self.numbers:
+            shown = sorted(self.numbers)
+            parts.append(f"number(s) {', '.join(shown[:10])}{' …' if len(shown) > 10 else ''}")
+        return " and ".join(parts) or "no number"
+
+    def warning(self) -> str:
+        """The sentence every rendering of a scoped plan shows (as Terraform warns of ``-target``)."""
+        return (
+            f"Partial run: only {self.describe()} are planned. Every other number is neither diffed nor pruned, "
+            "so live may still differ from the desired files elsewhere. Use this for emergencies and retries; "
+            "run a full plan afterwards."
+        )
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {"groups": sorted(self.groups), "numbers": sorted(self.numbers)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Iterable[str]]) -> Scope:
+        return cls(frozenset(data.get("groups", ())), frozenset(data.get("numbers", ())))
+
+
 @dataclass(slots=True)
 class Diff:
     """The result of comparing desired with live.
@@ -109,6 +150,7 @@ class Diff:
     conflicts: list[str] = field(default_factory=list)
     in_sync: int = 0
     out_of_scope: int = 0
+    excluded: int = 0  # managed numbers a partial run (Scope) left out
 
     @property
     def empty(self) -> bool:
@@ -135,8 +177,13 @@ def diff(
     desired: Mapping[str, NumberRecord],
     live: Iterable[NumberRecord],
     groups: Mapping[str, GroupPolicy],
+    scope: Scope | None = None,
 ) -> Diff:
-    """Compare desired numbers (by NUMBER) with live records within the managed ``groups``."""
+    """Compare desired numbers (by NUMBER) with live records within the managed ``groups``.
+
+    With a ``scope``, numbers outside it are only counted (``excluded``): no change, no prune,
+    no unmanaged report, no conflict.
+    """
     result = Diff()
     live_by_number: dict[str, NumberRecord] = {}
     conflicted: set[str] = set()
@@ -145,17 +192,22 @@ def diff(
             live_by_number[record.number] = record
         elif record.number in desired:
             wanted = desired[record.number].group_id
+            conflicted.add(record.number)  # it exists: never plan a Create for it
+            if scope is not None and not scope.includes(record.number, wanted, record.group_id):
+                continue
             result.conflicts.append(
                 f"{record.number} is live in group {record.group_id!r}, which this environment does not manage, "
                 f"but desired in {wanted!r}; move it by hand or add {record.group_id!r} to the environment's groups"
             )
-            conflicted.add(record.number)  # it exists: never plan a Create for it
         else:
             result.out_of_scope += 1
     for number in sorted(desired.keys() | live_by_number.keys()):
         if number in conflicted:
             continue
         want, have = desired.get(number), live_by_number.get(number)
+        if scope is not None and not scope.includes(number, *(r.group_id for r in (want, have) if r is not None)):
+            result.excluded += 1
+            continue
         if have is None:
             assert want is not None
             ignore = groups[want.group_id].ignore_fields if want.group_id in groups else frozenset()

@@ -106,6 +106,8 @@ def render_plan(
     if plan.git_commit:
         out[-1] += f" Desired files at commit {code(plan.git_commit[:12])}."
     out.append("")
+    if plan.scope is not None:
+        out += [f":warning: **Partial run** (as Terraform's `-target`): {code(plan.scope.warning())}", ""]
     for notice in notices:
         out += [f":information_source: {code(notice)}", ""]
     if violations:

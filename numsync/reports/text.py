@@ -55,6 +55,8 @@ def numbers_line(plan: Plan) -> str:
 def render_plan(plan: Plan) -> str:
     """The plan as a reviewer reads it: changes per number, then the operations per phase, then the summary line."""
     out = [f'numsync plan for environment "{plan.environment}"', ""]
+    if plan.scope is not None:
+        out += [f"Warning: {visible(plan.scope.warning())}", ""]
     if plan.conflicts:
         out.append("Conflicts (numsync will not resolve these):")
         out += [f"  ! {c}" for c in plan.conflicts]

@@ -101,6 +101,9 @@ class ApplyObserver(Observer):
     def verified(self, remaining: Diff) -> None:
         """Live was exported again: ``remaining`` is what still differs from desired."""
 
+    def results_written(self, path: Path) -> None:
+        """The per-row results (``--results``) or the JUnit report (``--junit``) were written to ``path``."""
+
 
 def retry_callback(observer: Observer, journal: Journal | None = None) -> Callable[[httpx.Request, str, float], None]:
     """The client's ``on_retry``: journals the retry (when there is a journal) and tells ``observer``."""

@@ -17,10 +17,10 @@ from typing import Any
 
 from numsync.config import Environment
 from numsync.core.desired import DesiredState, load_desired
-from numsync.core.diff import Diff, diff
+from numsync.core.diff import Diff, Scope, diff
 from numsync.core.model import NumberRecord
 from numsync.core.yamlsrc import Location, Problem
-from numsync.errors import DesiredError, GitHistoryError, StalePlanError, UnsettledError
+from numsync.errors import DesiredError, GitHistoryError, ScopeError, StalePlanError, UnsettledError
 from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.csvcodec import parse_export
 from numsync.ocp.rows import OperationRow
@@ -141,12 +141,37 @@ def desired_at_commit(env: Environment, commit: str) -> DesiredState:
         )
 
 
-def plan_environment(env: Environment, desired: DesiredState, live: list[NumberRecord]) -> Planned:
-    """Diff and plan one environment (raises planner.PlanningError)."""
-    result = diff(desired.records, live, env.groups)
+def plan_environment(
+    env: Environment, desired: DesiredState, live: list[NumberRecord], scope: Scope | None = None
+) -> Planned:
+    """Diff and plan one environment, or only ``scope`` of it (raises planner.PlanningError)."""
+    result = diff(desired.records, live, env.groups, scope)
     return Planned(
-        make_plan(env, desired.records, live, result, git_commit=git_commit(env.desired)), result, desired, live
+        make_plan(env, desired.records, live, result, git_commit=git_commit(env.desired), scope=scope),
+        result,
+        desired,
+        live,
     )
+
+
+def check_scope(scope: Scope, env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord]) -> None:
+    """Raise ScopeError when ``scope`` names a group ``env`` does not manage, or a number that is neither
+    desired nor live in a managed group: a typo must not read as "No changes"."""
+    problems = []
+    unknown_groups = sorted(scope.groups - env.groups.keys())
+    if unknown_groups:
+        problems.append(
+            f"--group {', '.join(unknown_groups)}: not managed by environment {env.name!r} "
+            f"(its groups: {', '.join(env.groups)})"
+        )
+    known = desired.keys() | {r.number for r in live if r.group_id in env.groups}
+    unknown_numbers = sorted(scope.numbers - known)
+    if unknown_numbers:
+        problems.append(
+            f"--number {', '.join(unknown_numbers)}: in no desired file and not live in a managed group; check the number"
+        )
+    if problems:
+        raise ScopeError("; ".join(problems))
 
 
 def check_fresh(plan: Plan, env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord]) -> None:
@@ -162,9 +187,11 @@ def check_fresh(plan: Plan, env: Environment, desired: Mapping[str, NumberRecord
         raise StalePlanError(f"plan is stale: {' and '.join(reasons)}; run plan again")
 
 
-def verify(env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord]) -> Diff:
-    """What still differs after an apply (an empty diff means converged)."""
-    return diff(desired, live, env.groups)
+def verify(
+    env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord], scope: Scope | None = None
+) -> Diff:
+    """What still differs after an apply, within ``scope`` (an empty diff means converged)."""
+    return diff(desired, live, env.groups, scope)
 
 
 def apply_with_recovery(
@@ -193,7 +220,7 @@ def apply_with_recovery(
     first starts only when live moved as the rows sent predict (watch.py), else the run stops.
     Returns the combined result; ``interrupted`` says why it stopped early, if it did.
     """
-    scope = {c.number for c in the_plan.changes}
+    planned_numbers = {c.number for c in the_plan.changes}
     total_rows = sum(len(p.rows) for p in the_plan.phases)
     total = ApplyResult()
     current = the_plan
@@ -234,9 +261,9 @@ def apply_with_recovery(
             on_settled(settled)
         if watch:
             watch.rebase(settled.live)
-        result_diff = diff(desired, settled.live, env.groups)
+        result_diff = diff(desired, settled.live, env.groups, the_plan.scope)
         failed = {f.row.number for f in total.failures} | {r.number for r in total.skipped}
-        outside = {c.number for c in result_diff.changes} - scope
+        outside = {c.number for c in result_diff.changes} - planned_numbers
         if outside:
             total.interrupted = (
                 f"{result.interrupted}\nAfter re-reading live state, {len(outside)} number(s) outside this plan also differ "
@@ -244,7 +271,7 @@ def apply_with_recovery(
             )
             return total
         result_diff.changes = [c for c in result_diff.changes if c.number not in failed]
-        current = make_plan(env, desired, settled.live, result_diff)
+        current = make_plan(env, desired, settled.live, result_diff, scope=the_plan.scope)
         if current.empty:
             total.applied = total_rows - len(total.failures) - len(total.skipped)
             return total
@@ -261,6 +288,7 @@ def verify_settled(
     result: ApplyResult,
     *,
     on_settled: Callable[[Settled], None] | None = None,
+    scope: Scope | None = None,
 ) -> Diff:
     """What still differs after an apply, read from live once it is stable.
 
@@ -268,9 +296,10 @@ def verify_settled(
     that differs only where OCP refused rows is the truth. Otherwise — an outcome was unknown
     (OCP may still be finishing it), or the export differs elsewhere (it may lag its writes) —
     live must settle first: "converged" is never claimed from a read that is about to change.
+    A partial run (``scope``) is verified within its scope.
     """
     live = export_live(client)
-    remaining = verify(env, desired, live)
+    remaining = verify(env, desired, live, scope)
     refused = {f.row.number for f in result.failures} | {r.number for r in result.skipped}
     explained = all(c.number in refused for c in remaining.changes)  # only numbers OCP said it did not change
     if explained and not result.unknown_outcomes and result.interrupted is None:
@@ -278,4 +307,4 @@ def verify_settled(
     settled = settle(client, env, live)
     if on_settled:
         on_settled(settled)
-    return verify(env, desired, settled.live)
+    return verify(env, desired, settled.live, scope)

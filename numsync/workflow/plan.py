@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from numsync.config import Environment
-from numsync.core.diff import ChangeKind, ChangeSummary, Diff
+from numsync.core.diff import ChangeKind, ChangeSummary, Diff, Scope
 from numsync.core.model import FIELDS, NumberRecord
 from numsync.errors import PlanFileError
 from numsync.ocp.compile import minimum_requests, plan_phases
@@ -57,7 +57,8 @@ class Plan:
 
     ``phases``: ordered; each a list of batches; each batch the rows of one PUT.
     ``changes``: per-number summaries; ``unmanaged``: NUMBERs reported but left alone;
-    ``conflicts``: sentences for what numsync refuses to resolve.
+    ``conflicts``: sentences for what numsync refuses to resolve; ``scope``: the numbers a
+    partial run considered (None: every managed number).
     """
 
     environment: str
@@ -75,6 +76,7 @@ class Plan:
     desired_counts: dict[str, int] = field(default_factory=dict)
     git_commit: str | None = None
     version: int = PLAN_FORMAT_VERSION
+    scope: Scope | None = None
 
     @property
     def empty(self) -> bool:
@@ -122,6 +124,7 @@ class Plan:
             "out_of_scope": self.out_of_scope,
             "unmanaged": self.unmanaged,
             "conflicts": self.conflicts,
+            "scope": self.scope.to_json() if self.scope is not None else None,
             "changes": [
                 {
                     "number": c.number,
@@ -176,6 +179,7 @@ class Plan:
                 live_counts={str(k): int(v) for k, v in data.get("live_counts", {}).items()},
                 desired_count=int(data.get("desired_count", 0)),
                 desired_counts={str(k): int(v) for k, v in data.get("desired_counts", {}).items()},
+                scope=Scope.from_json(data["scope"]) if data.get("scope") is not None else None,
             )
         except KeyError as exc:
             raise PlanFileError(f"not a numsync plan: it lacks {exc}") from None
@@ -208,8 +212,12 @@ def make_plan(
     result: Diff,
     *,
     git_commit: str | None = None,
+    scope: Scope | None = None,
 ) -> Plan:
-    """Turn a diff into a Plan for ``env`` (raises planner.PlanningError when a change cannot be planned)."""
+    """Turn a diff into a Plan for ``env`` (raises planner.PlanningError when a change cannot be planned).
+
+    ``scope``: the partial run ``result`` was diffed for, recorded in the plan.
+    """
     phases = plan_phases(result, env.limits)
     scoped = [r for r in live if r.group_id in env.groups]
     live_counts = {g: 0 for g in env.groups}
@@ -233,6 +241,7 @@ def make_plan(
         desired_count=len(desired),
         desired_counts=desired_counts,
         git_commit=git_commit,
+        scope=scope,
     )
 
 

@@ -111,6 +111,9 @@ def compare_plans(old: Plan, new: Plan) -> PlanDifference:
     result.rows_only_new = sorted((rows_new - rows_old).elements())
     if old.environment != new.environment:
         result.other.append(f"environment: {old.environment!r} → {new.environment!r}")
+    if old.scope != new.scope:
+        was, now = (s.describe() if s is not None else "every number" for s in (old.scope, new.scope))
+        result.other.append(f"scope: {was} → {now}")
     if old.request_count() != new.request_count():
         result.other.append(f"requests: {old.request_count()} → {new.request_count()}")
     if old.live_fingerprint != new.live_fingerprint:
@@ -134,6 +137,7 @@ REVIEWED_PARTS = (
     "out_of_scope",
     "unmanaged",
     "conflicts",
+    "scope",
     "changes",
     "phases",
 )

@@ -52,4 +52,4 @@ def rehearse(plan: Plan, env: Environment, live_csv: bytes, desired: Mapping[str
             with OCPClient(emulator.base_url, auth, timeout=env.timeout) as client:
                 result = apply_plan(plan, client)
                 after = parse_export(client.export())
-    return Rehearsal(result, diff(desired, after, env.groups))
+    return Rehearsal(result, diff(desired, after, env.groups, plan.scope))  # a partial plan converges within its scope

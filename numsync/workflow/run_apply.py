@@ -17,10 +17,12 @@ from pathlib import Path
 
 from numsync.config import Environment
 from numsync.core import safety
-from numsync.core.diff import Diff
+from numsync.core.diff import Diff, Scope
 from numsync.errors import AuthError, NumsyncError, StalePlanError
 from numsync.ocp import Credentials
 from numsync.ocp.rows import OperationRow
+from numsync.redaction import SECRETS
+from numsync.reports import results as result_files
 from numsync.reports.plandiff import render_text
 from numsync.workflow import policy
 from numsync.workflow.apply import ApplyResult, BatchOutcome
@@ -30,6 +32,7 @@ from numsync.workflow.lease import TenantLease
 from numsync.workflow.pipeline import (
     apply_with_recovery,
     check_fresh,
+    check_scope,
     connect,
     export_live,
     load_environment_desired,
@@ -38,6 +41,7 @@ from numsync.workflow.pipeline import (
 )
 from numsync.workflow.plan import Plan, load_plan_with_data
 from numsync.workflow.plandiff import compare_plans
+from numsync.workflow.results import ResultFormat, Results, ResultsRecorder, read_results, retry_scope, write_atomically
 from numsync.workflow.settle import Settled
 from numsync.workflow.supersede import Supersession, check_superseded
 
@@ -50,6 +54,9 @@ class ApplyRequest:
     ``override_freeze``: the reason given to apply in a freeze (None: not given);
     ``journal``: the --journal path (None: the CI default, if any); ``interactive``: whether
     there is a terminal to confirm on; ``environ``: the process environment (credentials, ``CI``).
+    ``scope``: a partial run (``--group``/``--number``); ``retry_failed``: a results file whose numbers
+    not applied are the scope; ``results`` / ``junit``: where to write the per-row results
+    (CSV or JSON by extension) and the JUnit report, whatever ends the run.
     """
 
     env: Environment
@@ -62,6 +69,10 @@ class ApplyRequest:
     environ: Mapping[str, str] = field(default_factory=dict)
     ignore_superseded: bool = False
     should_stop: Callable[[], str | None] | None = None
+    scope: Scope | None = None
+    retry_failed: Path | None = None
+    results: Path | None = None
+    junit: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,7 @@ class ApplyOutcome:
     result: ApplyResult | None = None
     remaining: Diff | None = None
     superseded: Supersession | None = None
+    results: Results | None = None
 
     @property
     def exit_code(self) -> int:
@@ -90,15 +102,48 @@ def run_apply(
     """Apply to ``request.env``; ``confirm`` asks a person (only with a fresh plan, a terminal and no --auto-approve).
 
     Refusals raise StalePlanError, ConflictRefusal, SafetyRefusal, FreezeRefusal or
-    ConfirmationRefusal before anything is written.
+    ConfirmationRefusal before anything is written. Once a plan is known, the results file and
+    JUnit report (``request.results``, ``request.junit``) are written whatever ends the run.
     """
     observer = observer or ApplyObserver()
+    results_format = ResultFormat.of(request.results) if request.results else None  # a bad extension stops first
+    recording: list[ResultsRecorder] = []  # set once the plan to apply is known
+    try:
+        return _run_apply(request, observer, confirm, recording)
+    except BaseException as exc:
+        if recording:
+            recording[0].finish(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise
+    finally:
+        if recording:
+            _write_results(request, results_format, recording[0].finish(None), observer)
+
+
+def _write_results(request: ApplyRequest, kind: ResultFormat | None, results: Results, observer: ApplyObserver) -> None:
+    """The results file and JUnit report (secrets masked, as in the journal), each written atomically."""
+    if request.results is not None and kind is not None:
+        write_atomically(request.results, SECRETS.redact(result_files.render(results, kind)))
+        observer.results_written(request.results)
+    if request.junit is not None:
+        write_atomically(request.junit, SECRETS.redact(result_files.render_junit(results)))
+        observer.results_written(request.junit)
+
+
+def _run_apply(
+    request: ApplyRequest,
+    observer: ApplyObserver,
+    confirm: Callable[[str], bool],
+    recording: list[ResultsRecorder],
+) -> ApplyOutcome:
     env = request.env
     if not request.ignore_superseded:
         supersession = check_superseded(request.environ, env.desired)
         if supersession is not None and supersession.superseded:
             observer.superseded(supersession.message())
             return ApplyOutcome(None, superseded=supersession)
+    scope = request.scope
+    if request.retry_failed is not None:
+        scope = retry_scope(read_results(request.retry_failed), env.name, request.retry_failed)
     desired = load_environment_desired(env)
     credentials = Credentials.from_env(request.environ)
     journal_path = policy.journal_path(request.journal, request.environ)
@@ -108,9 +153,14 @@ def run_apply(
         connect(env, credentials, on_retry=retry_callback(observer, journal)) as client,
     ):
         live = export_live(client)
-        fresh = plan_environment(env, desired, live).plan
-        if request.plan_file:
-            the_plan, as_saved = load_plan_with_data(request.plan_file)
+        saved = load_plan_with_data(request.plan_file) if request.plan_file else None
+        if saved is not None:
+            scope = saved[0].scope  # a saved plan is planned again within the scope it was reviewed with
+        elif scope is not None and request.retry_failed is None:
+            check_scope(scope, env, desired.records, live)  # (a retried number that is gone is simply done)
+        fresh = plan_environment(env, desired, live, scope).plan
+        if request.plan_file and saved is not None:
+            the_plan, as_saved = saved
             try:
                 check_fresh(the_plan, env, desired.records, live)
             except StalePlanError as stale:  # say what changed between what was reviewed and now
@@ -120,9 +170,12 @@ def run_apply(
         else:
             the_plan = fresh
         observer.planned(the_plan)
+        recorder = ResultsRecorder(the_plan, desired)
+        recording.append(recorder)
         policy.refuse_conflicts(fresh)
         if fresh.empty:
-            return ApplyOutcome(the_plan)
+            recorder.results.complete = True
+            return ApplyOutcome(the_plan, results=recorder.results)
         refusal = policy.safety_refusal(safety.check(fresh, env, request.overrides), request.environ)
         if refusal:
             raise refusal
@@ -147,6 +200,7 @@ def run_apply(
             sent.requests += 1
             sent.rows += len(rows)
             sent.pending = (phase, batch, len(rows))
+            recorder.sending(phase, batch, rows)
             journal.write("sending", phase=phase, batch=batch, rows=[f"{r.operation.value} {r.number}" for r in rows])
 
         def on_batch(outcome: BatchOutcome) -> None:
@@ -154,6 +208,7 @@ def run_apply(
             if outcome.rows:
                 sent.applied += outcome.rows - len(outcome.failures) if not outcome.ambiguous else 0
             journal.write("request", **outcome.to_json())
+            recorder.batch_done(outcome)
             observer.batch_done(outcome)
 
         def on_replan(remaining_plan: Plan, why: str) -> None:
@@ -178,12 +233,16 @@ def run_apply(
                 should_stop=request.should_stop,
             )
             observer.applied(result, desired)
-            remaining = verify_settled(env, desired.records, client, result, on_settled=on_settled)
+            remaining = verify_settled(
+                env, desired.records, client, result, on_settled=on_settled, scope=the_plan.scope
+            )
+            recorder.verified(remaining, result.interrupted)
         except NumsyncError as exc:
             if sent.pending and isinstance(exc, AuthError):  # no token: the file in hand never left
                 phase, batch, rows = sent.pending
                 sent.requests, sent.rows = sent.requests - 1, sent.rows - rows
                 journal.write("not-sent", phase=phase, batch=batch, reason=str(exc))
+                recorder.not_sent(str(exc))
             if sent.requests:
                 exc.wrote, exc.progress = True, sent.progress()
             journal.write("apply-end", error=str(exc), **sent.to_json())
@@ -201,7 +260,7 @@ def run_apply(
             **sent.to_json(),
         )
     observer.verified(remaining)
-    return ApplyOutcome(the_plan, result, remaining)
+    return ApplyOutcome(the_plan, result, remaining, results=recorder.results)
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from numsync.config import Environment
 from numsync.core import safety
+from numsync.core.diff import Scope
 from numsync.errors import RehearsalFailed
 from numsync.ocp import Credentials
 from numsync.ocp.csvcodec import parse_export
@@ -20,7 +21,7 @@ from numsync.workflow import policy
 from numsync.workflow import rehearse as rehearsal
 from numsync.workflow.emit import write_upload_files
 from numsync.workflow.events import PlanObserver, retry_callback
-from numsync.workflow.pipeline import connect, load_environment_desired, plan_environment
+from numsync.workflow.pipeline import check_scope, connect, load_environment_desired, plan_environment
 from numsync.workflow.plan import Plan
 
 
@@ -30,7 +31,7 @@ class PlanRequest:
 
     ``save_to``: where to save the plan artifact; ``emit_csv``: a folder for the upload files;
     ``detailed_exitcode``: exit 2 when there are changes; ``environ``: the process environment
-    (credentials, ``GITLAB_CI``).
+    (credentials, ``GITLAB_CI``); ``scope``: a partial run (``--group``, ``--number``), None for all.
     """
 
     env: Environment
@@ -40,6 +41,7 @@ class PlanRequest:
     rehearse: bool = False
     detailed_exitcode: bool = False
     environ: Mapping[str, str] = field(default_factory=dict)
+    scope: Scope | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,9 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     with connect(env, credentials, on_retry=retry_callback(observer)) as client:
         live_csv = client.export()
     live = parse_export(live_csv)
-    the_plan = plan_environment(env, desired, live).plan
+    if request.scope is not None:
+        check_scope(request.scope, env, desired.records, live)
+    the_plan = plan_environment(env, desired, live, request.scope).plan
     violations = safety.check(the_plan, env, request.overrides)
     frozen = env.freeze.active()
     # plan still runs in a freeze (review goes on); apply is the one that refuses
