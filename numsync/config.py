@@ -7,6 +7,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from numsync.core import yamlsrc
@@ -16,7 +17,7 @@ from numsync.core.files import encoding_problem
 from numsync.core.freeze import Freeze, parse_freeze
 from numsync.core.model import Field, normalize_number
 from numsync.core.paths import escapes, repository_root
-from numsync.core.policy import GroupPolicy, Safety, Suppression
+from numsync.core.policy import GroupPolicy, RetireMark, Safety, Suppression
 from numsync.core.schema import schema_problems
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import ConfigError, FreezeError, NumberFormatError, YamlSyntaxError
@@ -230,12 +231,14 @@ def _environment(
     groups = {}
     for gid, g in spec["groups"].items():
         g = g or {}
+        ignored = env_ignored | frozenset(Field(name) for name in g.get("ignore_fields") or [])
         groups[gid] = GroupPolicy(
             gid,
             prune=bool(g.get("prune", False)),
-            ignore_fields=env_ignored | frozenset(Field(name) for name in g.get("ignore_fields") or []),
+            ignore_fields=ignored,
             max_deletes=g.get("max_deletes"),
             max_change_percent=g.get("max_change_percent"),
+            **_retirement(gid, g, ignored, problems),
         )
     protected = set()
     items = spec.get("protected") or yamlsrc.YamlList()
@@ -267,6 +270,49 @@ def _environment(
         region=region,
         otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),
     )
+
+
+def _retirement(
+    gid: str, g: yamlsrc.YamlMap | dict[str, Any], ignored: frozenset[Field], problems: list[Problem]
+) -> dict[str, Any]:
+    """``retire_after`` (days) and ``retire_mark`` of one group, checked against the rest of its policy."""
+    if not isinstance(g, yamlsrc.YamlMap):  # an empty group ({} or null): nothing to retire
+        return {}
+    if "retire_after" not in g:
+        if "retire_mark" in g:
+            problems.append(
+                Problem(
+                    g.value_locations["retire_mark"],
+                    f"group {gid!r}: retire_mark is only used with retire_after (e.g. retire_after: 14d)",
+                    "config-retire",
+                )
+            )
+        return {}
+    where = g.value_locations["retire_after"]
+    if not g.get("prune"):
+        problems.append(
+            Problem(
+                where,
+                f"group {gid!r}: retire_after retires numbers removed from desired before deleting them, "
+                "so it needs prune: true on the group",
+                "config-retire",
+            )
+        )
+    found: dict[str, Any] = {"retire_after": int(str(g["retire_after"]).removesuffix("d"))}
+    if "retire_mark" in g:
+        raw = g["retire_mark"]
+        found["retire_mark"] = RetireMark(Field(raw["field"]), raw["value"].strip())
+    mark: RetireMark = found.get("retire_mark", RetireMark())
+    if mark.field in ignored:
+        problems.append(
+            Problem(
+                g.value_locations.get("retire_mark", where),
+                f"group {gid!r}: the retire mark's field {mark.field.yaml_key} is in ignore_fields, so numsync could "
+                "neither write the mark nor clear it when a number is restored; choose another field",
+                "config-retire",
+            )
+        )
+    return found
 
 
 def _desired_link_problems(folder: Path, where: Location, repository: Path) -> list[Problem]:

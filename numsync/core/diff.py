@@ -7,6 +7,7 @@ managed groups are considered; live numbers elsewhere are counted, never touched
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ class ChangeKind(str, enum.Enum):
     UPDATE = "update"  # live in the desired group, some field differs
     REPLACE = "replace"  # live in another managed group: GROUP_ID cannot be updated → Delete + Create
     DELETE = "delete"  # live in a group with prune: true, not desired
+    RETIRE = "retire"  # not desired in a group with retire_after: detached and marked now, deleted after the grace
 
     @property
     def is_destructive(self) -> bool:
@@ -47,6 +49,7 @@ class Change:
     desired: NumberRecord | None
     live: NumberRecord | None
     fields: tuple[FieldChange, ...] = ()
+    delete_on: dt.date | None = None  # a retirement: the first day an apply may delete the number
 
     @property
     def group_id(self) -> str:
@@ -60,7 +63,8 @@ class Change:
 class ChangeSummary:
     """One number's change as shown to reviewers and judged by safety: kind, group, field → (live, desired).
 
-    ``live_group_id`` is the group the number is in now, when it is live.
+    ``live_group_id`` is the group the number is in now, when it is live; ``delete_on`` the day
+    from which a retiring number may be deleted (ISO date), for a retirement.
     """
 
     number: str
@@ -68,6 +72,7 @@ class ChangeSummary:
     group_id: str
     fields: dict[Field, tuple[str | None, str | None]]
     live_group_id: str | None = None
+    delete_on: str | None = None
 
     @classmethod
     def of(cls, change: Change) -> ChangeSummary:
@@ -77,7 +82,8 @@ class ChangeSummary:
             # the number is created afresh in its new group: show every value it had and will have
             have, want = change.live, change.desired
             fields = {f: (have.get(f), want.get(f)) for f in FIELDS if have.get(f) is not None or f in fields}
-        return cls(change.number, change.kind, change.group_id, fields, live_group)
+        delete_on = change.delete_on.isoformat() if change.delete_on else None
+        return cls(change.number, change.kind, change.group_id, fields, live_group, delete_on)
 
     @property
     def home_group_id(self) -> str:
@@ -86,8 +92,8 @@ class ChangeSummary:
 
     @property
     def detaches_or_deletes(self) -> bool:
-        """Whether applying it detaches the number from its miniapp or deletes it."""
-        if self.kind.is_destructive:
+        """Whether applying it detaches the number from its miniapp or deletes it (a retirement starts a deletion)."""
+        if self.kind.is_destructive or self.kind is ChangeKind.RETIRE:
             return True
         live, desired = self.fields.get(Field.MINIAPP_ID, (None, None))
         return live is not None and desired is None
@@ -134,6 +140,24 @@ class Scope:
         return cls(frozenset(data.get("groups", ())), frozenset(data.get("numbers", ())))
 
 
+@dataclass(frozen=True, slots=True)
+class Retiring:
+    """A live number marked for retirement on ``marked_on``; an apply may delete it from ``delete_on`` on."""
+
+    number: str
+    group_id: str
+    marked_on: dt.date
+    delete_on: dt.date
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "number": self.number,
+            "group_id": self.group_id,
+            "marked_on": self.marked_on.isoformat(),
+            "delete_on": self.delete_on.isoformat(),
+        }
+
+
 @dataclass(slots=True)
 class Diff:
     """The result of comparing desired with live.
@@ -142,7 +166,8 @@ class Diff:
     desired file lists and whose group does not prune (reported only); ``conflicts``:
     human sentences for differences numsync must not resolve (e.g. a number living in a
     group this environment does not manage); ``in_sync``: count of managed numbers with
-    nothing to do; ``out_of_scope``: count of live numbers in groups not managed.
+    nothing to do; ``out_of_scope``: count of live numbers in groups not managed;
+    ``retiring``: numbers already marked for retirement (expected: no drift), due or not.
     """
 
     changes: list[Change] = field(default_factory=list)
@@ -151,6 +176,7 @@ class Diff:
     in_sync: int = 0
     out_of_scope: int = 0
     excluded: int = 0  # managed numbers a partial run (Scope) left out
+    retiring: list[Retiring] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -178,11 +204,12 @@ def diff(
     live: Iterable[NumberRecord],
     groups: Mapping[str, GroupPolicy],
     scope: Scope | None = None,
+    today: dt.date | None = None,
 ) -> Diff:
     """Compare desired numbers (by NUMBER) with live records within the managed ``groups``.
 
     With a ``scope``, numbers outside it are only counted (``excluded``): no change, no prune,
-    no unmanaged report, no conflict.
+    no unmanaged report, no conflict. ``today`` (UTC; default: now) dates retirements.
     """
     result = Diff()
     live_by_number: dict[str, NumberRecord] = {}
@@ -213,7 +240,11 @@ def diff(
             ignore = groups[want.group_id].ignore_fields if want.group_id in groups else frozenset()
             result.changes.append(Change(number, ChangeKind.CREATE, want, None, field_changes(want, None, ignore)))
         elif want is None:
-            if groups[have.group_id].prune:
+            policy = groups[have.group_id]
+            if policy.prune and policy.retire_after is not None:
+                today = today or dt.datetime.now(dt.UTC).date()
+                _retire(result, have, policy, today)
+            elif policy.prune:
                 result.changes.append(Change(number, ChangeKind.DELETE, None, have, field_changes(None, have)))
             else:
                 result.unmanaged.append(have)
@@ -230,3 +261,24 @@ def diff(
             else:
                 result.in_sync += 1
     return result
+
+
+def _retire(result: Diff, have: NumberRecord, policy: GroupPolicy, today: dt.date) -> None:
+    """A live number no desired file lists, in a group that retires: mark it (detached), keep it through
+    the grace period, then delete it. Its mark (with the date) is the only state: live says it all."""
+    assert policy.retire_after is not None
+    mark, grace = policy.retire_mark, dt.timedelta(days=policy.retire_after)
+    marked_on = mark.marked_on(have.get(mark.field))
+    if marked_on is not None and today >= marked_on + grace:
+        result.retiring.append(Retiring(have.number, have.group_id, marked_on, marked_on + grace))
+        result.changes.append(Change(have.number, ChangeKind.DELETE, None, have, field_changes(None, have)))
+        return
+    if marked_on is not None:
+        result.retiring.append(Retiring(have.number, have.group_id, marked_on, marked_on + grace))
+        if not have.get(Field.MINIAPP_ID):
+            return  # detached and marked: nothing to do until the grace period ends
+    keep = {f: v for f, v in have.fields.items() if f is not Field.MINIAPP_ID}
+    target = NumberRecord(have.number, have.group_id, keep | {mark.field: mark.value(marked_on or today)})
+    changed = field_changes(target, have)
+    delete_on = (marked_on or today) + grace
+    result.changes.append(Change(have.number, ChangeKind.RETIRE, target, have, changed, delete_on))

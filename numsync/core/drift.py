@@ -167,12 +167,15 @@ def classify(
     """Turn a diff into drift items for ``env`` (no causes, no ages, no suppressions yet)."""
     drift = EnvironmentDrift(env.name, in_sync=result.in_sync, out_of_scope=result.out_of_scope)
     live_by_number = {r.number: r for r in live}
+    retiring = {r.number for r in result.retiring}  # marked earlier: their deletion is expected, not drift
     for change in result.changes:
+        if change.number in retiring:
+            continue
         protected = change.number in env.protected
         fields = tuple(FieldDrift(c.field.yaml_key, c.desired, c.live) for c in change.fields)
         if change.kind is ChangeKind.CREATE:
             item = DriftItem(env.name, change.number, DriftKind.MISSING, change.group_id, protected=protected)
-        elif change.kind is ChangeKind.DELETE:
+        elif change.kind in (ChangeKind.DELETE, ChangeKind.RETIRE):  # listed in no file (retired after review)
             item = DriftItem(
                 env.name, change.number, DriftKind.UNMANAGED, change.group_id, change.group_id, protected=protected
             )

@@ -3,9 +3,46 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from functools import cache
 
 from numsync.core.model import Field
+
+#: Where a retire mark's value holds the day the number was marked.
+DATE_PLACEHOLDER = "{date}"
+
+
+@cache
+def _mark_pattern(template: str) -> re.Pattern[str]:
+    before, _, after = template.partition(DATE_PLACEHOLDER)
+    return re.compile(re.escape(before) + r"(\d{4}-\d{2}-\d{2})" + re.escape(after))
+
+
+@dataclass(frozen=True, slots=True)
+class RetireMark:
+    """How a retiring number is marked: ``field`` set to ``template`` with :data:`DATE_PLACEHOLDER` as the day.
+
+    The mark carries its date, so a later run (another machine, another day) knows from live
+    alone when the grace period started.
+    """
+
+    field: Field = Field.APPLICATION_TAG
+    template: str = "numsync:retiring-since:{date}"
+
+    def value(self, on: dt.date) -> str:
+        """The mark for a number marked ``on``."""
+        return self.template.replace(DATE_PLACEHOLDER, on.isoformat())
+
+    def marked_on(self, value: str | None) -> dt.date | None:
+        """The day a live value records, or None when it is no mark of this template."""
+        m = _mark_pattern(self.template).fullmatch(value or "")
+        if not m:
+            return None
+        try:
+            return dt.date.fromisoformat(m.group(1))
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +51,9 @@ class GroupPolicy:
 
     ``prune``: delete live numbers no desired file lists; ``ignore_fields``: fields neither
     diffed nor written (the environment's and the group's own); ``max_deletes`` and
-    ``max_change_percent``: this group's thresholds, None to use the environment's.
+    ``max_change_percent``: this group's thresholds, None to use the environment's;
+    ``retire_after``: days of grace before a number removed from desired is deleted (None: at once),
+    ``retire_mark``: how it is marked meanwhile.
     """
 
     group_id: str
@@ -22,6 +61,8 @@ class GroupPolicy:
     ignore_fields: frozenset[Field] = frozenset()
     max_deletes: int | None = None
     max_change_percent: float | None = None
+    retire_after: int | None = None
+    retire_mark: RetireMark = field(default_factory=RetireMark)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ Each changed number gets a short chain of operations that must run in order:
 =========  =====================================================================
 create     Create(GROUP_ID, PROVIDER) → its state row (Attach or Update), if any
 update     Detach (miniapp removed), if needed → its state row, if any
+retire     Detach (if attached) → the Update that sets the retire mark, if not set
 replace    Detach (if attached) → Delete → Create → its state row, if any
 delete     Detach (if attached) → Delete                       (prune only)
 =========  =====================================================================
@@ -78,7 +79,7 @@ def _needs_locale_for_attach(change: Change) -> bool:
 def chain(change: Change) -> list[OperationRow]:
     """The operations for one change, in the order they must run. Raises PlanningError."""
     number = change.number
-    if change.kind is ChangeKind.UPDATE:
+    if change.kind in (ChangeKind.UPDATE, ChangeKind.RETIRE):  # a retirement: Detach, then the mark's Update
         listed_as = change.live.listed_as if change.live else None  # address the number as OCP lists it
         ops = []
         if any(c.field is Field.MINIAPP_ID and c.desired is None for c in change.fields):

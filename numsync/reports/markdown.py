@@ -17,12 +17,19 @@ from numsync.reports.escaping import code
 from numsync.reports.text import numbers_line, ordered_fields, show
 from numsync.workflow.plan import Plan
 
-_SIGILS = {ChangeKind.CREATE: "➕", ChangeKind.UPDATE: "✏️", ChangeKind.REPLACE: "♻️", ChangeKind.DELETE: "➖"}
+_SIGILS = {
+    ChangeKind.CREATE: "➕",
+    ChangeKind.UPDATE: "✏️",
+    ChangeKind.REPLACE: "♻️",
+    ChangeKind.DELETE: "➖",
+    ChangeKind.RETIRE: "⏳",
+}
 _KINDS = {
     ChangeKind.CREATE: "create",
     ChangeKind.UPDATE: "update",
     ChangeKind.REPLACE: "**replace**: deleted and created again (GROUP_ID cannot be updated)",
     ChangeKind.DELETE: "delete (prune)",
+    ChangeKind.RETIRE: "retire: detached and marked",
 }
 #: Shown in full up to this many; past it, a count.
 UNMANAGED_SHOWN = 50
@@ -63,7 +70,8 @@ def change_rows(changes: Sequence[ChangeSummary]) -> list[list[str]]:
         group = code(c.group_id)
         if c.kind is ChangeKind.REPLACE and c.live_group_id:
             group = f"{code(c.live_group_id)} → {group}"
-        head = [_SIGILS[c.kind], code(c.number), group, _KINDS[c.kind]]
+        kind = _KINDS[c.kind] + (f"; retiring, deleted on or after {c.delete_on}" if c.delete_on else "")
+        head = [_SIGILS[c.kind], code(c.number), group, kind]
         fields = ordered_fields(c)
         if not fields:
             rows.append(head + ["", "", ""])
@@ -130,6 +138,14 @@ def render_plan(
             f"**Unmanaged:** {len(plan.unmanaged)} live number(s) in managed groups are in no desired file and are left alone "
             f"(set `prune: true` on the group to delete them): {shown}{more}."
         )
+        out.append("")
+    waiting = [r for r in plan.retiring if r.number not in {c.number for c in plan.changes}]
+    if waiting:
+        shown = ", ".join(
+            f"{code(r.number)} (retiring, deleted on or after {r.delete_on})" for r in waiting[:UNMANAGED_SHOWN]
+        )
+        more = f" and {len(waiting) - UNMANAGED_SHOWN} more" if len(waiting) > UNMANAGED_SHOWN else ""
+        out.append(f"**Retiring:** {len(waiting)} number(s) detached and marked, in their grace period: {shown}{more}.")
         out.append("")
     if plan.phases:
         rows = operation_rows(plan)

@@ -14,7 +14,13 @@ from numsync.reports.escaping import visible
 from numsync.workflow.apply import ApplyResult, BatchOutcome, RowFailure
 from numsync.workflow.plan import Plan
 
-_SIGILS = {ChangeKind.CREATE: "+", ChangeKind.UPDATE: "~", ChangeKind.REPLACE: "-/+", ChangeKind.DELETE: "-"}
+_SIGILS = {
+    ChangeKind.CREATE: "+",
+    ChangeKind.UPDATE: "~",
+    ChangeKind.REPLACE: "-/+",
+    ChangeKind.DELETE: "-",
+    ChangeKind.RETIRE: "~-",
+}
 
 
 def show(value: str | None) -> str:
@@ -36,6 +42,8 @@ def _change_lines(c: ChangeSummary) -> list[str]:
         head += "  DESTRUCTIVE: GROUP_ID cannot be updated, the number is deleted and created again"
     if c.kind is ChangeKind.DELETE:
         head += "  (prune)"
+    if c.kind is ChangeKind.RETIRE:
+        head += f"  retiring, deleted on or after {c.delete_on}: detached and marked now, kept until then"
     lines = [head]
     for f, (live, desired) in ordered_fields(c):
         if c.kind is ChangeKind.DELETE:
@@ -48,7 +56,8 @@ def _change_lines(c: ChangeSummary) -> list[str]:
 def numbers_line(plan: Plan) -> str:
     """How many numbers the plan changes, by kind (the summary line counts rows)."""
     counts = Counter(c.kind for c in plan.changes)
-    kinds = ", ".join(f"{counts[k]} to {k.value}" for k in ChangeKind)
+    # retire is listed only when a plan has one: most groups never retire
+    kinds = ", ".join(f"{counts[k]} to {k.value}" for k in ChangeKind if k is not ChangeKind.RETIRE or counts[k])
     return f"{len(plan.changes)} number(s): {kinds}"
 
 
@@ -73,6 +82,16 @@ def render_plan(plan: Plan) -> str:
         out += [f"  ? {n}" for n in plan.unmanaged[:50]]
         if len(plan.unmanaged) > 50:
             out.append(f"  … and {len(plan.unmanaged) - 50} more")
+        out.append("")
+    waiting = [r for r in plan.retiring if r.number not in {c.number for c in plan.changes}]
+    if waiting:
+        out.append(f"Retiring: {len(waiting)} number(s) detached and marked, in their grace period; left alone:")
+        out += [
+            f"  … {visible(r.number)}  ({visible(r.group_id)})  marked {r.marked_on}: retiring, deleted on or after {r.delete_on}"
+            for r in waiting[:50]
+        ]
+        if len(waiting) > 50:
+            out.append(f"  … and {len(waiting) - 50} more")
         out.append("")
     if plan.phases:
         out.append(f"Operations, in order ({plan.request_count()} request(s)):")

@@ -7,6 +7,7 @@ what a reviewer saw is exactly what ``apply`` uploads. ``live_fingerprint`` and
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from numsync.config import Environment
-from numsync.core.diff import ChangeKind, ChangeSummary, Diff, Scope
+from numsync.core.diff import ChangeKind, ChangeSummary, Diff, Retiring, Scope
 from numsync.core.model import FIELDS, NumberRecord
 from numsync.errors import PlanFileError
 from numsync.ocp.compile import minimum_requests, plan_phases
@@ -58,7 +59,8 @@ class Plan:
     ``phases``: ordered; each a list of batches; each batch the rows of one PUT.
     ``changes``: per-number summaries; ``unmanaged``: NUMBERs reported but left alone;
     ``conflicts``: sentences for what numsync refuses to resolve; ``scope``: the numbers a
-    partial run considered (None: every managed number).
+    partial run considered (None: every managed number); ``retiring``: numbers marked for
+    retirement earlier (those in their grace period are left alone; those past it are deleted).
     """
 
     environment: str
@@ -77,6 +79,7 @@ class Plan:
     git_commit: str | None = None
     version: int = PLAN_FORMAT_VERSION
     scope: Scope | None = None
+    retiring: list[Retiring] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -125,6 +128,7 @@ class Plan:
             "unmanaged": self.unmanaged,
             "conflicts": self.conflicts,
             "scope": self.scope.to_json() if self.scope is not None else None,
+            "retiring": [r.to_json() for r in self.retiring],
             "changes": [
                 {
                     "number": c.number,
@@ -133,6 +137,7 @@ class Plan:
                     "live_group_id": c.live_group_id,
                     "fields": {COLUMN[f]: {"live": v[0], "desired": v[1]} for f, v in c.fields.items()},
                 }
+                | ({"delete_on": c.delete_on} if c.delete_on else {})
                 for c in self.changes
             ],
             "phases": [[[row.to_json() for row in batch.rows] for batch in phase.batches] for phase in self.phases],
@@ -161,8 +166,18 @@ class Plan:
                     c["group_id"],
                     {FIELD_OF_COLUMN[k]: (v["live"], v["desired"]) for k, v in c["fields"].items()},
                     c.get("live_group_id"),
+                    c.get("delete_on"),
                 )
                 for c in data["changes"]
+            ]
+            retiring = [
+                Retiring(
+                    r["number"],
+                    r["group_id"],
+                    dt.date.fromisoformat(r["marked_on"]),
+                    dt.date.fromisoformat(r["delete_on"]),
+                )
+                for r in data.get("retiring", [])
             ]
             return cls(
                 environment=data["environment"],
@@ -180,6 +195,7 @@ class Plan:
                 desired_count=int(data.get("desired_count", 0)),
                 desired_counts={str(k): int(v) for k, v in data.get("desired_counts", {}).items()},
                 scope=Scope.from_json(data["scope"]) if data.get("scope") is not None else None,
+                retiring=retiring,
             )
         except KeyError as exc:
             raise PlanFileError(f"not a numsync plan: it lacks {exc}") from None
@@ -242,6 +258,7 @@ def make_plan(
         desired_counts=desired_counts,
         git_commit=git_commit,
         scope=scope,
+        retiring=list(result.retiring),
     )
 
 

@@ -63,6 +63,7 @@ def _changes(changes: list[ChangeSummary]) -> dict[str, dict[str, Any]]:
             "kind": c.kind.value,
             "group_id": c.group_id,
             "live_group_id": c.live_group_id,
+            "delete_on": c.delete_on,
             "fields": {f.yaml_key: {"live": live, "desired": desired} for f, (live, desired) in c.fields.items()},
         }
         for c in changes
@@ -138,6 +139,7 @@ REVIEWED_PARTS = (
     "unmanaged",
     "conflicts",
     "scope",
+    "retiring",
     "changes",
     "phases",
 )
