@@ -161,3 +161,26 @@ def test_retirement_settings_are_checked_with_their_place(tmp_path: Path, group:
     with pytest.raises(ConfigError) as caught:
         load_config(config)
     assert said in str(caught.value) and f"{config}:" in str(caught.value)
+
+
+def test_a_saved_plan_of_a_retiring_environment_is_stale_the_next_day(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    qa = sorted((r for r in live_records(emulator) if r.group_id == "ocp-qa"), key=lambda r: r.number)
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": RETIRING})
+    write_desired(tmp_path, qa[1:], ["ocp-qa"])
+    plan_file = tmp_path / "plan.json"
+    with _day("2026-12-02"):
+        assert run(config, "plan", "--out", str(plan_file)).exit_code == 0
+    with _day("2026-12-03"):
+        stale = run(config, "apply", str(plan_file))
+        assert stale.exit_code == 1
+        assert (
+            "it was made on 2026-12-02, and retirements (retire_after) are judged by the day (today is 2026-12-03)"
+            in (stale.output)
+        )
+        assert emulator.stats()["put_requests"] == 0
+        assert run(config, "plan", "--out", str(plan_file)).exit_code == 0
+        fresh = run(config, "apply", str(plan_file))
+        assert fresh.exit_code == 0, fresh.output
+    assert emulator.numbers()[qa[0].number]["NOTE"] == "retiring since 2026-12-03"

@@ -177,6 +177,7 @@ class Diff:
     out_of_scope: int = 0
     excluded: int = 0  # managed numbers a partial run (Scope) left out
     retiring: list[Retiring] = field(default_factory=list)
+    today: dt.date | None = None  # the day retirements were judged by (None: no group retires)
 
     @property
     def empty(self) -> bool:
@@ -199,6 +200,13 @@ def field_changes(
     return tuple(changes)
 
 
+def retirement_day(groups: Mapping[str, GroupPolicy], today: dt.date | None = None) -> dt.date | None:
+    """The UTC day retirements are judged by (``today``, else now), or None when no group retires."""
+    if not any(p.retire_after is not None for p in groups.values()):
+        return None
+    return today or dt.datetime.now(dt.UTC).date()
+
+
 def diff(
     desired: Mapping[str, NumberRecord],
     live: Iterable[NumberRecord],
@@ -211,7 +219,7 @@ def diff(
     With a ``scope``, numbers outside it are only counted (``excluded``): no change, no prune,
     no unmanaged report, no conflict. ``today`` (UTC; default: now) dates retirements.
     """
-    result = Diff()
+    result = Diff(today=retirement_day(groups, today))
     live_by_number: dict[str, NumberRecord] = {}
     conflicted: set[str] = set()
     for record in live:
@@ -241,9 +249,8 @@ def diff(
             result.changes.append(Change(number, ChangeKind.CREATE, want, None, field_changes(want, None, ignore)))
         elif want is None:
             policy = groups[have.group_id]
-            if policy.prune and policy.retire_after is not None:
-                today = today or dt.datetime.now(dt.UTC).date()
-                _retire(result, have, policy, today)
+            if policy.prune and policy.retire_after is not None and result.today is not None:
+                _retire(result, have, policy, result.today)
             elif policy.prune:
                 result.changes.append(Change(number, ChangeKind.DELETE, None, have, field_changes(None, have)))
             else:

@@ -17,7 +17,7 @@ from typing import Any
 
 from numsync.config import Environment
 from numsync.core.desired import DesiredState, load_desired
-from numsync.core.diff import Diff, Scope, diff
+from numsync.core.diff import Diff, Scope, diff, retirement_day
 from numsync.core.model import NumberRecord
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import DesiredError, GitHistoryError, ScopeError, StalePlanError, UnsettledError
@@ -179,6 +179,13 @@ def check_fresh(plan: Plan, env: Environment, desired: Mapping[str, NumberRecord
     if plan.environment != env.name:
         raise StalePlanError(f"the plan is for environment {plan.environment!r}, not {env.name!r}")
     reasons = []
+    today = retirement_day(env.groups)  # when a group retires, the day is an input of the plan
+    if (today.isoformat() if today else None) != plan.planned_on:
+        made = f"on {plan.planned_on}" if plan.planned_on else "before any group retired numbers"
+        reasons.append(
+            f"it was made {made}, and retirements (retire_after) are judged by the day"
+            + (f" (today is {today.isoformat()})" if today else "")
+        )
     if fingerprint(r for r in live if r.group_id in env.groups) != plan.live_fingerprint:
         reasons.append("the live numbers changed since it was made")
     if fingerprint(desired.values()) != plan.desired_hash:

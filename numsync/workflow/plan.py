@@ -80,6 +80,7 @@ class Plan:
     version: int = PLAN_FORMAT_VERSION
     scope: Scope | None = None
     retiring: list[Retiring] = field(default_factory=list)
+    planned_on: str | None = None  # the UTC day retirements were judged by (ISO), when a group retires
 
     @property
     def empty(self) -> bool:
@@ -129,6 +130,7 @@ class Plan:
             "conflicts": self.conflicts,
             "scope": self.scope.to_json() if self.scope is not None else None,
             "retiring": [r.to_json() for r in self.retiring],
+            "planned_on": self.planned_on,
             "changes": [
                 {
                     "number": c.number,
@@ -196,6 +198,7 @@ class Plan:
                 desired_counts={str(k): int(v) for k, v in data.get("desired_counts", {}).items()},
                 scope=Scope.from_json(data["scope"]) if data.get("scope") is not None else None,
                 retiring=retiring,
+                planned_on=data.get("planned_on"),
             )
         except KeyError as exc:
             raise PlanFileError(f"not a numsync plan: it lacks {exc}") from None
@@ -259,6 +262,7 @@ def make_plan(
         git_commit=git_commit,
         scope=scope,
         retiring=list(result.retiring),
+        planned_on=result.today.isoformat() if result.today else None,
     )
 
 
