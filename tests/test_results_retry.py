@@ -68,7 +68,7 @@ def test_a_failed_apply_then_retry_failed_sends_only_the_failed_numbers_and_conv
 
         assert again.exit_code == 0, again.output
         assert "Warning: Partial run: only number(s)" in again.output
-        assert "Verified: live now matches desired." in again.output
+        assert "Verified: live now matches desired for the numbers in scope" in again.output
         assert sorted(str(e["NUMBER"]) for e in _log(emulator)[logged:]) == failed  # only the failed numbers sent
         assert emulator.stats()["put_requests"] == puts + 1
         retried = json.loads((tmp_path / "r.json").read_text())
@@ -129,10 +129,13 @@ def test_scoped_plan_and_apply_touch_only_what_is_in_scope(tmp_path: Path, emula
 
     applied = run(config, "apply", str(plan_file))
     assert applied.exit_code == 0, applied.output
-    assert "Verified: live now matches desired." in applied.output  # within its scope
+    assert "Verified: live now matches desired for the numbers in scope (" in applied.output
     numbers = emulator.numbers()
     assert numbers[uk[0].number]["NOTE"] == "scoped" and numbers[uk[1].number]["NOTE"] != "scoped"
     assert pruned in numbers  # out of scope: not pruned
+
+    nothing = run(config, "plan", "--number", uk[0].number)
+    assert "No changes in scope (1 number(s) in scope in sync)." in nothing.output
 
     by_group = run(config, "plan", "--group", "ocp-qa")
     assert by_group.exit_code == 0 and pruned in by_group.output and uk[1].number not in by_group.output

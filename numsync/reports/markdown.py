@@ -103,7 +103,9 @@ def render_plan(
     ``notices`` what else a reviewer must know (a change freeze in force).
     """
     out = [f"{heading} numsync plan for {code(plan.environment)}", ""]
-    if plan.empty:
+    if plan.empty and plan.scope is not None:
+        out.append(f"**No changes in scope** ({plan.in_sync} number(s) in scope in sync).")
+    elif plan.empty:
         out.append(
             f"**No changes.** Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope)."
         )

@@ -104,6 +104,8 @@ def render_plan(plan: Plan) -> str:
         out.append("")
     if plan.empty and plan.conflicts:
         out.append(f"No operations, but {len(plan.conflicts)} conflict(s) above need a person.")
+    elif plan.empty and plan.scope is not None:  # never "live matches desired" for what a partial run did not look at
+        out.append(f"No changes in scope ({plan.in_sync} number(s) in scope in sync).")
     elif plan.empty:
         out.append(
             f"No changes. Live matches desired ({plan.in_sync} number(s) in sync, {plan.out_of_scope} out of scope)."
@@ -179,6 +181,8 @@ def render_apply(result: ApplyResult, desired: DesiredState | None = None) -> st
 
 def render_verify(remaining: Diff) -> str:
     """After apply: whether live now equals desired, and what differs if not."""
+    if remaining.empty and not remaining.conflicts and remaining.excluded:  # a partial run verifies its scope only
+        return f"Verified: live now matches desired for the numbers in scope ({remaining.excluded} left out of this partial run)."
     if remaining.empty and not remaining.conflicts:
         return "Verified: live now matches desired."
     lines = [f"NOT converged: {len(remaining.changes)} number(s) still differ from desired:"]
