@@ -78,7 +78,10 @@ def test_a_removed_number_is_detached_and_marked_deleted_only_after_the_grace_an
 
     with _day("2026-12-16"):
         due = run(config, "plan")
-        assert f"- {gone.number}  (ocp-qa)  delete" in due.output
+        assert (
+            f"- {gone.number}  (ocp-qa)  delete  (retired: marked 2026-12-02, its grace period ended on 2026-12-16)"
+            in (due.output)
+        )
         deleted = run(config, "apply", "--auto-approve")
         assert deleted.exit_code == 0, deleted.output
     assert gone.number not in emulator.numbers()

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 from numsync.core.desired import DesiredState
-from numsync.core.diff import ChangeKind, ChangeSummary, Diff
+from numsync.core.diff import ChangeKind, ChangeSummary, Diff, Retiring
 from numsync.core.model import FIELDS, Field
 from numsync.core.yamlsrc import Location
 from numsync.ocp.vocabulary import desired_keys_named
@@ -33,14 +33,16 @@ def ordered_fields(c: ChangeSummary) -> list[tuple[Field, tuple[str | None, str 
     return [(f, c.fields[f]) for f in FIELDS if f in c.fields]
 
 
-def _change_lines(c: ChangeSummary) -> list[str]:
+def _change_lines(c: ChangeSummary, retired: Retiring | None = None) -> list[str]:
     group = visible(c.group_id)
     if c.kind is ChangeKind.REPLACE and c.live_group_id:
         group = f"{visible(c.live_group_id)} → {group}"
     head = f"  {_SIGILS[c.kind]:>3} {visible(c.number)}  ({group})  {c.kind.value}"
     if c.kind is ChangeKind.REPLACE:
         head += "  DESTRUCTIVE: GROUP_ID cannot be updated, the number is deleted and created again"
-    if c.kind is ChangeKind.DELETE:
+    if c.kind is ChangeKind.DELETE and retired is not None:
+        head += f"  (retired: marked {retired.marked_on}, its grace period ended on {retired.delete_on})"
+    elif c.kind is ChangeKind.DELETE:
         head += "  (prune)"
     if c.kind is ChangeKind.RETIRE:
         head += f"  retiring, deleted on or after {c.delete_on}: detached and marked now, kept until then"
@@ -70,10 +72,11 @@ def render_plan(plan: Plan) -> str:
         out.append("Conflicts (numsync will not resolve these):")
         out += [f"  ! {c}" for c in plan.conflicts]
         out.append("")
+    retired = {r.number: r for r in plan.retiring}
     if plan.changes:
         out.append("Changes:")
         for c in plan.changes:
-            out += _change_lines(c)
+            out += _change_lines(c, retired.get(c.number))
         out.append("")
     if plan.unmanaged:
         out.append(
