@@ -154,3 +154,16 @@ def test_scope_limits_the_diff_to_named_numbers_and_groups() -> None:
     # a replacement is in scope by either of its groups
     moving = diff({A: NumberRecord(A, "b")}, [NumberRecord(A, "a")], groups, Scope(groups=frozenset({"b"})))
     assert [c.kind for c in moving.changes] == [ChangeKind.REPLACE]
+
+
+def test_files_in_flight_together_are_tracked_apart() -> None:
+    plan = _plan()
+    recorder = ResultsRecorder(plan, _desired())
+    first, second = plan.phases[0].batches
+    recorder.sending(1, 1, first.rows)
+    recorder.sending(1, 2, second.rows)  # two files out at once (concurrent apply)
+    recorder.batch_done(BatchOutcome(1, 1, 2, 200, rows_sent=first.rows))
+    recorder.not_sent("no token")  # the other one never left
+    rows = recorder.finish(None).rows
+    assert [r.outcome for r in rows] == [Outcome.APPLIED, Outcome.APPLIED, Outcome.NOT_SENT, Outcome.NOT_SENT]
+    assert rows[2].message == "not sent: no token"

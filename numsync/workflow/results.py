@@ -17,6 +17,7 @@ import io
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,9 @@ class ResultsRecorder:
         self.results = Results(plan.environment)
         self._index: dict[tuple[Operation, str], ResultRow] = {}
         self._desired = desired
-        self._pending: list[ResultRow] = []
+        # files announced and not yet answered, by (phase, batch): several may be in flight at once
+        self._pending: dict[tuple[int, int], list[ResultRow]] = {}
+        self._lock = threading.Lock()  # apply may report files from several threads
         self._reason: str | None = None
         for p, phase in enumerate(plan.phases, start=1):
             for b, batch in enumerate(phase.batches, start=1):
@@ -152,19 +155,32 @@ class ResultsRecorder:
 
     def sending(self, phase: int, batch: int, rows: Sequence[OperationRow]) -> None:
         """Rows about to leave: unknown until their answer is in (a re-plan's rows find their first place)."""
-        self._pending = [self._row(r, phase, batch) for r in rows]
-        for r in self._pending:
+        with self._lock:
+            self._sending(phase, batch, rows)
+
+    def _sending(self, phase: int, batch: int, rows: Sequence[OperationRow]) -> None:
+        pending = self._pending[(phase, batch)] = [self._row(r, phase, batch) for r in rows]
+        for r in pending:
             r.outcome, r.message = Outcome.UNKNOWN, "sent; no answer was recorded"
 
     def not_sent(self, reason: str) -> None:
-        """The file announced last never left (no token): its rows are not sent."""
-        for r in self._pending:
-            r.outcome, r.message = Outcome.NOT_SENT, f"not sent: {reason}"
-        self._pending = []
+        """The files announced and not answered never left (no token): their rows are not sent."""
+        with self._lock:
+            self._not_sent(reason)
+
+    def _not_sent(self, reason: str) -> None:
+        for pending in self._pending.values():
+            for r in pending:
+                r.outcome, r.message = Outcome.NOT_SENT, f"not sent: {reason}"
+        self._pending.clear()
 
     def batch_done(self, outcome: BatchOutcome) -> None:
         """A file's answer (or a file skipped because its numbers' earlier rows failed)."""
-        self._pending = []
+        with self._lock:
+            self._batch_done(outcome)
+
+    def _batch_done(self, outcome: BatchOutcome) -> None:
+        self._pending.pop((outcome.phase, outcome.batch), None)
         failed = {(f.row.operation, f.row.number): f.message for f in outcome.failures}
         for row in outcome.rows_sent:
             r = self._row(row, outcome.phase, outcome.batch)
