@@ -262,6 +262,12 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
     plan = check_plan_artifacts(applied, merged)
     assert emulator.stats()["put_requests"] == plan.request_count() > 0
     assert emulator.numbers()["+442079460958"]["NOTE"] == NEW_NOTE + " (weekends)"
+    # the per-row results and the JUnit report are artifacts, whatever the ending
+    assert applied.artifacts is not None
+    results = (applied.artifacts / "apply-results.csv").read_text().splitlines()
+    assert len(results) == 1 + sum(len(p.rows) for p in plan.phases)
+    assert all(",applied,," in line for line in results[1:])
+    assert 'failures="0"' in (applied.artifacts / "apply-junit.xml").read_text()
     again = CliRunner().invoke(
         main,
         ["--config", str(project.path / "numsync.yaml"), "plan", "--detailed-exitcode"],
