@@ -170,3 +170,26 @@ def test_safety_still_applies_in_scope(tmp_path: Path, emulator: EmulatorProcess
     one = run(config, "apply", "--auto-approve", "--number", qa[-1].number)
     assert one.exit_code == 0, one.output
     assert qa[-1].number not in emulator.numbers() and qa[-2].number in emulator.numbers()
+
+
+def test_an_unknown_outcome_that_landed_is_recorded_applied_after_the_verify(tmp_path: Path) -> None:
+    faults = tmp_path / "faults.yaml"
+    # the first file is applied, then the connection drops: its outcome is unknown until live is read again
+    faults.write_text(yaml.safe_dump([{"target": "put", "kind": "reset_after", "times": 1}]))
+    with emulator_process("--faults", str(faults)) as emulator:
+        config = workspace(
+            tmp_path,
+            emulator.base_url,
+            {"uk-care": False},
+            "limits: {Update: 2}",
+            "settle: {interval: 0.2, timeout: 20}",
+        )
+        changed = _edit_notes(tmp_path, emulator, "uk-care", 3)
+        results = tmp_path / "results.json"
+        applied = run(config, "apply", "--auto-approve", "--results", str(results))
+        assert applied.exit_code == 0, applied.output
+        rows = json.loads(results.read_text())["rows"]
+        assert [(r["number"], r["outcome"]) for r in rows] == [(n, "applied") for n in changed]
+        assert all("outcome unknown when sent" in r["message"] for r in rows[:2])  # the file whose answer was lost
+        assert rows[2]["message"] == ""
+        assert sum(1 for e in _log(emulator) if e["NUMBER"] in changed[:2]) == 2  # not sent again

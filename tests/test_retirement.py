@@ -77,6 +77,7 @@ def test_a_removed_number_is_detached_and_marked_deleted_only_after_the_grace_an
         assert gone.number in emulator.numbers()
 
     with _day("2026-12-16"):
+        assert run(config, "drift").exit_code == 0  # due for deletion: expected, still no drift
         due = run(config, "plan")
         assert (
             f"- {gone.number}  (ocp-qa)  delete  (retired: marked 2026-12-02, its grace period ended on 2026-12-16)"
