@@ -44,6 +44,8 @@ def test_a_removed_number_is_detached_and_marked_deleted_only_after_the_grace_an
         planned = run(config, "plan")
         assert planned.exit_code == 0, planned.output
         assert f"{gone.number}  (ocp-qa)  retire  retiring, deleted on or after 2026-12-16" in planned.output
+        markdown = run(config, "plan", "--format", "markdown")
+        assert "retire: detached and marked; retiring, deleted on or after 2026-12-16" in markdown.output
         applied = run(config, "apply", "--auto-approve")
         assert applied.exit_code == 0, applied.output
         assert "Verified: live now matches desired." in applied.output
