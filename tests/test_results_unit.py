@@ -20,6 +20,7 @@ from numsync.ocp.vocabulary import Operation
 from numsync.reports import results as files
 from numsync.workflow.apply import BatchOutcome, RowFailure
 from numsync.workflow.plan import Plan
+from numsync.workflow.plandiff import compare_plans
 from numsync.workflow.results import Outcome, ResultFormat, ResultsRecorder, read_results
 
 A, B, C = "+442079460958", "+442079460959", "+442079460960"
@@ -167,3 +168,10 @@ def test_files_in_flight_together_are_tracked_apart() -> None:
     rows = recorder.finish(None).rows
     assert [r.outcome for r in rows] == [Outcome.APPLIED, Outcome.APPLIED, Outcome.NOT_SENT, Outcome.NOT_SENT]
     assert rows[2].message == "not sent: no token"
+
+
+def test_plan_diff_names_a_changed_scope() -> None:
+    full, partial = _plan(), _plan()
+    partial.scope = Scope(groups=frozenset({"uk"}), numbers=frozenset({A}))
+    assert compare_plans(full, partial).other == [f"scope: every number → group(s) uk and number(s) {A}"]
+    assert compare_plans(partial, partial).empty
