@@ -560,3 +560,36 @@ def test_the_bundled_example_validates() -> None:
     assert json.loads(result.stdout) == []
     state = load_desired(root / "desired")
     assert f"({len(state.records)} number(s) in 1 environment(s))" in result.stderr
+
+
+# --------------------------------------------------------------------------- ${VAR} without a value (issue 18, item 5)
+
+
+def test_a_variable_without_a_value_is_a_warning_offline_and_an_error_where_ocp_is_needed(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NS_UNSET_BASE", raising=False)
+    write(tree, "desired/ocp-qa.yaml", GOOD_QA)
+    config = (tree / "numsync.yaml").read_text("utf-8")
+    (tree / "numsync.yaml").write_text(
+        config.replace(
+            "    desired: desired\n", '    base_url: "${NS_UNSET_BASE}/integrations"\n    desired: desired\n'
+        ),
+        encoding="utf-8",
+    )
+    result = validate()
+    assert result.exit_code == 0, result.output
+    assert "numsync.yaml:4:15: warning: environment variable NS_UNSET_BASE is not set" in result.stdout
+    assert result.stdout.endswith("OK: 1 problem(s): 0 error(s), 1 warning(s) (2 number(s) in 1 environment(s))\n")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tried to open a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setenv("OCP_TOKEN", "a-pre-issued-token")
+    for command in (["plan"], ["apply", "--auto-approve"], ["drift"], ["export"], ["import"]):
+        outcome = CliRunner().invoke(main, command, catch_exceptions=False)
+        assert outcome.exit_code == 1, (command, outcome.output)
+        assert "numsync.yaml:4:15: environment variable NS_UNSET_BASE is not set" in outcome.stderr, command
+        assert "Traceback" not in outcome.output

@@ -75,6 +75,7 @@ def connect(env: Environment, credentials: Credentials | None = None, **options:
     ``options`` go to :class:`OCPClient` (``on_retry``, ``retry``, ``transport``); ``retry``
     defaults to the environment's ``retry:`` block.
     """
+    env.require_endpoints()  # a ${VAR} without a value: refused here, before credentials are even read
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
     return OCPClient(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
@@ -82,6 +83,7 @@ def connect(env: Environment, credentials: Credentials | None = None, **options:
 
 def connect_readonly(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPReader:
     """A session for ``env`` that can only export (drift reports); see OCPReader. ``options`` as for :func:`connect`."""
+    env.require_endpoints()
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
     return OCPReader(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)

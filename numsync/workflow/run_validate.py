@@ -51,6 +51,7 @@ def run_validate(request: ValidateRequest) -> ValidateOutcome:
         except ConfigError as exc:
             problems += exc.problems
             continue
+        problems += env.unresolved  # warnings: validate needs no endpoint
         try:
             state = load_environment_desired(env)
         except DesiredError as exc:
