@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+import phonenumbers
 
 from numsync.core import yamlsrc
 from numsync.core.desiredcache import DEFAULT_FOLDER_NAME as DEFAULT_CACHE_FOLDER
@@ -250,6 +254,7 @@ def _environment(
             ignore_fields=env_ignored | frozenset(Field(name) for name in g.get("ignore_fields") or []),
             max_deletes=g.get("max_deletes"),
             max_change_percent=g.get("max_change_percent"),
+            countries=_countries(g, problems),
         )
     protected = set()
     items = spec.get("protected") or yamlsrc.YamlList()
@@ -377,6 +382,22 @@ def _host(url: str) -> str:
         match = _HOST_TEXT.match(url)
         return match.group(0) if match else url
     return host_of(url)
+
+
+def _countries(group: Mapping[str, Any], problems: list[Problem]) -> frozenset[str]:
+    """A group's ``countries:``; a code phonenumbers does not know as a region is a problem at its place."""
+    items = group.get("countries") or yamlsrc.YamlList()
+    for i, code in enumerate(items):
+        if code not in phonenumbers.SUPPORTED_REGIONS:
+            hint = " (the United Kingdom is GB)" if code == "UK" else ""
+            problems.append(
+                Problem(
+                    items.item_locations[i],
+                    f"countries: {code!r} is not a region code phonenumbers knows{hint}; use ISO 3166 codes like GB, IE, US",
+                    "config-countries",
+                )
+            )
+    return frozenset(items)
 
 
 def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppression, ...]:

@@ -14,7 +14,8 @@ class GroupPolicy:
 
     ``prune``: delete live numbers no desired file lists; ``ignore_fields``: fields neither
     diffed nor written (the environment's and the group's own); ``max_deletes`` and
-    ``max_change_percent``: this group's thresholds, None to use the environment's.
+    ``max_change_percent``: this group's thresholds, None to use the environment's;
+    ``countries``: the ISO regions its numbers must belong to (empty: any).
     """
 
     group_id: str
@@ -22,6 +23,7 @@ class GroupPolicy:
     ignore_fields: frozenset[Field] = frozenset()
     max_deletes: int | None = None
     max_change_percent: float | None = None
+    countries: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,5 +59,5 @@ def run_validate(request: ValidateRequest) -> ValidateOutcome:
             state = exc.state
         if state is not None:
             numbers += len(state.records)
-            problems += check_desired(state)
+            problems += check_desired(state, env.groups)
     return ValidateOutcome(ordered(problems), f"{numbers} number(s) in {len(names)} environment(s)")
