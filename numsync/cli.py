@@ -595,7 +595,10 @@ def apply(
     with stop:
         try:
             outcome = apply_and_report(
-                request, observer, lambda question: click.confirm(question, abort=True), report=report_path
+                request,
+                observer,
+                lambda question: click.confirm(question, abort=True, err=observer.json_result),
+                report=report_path,
             )
         except NumsyncError as exc:
             if observer.json_result:  # the JSON result in every ending; the error itself follows on stderr
