@@ -126,10 +126,15 @@ def _set_verbosity(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     for handler in [h for h in REQUEST_LOG.handlers if isinstance(h, _RequestLines)]:
         REQUEST_LOG.removeHandler(handler)  # an earlier run in this process (tests) asked for it
     if verbose:
-        handler = _RequestLines()
+        handler, level = _RequestLines(), REQUEST_LOG.level
         REQUEST_LOG.addHandler(handler)
         REQUEST_LOG.setLevel(logging.INFO)
-        ctx.call_on_close(lambda: REQUEST_LOG.removeHandler(handler))
+
+        def restore() -> None:
+            REQUEST_LOG.removeHandler(handler)
+            REQUEST_LOG.setLevel(level)
+
+        ctx.call_on_close(restore)
 
 
 def _json_format_option(help_text: str) -> Callable[[F], F]:
