@@ -7,6 +7,7 @@ Exit codes: 0 success (no changes with --detailed-exitcode, no drift), 1 any err
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import sys
@@ -28,8 +29,11 @@ from numsync.core.fmt import FileResult
 from numsync.core.model import normalize_number
 from numsync.errors import NumsyncError
 from numsync.gctuning import tune_for_batch_run
+from numsync.ocp.csvcodec import parse_export
+from numsync.ocp.retry import REQUEST_LOG
 from numsync.redaction import SECRETS, Redactor
 from numsync.reports import drift as drift_reports
+from numsync.reports import outcomes as outcome_reports
 from numsync.reports import plan_formats as plan_reports
 from numsync.reports import plan_json, text
 from numsync.reports import plandiff as plandiff_reports
@@ -57,9 +61,12 @@ from numsync.workflow.run_apply import ApplyRequest
 from numsync.workflow.run_drift import DriftRequest, run_drift
 from numsync.workflow.run_fmt import FmtRequest, run_fmt
 from numsync.workflow.run_gitlab import (
+    ApplyReport,
     CommentRequest,
     ReportRequest,
     apply_and_report,
+    report_of_error,
+    report_of_outcome,
     run_comment,
     run_report_apply,
 )
@@ -84,6 +91,63 @@ def redact(text: str) -> str:
 def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
     """The CLI's one way to print (stdout, or stderr with ``err``): everything shown passes :func:`redact` here."""
     click.echo(redact(str(message)), err=err, nl=nl)
+
+
+# ---------------------------------------------------------------------------- global options: --quiet, --verbose
+
+
+class _Verbosity:
+    """What --quiet and --verbose asked for, for this run (set by :func:`main` on every invocation)."""
+
+    quiet = False
+
+
+VERBOSITY = _Verbosity()
+
+
+def say(message: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """A progress line or a note (what was written where, retries, waits): printed unless --quiet.
+
+    Errors and each command's final result go through :func:`echo` and are always printed."""
+    if not VERBOSITY.quiet:
+        echo(message, err=err, nl=nl)
+
+
+class _RequestLines(logging.Handler):
+    """--verbose: every request to OCP (numsync.ocp's log, one line per attempt) on stderr, redacted like all output."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        echo(f"  {record.getMessage()}", err=True)
+
+
+def _set_verbosity(ctx: click.Context, quiet: bool, verbose: bool) -> None:
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose cannot be used together")
+    VERBOSITY.quiet = quiet
+    for handler in [h for h in REQUEST_LOG.handlers if isinstance(h, _RequestLines)]:
+        REQUEST_LOG.removeHandler(handler)  # an earlier run in this process (tests) asked for it
+    if verbose:
+        handler, level = _RequestLines(), REQUEST_LOG.level
+        REQUEST_LOG.addHandler(handler)
+        REQUEST_LOG.setLevel(logging.INFO)
+
+        def restore() -> None:
+            REQUEST_LOG.removeHandler(handler)
+            REQUEST_LOG.setLevel(level)
+
+        ctx.call_on_close(restore)
+
+
+def _json_format_option(help_text: str) -> Callable[[F], F]:
+    """``--format text|json`` of a command whose result is one report (the JSON shape: docs/output.md)."""
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=help_text,
+    )
 
 
 def write_report(path: Path, text: str) -> None:
@@ -158,9 +222,16 @@ class NumsyncGroup(click.Group):
     is_flag=True,
     help="Parse every desired file again instead of using the cache (.numsync-cache/ or $NUMSYNC_CACHE_DIR).",
 )
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors and each command's final result.")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Print more: every request to OCP (method, URL, status, seconds) on stderr."
+)
 @click.pass_context
-def main(ctx: click.Context, config_path: Path, env_name: str | None, no_cache: bool) -> None:
+def main(
+    ctx: click.Context, config_path: Path, env_name: str | None, no_cache: bool, quiet: bool, verbose: bool
+) -> None:
     """numsync: OCP phone numbers as code — validate, plan, apply."""
+    _set_verbosity(ctx, quiet, verbose)
     ctx.obj = {"config_path": config_path, "env_name": env_name, "cache": not no_cache}
 
 
@@ -230,18 +301,24 @@ def validate(ctx: click.Context, report_format: str, output: Path | None) -> Non
 
 @main.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the CSV here instead of stdout.")
+@_json_format_option("With --out: the summary (bytes, numbers, numbers per group) as text or JSON on stdout.")
 @click.pass_context
 @handle_errors
-def export(ctx: click.Context, out: Path | None) -> None:
+def export(ctx: click.Context, out: Path | None, output_format: str) -> None:
     """Download the live numbers CSV exactly as OCP sends it."""
+    if output_format == "json" and out is None:
+        raise click.UsageError("--format json needs --out FILE: without it the CSV itself goes to stdout")
     env = _env(ctx)
     with connect(env, on_retry=retry_callback(_Echo())) as client:
         data = client.export()
-    if out:
-        out.write_bytes(SECRETS.redact_bytes(data))
-        echo(f"wrote {len(data)} bytes to {out}", err=True)
-    else:
+    if out is None:
         sys.stdout.buffer.write(SECRETS.redact_bytes(data))
+        return
+    out.write_bytes(SECRETS.redact_bytes(data))
+    if output_format == "json":
+        echo(outcome_reports.render_export(env.name, out, len(data), parse_export(data)), nl=False)
+    else:
+        echo(f"wrote {len(data)} bytes to {out}", err=True)
 
 
 def safety_options(func: F) -> F:
@@ -386,7 +463,7 @@ def plan_diff(old: Path, new: Path, report_format: str) -> None:
 class _Echo(Observer):
     def retrying(self, method: str, path: str, reason: str, delay: float) -> None:
         # Tell the user why nothing seems to happen: a retry can wait up to minutes (Retry-After).
-        echo(f"  {method} {path}: {reason}, retrying in {delay:.1f}s", err=True)
+        say(f"  {method} {path}: {reason}, retrying in {delay:.1f}s", err=True)
 
 
 class _PlanEcho(_Echo, PlanObserver):
@@ -398,7 +475,7 @@ class _PlanEcho(_Echo, PlanObserver):
         self.notes_to_stderr = any(fmt.name != "text" and path is None for fmt, path in outputs)
 
     def note(self, message: str) -> None:
-        echo(message, err=self.notes_to_stderr)
+        say(message, err=self.notes_to_stderr)
 
     def planned(self, plan: Plan, violations: Sequence[safety.Violation], notices: Sequence[str] = ()) -> None:
         report = plan_reports.PlanReport(plan, [str(v) for v in violations], notices)
@@ -406,16 +483,16 @@ class _PlanEcho(_Echo, PlanObserver):
             rendered = fmt.render(report)
             if path:
                 write_report(path, rendered)
-                echo(f"wrote the {fmt.name} plan to {path}", err=True)
+                say(f"wrote the {fmt.name} plan to {path}", err=True)
             else:
                 echo(rendered, nl=False)
         if self.gitlab_report:
             write_report(self.gitlab_report, plan_json.render_terraform_report(plan))
-            echo(f"wrote the GitLab Terraform report to {self.gitlab_report}", err=True)
+            say(f"wrote the GitLab Terraform report to {self.gitlab_report}", err=True)
 
     def freeze_noted(self, notice: str) -> None:
-        if self.notes_to_stderr:  # the text plan on stdout says it already
-            self.note(f"Note: {notice}")
+        if self.notes_to_stderr:  # the text plan on stdout says it already; a notice, so even with --quiet
+            echo(f"Note: {notice}", err=True)
 
     def saved(self, path: Path, *, refused: bool = False) -> None:
         if refused:  # never how to apply a plan that apply would refuse
@@ -444,9 +521,10 @@ class _PlanEcho(_Echo, PlanObserver):
     is_flag=True,
     help="Only add the live numbers no desired file lists, to their group's file (created if missing); nothing else changes.",
 )
+@_json_format_option("text: each file written; json: the files and the numbers in them as one object.")
 @click.pass_context
 @handle_errors
-def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool, unmanaged: bool) -> None:
+def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool, unmanaged: bool, output_format: str) -> None:
     """Write desired YAML from the live export: one file per group, numbers sorted, values quoted.
 
     Values most numbers of a group share (locale, phone_number_set_id) go into the file's defaults.
@@ -456,26 +534,42 @@ def import_(ctx: click.Context, group_ids: tuple[str, ...], force: bool, unmanag
     request = ImportRequest(
         env, group_ids, force, schema=schema_modeline(env.desired), environ=os.environ, unmanaged=unmanaged
     )
-    adopted = run_import(request, _ImportEcho())
-    if unmanaged:
-        echo(f"adopted {adopted.adopted} unmanaged number(s)")
+    outcome = run_import(request, _ImportEcho(err=output_format == "json"))
+    if output_format == "json":
+        adopted = outcome.adopted if unmanaged else None
+        echo(outcome_reports.render_import(env.name, outcome.written, outcome.numbers, adopted), nl=False)
+    elif unmanaged:
+        echo(f"adopted {outcome.adopted} unmanaged number(s)")
+    else:
+        echo(f"imported {outcome.numbers} number(s) into {len(outcome.written)} file(s)")
 
 
 class _ImportEcho(_Echo, ImportObserver):
+    def __init__(self, *, err: bool = False) -> None:
+        self.err = err  # stdout carries JSON
+
     def wrote(self, path: Path) -> None:
-        echo(f"wrote {path}")
+        say(f"wrote {path}", err=self.err)
 
     def adopted(self, path: Path, numbers: Sequence[str], created: bool) -> None:
         shown = ", ".join(numbers[:3]) + (", …" if len(numbers) > 3 else "")
-        echo(f"{'created' if created else 'added to'} {path}: {len(numbers)} number(s) ({shown})")
+        say(f"{'created' if created else 'added to'} {path}: {len(numbers)} number(s) ({shown})", err=self.err)
 
 
 @main.command()
 @click.argument("plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(plan_reports.FORMATS.names),
+    default="text",
+    show_default=True,
+    help=plan_reports.FORMATS.help_text() + ".",
+)
 @handle_errors
-def show(plan_file: Path) -> None:
-    """Render a saved plan."""
-    echo(text.render_plan(load_plan(plan_file)))
+def show(plan_file: Path, output_format: str) -> None:
+    """Render a saved plan, in any of plan's formats (json: the plan as saved, checked and normalized)."""
+    echo(plan_reports.FORMATS.get(output_format).render(plan_reports.PlanReport(load_plan(plan_file))), nl=False)
 
 
 @main.command()
@@ -521,6 +615,9 @@ def show(plan_file: Path) -> None:
     metavar="RESULTS",
     help="Plan afresh and apply only the numbers whose rows in this --results file did not end as applied (a partial run).",
 )
+@_json_format_option(
+    "text: progress and result for people; json: the result as one object on stdout (progress on stderr)."
+)
 @safety_options
 @scope_options
 @no_cache_option
@@ -537,6 +634,7 @@ def apply(
     results_path: Path | None,
     junit_path: Path | None,
     retry_failed: Path | None,
+    output_format: str,
     allow_replace: bool,
     override_thresholds: bool,
     allow_small_export: bool,
@@ -576,10 +674,21 @@ def apply(
         results=results_path,
         junit=junit_path,
     )
+    observer = _ApplyEcho(json_result=output_format == "json")
     with stop:
-        outcome = apply_and_report(
-            request, _ApplyEcho(), lambda question: click.confirm(question, abort=True), report=report_path
-        )
+        try:
+            outcome = apply_and_report(
+                request,
+                observer,
+                lambda question: click.confirm(question, abort=True, err=observer.json_result),
+                report=report_path,
+            )
+        except NumsyncError as exc:
+            if observer.json_result:  # the JSON result in every ending; the error itself follows on stderr
+                echo(observer.render_json(report_of_error(request.env.name, exc), None), nl=False)
+            raise
+    if observer.json_result:
+        echo(observer.render_json(report_of_outcome(request.env.name, outcome), outcome.remaining), nl=False)
     ctx.exit(outcome.exit_code)
 
 
@@ -610,34 +719,48 @@ class _StopOnSignal:
 
 
 class _ApplyEcho(_Echo, ApplyObserver):
+    """Shows apply's events. With ``json_result`` the people's lines go to stderr and the result is one JSON
+    object on stdout at the end (:meth:`render_json`), so stdout can be piped as is."""
+
+    def __init__(self, *, json_result: bool = False) -> None:
+        self.json_result = json_result
+        self.batches: list[BatchOutcome] = []
+        self.plan: Plan | None = None
+
+    def render_json(self, report: ApplyReport, remaining: Diff | None) -> str:
+        return outcome_reports.render_apply(report, self.plan, self.batches, remaining)
+
     def superseded(self, message: str) -> None:
-        echo(message)
+        echo(message, err=self.json_result)
 
     def planned(self, plan: Plan) -> None:
-        echo(text.render_plan(plan))
+        self.plan = plan
+        say(text.render_plan(plan), err=self.json_result)
 
     def freeze_overridden(self, freeze: str, reason: str) -> None:
         echo(f"Change freeze in force ({freeze}); overridden: {redact(reason)}", err=True)
 
     def applying(self, environment: str, base_url: str) -> None:
-        echo(f"Applying to {environment} ({base_url}):")
+        say(f"Applying to {environment} ({base_url}):", err=self.json_result)
 
     def batch_done(self, outcome: BatchOutcome) -> None:
-        echo(text.render_batch(outcome))
+        self.batches.append(outcome)
+        say(text.render_batch(outcome), err=self.json_result)
 
     def settled(self, exports: int, seconds: float) -> None:
-        echo(f"  live settled: {exports} exports agreed after {seconds:.1f}s")
+        say(f"  live settled: {exports} exports agreed after {seconds:.1f}s", err=self.json_result)
 
     def replanned(self, plan: Plan, why: str) -> None:
-        echo(
-            f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {plan.summary_line()}"
+        say(
+            f"  outcome unknown ({why.splitlines()[0]}); re-read live state and re-planned the rest: {plan.summary_line()}",
+            err=self.json_result,
         )
 
     def applied(self, result: ApplyResult, desired: DesiredState) -> None:
-        echo(text.render_apply(result, desired))
+        (say if self.json_result else echo)(text.render_apply(result, desired), err=self.json_result)
 
     def verified(self, remaining: Diff) -> None:
-        echo(text.render_verify(remaining))
+        (say if self.json_result else echo)(text.render_verify(remaining), err=self.json_result)
 
     def results_written(self, path: Path) -> None:
         echo(f"wrote the results to {path}", err=True)
@@ -674,7 +797,7 @@ def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, l
         rendered = fmt.render(outcome.report)
         if path:
             write_report(path, rendered)
-            echo(f"wrote {fmt.name} report to {path}", err=True)
+            say(f"wrote {fmt.name} report to {path}", err=True)
         else:
             echo(rendered.rstrip("\n"))
     ctx.exit(outcome.exit_code)
@@ -721,7 +844,10 @@ class _FmtEcho(FmtObserver):
         echo(f"not formatted: {result.shown} has {len(result.problems)} problem(s) (above)", err=True)
 
     def reformatted(self, result: FileResult, *, written: bool) -> None:
-        echo(f"reformatted {result.shown}" if written else f"would reformat {result.shown}")
+        if written:
+            say(f"reformatted {result.shown}")
+        else:  # with --check, the files listed are the result
+            echo(f"would reformat {result.shown}")
 
 
 @main.command("schema")
@@ -899,10 +1025,17 @@ def gitlab_report_apply(
 )
 @click.option("--desired", default="desired", show_default=True, help="Folder of desired YAML, relative to the file.")
 @click.option("--force", is_flag=True, help="Replace an existing numsync.yaml.")
+@_json_format_option("text: the groups found and the file written; json: the same as one object.")
 @click.pass_context
 @handle_errors
 def init(
-    ctx: click.Context, region: str, group_ids: tuple[str, ...], base_url: str | None, desired: str, force: bool
+    ctx: click.Context,
+    region: str,
+    group_ids: tuple[str, ...],
+    base_url: str | None,
+    desired: str,
+    force: bool,
+    output_format: str,
 ) -> None:
     """Write a first numsync.yaml (--config, default numsync.yaml); then run numsync import.
 
@@ -915,6 +1048,12 @@ def init(
         ctx.obj["config_path"], region, group_ids, base_url, desired, force, ctx.obj["env_name"], os.environ
     )
     outcome = bootstrap.run_init(request, on_retry=retry_callback(_Echo()))
+    if output_format == "json":
+        rendered = outcome_reports.render_init(
+            outcome.path, outcome.environment, outcome.groups, outcome.discovered_from
+        )
+        echo(rendered, nl=False)
+        return
     if outcome.discovered_from:
         echo(f"{len(outcome.groups)} group(s) in the live export of {outcome.discovered_from}:")
         for group_id, count in outcome.groups.items():
@@ -962,7 +1101,7 @@ def environments_command(ctx: click.Context, output_format: str) -> None:
 
 
 def _say_otp_wait(seconds: float) -> None:
-    click.echo(f"Waiting {seconds:.0f} s for the next two-factor code (OCP accepts each code only once).", err=True)
+    say(f"Waiting {seconds:.0f} s for the next two-factor code (OCP accepts each code only once).", err=True)
 
 
 pipeline_module.otp_wait_notice = _say_otp_wait

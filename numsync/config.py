@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+import phonenumbers
 
 from numsync.core import yamlsrc
 from numsync.core.desiredcache import DEFAULT_FOLDER_NAME as DEFAULT_CACHE_FOLDER
@@ -78,6 +81,14 @@ class Environment:
     #: The cache of parsed desired files (see numsync.core.desiredcache); None: no cache. Not compared,
     #: like ``repository``: it changes how fast the desired files load, never what they hold.
     cache_dir: Path | None = field(default=None, compare=False)
+    #: Warnings about ``${VAR}``s in its endpoints that have no value here: offline commands (validate,
+    #: fmt, environments) report them and go on; reaching OCP refuses (:meth:`require_endpoints`).
+    unresolved: tuple[Problem, ...] = ()
+
+    def require_endpoints(self) -> None:
+        """Raise ConfigError when an endpoint holds a ``${VAR}`` with no value: numsync cannot reach OCP then."""
+        if self.unresolved:
+            raise ConfigError([replace(p, severity="error") for p in self.unresolved])
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,24 +123,29 @@ class Config:
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _expand(text: str, location: Location, problems: list[Problem]) -> str:
-    def replace(m: re.Match[str]) -> str:
+def _expand(text: str, location: Location, unresolved: list[Problem]) -> str:
+    """``text`` with each ``${VAR}`` / ``${VAR:-default}`` replaced; a variable without a value stays as written
+    and is added to ``unresolved`` as a warning (an error only where OCP must be reached)."""
+
+    def substitute(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
         value = os.environ.get(name)
         if value:
             return value
         if default is not None:
             return default
-        problems.append(
+        unresolved.append(
             Problem(
                 location,
-                f"environment variable {name} is not set (used in {text!r}); set it or give a default with ${{{name}:-…}}",
+                f"environment variable {name} is not set (used in {text!r}); commands that reach OCP need it: "
+                f"set it or give a default with ${{{name}:-…}}",
                 "config-var",
+                "warning",
             )
         )
-        return ""
+        return m.group(0)
 
-    return _VAR.sub(replace, text)
+    return _VAR.sub(substitute, text)
 
 
 def _url_problems(key: str, url: str, where: Location) -> list[Problem]:
@@ -225,8 +241,9 @@ def _environment(
     name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem], repository: Path
 ) -> Environment:
     region = Region(spec["region"]) if "region" in spec else None
-    base_url = _base_url(name, spec, region, problems)
-    token_url = _token_url(spec, region, base_url, problems)
+    unresolved: list[Problem] = []
+    base_url = _base_url(name, spec, region, problems, unresolved)
+    token_url = _token_url(spec, region, base_url, problems, unresolved)
     env_ignored = frozenset(Field(name) for name in spec.get("ignore_fields") or [])
     groups = {}
     for gid, g in spec["groups"].items():
@@ -239,6 +256,7 @@ def _environment(
             max_deletes=g.get("max_deletes"),
             max_change_percent=g.get("max_change_percent"),
             **_retirement(gid, g, ignored, problems),
+            countries=_countries(g, problems),
         )
     protected = set()
     items = spec.get("protected") or yamlsrc.YamlList()
@@ -269,6 +287,7 @@ def _environment(
         repository=repository,
         region=region,
         otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),
+        unresolved=tuple(unresolved),
     )
 
 
@@ -330,12 +349,16 @@ def _desired_link_problems(folder: Path, where: Location, repository: Path) -> l
     ]
 
 
-def _base_url(name: str, spec: yamlsrc.YamlMap, region: Region | None, problems: list[Problem]) -> str:
-    """``base_url:`` when given, else the region's documented Integrations URL; "" after a problem."""
+def _base_url(
+    name: str, spec: yamlsrc.YamlMap, region: Region | None, problems: list[Problem], unresolved: list[Problem]
+) -> str:
+    """``base_url:`` when given, else the region's documented Integrations URL; "" after a problem.
+
+    A ``${VAR}`` without a value stays in it as written (and is added to ``unresolved``)."""
     here = spec.location
-    before = len(problems)
+    before = len(unresolved)
     if "base_url" in spec:
-        base_url = _expand(spec["base_url"], spec.value_locations["base_url"], problems)
+        base_url = _expand(spec["base_url"], spec.value_locations["base_url"], unresolved)
     elif region is not None and REGIONS[region].base_url is not None:
         base_url = REGIONS[region].base_url or ""
     elif region is not None:
@@ -356,14 +379,16 @@ def _base_url(name: str, spec: yamlsrc.YamlMap, region: Region | None, problems:
         return ""
     base_url = base_url.rstrip("/")
     where = spec.value_locations.get("base_url", here)
-    if base_url and len(problems) == before:  # an unset ${VAR} is reported once, not again as a bad URL
+    if base_url and len(unresolved) == before:  # an unset ${VAR} is reported once, not again as a bad URL
         problems += _url_problems("base_url", base_url, where)
     return base_url
 
 
-def _token_url(spec: yamlsrc.YamlMap, region: Region | None, base_url: str, problems: list[Problem]) -> str:
+def _token_url(
+    spec: yamlsrc.YamlMap, region: Region | None, base_url: str, problems: list[Problem], unresolved: list[Problem]
+) -> str:
     """``token_url:`` when given; else the realm (``realm:``, the region's, or master) on the region's token
-    host, or on the host of ``base_url`` when no region is named."""
+    host, or on the host of ``base_url`` when no region is named. A ``${VAR}`` without a value stays as written."""
     if "token_url" in spec:
         where = spec.value_locations["token_url"]
         if "realm" in spec:
@@ -374,8 +399,9 @@ def _token_url(spec: yamlsrc.YamlMap, region: Region | None, base_url: str, prob
                     "config-endpoint",
                 )
             )
-        token_url = _expand(spec["token_url"], where, problems)
-        if token_url:
+        before = len(unresolved)
+        token_url = _expand(spec["token_url"], where, unresolved)
+        if token_url and len(unresolved) == before:
             problems += _url_problems("token_url", token_url, where)
         return token_url
     if region is not None:
@@ -383,12 +409,40 @@ def _token_url(spec: yamlsrc.YamlMap, region: Region | None, base_url: str, prob
         realm = spec.get("realm", endpoints.realm)
         # The region's token host is used for its own API host (or where the vendor documents none);
         # a base_url elsewhere (a proxy, the local emulator) logs in on that host.
-        if "base_url" not in spec or endpoints.base_url is None or host_of(base_url) == host_of(endpoints.base_url):
+        if "base_url" not in spec or endpoints.base_url is None or _host(base_url) == host_of(endpoints.base_url):
             return token_url_on(endpoints.token_host, realm)
-        return token_url_on(host_of(base_url), realm)
+        return token_url_on(_host(base_url), realm)
     if not base_url:
         return ""
-    return token_url_on(host_of(base_url), spec.get("realm", DEFAULT_REALM))
+    return token_url_on(_host(base_url), spec.get("realm", DEFAULT_REALM))
+
+
+_HOST_TEXT = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/]*")
+
+
+def _host(url: str) -> str:
+    """``scheme://netloc`` of ``url``; of a URL that still holds a ``${VAR}``, the text that stands for it
+    (``${OCP_EMULATOR_URL}/integrations`` → ``${OCP_EMULATOR_URL}``), so the token endpoint shows the same variable."""
+    if _VAR.search(url):
+        match = _HOST_TEXT.match(url)
+        return match.group(0) if match else url
+    return host_of(url)
+
+
+def _countries(group: Mapping[str, Any], problems: list[Problem]) -> frozenset[str]:
+    """A group's ``countries:``; a code phonenumbers does not know as a region is a problem at its place."""
+    items = group.get("countries") or yamlsrc.YamlList()
+    for i, code in enumerate(items):
+        if code not in phonenumbers.SUPPORTED_REGIONS:
+            hint = " (the United Kingdom is GB)" if code == "UK" else ""
+            problems.append(
+                Problem(
+                    items.item_locations[i],
+                    f"countries: {code!r} is not a region code phonenumbers knows{hint}; use ISO 3166 codes like GB, IE, US",
+                    "config-countries",
+                )
+            )
+    return frozenset(items)
 
 
 def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppression, ...]:

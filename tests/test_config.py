@@ -338,7 +338,7 @@ def test_explicit_token_url_is_expanded_and_kept(tmp_path: Path, monkeypatch: py
     assert env.token_url == "https://sso.example.test/auth/token"
 
 
-def test_missing_variable_is_a_problem_at_its_line(tmp_path: Path) -> None:
+def test_missing_variable_is_a_warning_until_the_endpoint_is_needed(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         """
@@ -353,11 +353,39 @@ def test_missing_variable_is_a_problem_at_its_line(tmp_path: Path) -> None:
             groups: {g: }
         """,
     )
-    [problem] = problems_of(path)
-    assert problem.check == "config-var"
-    assert "NS_MISSING" in problem.message
-    assert "not set" in problem.message
-    assert (problem.location.path, problem.location.line, problem.location.column) == (str(path), 8, 15)
+    config = load_config(path)  # offline commands (validate, fmt, environments) go on
+    assert config.environment("prod").unresolved == ()
+    config.environment("prod").require_endpoints()
+    staging = config.environment("staging")
+    [warning] = staging.unresolved
+    assert (warning.check, warning.severity) == ("config-var", "warning")
+    assert "NS_MISSING" in warning.message and "not set" in warning.message
+    assert (warning.location.path, warning.location.line, warning.location.column) == (str(path), 8, 15)
+    assert staging.base_url == "https://${NS_MISSING}/integrations"  # shown as written, never a guessed host
+    assert staging.token_url == "https://${NS_MISSING}/auth/realms/master/protocol/openid-connect/token"
+    with pytest.raises(ConfigError) as info:
+        staging.require_endpoints()
+    [error] = info.value.problems
+    assert (error.location, error.message, error.severity) == (warning.location, warning.message, "error")
+    assert "numsync.yaml:8:15" in str(info.value)
+
+
+def test_missing_variable_in_token_url_is_not_also_a_bad_url(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        environments:
+          prod:
+            base_url: "${NS_BASE:-http://127.0.0.1:8080}/integrations"
+            token_url: "${NS_MISSING_TOKEN}"
+            desired: d
+            groups: {g: }
+        """,
+    )
+    env = load_config(path).environment("prod")
+    assert env.base_url == "http://127.0.0.1:8080/integrations"
+    [warning] = env.unresolved
+    assert "NS_MISSING_TOKEN" in warning.message and warning.location.line == 4
 
 
 # --------------------------------------------------------------------------- problems

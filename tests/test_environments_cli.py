@@ -69,18 +69,21 @@ def test_json_lists_every_environment_with_its_resolved_endpoints(project: Path)
             "region": "US2",
             "base_url": "https://us2-m.ocp.ai/integrations",
             "token_url": "https://auth.us2-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+            "warnings": [],
         },
         {
             "name": "canada",
             "region": "CA1",
             "base_url": "https://tenant.ca1.example.test/integrations",
             "token_url": "https://pub.ca1.ocp.ai/auth/realms/ocp/protocol/openid-connect/token",
+            "warnings": [],
         },
         {
             "name": "local",
             "region": None,
             "base_url": "http://127.0.0.1:8080/integrations",
             "token_url": "http://127.0.0.1:8080/auth/realms/ocp/protocol/openid-connect/token",
+            "warnings": [],
         },
     ]
 
@@ -103,3 +106,22 @@ def test_a_region_without_a_documented_base_url_is_refused_with_its_location(pro
     assert result.exit_code == 1
     assert "numsync.yaml:7:13:" in result.stderr and "base_url" in result.stderr
     assert result.stdout == ""
+
+
+def test_a_variable_without_a_value_is_shown_unresolved_with_a_warning(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NS_LOCAL_URL", raising=False)
+    text = (project / "numsync.yaml").read_text("utf-8")
+    (project / "numsync.yaml").write_text(
+        text.replace("http://127.0.0.1:8080/integrations", "${NS_LOCAL_URL}/integrations"), encoding="utf-8"
+    )
+    result = environments("--format", "json")
+    assert result.exit_code == 0, result.output
+    local = json.loads(result.stdout)[2]
+    assert local["base_url"] == "${NS_LOCAL_URL}/integrations"
+    assert local["token_url"] == "${NS_LOCAL_URL}/auth/realms/ocp/protocol/openid-connect/token"
+    [warning] = local["warnings"]
+    assert warning.startswith("numsync.yaml:12:15: environment variable NS_LOCAL_URL is not set")
+    text_result = environments()
+    assert "  warning: numsync.yaml:12:15: environment variable NS_LOCAL_URL is not set" in text_result.stdout

@@ -284,3 +284,28 @@ def test_random_files_keep_records_and_comments_and_come_out_sorted(seed: int) -
                 rf'(?m)^    locale: "en-GB"\n(    note: \|\n      # text {i}\n      more\n)?    # inner {i}\n',
                 formatted,
             )
+
+
+# --------------------------------------------------------------------------- locale case (issue 18, item 9)
+
+
+def test_locales_are_written_in_canonical_case_wherever_they_stand() -> None:
+    text = textwrap.dedent(
+        """\
+        group_id: ocp-qa
+        defaults:
+          locale: en-gb   # British English
+        numbers:
+          "+12015550124": {locale: 'en_us'}
+          "+12015550123":
+            locale: "EN-us"
+            note: en-gb
+        """
+    )
+    formatted = format_text(text)
+    assert 'locale: "en-GB"   # British English' in formatted
+    assert '"+12015550124": {locale: "en-US"}' in formatted
+    assert 'locale: "en-US"\n' in formatted
+    assert 'note: "en-gb"' in formatted  # only locale values: a note says what it says
+    assert load_text(formatted, "f")[0].records == load_text(text, "f")[0].records
+    assert format_text(formatted) == formatted

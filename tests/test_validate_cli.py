@@ -560,3 +560,118 @@ def test_the_bundled_example_validates() -> None:
     assert json.loads(result.stdout) == []
     state = load_desired(root / "desired")
     assert f"({len(state.records)} number(s) in 1 environment(s))" in result.stderr
+
+
+# --------------------------------------------------------------------------- ${VAR} without a value (issue 18, item 5)
+
+
+def test_a_variable_without_a_value_is_a_warning_offline_and_an_error_where_ocp_is_needed(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NS_UNSET_BASE", raising=False)
+    write(tree, "desired/ocp-qa.yaml", GOOD_QA)
+    config = (tree / "numsync.yaml").read_text("utf-8")
+    (tree / "numsync.yaml").write_text(
+        config.replace(
+            "    desired: desired\n", '    base_url: "${NS_UNSET_BASE}/integrations"\n    desired: desired\n'
+        ),
+        encoding="utf-8",
+    )
+    result = validate()
+    assert result.exit_code == 0, result.output
+    assert "numsync.yaml:4:15: warning: environment variable NS_UNSET_BASE is not set" in result.stdout
+    assert result.stdout.endswith("OK: 1 problem(s): 0 error(s), 1 warning(s) (2 number(s) in 1 environment(s))\n")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tried to open a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setenv("OCP_TOKEN", "a-pre-issued-token")
+    for command in (["plan"], ["apply", "--auto-approve"], ["drift"], ["export"], ["import"]):
+        outcome = CliRunner().invoke(main, command, catch_exceptions=False)
+        assert outcome.exit_code == 1, (command, outcome.output)
+        assert "numsync.yaml:4:15: environment variable NS_UNSET_BASE is not set" in outcome.stderr, command
+        assert "Traceback" not in outcome.output
+
+
+# --------------------------------------------------------------------------- no quiet no-ops (issue 18, item 9)
+
+
+def test_a_value_of_an_ignored_field_is_a_warning_at_its_place(tree: Path) -> None:
+    config = (tree / "numsync.yaml").read_text("utf-8")
+    (tree / "numsync.yaml").write_text(
+        config.replace("      ocp-qa: {}\n", "      ocp-qa: {ignore_fields: [note]}\n"), encoding="utf-8"
+    )
+    write(
+        tree,
+        "desired/ocp-qa.yaml",
+        """
+        group_id: ocp-qa
+        defaults:
+          note: "shared"
+        numbers:
+          "+12015550123":
+            note: "own note"
+          "+12015550124": {}
+          "+12015550125": {}
+        """,
+    )
+    write(tree, "desired/uk-care.yaml", 'group_id: uk-care\nnumbers:\n  "+442079460900": {note: "kept"}\n')
+    result = validate()
+    assert result.exit_code == 0, result.output
+    ignored = [line for line in result.stdout.splitlines() if "ignore_fields" in line]
+    assert ignored == [
+        "desired/ocp-qa.yaml:3:9: warning: note is in ignore_fields for group 'ocp-qa' (numsync.yaml), so this value "
+        "is neither compared nor written; remove it, or take the field out of ignore_fields",
+        "desired/ocp-qa.yaml:6:11: warning: note is in ignore_fields for group 'ocp-qa' (numsync.yaml), so this value "
+        "is neither compared nor written; remove it, or take the field out of ignore_fields",
+    ]  # the default once, the number's own value once; uk-care does not ignore notes
+
+
+def test_a_number_outside_its_groups_countries_is_an_error_in_validate_and_plan(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = (tree / "numsync.yaml").read_text("utf-8")
+    (tree / "numsync.yaml").write_text(
+        config.replace("      uk-care: {}\n", "      uk-care: {countries: [GB, IE]}\n"), encoding="utf-8"
+    )
+    write(
+        tree,
+        "desired/uk-care.yaml",
+        """
+        group_id: uk-care
+        numbers:
+          "+442079460900": {}
+          "+35312345678": {}
+          "+12125550100": {}
+        """,
+    )
+    result = validate()
+    assert result.exit_code == 1
+    assert (
+        "desired/uk-care.yaml:5:3: +12125550100 is a US number, but group 'uk-care' allows only GB, IE "
+        "(countries: in numsync.yaml)"
+    ) in result.stdout
+    assert result.stdout.count("allows only") == 1  # the UK and Irish numbers pass
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tried to open a network connection")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setenv("OCP_TOKEN", "a-pre-issued-token")
+    planned = CliRunner().invoke(main, ["plan"], catch_exceptions=False)
+    assert planned.exit_code == 1
+    assert "uk-care.yaml:5:3: +12125550100 is a US number" in planned.stderr
+
+
+def test_countries_must_be_region_codes(tree: Path) -> None:
+    config = (tree / "numsync.yaml").read_text("utf-8")
+    (tree / "numsync.yaml").write_text(
+        config.replace("      uk-care: {}\n", "      uk-care: {countries: [UK]}\n"), encoding="utf-8"
+    )
+    result = validate()
+    assert result.exit_code == 1
+    assert "numsync.yaml:8:29: countries: 'UK' is not a region code phonenumbers knows (the United Kingdom is GB)" in (
+        result.stdout
+    )

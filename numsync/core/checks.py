@@ -9,20 +9,84 @@ the partial state left when some files had problems, so that every finding is re
 - ``set-other-group`` (error): a PHONE_NUMBER_SET_ID used by numbers of two groups. A set
   belongs to one group, so the first group using it (in file order) is taken as its owner and
   every later use from another group is reported, once per line, naming the owner and where.
+- ``ignored-value`` (warning): a desired value of a field the number's group ignores
+  (``ignore_fields``): it is neither compared nor written, so editing it changes nothing.
+- ``country`` (error, opt-in): a number outside its group's ``countries:`` (its region as
+  phonenumbers tells it). Plan and apply refuse it too (see :func:`wrong_countries`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import phonenumbers
+
 from numsync.core.desired import DesiredState
 from numsync.core.model import Field
+from numsync.core.policy import GroupPolicy
 from numsync.core.yamlsrc import Location, Problem
 
 WARNING = "warning"
 
 
-def check_desired(state: DesiredState) -> list[Problem]:
-    """Every cross-number finding about ``state``, in the order of the numbers."""
-    return missing_providers(state) + sets_in_other_groups(state)
+def check_desired(state: DesiredState, groups: Mapping[str, GroupPolicy] | None = None) -> list[Problem]:
+    """Every cross-number finding about ``state``, in the order of the numbers; with the environment's
+    ``groups``, also the values its policy ignores (the countries are checked on loading, see
+    :func:`wrong_countries`)."""
+    found = missing_providers(state) + sets_in_other_groups(state)
+    if groups is not None:
+        found += ignored_values(state, groups)
+    return found
+
+
+def ignored_values(state: DesiredState, groups: Mapping[str, GroupPolicy]) -> list[Problem]:
+    """A warning at each desired value of an ignored field (once per place: a value in ``defaults`` once)."""
+    problems = []
+    reported: set[Location] = set()
+    for number, record in state.records.items():
+        policy = groups.get(record.group_id)
+        if policy is None or not policy.ignore_fields:
+            continue
+        for f in sorted(policy.ignore_fields, key=lambda f: f.yaml_key):
+            if record.get(f) is None:
+                continue
+            where = state.field_locations.get(number, {}).get(f.yaml_key, state.locations[number])
+            if where in reported:
+                continue
+            reported.add(where)
+            problems.append(
+                Problem(
+                    where,
+                    f"{f.yaml_key} is in ignore_fields for group {record.group_id!r} (numsync.yaml), so this value is "
+                    "neither compared nor written; remove it, or take the field out of ignore_fields",
+                    "ignored-value",
+                    WARNING,
+                )
+            )
+    return problems
+
+
+def wrong_countries(state: DesiredState, groups: Mapping[str, GroupPolicy]) -> list[Problem]:
+    """An error at each number whose region is not among its group's ``countries:`` (groups without it: any)."""
+    problems = []
+    for number, record in state.records.items():
+        policy = groups.get(record.group_id)
+        if policy is None or not policy.countries:
+            continue
+        region = phonenumbers.region_code_for_number(phonenumbers.parse(number))
+        if region in policy.countries:
+            continue
+        allowed = ", ".join(sorted(policy.countries))
+        shown = f"a {region} number" if region and region != "ZZ" else "not a number of any one country"
+        problems.append(
+            Problem(
+                state.locations[number],
+                f"{number} is {shown}, but group {record.group_id!r} allows only {allowed} (countries: in numsync.yaml); "
+                "move it to its own group's file, or add its country there",
+                "country",
+            )
+        )
+    return problems
 
 
 def missing_providers(state: DesiredState) -> list[Problem]:

@@ -11,6 +11,7 @@ flow or block style and indentation stay as written):
 - single-line string values that are plain or single-quoted become double-quoted
   (``locale: en-US`` → ``locale: "en-US"``), the way ``numsync import`` writes them;
   block scalars (``|``, ``>``) and multi-line scalars are left alone;
+- ``locale`` values in canonical case (``en-gb`` / ``en_GB`` → ``"en-GB"``), as the loader reads them;
 - quoted mapping keys that read the same unquoted become plain (``"locale":`` → ``locale:``);
 - the file ends with a line break.
 
@@ -37,12 +38,14 @@ import yaml
 from numsync.core import yamlsrc
 from numsync.core.desired import desired_files, load_text
 from numsync.core.files import encoding_problem, shown_path
+from numsync.core.model import normalize_locale
 from numsync.core.model import normalize_number as _normalize_number
 from numsync.core.paths import write_no_follow
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import FormatError, NumberFormatError
 
 _STR = "tag:yaml.org,2002:str"
+_LOCALE_KEY = "locale"
 _BREAKS = "\r\n\x85\u2028\u2029"  # what the YAML reader counts as line breaks
 _LINE = re.compile(r"[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029])")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -151,7 +154,7 @@ def _meaning(text: str, shown: str) -> tuple[Any, list[Problem]]:
     if problems:
         return None, problems
     data, _ = yamlsrc.load(text, shown)  # loads: load_text just did
-    plain = _plain(data)
+    plain = _plain(data)  # locales in canonical case: a file differing only in their case means the same
     if isinstance(plain, dict) and isinstance(plain.get("numbers"), dict):
         plain["numbers"] = {normalize_number(k): v for k, v in plain["numbers"].items()}
     return (state.records, plain), []
@@ -159,7 +162,9 @@ def _meaning(text: str, shown: str) -> tuple[Any, list[Problem]]:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {
+            k: normalize_locale(v) if k == _LOCALE_KEY and isinstance(v, str) else _plain(v) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
@@ -180,19 +185,22 @@ def _requote_edits(text: str) -> list[tuple[int, int, str]]:
     edits: list[tuple[int, int, str]] = []
     seen: set[int] = set()
 
-    def value(node: yaml.Node) -> None:
+    def value(node: yaml.Node, key: yaml.Node | None = None) -> None:
         if id(node) in seen:
             return  # an alias of a node already visited
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            _quote_value(text, node, edits)
+            if isinstance(key, yaml.ScalarNode) and key.value == _LOCALE_KEY:
+                _locale_value(text, node, edits)
+            else:
+                _quote_value(text, node, edits)
         elif isinstance(node, yaml.SequenceNode):
             for item in node.value:
                 value(item)
         elif isinstance(node, yaml.MappingNode):
-            for key, item in node.value:
-                _plain_key(text, key, edits)
-                value(item)
+            for item_key, item in node.value:
+                _plain_key(text, item_key, edits)
+                value(item, item_key)
 
     if isinstance(root, yaml.MappingNode):
         for key, item in root.value:
@@ -226,6 +234,16 @@ def _quote_value(text: str, node: yaml.ScalarNode, edits: list[tuple[int, int, s
     span = _span(text, node)
     if span:
         edits.append((span[0], span[1], json.dumps(node.value, ensure_ascii=False)))
+
+
+def _locale_value(text: str, node: yaml.ScalarNode, edits: list[tuple[int, int, str]]) -> None:
+    """A ``locale`` value, double-quoted and in canonical case (``en-gb`` → ``"en-GB"``)."""
+    if node.tag != _STR or node.style not in (None, "", "'", '"'):
+        return
+    span = _span(text, node)
+    wanted = json.dumps(normalize_locale(node.value), ensure_ascii=False)
+    if span and span[2] != wanted and (node.style != '"' or "\\" not in span[2]):
+        edits.append((span[0], span[1], wanted))
 
 
 def _plain_key(text: str, node: yaml.Node, edits: list[tuple[int, int, str]]) -> None:

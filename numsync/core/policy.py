@@ -54,6 +54,7 @@ class GroupPolicy:
     ``max_change_percent``: this group's thresholds, None to use the environment's;
     ``retire_after``: days of grace before a number removed from desired is deleted (None: at once),
     ``retire_mark``: how it is marked meanwhile.
+    ``countries``: the ISO regions its numbers must belong to (empty: any).
     """
 
     group_id: str
@@ -63,6 +64,7 @@ class GroupPolicy:
     max_change_percent: float | None = None
     retire_after: int | None = None
     retire_mark: RetireMark = field(default_factory=RetireMark)
+    countries: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

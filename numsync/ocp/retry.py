@@ -9,11 +9,15 @@ re-reads live state instead (see apply).
 Backoff is exponential with full jitter, ``base * 2**attempt`` capped at ``max_delay``
 seconds; a ``Retry-After`` header (seconds or an HTTP date) is honoured, capped at
 ``max_retry_after``. Pacing keeps at least ``min_interval`` seconds between requests.
+
+Every attempt is logged at INFO on the ``numsync.ocp`` logger (method, URL without its query,
+status or failure, seconds): ``numsync --verbose`` shows these lines. No header or body is logged.
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import threading
 import time
@@ -23,6 +27,8 @@ from dataclasses import dataclass
 import httpx
 
 READ = "numsync_read"
+#: One line per attempt (see the module doc); the CLI's --verbose shows them.
+REQUEST_LOG = logging.getLogger("numsync.ocp")
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -98,10 +104,16 @@ class RetryTransport(httpx.BaseTransport):
             last = attempt == self.policy.attempts - 1
             self._pace()
             response: httpx.Response | None = None  # the answer to retry, when there was one
+            started = time.monotonic()
             try:
-                answer = self.inner.handle_request(request)
-                if read:
-                    answer.read()  # a body cut mid-way surfaces here, where it can be retried
+                try:
+                    answer = self.inner.handle_request(request)
+                    if read:
+                        answer.read()  # a body cut mid-way surfaces here, where it can be retried
+                except httpx.TransportError as exc:
+                    _log_attempt(request, type(exc).__name__, started)
+                    raise
+                _log_attempt(request, f"HTTP {answer.status_code}", started)
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 if last:
                     raise
@@ -133,3 +145,9 @@ class RetryTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _log_attempt(request: httpx.Request, outcome: str, started: float) -> None:
+    if REQUEST_LOG.isEnabledFor(logging.INFO):
+        url = request.url.copy_with(query=None)
+        REQUEST_LOG.info("%s %s: %s in %.2fs", request.method, url, outcome, time.monotonic() - started)

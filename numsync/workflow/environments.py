@@ -7,19 +7,23 @@ log in and upload?" before any secret is set.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from numsync.config import Config
 
 
 @dataclass(frozen=True, slots=True)
 class EnvironmentEndpoints:
-    """One environment's name, the region it names (None without one) and the endpoints numsync uses."""
+    """One environment's name, the region it names (None without one) and the endpoints numsync uses.
+
+    ``warnings``: ``path:line:col: message`` for each ``${VAR}`` in an endpoint that has no value here;
+    the endpoint then shows the variable as written, and commands that reach OCP refuse to run."""
 
     name: str
     region: str | None
     base_url: str
     token_url: str
+    warnings: tuple[str, ...] = field(default=())
 
 
 def environment_endpoints(config: Config, name: str | None = None) -> list[EnvironmentEndpoints]:
@@ -32,14 +36,15 @@ def environment_endpoints(config: Config, name: str | None = None) -> list[Envir
             region=env.region.value if env.region is not None else None,
             base_url=env.base_url,
             token_url=env.token_url,
+            warnings=tuple(str(problem) for problem in env.unresolved),
         )
         for env in config.environments.values()
     ]
 
 
 def render_json(endpoints: list[EnvironmentEndpoints]) -> str:
-    """A JSON list of ``{name, region, base_url, token_url}`` objects."""
-    return json.dumps([asdict(e) for e in endpoints], indent=2)
+    """A JSON list of ``{name, region, base_url, token_url, warnings}`` objects (numsync/schema/environments.schema.json)."""
+    return json.dumps([asdict(e) | {"warnings": list(e.warnings)} for e in endpoints], indent=2)
 
 
 def render_text(endpoints: list[EnvironmentEndpoints]) -> str:
@@ -52,6 +57,7 @@ def render_text(endpoints: list[EnvironmentEndpoints]) -> str:
                     f"{e.name}" + (f" (region {e.region})" if e.region else " (no region)"),
                     f"  base_url:  {e.base_url}",
                     f"  token_url: {e.token_url}",
+                    *(f"  warning: {w}" for w in e.warnings),
                 ]
             )
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from numsync.config import Environment
+from numsync.core.checks import wrong_countries
 from numsync.core.desired import DesiredState, load_desired
 from numsync.core.diff import Diff, Scope, diff, retirement_day
 from numsync.core.model import NumberRecord
@@ -36,14 +37,22 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
     A group that prunes must have a desired file: a file deleted or renamed by mistake must
     never read as "delete every number of the group".
     """
-    state = load_desired(
-        env.desired,
-        managed_groups=env.groups,
-        default_provider=env.default_provider,
-        display_root=display_root,
-        repository=env.repository,
-        cache_dir=env.cache_dir,
-    )
+    try:
+        state = load_desired(
+            env.desired,
+            managed_groups=env.groups,
+            default_provider=env.default_provider,
+            display_root=display_root,
+            repository=env.repository,
+            cache_dir=env.cache_dir,
+        )
+    except DesiredError as exc:  # the countries of what did load are reported with the other problems
+        if exc.state is None:
+            raise
+        raise DesiredError([*exc.problems, *wrong_countries(exc.state, env.groups)], exc.state) from None
+    countries = wrong_countries(state, env.groups)
+    if countries:
+        raise DesiredError(countries, state)
     orphans = [g for g, policy in env.groups.items() if policy.prune and g not in state.groups]
     if orphans:
         raise DesiredError(
@@ -75,6 +84,7 @@ def connect(env: Environment, credentials: Credentials | None = None, **options:
     ``options`` go to :class:`OCPClient` (``on_retry``, ``retry``, ``transport``); ``retry``
     defaults to the environment's ``retry:`` block.
     """
+    env.require_endpoints()  # a ${VAR} without a value: refused here, before credentials are even read
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
     return OCPClient(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
@@ -82,6 +92,7 @@ def connect(env: Environment, credentials: Credentials | None = None, **options:
 
 def connect_readonly(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPReader:
     """A session for ``env`` that can only export (drift reports); see OCPReader. ``options`` as for :func:`connect`."""
+    env.require_endpoints()
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
     return OCPReader(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)

@@ -136,6 +136,7 @@ def _run_apply(
     recording: list[ResultsRecorder],
 ) -> ApplyOutcome:
     env = request.env
+    env.require_endpoints()  # before the lease and the journal, which are named by the endpoint
     if not request.ignore_superseded:
         supersession = check_superseded(request.environ, env.desired)
         if supersession is not None and supersession.superseded:

@@ -30,10 +30,11 @@ class ImportRequest:
 
 @dataclass(frozen=True, slots=True)
 class ImportOutcome:
-    """The files written, and how many numbers were adopted (``unmanaged``)."""
+    """The files written, and how many numbers were adopted (``unmanaged``) or written (``numbers``)."""
 
     written: list[Path]
     adopted: int = 0
+    numbers: int = 0
 
 
 def run_import(request: ImportRequest, observer: ImportObserver | None = None) -> ImportOutcome:
@@ -59,7 +60,8 @@ def run_import(request: ImportRequest, observer: ImportObserver | None = None) -
         adopt.write_adoption(adoption)
         for item in adoption:
             observer.adopted(item.path, item.numbers, item.created)
-        return ImportOutcome([item.path for item in adoption], sum(len(item.numbers) for item in adoption))
+        adopted = sum(len(item.numbers) for item in adoption)
+        return ImportOutcome([item.path for item in adoption], adopted, adopted)
     files = render_desired(live, groups, schema=request.schema, shared=True)
     existing = [env.desired / name for name in files if (env.desired / name).exists()]
     if existing and not request.force:
@@ -67,4 +69,4 @@ def run_import(request: ImportRequest, observer: ImportObserver | None = None) -
     written = write_desired(env.desired, files)  # plain file names only, never through a symlink
     for path in written:
         observer.wrote(path)
-    return ImportOutcome(written)
+    return ImportOutcome(written, numbers=sum(1 for r in live if r.group_id in groups))

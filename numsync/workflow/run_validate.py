@@ -51,6 +51,7 @@ def run_validate(request: ValidateRequest) -> ValidateOutcome:
         except ConfigError as exc:
             problems += exc.problems
             continue
+        problems += env.unresolved  # warnings: validate needs no endpoint
         try:
             state = load_environment_desired(env)
         except DesiredError as exc:
@@ -58,5 +59,5 @@ def run_validate(request: ValidateRequest) -> ValidateOutcome:
             state = exc.state
         if state is not None:
             numbers += len(state.records)
-            problems += check_desired(state)
+            problems += check_desired(state, env.groups)
     return ValidateOutcome(ordered(problems), f"{numbers} number(s) in {len(names)} environment(s)")
