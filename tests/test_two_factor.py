@@ -6,13 +6,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_workspace import TOTP_SECRET, live_records, run, workspace, write_desired
+from cli_workspace import TOTP_SECRET, emulator_process, live_records, run, workspace, write_desired
 
 from numsync.core.model import Field, NumberRecord
 from numsync.emulator.process import EmulatorProcess
 from numsync.errors import AuthError
-from numsync.ocp import Credentials
-from numsync.ocp.otp import OtpPolicy, choose_step, code_at
+from numsync.ocp import Credentials, OCPAuth, OCPReader
+from numsync.ocp.otp import OtpPolicy, StepLedger, choose_step, code_at
+from numsync.ocp.retry import RetryPolicy
 
 
 def config(tmp_path: Path, emulator: EmulatorProcess) -> Path:
@@ -91,3 +92,30 @@ def test_code_at_matches_the_rfc_6238_code_of_that_step() -> None:
     import pyotp
 
     assert code_at(TOTP_SECRET, 100, 30) == pyotp.TOTP(TOTP_SECRET).at(3000)
+
+
+@pytest.mark.parametrize("look_around", [0, 1])
+def test_a_login_retried_after_the_code_may_be_spent_sends_a_new_code(tmp_path: Path, look_around: int) -> None:
+    """The emulator accepts the first login, then drops the connection: the retry must not resend that code.
+
+    With a look-around window numsync takes the next step at once; without one it waits for it and says so."""
+    (tmp_path / "faults.yaml").write_text("- {target: token, kind: reset_after, times: 1}\n")
+    policy = OtpPolicy(period=2, look_around=look_around)
+    with emulator_process("--faults", str(tmp_path / "faults.yaml"), otp_period=2, otp_look_around=look_around) as emu:
+        waits: list[float] = []
+        auth = OCPAuth(
+            emu.token_url,
+            Credentials("demo", "demo-secret", totp_secret=TOTP_SECRET),
+            otp=policy,
+            on_otp_wait=waits.append,
+            ledger=StepLedger(tmp_path / "ledger.json"),
+        )
+        with OCPReader(emu.base_url, auth, retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)) as reader:
+            assert reader.export().startswith(b"APPLICATION_TAG")
+        stats = emu.stats()
+    assert stats["token_requests"] == 2 and stats["otp_accepted"] == 2
+    assert stats["otp_reused"] == 0 and stats["otp_refused"] == 0
+    if look_around == 0:
+        assert len(waits) == 1 and 0 < waits[0] <= 2.0
+    else:
+        assert waits == []
