@@ -34,7 +34,6 @@ from numsync.reports import plan_json, text
 from numsync.reports import plandiff as plandiff_reports
 from numsync.reports import problems as problem_reports
 from numsync.reports.registry import Format, Registry, UnknownFormat
-from numsync.workflow import pipeline as pipeline_module
 from numsync.workflow.apply import ApplyResult, BatchOutcome
 from numsync.workflow.environments import environment_endpoints
 from numsync.workflow.environments import render_json as render_environments_json
@@ -234,7 +233,8 @@ def validate(ctx: click.Context, report_format: str, output: Path | None) -> Non
 def export(ctx: click.Context, out: Path | None) -> None:
     """Download the live numbers CSV exactly as OCP sends it."""
     env = _env(ctx)
-    with connect(env, on_retry=retry_callback(_Echo())) as client:
+    observer = _Echo()
+    with connect(env, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code) as client:
         data = client.export()
     if out:
         out.write_bytes(SECRETS.redact_bytes(data))
@@ -350,6 +350,12 @@ class _Echo(Observer):
     def retrying(self, method: str, path: str, reason: str, delay: float) -> None:
         # Tell the user why nothing seems to happen: a retry can wait up to minutes (Retry-After).
         echo(f"  {method} {path}: {reason}, retrying in {delay:.1f}s", err=True)
+
+    def waiting_for_code(self, seconds: float) -> None:
+        echo(f"Waiting {seconds:.0f} s for the next two-factor code (OCP accepts each code only once).", err=True)
+
+    def warned(self, message: str) -> None:
+        echo(f"Warning: {message}", err=True)
 
 
 class _PlanEcho(_Echo, PlanObserver):
@@ -833,7 +839,8 @@ def init(
     request = bootstrap.InitRequest(
         ctx.obj["config_path"], region, group_ids, base_url, desired, force, ctx.obj["env_name"], os.environ
     )
-    outcome = bootstrap.run_init(request, on_retry=retry_callback(_Echo()))
+    observer = _Echo()
+    outcome = bootstrap.run_init(request, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code)
     if outcome.discovered_from:
         echo(f"{len(outcome.groups)} group(s) in the live export of {outcome.discovered_from}:")
         for group_id, count in outcome.groups.items():
@@ -878,10 +885,3 @@ def environments_command(ctx: click.Context, output_format: str) -> None:
     """Show every environment's resolved API and token endpoints. Needs no credentials and no network."""
     endpoints = environment_endpoints(_config(ctx), ctx.obj["env_name"])
     echo(render_environments_json(endpoints) if output_format == "json" else render_environments_text(endpoints))
-
-
-def _say_otp_wait(seconds: float) -> None:
-    click.echo(f"Waiting {seconds:.0f} s for the next two-factor code (OCP accepts each code only once).", err=True)
-
-
-pipeline_module.otp_wait_notice = _say_otp_wait

@@ -565,3 +565,23 @@ def _assert_converged(emu: EmulatorProcess, env: Environment, desired: dict[str,
     final = parse_export(raw_export(emu, bearer(emu)).content)
     remaining = diff(desired, final, env.groups)
     assert remaining.empty and not remaining.unmanaged, remaining.changes
+
+
+# --- an export with a trailing empty, unnamed column: accepted, and plan, apply and drift say so ----------
+
+
+@pytest.mark.parametrize("command", [("plan",), ("apply", "--auto-approve"), ("drift",)])
+def test_a_trailing_empty_unnamed_export_column_is_a_warning_in_plan_apply_and_drift(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    from cli_workspace import live_records, run, workspace, write_desired
+
+    with emulator(tmp_path, [{"target": "export", "kind": "blank_column"}]) as emu:
+        config = workspace(tmp_path, emu.base_url, {"uk-care": False})
+        write_desired(tmp_path, [r for r in live_records(emu) if r.group_id == "uk-care"], ["uk-care"])
+        result = run(config, *command)
+        puts = emu.stats()["put_requests"]
+    assert result.exit_code == 0, result.output
+    assert "Warning: the export's header has no name in column(s) 13 (of 13)" in result.output
+    assert result.output.count("has no name in column") == 1  # once per run, not per export
+    assert puts == 0  # the desired number matches live: nothing to write

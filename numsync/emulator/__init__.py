@@ -29,9 +29,10 @@ Auth
   no rotation).
 - Two-factor is mandatory, as on OCP: every user must send a TOTP code (RFC 6238, six
   digits) in form field ``otp``; ``--no-otp`` turns it off for a quick local try (a
-  password alone then logs in). All users share one secret,
-  ``--totp-secret BASE32``, default ``JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP`` (the seeded users'
-  documented secret, for tests and demos only). As Keycloak's OTP policy: codes last
+  password alone then logs in). Each user has a TOTP secret: its own, given with
+  ``--user-totp USER=BASE32`` (repeatable; kept in the ``--state`` file), or else the
+  emulator's, ``--totp-secret BASE32``, default ``JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP`` (the
+  seeded users' documented secret, for tests and demos only). As Keycloak's OTP policy: codes last
   ``--otp-period`` s (30), a code of up to ``--otp-look-around`` steps (1) before or after
   now is accepted, and an accepted code is never accepted again. Answers, all HTTP 401
   ``invalid_grant`` (our choice among Keycloak's): no code -> "Invalid user credentials"; a

@@ -21,7 +21,9 @@ coin toss (``probability``) fires. Example::
 - ``reset_before``: drop the connection before processing;
 - ``reset_after``: process, then drop the connection without an answer;
 - ``cut``: process, then send only the first half of the body and drop the connection;
-- ``html``: answer 200 with an HTML maintenance page instead.
+- ``html``: answer 200 with an HTML maintenance page instead;
+- ``blank_column`` (export): process, then end every line with one more cell, empty, under a header
+  cell without a name (what a spreadsheet's save can add): numsync accepts it, with a warning.
 
 Faults of a tenant that is more than flaky:
 
@@ -51,7 +53,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import csv
 import email.utils
+import io
 import json
 import random
 import time
@@ -75,10 +79,11 @@ KINDS = (
     "lag",
     "echo",
     "writer",
+    "blank_column",
 )
 TARGETS = ("token", "export", "put", "any")
 #: Kinds that only make sense for one target.
-KIND_TARGET = {"late": "put", "lag": "export", "writer": "put"}
+KIND_TARGET = {"late": "put", "lag": "export", "writer": "put", "blank_column": "export"}
 ANSWERS = ("status", "reset")
 RULE_KEYS = {
     "target",
@@ -269,6 +274,8 @@ class FaultInjector:
                 await _answer(send, rule.status, [], _body(rule, target or "", "injected fault after processing"))
             elif rule.kind == "reset_after":
                 await _drop(send)
+            elif rule.kind == "blank_column":
+                await _answer(send, status, [(b"content-type", b"text/csv; charset=utf-8")], _widened(body))
             else:  # cut
                 kept = [(k, v) for k, v in headers if k.lower() != b"content-length"] + [
                     (b"content-length", str(len(body)).encode())
@@ -305,6 +312,14 @@ class FaultInjector:
         self._remember({"type": "http", "method": "PATCH", "path": "/_emulator/writer"})
         numbers[target].set("NOTE", f"changed by another writer ({rule.fired})")
         emu.persist()
+
+
+def _widened(body: bytes) -> bytes:
+    """The CSV ``body`` with one more, empty cell at the end of every row (under an unnamed header cell)."""
+    rows = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows([*row, ""] for row in rows)
+    return out.getvalue().encode("utf-8")
 
 
 def _body(rule: FaultRule, target: str, default: str) -> bytes:

@@ -79,6 +79,9 @@ class Credentials:
         or when the TOTP secret cannot be one (naming the variable, never its value)."""
         env = os.environ if environ is None else environ
         names = variables or CredentialVariables()
+        # masked from here on, whatever the variables are called (the CLI knows only the default names)
+        SECRETS.add(*(env.get(name) for name in names.secret_names()))
+        SECRETS.add_basic(env.get(names.username), env.get(names.password))
         if env.get(names.token, "").strip():
             # a token never holds whitespace; a stray newline would leak it in an error
             return cls(token=env[names.token].strip(), variables=names)

@@ -30,6 +30,7 @@ from numsync.workflow.lease import TenantLease
 from numsync.workflow.pipeline import (
     apply_with_recovery,
     check_fresh,
+    check_token_lifetime,
     connect,
     export_live,
     load_environment_desired,
@@ -100,15 +101,18 @@ def run_apply(
             observer.superseded(supersession.message())
             return ApplyOutcome(None, superseded=supersession)
     desired = load_environment_desired(env)
-    credentials = Credentials.from_env(request.environ)
+    credentials = Credentials.from_env(request.environ, env.credentials)
     journal_path = policy.journal_path(request.journal, request.environ)
     with (
         TenantLease(env.base_url, env.name),
         Journal(journal_path, credentials.secrets()) as journal,
-        connect(env, credentials, on_retry=retry_callback(observer, journal)) as client,
+        connect(
+            env, credentials, on_retry=retry_callback(observer, journal), on_otp_wait=observer.waiting_for_code
+        ) as client,
     ):
-        live = export_live(client)
+        live = export_live(client, observer.warned)
         fresh = plan_environment(env, desired, live).plan
+        check_token_lifetime(credentials, policy.needed_seconds(fresh), observer.warned)
         if request.plan_file:
             the_plan, as_saved = load_plan_with_data(request.plan_file)
             try:
