@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -119,3 +123,53 @@ def test_a_login_retried_after_the_code_may_be_spent_sends_a_new_code(tmp_path: 
         assert len(waits) == 1 and 0 < waits[0] <= 2.0
     else:
         assert waits == []
+
+
+def test_plan_then_apply_as_two_os_processes_inside_one_time_step(tmp_path: Path) -> None:
+    """`numsync plan --out` then `numsync apply PLAN --auto-approve` as two processes, inside one 30 s step of
+    OCP's default policy: the second takes the next step the look-around window accepts, no code is reused,
+    both succeed."""
+    with EmulatorProcess() as emu:  # Keycloak's defaults: 30 s codes, look-around 1
+        (tmp_path / "desired").mkdir()
+        (tmp_path / "numsync.yaml").write_text(
+            f"environments:\n  t:\n    base_url: {emu.base_url}\n    desired: desired\n    groups: {{uk-care: {{}}}}\n"
+        )
+        live = [r for r in live_records(emu) if r.group_id == "uk-care"]
+        changed = NumberRecord(live[0].number, "uk-care", {**live[0].fields, Field.NOTE: "two processes"})
+        write_desired(tmp_path, [changed, *live[1:]], ["uk-care"])
+        env = {**os.environ, "OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "OCP_TOTP_SECRET": TOTP_SECRET}
+        if time.time() % 30 > 18:  # start at the beginning of a step, so both logins fall inside it
+            time.sleep(30 - time.time() % 30 + 0.1)
+        step = int(time.time() // 30)
+        numsync = [sys.executable, "-m", "numsync", "--config", str(tmp_path / "numsync.yaml")]
+        planned = subprocess.run([*numsync, "plan", "--out", str(tmp_path / "plan.json")], env=env, capture_output=True)
+        applied = subprocess.run(
+            [*numsync, "apply", str(tmp_path / "plan.json"), "--auto-approve"], env=env, capture_output=True
+        )
+        assert int(time.time() // 30) == step, "both processes ran inside one time step"
+        stats = emu.stats()
+        note = emu.numbers()[changed.number]["NOTE"]
+    assert planned.returncode == 0, planned.stderr.decode()
+    assert applied.returncode == 0, applied.stderr.decode()
+    assert b"Waiting" not in applied.stderr  # the next step is inside the look-around window: no wait
+    # the test's own login (reading live), then one per process; none refused, none reused
+    assert stats["otp_accepted"] == 3 and stats["otp_refused"] == 0 and stats["otp_reused"] == 0
+    assert note == "two processes"
+
+
+def test_a_cli_login_that_must_wait_for_the_next_step_says_so(tmp_path: Path) -> None:
+    """Without a look-around window, a retried login (its first code may be spent) waits for the next step;
+    the CLI says so through the observer."""
+    (tmp_path / "faults.yaml").write_text("- {target: token, kind: reset_after, times: 1}\n")
+    with emulator_process("--faults", str(tmp_path / "faults.yaml"), otp_period=2, otp_look_around=0) as emu:
+        (tmp_path / "desired").mkdir()
+        (tmp_path / "desired" / "uk-care.yaml").write_text('group_id: uk-care\nnumbers:\n  "+442079460958": {}\n')
+        (tmp_path / "numsync.yaml").write_text(
+            f"environments:\n  t:\n    base_url: {emu.base_url}\n    desired: desired\n"
+            "    groups: {uk-care: {}}\n    otp: {period: 2, look_around: 0}\n"
+        )
+        result = run(tmp_path / "numsync.yaml", "plan")
+        stats = emu.stats()
+    assert result.exit_code == 0, result.output
+    assert "Waiting" in result.output and "next two-factor code" in result.output
+    assert stats["otp_accepted"] == 2 and stats["otp_reused"] == 0
