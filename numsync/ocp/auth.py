@@ -220,7 +220,8 @@ class OCPAuth(httpx.Auth):
             if self._given_code_used:
                 names = self.credentials.variables
                 raise AuthError(
-                    f"numsync had to log in again, but {names.otp} holds one code and OCP accepts each code once; "
+                    f"numsync had to log in again (or resend a login whose answer was lost), but {names.otp} holds "
+                    "one code and OCP accepts each code once; "
                     f"set {names.totp_secret} instead so numsync can make a fresh code"
                 )
             self._given_code_used = True
