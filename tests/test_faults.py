@@ -498,8 +498,20 @@ def test_a_missing_spec_file_is_a_usage_error(tmp_path: Path) -> None:
         ),
         ({"target": "export", "kind": "latency", "seconds": "slow"}, "seconds must be a number"),
         ({"target": "export", "kind": "html", "times": -1}, "times must be a whole number"),
+        ({"target": "put", "kind": "status", "status": 403, "message": 403}, "message must be text"),
+        ({"target": "put", "kind": "status", "error": ""}, "error must be a non-empty code"),
+        ({"target": "put", "kind": "blank_column"}, "fault kind blank_column applies to target export"),
     ],
-    ids=["probability-text", "probability-above-1", "status-text", "seconds-text", "times-negative"],
+    ids=[
+        "probability-text",
+        "probability-above-1",
+        "status-text",
+        "seconds-text",
+        "times-negative",
+        "message-number",
+        "error-empty",
+        "blank-column-on-put",
+    ],
 )
 def test_a_rule_with_wrong_value_types_is_refused(rule: dict, message: str) -> None:
     with pytest.raises(ValueError) as caught:

@@ -113,7 +113,8 @@ Admin endpoints and state
 - ``GET /_emulator/state`` never shows passwords or tokens. Faults (``--faults``,
   see :mod:`numsync.emulator.faults`) can also make it finish a file after answering
   (``late``), serve an export that lags its writes (``lag``), echo a request in its
-  error body (``echo``) and play a second writer (``writer``). A fault rule's ``message:``
+  error body (``echo``), play a second writer (``writer``) and end the export with an empty
+  column without a name (``blank_column``). A fault rule's ``message:``
   (and ``error:``) set the JSON body of the answer it gives, so every answer on the vendor's
   "HTTP Code Responses" page can be played with the vendor's words: 202, 402, 409, a 403
   "No available licenses" (the emulator's own 403s name the role or the group), a 401, a 400

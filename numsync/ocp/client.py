@@ -7,7 +7,9 @@ executes an operation file. What the vendor leaves open is handled defensively:
 - PUT answer: per-row JSON results are read when present (``results`` with ``row``,
   ``NUMBER``, ``OPERATION``, ``status``, ``message``); any other 2xx body means "accepted,
   outcome per row unknown" and apply's verification re-export decides;
-- error bodies: JSON ``message``/``error`` when present, else the first bytes, shown safely.
+- error bodies: JSON ``message``/``error`` when present, else the first bytes, shown safely;
+  what the answer means (refused before processing, refused for every file) is read by
+  numsync.ocp.answers from the vendor's "HTTP Code Responses".
 """
 
 from __future__ import annotations
