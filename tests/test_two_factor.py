@@ -16,8 +16,16 @@ from numsync.core.model import Field, NumberRecord
 from numsync.emulator.process import EmulatorProcess
 from numsync.errors import AuthError
 from numsync.ocp import Credentials, OCPAuth, OCPReader
+from numsync.ocp.csvcodec import parse_export
 from numsync.ocp.otp import OtpPolicy, StepLedger, choose_step, code_at
 from numsync.ocp.retry import RetryPolicy
+
+
+def early_in_a_step(period: int, within: float) -> None:
+    """Sleep until at most ``within`` seconds into a TOTP time step, so what follows (on a loaded machine too)
+    happens inside one step."""
+    if time.time() % period > within:
+        time.sleep(period - time.time() % period + 0.05)
 
 
 def config(tmp_path: Path, emulator: EmulatorProcess) -> Path:
@@ -104,8 +112,8 @@ def test_a_login_retried_after_the_code_may_be_spent_sends_a_new_code(tmp_path: 
 
     With a look-around window numsync takes the next step at once; without one it waits for it and says so."""
     (tmp_path / "faults.yaml").write_text("- {target: token, kind: reset_after, times: 1}\n")
-    policy = OtpPolicy(period=2, look_around=look_around)
-    with emulator_process("--faults", str(tmp_path / "faults.yaml"), otp_period=2, otp_look_around=look_around) as emu:
+    policy = OtpPolicy(period=10, look_around=look_around)
+    with emulator_process("--faults", str(tmp_path / "faults.yaml"), otp_period=10, otp_look_around=look_around) as emu:
         waits: list[float] = []
         auth = OCPAuth(
             emu.token_url,
@@ -114,45 +122,49 @@ def test_a_login_retried_after_the_code_may_be_spent_sends_a_new_code(tmp_path: 
             on_otp_wait=waits.append,
             ledger=StepLedger(tmp_path / "ledger.json"),
         )
+        early_in_a_step(10, 4)  # the lost login and its retry fall inside one step
         with OCPReader(emu.base_url, auth, retry=RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)) as reader:
             assert reader.export().startswith(b"APPLICATION_TAG")
         stats = emu.stats()
     assert stats["token_requests"] == 2 and stats["otp_accepted"] == 2
     assert stats["otp_reused"] == 0 and stats["otp_refused"] == 0
     if look_around == 0:
-        assert len(waits) == 1 and 0 < waits[0] <= 2.0
+        assert len(waits) == 1 and 0 < waits[0] <= 10.0
     else:
         assert waits == []
 
 
 def test_plan_then_apply_as_two_os_processes_inside_one_time_step(tmp_path: Path) -> None:
-    """`numsync plan --out` then `numsync apply PLAN --auto-approve` as two processes, inside one 30 s step of
-    OCP's default policy: the second takes the next step the look-around window accepts, no code is reused,
-    both succeed."""
-    with EmulatorProcess() as emu:  # Keycloak's defaults: 30 s codes, look-around 1
+    """`numsync plan --out` then `numsync apply PLAN --auto-approve` as two processes inside one time step (60 s,
+    look-around 1: a period Keycloak allows, long enough for two process starts on a loaded machine): the
+    second takes the next step the look-around window accepts, no code is reused, both succeed."""
+    with EmulatorProcess(otp_period=60, otp_look_around=1) as emu:
         (tmp_path / "desired").mkdir()
         (tmp_path / "numsync.yaml").write_text(
             f"environments:\n  t:\n    base_url: {emu.base_url}\n    desired: desired\n    groups: {{uk-care: {{}}}}\n"
+            "    otp: {period: 60, look_around: 1}\n"
         )
-        live = [r for r in live_records(emu) if r.group_id == "uk-care"]
+        # read live as another user: the demo user's time steps stay for the two processes
+        token = emu.token("viewer", "viewer-secret")
+        export = httpx.post(emu.base_url + "/api/numbers/csv", headers={"Authorization": f"Bearer {token}"})
+        live = [r for r in parse_export(export.content) if r.group_id == "uk-care"]
         changed = NumberRecord(live[0].number, "uk-care", {**live[0].fields, Field.NOTE: "two processes"})
         write_desired(tmp_path, [changed, *live[1:]], ["uk-care"])
         env = {**os.environ, "OCP_USERNAME": "demo", "OCP_PASSWORD": "demo-secret", "OCP_TOTP_SECRET": TOTP_SECRET}
-        if time.time() % 30 > 18:  # start at the beginning of a step, so both logins fall inside it
-            time.sleep(30 - time.time() % 30 + 0.1)
-        step = int(time.time() // 30)
+        early_in_a_step(60, 25)
+        step = int(time.time() // 60)
         numsync = [sys.executable, "-m", "numsync", "--config", str(tmp_path / "numsync.yaml")]
         planned = subprocess.run([*numsync, "plan", "--out", str(tmp_path / "plan.json")], env=env, capture_output=True)
         applied = subprocess.run(
             [*numsync, "apply", str(tmp_path / "plan.json"), "--auto-approve"], env=env, capture_output=True
         )
-        assert int(time.time() // 30) == step, "both processes ran inside one time step"
+        assert int(time.time() // 60) == step, "both processes ran inside one time step"
         stats = emu.stats()
         note = emu.numbers()[changed.number]["NOTE"]
     assert planned.returncode == 0, planned.stderr.decode()
     assert applied.returncode == 0, applied.stderr.decode()
     assert b"Waiting" not in applied.stderr  # the next step is inside the look-around window: no wait
-    # the test's own login (reading live), then one per process; none refused, none reused
+    # the viewer's login (reading live), then one per process; none refused, none reused
     assert stats["otp_accepted"] == 3 and stats["otp_refused"] == 0 and stats["otp_reused"] == 0
     assert note == "two processes"
 
@@ -161,13 +173,14 @@ def test_a_cli_login_that_must_wait_for_the_next_step_says_so(tmp_path: Path) ->
     """Without a look-around window, a retried login (its first code may be spent) waits for the next step;
     the CLI says so through the observer."""
     (tmp_path / "faults.yaml").write_text("- {target: token, kind: reset_after, times: 1}\n")
-    with emulator_process("--faults", str(tmp_path / "faults.yaml"), otp_period=2, otp_look_around=0) as emu:
+    with emulator_process("--faults", str(tmp_path / "faults.yaml"), otp_period=10, otp_look_around=0) as emu:
         (tmp_path / "desired").mkdir()
         (tmp_path / "desired" / "uk-care.yaml").write_text('group_id: uk-care\nnumbers:\n  "+442079460958": {}\n')
         (tmp_path / "numsync.yaml").write_text(
             f"environments:\n  t:\n    base_url: {emu.base_url}\n    desired: desired\n"
-            "    groups: {uk-care: {}}\n    otp: {period: 2, look_around: 0}\n"
+            "    groups: {uk-care: {}}\n    otp: {period: 10, look_around: 0}\n"
         )
+        early_in_a_step(10, 4)  # the lost login and its retry fall inside one step
         result = run(tmp_path / "numsync.yaml", "plan")
         stats = emu.stats()
     assert result.exit_code == 0, result.output
