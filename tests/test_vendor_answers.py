@@ -16,6 +16,7 @@ from numsync.core.model import Field, NumberRecord
 from numsync.core.policy import GroupPolicy
 from numsync.errors import ApiError
 from numsync.ocp import Credentials, OCPAuth, OCPClient
+from numsync.ocp.answers import Refusal, read_answer
 from numsync.ocp.client import ExecuteResult
 from numsync.ocp.vocabulary import Operation
 from numsync.workflow.apply import apply_plan
@@ -145,7 +146,7 @@ def test_the_emulators_own_role_refusal_stops_apply(tmp_path: Path) -> None:
     """The seeded VIEWER cannot write: the emulator's 403 names the role, and apply sends one file only."""
     result, stats, _ = _apply_three_notes(tmp_path, (), None, OCP_USERNAME="viewer", OCP_PASSWORD="viewer-secret")
     assert result.exit_code == 1 and stats["put_requests"] == 1
-    assert "has role VIEWER" in result.output and "OWNER role is needed" in result.output
+    assert "has role VIEWER" in result.output and "role cannot write numbers" in result.output
     assert "2 later row(s) were not sent" in result.output
 
 
@@ -221,3 +222,52 @@ def test_a_401_that_a_renewal_does_not_cure_is_a_clear_error_and_stops(tmp_path:
     assert "refused again right after numsync renewed it" in result.output
     assert "2 later row(s) were not sent" in result.output
     assert stats["otp_reused"] == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "message", "refusal", "every_file"),
+    [
+        (403, "", "No available licenses", Refusal.LICENCES, True),
+        (403, "", "no licences left", Refusal.LICENCES, True),
+        (403, "forbidden", "user x has role VIEWER; writing needs the OWNER role", Refusal.ROLE, True),
+        (403, "forbidden", "user x has no permission on the group of row 1", Refusal.GROUP, False),
+        (403, "", "Access denied", Refusal.FORBIDDEN, True),
+        (404, "", "Not Found", Refusal.NOT_FOUND, True),
+        (401, "invalid_token", "expired", Refusal.TOKEN, True),
+        (400, "limit_exceeded", "Delete: 11 rows exceed the limit of 10 per file", Refusal.LIMIT, False),
+        (400, "bad_csv", "row 2 has 3 cells", Refusal.OTHER, False),
+        (409, "", "Conflict", Refusal.OTHER, False),
+    ],
+)
+def test_read_answer(status: int, error: str, message: str, refusal: Refusal, every_file: bool) -> None:
+    answer = read_answer(status, error, message)
+    assert (answer.refusal, answer.every_file) == (refusal, every_file)
+
+
+def test_the_limit_hint_names_the_tenants_figures() -> None:
+    hint = read_answer(
+        400, "", "Delete: 11 rows exceed the limit of 10 per file; Create: 120 rows exceed the limit of 50 per file"
+    ).hint
+    assert "limits: {Delete: 10, Create: 50}" in hint
+
+
+def test_the_401_hint_tells_a_pre_issued_token_from_a_renewed_one() -> None:
+    assert "pre-issued" in read_answer(401, "", "", pre_issued=True).hint
+    assert "right after numsync renewed it" in read_answer(401, "", "", renewed=True).hint
+
+
+def test_a_404_from_the_client_stops_apply_after_one_file() -> None:
+    """The vendor's 404 ("the requested resource doesn't exist": a wrong base_url) would meet every file."""
+    puts: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        puts.append(request.method)
+        return httpx.Response(404, json={"message": "Not Found"})
+
+    auth = OCPAuth("http://ocp.test/token", Credentials(token="pre-issued"))
+    with OCPClient("http://ocp.test/integrations", auth, transport=httpx.MockTransport(handler)) as client:
+        result = apply_plan(two_file_plan(), client)
+    assert puts == ["PUT"] and result.stopped and [f.row.number for f in result.failures] == [NUMBERS[0]]
+    assert (
+        result.interrupted is not None and "base_url" in result.interrupted and "1 later row(s)" in result.interrupted
+    )

@@ -66,7 +66,7 @@ def read_answer(status: int, error: str, message: str, *, renewed: bool = False,
         if "group" in text:
             return Answer(Refusal.GROUP, "the user lacks permission on a group this file touches")
         if "role" in text:
-            return Answer(Refusal.ROLE, "the user's role cannot write numbers (the OWNER role is needed)")
+            return Answer(Refusal.ROLE, "the user's role cannot write numbers; writing needs the OWNER role")
         return Answer(Refusal.FORBIDDEN, "the user may not do this; every file would be refused")
     if status == 401:
         if pre_issued:
