@@ -217,13 +217,14 @@ def test_the_warning_says_when_the_token_expires_before_the_work_is_done() -> No
     assert needed_seconds() == 60
 
 
-def test_plan_with_a_token_about_to_expire_warns_before_it_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("plan",), ("apply", "--auto-approve"), ("drift",), ("import", "--force")])
+def test_a_token_about_to_expire_is_warned_of_before_it_is_refused(tmp_path: Path, command: tuple[str, ...]) -> None:
     with emulator_process() as emu:
         (tmp_path / "desired").mkdir()
         (tmp_path / "desired" / "uk-care.yaml").write_text('group_id: uk-care\nnumbers:\n  "+442079460958": {}\n')
         (tmp_path / "numsync.yaml").write_text(
             f"environments:\n  t:\n    base_url: {emu.base_url}\n    desired: desired\n    groups: {{uk-care: {{}}}}\n"
         )
-        result = run(tmp_path / "numsync.yaml", "plan", env={"OCP_TOKEN": jwt(time.time() + 20)})
+        result = run(tmp_path / "numsync.yaml", *command, env={"OCP_TOKEN": jwt(time.time() + 20)})
     assert "Warning: OCP_TOKEN expires in" in result.output and "cannot renew a pre-issued token" in result.output
     assert result.exit_code == 1 and "HTTP 401" in result.output  # the emulator never issued it

@@ -100,15 +100,17 @@ def connect_readonly(
     return OCPReader(env.base_url, auth, timeout=env.timeout, verify=env.ca_bundle or True, **options)
 
 
-def check_token_lifetime(credentials: Credentials, needed: float, warn: Callable[[str], None]) -> None:
-    """Tell ``warn`` when a pre-issued token will likely expire before ``needed`` seconds of work are done."""
+def check_token_lifetime(credentials: Credentials, needed: float, warn: Callable[[str], None]) -> bool:
+    """Tell ``warn`` when a pre-issued token will likely expire before ``needed`` seconds of work are done;
+    True when it did."""
     if not credentials.token:
-        return
+        return False
     message = token_warning(
         token_lifetime(credentials.token), needed, credentials.variables.token, DEFAULT_ACCESS_LIFETIME
     )
     if message:
         warn(message)
+    return message is not None
 
 
 def export_live(client: OCPReader, on_warning: Callable[[str], None] | None = None) -> list[NumberRecord]:

@@ -102,6 +102,7 @@ def run_apply(
             return ApplyOutcome(None, superseded=supersession)
     desired = load_environment_desired(env)
     credentials = Credentials.from_env(request.environ, env.credentials)
+    warned = check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)  # before the export
     journal_path = policy.journal_path(request.journal, request.environ)
     with (
         TenantLease(env.base_url, env.name),
@@ -112,7 +113,8 @@ def run_apply(
     ):
         live = export_live(client, observer.warned)
         fresh = plan_environment(env, desired, live).plan
-        check_token_lifetime(credentials, policy.needed_seconds(fresh), observer.warned)
+        if not warned:  # now that the files to send are known
+            check_token_lifetime(credentials, policy.needed_seconds(fresh), observer.warned)
         if request.plan_file:
             the_plan, as_saved = load_plan_with_data(request.plan_file)
             try:
