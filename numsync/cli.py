@@ -39,7 +39,6 @@ from numsync.reports import plan_json, text
 from numsync.reports import plandiff as plandiff_reports
 from numsync.reports import problems as problem_reports
 from numsync.reports.registry import Format, Registry, UnknownFormat
-from numsync.workflow import pipeline as pipeline_module
 from numsync.workflow.apply import ApplyResult, BatchOutcome
 from numsync.workflow.environments import environment_endpoints
 from numsync.workflow.environments import render_json as render_environments_json
@@ -309,7 +308,8 @@ def export(ctx: click.Context, out: Path | None, output_format: str) -> None:
     if output_format == "json" and out is None:
         raise click.UsageError("--format json needs --out FILE: without it the CSV itself goes to stdout")
     env = _env(ctx)
-    with connect(env, on_retry=retry_callback(_Echo())) as client:
+    observer = _Echo()
+    with connect(env, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code) as client:
         data = client.export()
     if out is None:
         sys.stdout.buffer.write(SECRETS.redact_bytes(data))
@@ -464,6 +464,12 @@ class _Echo(Observer):
     def retrying(self, method: str, path: str, reason: str, delay: float) -> None:
         # Tell the user why nothing seems to happen: a retry can wait up to minutes (Retry-After).
         say(f"  {method} {path}: {reason}, retrying in {delay:.1f}s", err=True)
+
+    def waiting_for_code(self, seconds: float) -> None:
+        say(f"Waiting {seconds:.0f} s for the next two-factor code (OCP accepts each code only once).", err=True)
+
+    def warned(self, message: str) -> None:
+        echo(f"Warning: {message}", err=True)
 
 
 class _PlanEcho(_Echo, PlanObserver):
@@ -1047,7 +1053,8 @@ def init(
     request = bootstrap.InitRequest(
         ctx.obj["config_path"], region, group_ids, base_url, desired, force, ctx.obj["env_name"], os.environ
     )
-    outcome = bootstrap.run_init(request, on_retry=retry_callback(_Echo()))
+    observer = _Echo()
+    outcome = bootstrap.run_init(request, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code)
     if output_format == "json":
         rendered = outcome_reports.render_init(
             outcome.path, outcome.environment, outcome.groups, outcome.discovered_from
@@ -1098,10 +1105,3 @@ def environments_command(ctx: click.Context, output_format: str) -> None:
     """Show every environment's resolved API and token endpoints. Needs no credentials and no network."""
     endpoints = environment_endpoints(_config(ctx), ctx.obj["env_name"])
     echo(render_environments_json(endpoints) if output_format == "json" else render_environments_text(endpoints))
-
-
-def _say_otp_wait(seconds: float) -> None:
-    say(f"Waiting {seconds:.0f} s for the next two-factor code (OCP accepts each code only once).", err=True)
-
-
-pipeline_module.otp_wait_notice = _say_otp_wait

@@ -24,6 +24,7 @@ from numsync.core.policy import GroupPolicy, RetireMark, Safety, Suppression
 from numsync.core.schema import schema_problems
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import ConfigError, FreezeError, NumberFormatError, YamlSyntaxError
+from numsync.ocp.auth import CredentialVariables
 from numsync.ocp.otp import OtpPolicy
 from numsync.ocp.regions import DEFAULT_REALM, REGIONS, Region, host_of, token_url_on
 from numsync.ocp.retry import RetryPolicy
@@ -56,6 +57,7 @@ class Environment:
     ``region``: the vendor region the endpoints came from, when numsync.yaml names one;
     ``otp``: the tenant's two-factor policy (``otp:`` period and look-around, ``otp_field:``).
     ``settle``: how long to wait for live to stop moving after an unknown outcome (``settle:``).
+    ``credentials``: the names of the variables its credentials are read from (``credentials:``).
     """
 
     name: str
@@ -81,6 +83,7 @@ class Environment:
     #: The cache of parsed desired files (see numsync.core.desiredcache); None: no cache. Not compared,
     #: like ``repository``: it changes how fast the desired files load, never what they hold.
     cache_dir: Path | None = field(default=None, compare=False)
+    credentials: CredentialVariables = field(default_factory=CredentialVariables)
     #: Warnings about ``${VAR}``s in its endpoints that have no value here: offline commands (validate,
     #: fmt, environments) report them and go on; reaching OCP refuses (:meth:`require_endpoints`).
     unresolved: tuple[Problem, ...] = ()
@@ -288,6 +291,7 @@ def _environment(
         region=region,
         otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),
         unresolved=tuple(unresolved),
+        credentials=_credentials(spec, problems),
     )
 
 
@@ -332,6 +336,31 @@ def _retirement(
             )
         )
     return found
+
+
+def _credentials(spec: yamlsrc.YamlMap, problems: list[Problem]) -> CredentialVariables:
+    """``credentials:``: which variables hold this environment's credentials; one variable may not hold two of them."""
+    given = spec.get("credentials")
+    if not given:
+        return CredentialVariables()
+    variables = CredentialVariables(**given)
+    names = [
+        variables.username,
+        variables.password,
+        variables.totp_secret,
+        variables.otp,
+        variables.token,
+    ]
+    for key, name in given.items():
+        if names.count(name) > 1:
+            problems.append(
+                Problem(
+                    given.value_locations[key],
+                    f"credentials: {key} reads {name}, which another credential reads too; give each its own variable",
+                    "config-credentials",
+                )
+            )
+    return variables
 
 
 def _desired_link_problems(folder: Path, where: Location, repository: Path) -> list[Problem]:

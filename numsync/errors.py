@@ -224,13 +224,16 @@ class ApiError(RemoteError):
     """OCP answered with an error status, or not at all. ``status`` is None for transport errors.
 
     ``sent`` tells whether the request body may have reached the server (matters for writes:
-    an ambiguous write is never retried blindly).
+    an ambiguous write is never retried blindly). ``every_file``: OCP refused for a reason every
+    later file would meet too (no licences, a role that cannot write, a token a fresh login did not
+    cure): apply stops sending.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, sent: bool = True) -> None:
+    def __init__(self, message: str, *, status: int | None = None, sent: bool = True, every_file: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.sent = sent
+        self.every_file = every_file
 
     def explain_unwritten(self) -> str:
         return str(self)

@@ -440,3 +440,32 @@ def test_a_refusal_that_echoes_the_password_or_code_does_not_leak_them() -> None
     message = str(caught.value)
     assert "bad password *** or code ***" in message
     assert password not in message and "246810" not in message
+
+
+def test_a_lost_login_answer_is_not_resent_with_the_same_code() -> None:
+    """The first token request reaches OCP but its answer is lost: the retry carries another code (TOTP secret),
+    and with OCP_OTP's single code there is none, which the error says."""
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            sent.append(parse_qs(request.read().decode())["otp"][0])
+            if len(sent) == 1:
+                raise httpx.ReadError("connection reset by peer")
+            return httpx.Response(200, json={"access_token": "a" * 20, "expires_in": 300})
+        return httpx.Response(200, content=CSV)
+
+    with tempfile.TemporaryDirectory() as folder:
+        auth = OCPAuth(TOKEN_URL, DEMO, otp=OtpPolicy(period=30, look_around=1), ledger=StepLedger(Path(folder) / "l"))
+        with OCPReader(BASE, auth, transport=httpx.MockTransport(handler), retry=FAST) as client:
+            assert client.export() == CSV
+    assert len(sent) == 2 and sent[0] != sent[1]
+
+    sent.clear()
+    given = Credentials("demo", "demo-secret", otp="123456")
+    with OCPReader(BASE, OCPAuth(TOKEN_URL, given), transport=httpx.MockTransport(handler), retry=FAST) as client:
+        with pytest.raises(AuthError) as caught:
+            client.export()
+    assert (
+        sent == ["123456"] and "OCP_OTP holds one code" in str(caught.value) and "OCP_TOTP_SECRET" in str(caught.value)
+    )

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numsync.core.model import Field, NumberRecord
-from numsync.ocp.csvcodec import ExportFormatError, parse_export, write_operations
+from numsync.ocp.csvcodec import ExportFormatError, parse_export, read_export, write_operations
 from numsync.ocp.rows import OperationRow
 from numsync.ocp.vocabulary import FIELD_OF_COLUMN, NULL, Operation
 
@@ -311,9 +311,18 @@ def test_a_value_under_a_header_cell_without_a_name_names_its_row_and_column() -
     assert "export row 2, column 4: 'stray' is under a header cell without a name" in str(info.value)
 
 
-def test_empty_unnamed_columns_are_accepted() -> None:
+def test_empty_unnamed_columns_are_accepted_with_a_warning_naming_them() -> None:
     data = export_csv([row("+12015550123"), row("+12015550124")], columns=[*VENDOR_COLUMNS, "", " "])
-    assert [r.number for r in parse_export(data)] == ["+12015550123", "+12015550124"]
+    read = read_export(data)
+    assert [r.number for r in read.records] == ["+12015550123", "+12015550124"]
+    assert read.records == parse_export(data)
+    n = len(VENDOR_COLUMNS)
+    [warning] = read.warnings
+    assert f"no name in column(s) {n + 1}, {n + 2} (of {n + 2})" in warning and "export it again" in warning
+
+
+def test_an_export_with_every_column_named_has_no_warning() -> None:
+    assert read_export(export_csv([row("+12015550123")])).warnings == ()
 
 
 @pytest.mark.parametrize("column", ["NUMBER", "GROUP_ID"])

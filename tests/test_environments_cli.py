@@ -125,3 +125,28 @@ def test_a_variable_without_a_value_is_shown_unresolved_with_a_warning(
     assert warning.startswith("numsync.yaml:12:15: environment variable NS_LOCAL_URL is not set")
     text_result = environments()
     assert "  warning: numsync.yaml:12:15: environment variable NS_LOCAL_URL is not set" in text_result.stdout
+
+
+#: The vendor's token endpoints ("API Authentication": hosts and authentication endpoints), spelled out here.
+VENDOR_TOKEN_URLS = {
+    "EU1": "https://eu1-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+    "US1": "https://us1-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+    "US2": "https://auth.us2-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+    "US1W": "https://us1-w-m.ocp.ai/auth/realms/master/protocol/openid-connect/token",
+    "CA1": "https://pub.ca1.ocp.ai/auth/realms/ocp/protocol/openid-connect/token",
+    "FRANKFURT": "https://pub.frankfurt.ocp.ai/auth/realms/ocp/protocol/openid-connect/token",
+}
+
+
+def test_json_shows_the_vendors_token_url_for_every_region(project: Path) -> None:
+    """A numsync.yaml listing every region (CA1 and FRANKFURT with the base_url the vendor leaves to the tenant)."""
+    lines = ["environments:"]
+    for region in VENDOR_TOKEN_URLS:
+        lines += [f"  {region.lower()}:", f"    region: {region}", "    desired: desired", "    groups: {ocp-qa: {}}"]
+        if region in ("CA1", "FRANKFURT"):
+            lines.append(f"    base_url: https://tenant.{region.lower()}.example.test/integrations")
+    (project / "numsync.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = environments("--format", "json")
+    assert result.exit_code == 0, result.output
+    shown = {e["region"]: e["token_url"] for e in json.loads(result.stdout)}
+    assert shown == VENDOR_TOKEN_URLS

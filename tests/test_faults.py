@@ -498,8 +498,20 @@ def test_a_missing_spec_file_is_a_usage_error(tmp_path: Path) -> None:
         ),
         ({"target": "export", "kind": "latency", "seconds": "slow"}, "seconds must be a number"),
         ({"target": "export", "kind": "html", "times": -1}, "times must be a whole number"),
+        ({"target": "put", "kind": "status", "status": 403, "message": 403}, "message must be text"),
+        ({"target": "put", "kind": "status", "error": ""}, "error must be a non-empty code"),
+        ({"target": "put", "kind": "blank_column"}, "fault kind blank_column applies to target export"),
     ],
-    ids=["probability-text", "probability-above-1", "status-text", "seconds-text", "times-negative"],
+    ids=[
+        "probability-text",
+        "probability-above-1",
+        "status-text",
+        "seconds-text",
+        "times-negative",
+        "message-number",
+        "error-empty",
+        "blank-column-on-put",
+    ],
 )
 def test_a_rule_with_wrong_value_types_is_refused(rule: dict, message: str) -> None:
     with pytest.raises(ValueError) as caught:
@@ -565,3 +577,23 @@ def _assert_converged(emu: EmulatorProcess, env: Environment, desired: dict[str,
     final = parse_export(raw_export(emu, bearer(emu)).content)
     remaining = diff(desired, final, env.groups)
     assert remaining.empty and not remaining.unmanaged, remaining.changes
+
+
+# --- an export with a trailing empty, unnamed column: accepted, and plan, apply and drift say so ----------
+
+
+@pytest.mark.parametrize("command", [("plan",), ("apply", "--auto-approve"), ("drift",)])
+def test_a_trailing_empty_unnamed_export_column_is_a_warning_in_plan_apply_and_drift(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    from cli_workspace import live_records, run, workspace, write_desired
+
+    with emulator(tmp_path, [{"target": "export", "kind": "blank_column"}]) as emu:
+        config = workspace(tmp_path, emu.base_url, {"uk-care": False})
+        write_desired(tmp_path, [r for r in live_records(emu) if r.group_id == "uk-care"], ["uk-care"])
+        result = run(config, *command)
+        puts = emu.stats()["put_requests"]
+    assert result.exit_code == 0, result.output
+    assert "Warning: the export's header has no name in column(s) 13 (of 13)" in result.output
+    assert result.output.count("has no name in column") == 1  # once per run, not per export
+    assert puts == 0  # the desired number matches live: nothing to write

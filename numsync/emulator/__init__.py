@@ -29,9 +29,10 @@ Auth
   no rotation).
 - Two-factor is mandatory, as on OCP: every user must send a TOTP code (RFC 6238, six
   digits) in form field ``otp``; ``--no-otp`` turns it off for a quick local try (a
-  password alone then logs in). All users share one secret,
-  ``--totp-secret BASE32``, default ``JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP`` (the seeded users'
-  documented secret, for tests and demos only). As Keycloak's OTP policy: codes last
+  password alone then logs in). Each user has a TOTP secret: its own, given with
+  ``--user-totp USER=BASE32`` (repeatable; kept in the ``--state`` file), or else the
+  emulator's, ``--totp-secret BASE32``, default ``JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP`` (the
+  seeded users' documented secret, for tests and demos only). As Keycloak's OTP policy: codes last
   ``--otp-period`` s (30), a code of up to ``--otp-look-around`` steps (1) before or after
   now is accepted, and an accepted code is never accepted again. Answers, all HTTP 401
   ``invalid_grant`` (our choice among Keycloak's): no code -> "Invalid user credentials"; a
@@ -112,7 +113,12 @@ Admin endpoints and state
 - ``GET /_emulator/state`` never shows passwords or tokens. Faults (``--faults``,
   see :mod:`numsync.emulator.faults`) can also make it finish a file after answering
   (``late``), serve an export that lags its writes (``lag``), echo a request in its
-  error body (``echo``) and play a second writer (``writer``). The ``--state`` file
+  error body (``echo``), play a second writer (``writer``) and end the export with an empty
+  column without a name (``blank_column``). A fault rule's ``message:``
+  (and ``error:``) set the JSON body of the answer it gives, so every answer on the vendor's
+  "HTTP Code Responses" page can be played with the vendor's words: 202, 402, 409, a 403
+  "No available licenses" (the emulator's own 403s name the role or the group), a 401, a 400
+  ``limit_exceeded``. The ``--state`` file
   does hold the emulator's login passwords (so a restart can log in) and is
   written with mode 0600, atomically, after every successful change.
 - Only loopback hosts are accepted by the command: demo passwords and the admin

@@ -632,7 +632,8 @@ async def _token(emu: Emulator, request: Request) -> Response:
         if user is None or not hmac.compare_digest(user.password.encode(), password.encode()):
             return JSONResponse({"error": "invalid_grant", "error_description": "Invalid user credentials"}, 401)
         if emu.two_factor is not None:
-            refusal, reused = emu.two_factor.check(user.username, str(form.get(OTP_FIELD) or ""), emu.clock())
+            code = str(form.get(OTP_FIELD) or "")
+            refusal, reused = emu.two_factor.check(user.username, code, emu.clock(), user.totp_secret)
             if refusal is not None:
                 emu.stats.otp_refused += 1
                 emu.stats.otp_reused += reused

@@ -117,16 +117,30 @@ def write_port_file(path: Path, port: int) -> None:
     os.replace(tmp, path)
 
 
-def _totp_secret(text: str) -> str:
+def set_user_secrets(state: TenantState, specs: tuple[str, ...]) -> None:
+    """Give users their own TOTP secrets from ``USER=BASE32`` values (``--user-totp``). Raises click.BadParameter."""
+    for spec in specs:
+        username, sep, secret = spec.partition("=")
+        if not sep or username not in state.users:
+            known = ", ".join(sorted(state.users))
+            raise click.BadParameter(
+                f"expected USER=BASE32 with USER one of {known}, not {username!r}", param_hint="--user-totp"
+            )
+        state.users[username].totp_secret = _totp_secret(secret, "--user-totp")
+
+
+def _totp_secret(text: str, option: str = "--totp-secret") -> str:
     import binascii
 
     import pyotp
 
     secret = "".join(text.split()).upper()
+    if not secret:
+        raise click.BadParameter("the secret is empty", param_hint=option)
     try:
         pyotp.TOTP(secret).at(0)
     except (binascii.Error, ValueError):
-        raise click.BadParameter("not a base32 secret (letters A-Z, digits 2-7)", param_hint="--totp-secret") from None
+        raise click.BadParameter("not a base32 secret (letters A-Z, digits 2-7)", param_hint=option) from None
     return secret
 
 
@@ -197,6 +211,13 @@ def _totp_secret(text: str) -> str:
     help="TOTP secret of every user (two-factor is on by default, as on OCP).",
 )
 @click.option(
+    "--user-totp",
+    "user_totp",
+    multiple=True,
+    metavar="USER=BASE32",
+    help="A user's own TOTP secret (repeatable); users without one have --totp-secret's.",
+)
+@click.option(
     "--no-otp",
     "otp_off",
     is_flag=True,
@@ -226,6 +247,7 @@ def emulator_command(
     faults_path: Path | None,
     fault_seed: int,
     totp_secret: str,
+    user_totp: tuple[str, ...],
     otp_off: bool,
     otp_period: int,
     otp_look_around: int,
@@ -234,6 +256,9 @@ def emulator_command(
     address = loopback_address(host)
     limits = parse_limits(limit_values)
     state = build_state(state_path, seed, from_csv, user_specs)
+    set_user_secrets(state, user_totp)
+    if user_totp and state_path is not None:
+        save_state(state, state_path)
     two_factor = None if otp_off else TwoFactor(_totp_secret(totp_secret), otp_period, otp_look_around)
     app: Starlette | FaultInjector = create_app(
         state,

@@ -21,7 +21,9 @@ coin toss (``probability``) fires. Example::
 - ``reset_before``: drop the connection before processing;
 - ``reset_after``: process, then drop the connection without an answer;
 - ``cut``: process, then send only the first half of the body and drop the connection;
-- ``html``: answer 200 with an HTML maintenance page instead.
+- ``html``: answer 200 with an HTML maintenance page instead;
+- ``blank_column`` (export): process, then end every line with one more cell, empty, under a header
+  cell without a name (what a spreadsheet's save can add): numsync accepts it, with a warning.
 
 Faults of a tenant that is more than flaky:
 
@@ -35,6 +37,13 @@ Faults of a tenant that is more than flaky:
 - ``writer`` (put): process the file, then change the NOTE of another number (``number``,
   or the first one the file does not name): a second writer between two files.
 
+``message`` (and ``error``) give the JSON body of a ``status``, ``status_after`` or ``late`` answer,
+``{"error": error, "message": message}`` (a token answer also as ``error_description``), so each of the
+vendor's answers can be played: ``{target: put, kind: status, status: 403, message: "No available
+licenses"}``, a 402, 409 or 202 with the vendor's words, ``{target: put, kind: status, status: 400,
+error: limit_exceeded, message: "Delete: 11 rows exceed the limit of 10 per file"}``. Without them the
+body says the fault was injected.
+
 ``times`` caps how often a rule fires; ``after`` lets the first N requests it would match pass
 untouched (``{target: token, kind: status, status: 401, after: 1}``: the first login works,
 every later token request fails). The coin tosses come from ``random.Random(seed)``.
@@ -44,7 +53,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import csv
 import email.utils
+import io
 import json
 import random
 import time
@@ -68,12 +79,26 @@ KINDS = (
     "lag",
     "echo",
     "writer",
+    "blank_column",
 )
 TARGETS = ("token", "export", "put", "any")
 #: Kinds that only make sense for one target.
-KIND_TARGET = {"late": "put", "lag": "export", "writer": "put"}
+KIND_TARGET = {"late": "put", "lag": "export", "writer": "put", "blank_column": "export"}
 ANSWERS = ("status", "reset")
-RULE_KEYS = {"target", "kind", "probability", "status", "seconds", "retry_after", "times", "after", "answer", "number"}
+RULE_KEYS = {
+    "target",
+    "kind",
+    "probability",
+    "status",
+    "seconds",
+    "retry_after",
+    "times",
+    "after",
+    "answer",
+    "number",
+    "message",
+    "error",
+}
 
 
 class InjectedDisconnect(Exception):
@@ -94,6 +119,8 @@ class FaultRule:
     after: int = 0
     answer: str = "status"
     number: str | None = None
+    message: str | None = None
+    error: str = "injected"
     fired: int = 0
     seen: int = 0
 
@@ -126,6 +153,10 @@ class FaultRule:
             raise ValueError(f"fault kind {rule.kind} applies to target {needed}, not {rule.target!r}")
         if rule.answer not in ANSWERS:
             raise ValueError(f"answer must be one of {ANSWERS}, not {rule.answer!r}")
+        if rule.message is not None and not isinstance(rule.message, str):
+            raise ValueError(f'message must be text like "No available licenses", not {rule.message!r}')
+        if not isinstance(rule.error, str) or not rule.error:
+            raise ValueError(f"error must be a non-empty code like limit_exceeded, not {rule.error!r}")
         if rule.number is not None and not isinstance(rule.number, str):
             raise ValueError(f'number must be a string like "+12015550123", not {rule.number!r}')
         if rule.retry_after is not None:
@@ -207,10 +238,7 @@ class FaultInjector:
             if rule.answer == "reset":
                 await _drop(send)
             await _answer(
-                send,
-                rule.status,
-                [],
-                b'{"error": "injected", "message": "injected fault: still processing after this answer"}',
+                send, rule.status, [], _body(rule, "put", "injected fault: still processing after this answer")
             )
         elif rule.kind == "lag":
             await self._lagging_export(rule.seconds, scope, receive, send)
@@ -229,7 +257,7 @@ class FaultInjector:
                 send,
                 rule.status,
                 _retry_after_header(rule.retry_after),
-                b'{"error": "injected", "message": "injected fault: nothing was processed"}',
+                _body(rule, target or "", "injected fault: nothing was processed"),
             )
         elif rule.kind == "html":
             await _answer(
@@ -243,14 +271,11 @@ class FaultInjector:
         else:
             status, headers, body = await _run(self._app, scope, receive)
             if rule.kind == "status_after":
-                await _answer(
-                    send,
-                    rule.status,
-                    [],
-                    json.dumps({"error": "injected", "message": "injected fault after processing"}).encode(),
-                )
+                await _answer(send, rule.status, [], _body(rule, target or "", "injected fault after processing"))
             elif rule.kind == "reset_after":
                 await _drop(send)
+            elif rule.kind == "blank_column":
+                await _answer(send, status, [(b"content-type", b"text/csv; charset=utf-8")], _widened(body))
             else:  # cut
                 kept = [(k, v) for k, v in headers if k.lower() != b"content-length"] + [
                     (b"content-length", str(len(body)).encode())
@@ -287,6 +312,23 @@ class FaultInjector:
         self._remember({"type": "http", "method": "PATCH", "path": "/_emulator/writer"})
         numbers[target].set("NOTE", f"changed by another writer ({rule.fired})")
         emu.persist()
+
+
+def _widened(body: bytes) -> bytes:
+    """The CSV ``body`` with one more, empty cell at the end of every row (under an unnamed header cell)."""
+    rows = csv.reader(io.StringIO(body.decode("utf-8"), newline=""))
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows([*row, ""] for row in rows)
+    return out.getvalue().encode("utf-8")
+
+
+def _body(rule: FaultRule, target: str, default: str) -> bytes:
+    """The JSON body of an injected answer: the rule's ``error`` and ``message``, Keycloak's field too for a token."""
+    message = default if rule.message is None else rule.message
+    body = {"error": rule.error, "message": message}
+    if target == "token":
+        body["error_description"] = message
+    return json.dumps(body, ensure_ascii=False).encode()
 
 
 async def _read_body(receive: Any) -> bytes:

@@ -154,12 +154,14 @@ class NumberRow:
 
 @dataclass(slots=True)
 class User:
-    """A login. ``role`` is one of :data:`ROLES`; ``groups`` lists GROUP_IDs or ``["*"]`` for all."""
+    """A login. ``role`` is one of :data:`ROLES`; ``groups`` lists GROUP_IDs or ``["*"]`` for all;
+    ``totp_secret``: the user's own two-factor secret (base32), None for the emulator's ``--totp-secret``."""
 
     username: str
     password: str
     role: str
     groups: list[str] = field(default_factory=lambda: [ALL_GROUPS])
+    totp_secret: str | None = None
 
     def may_access(self, group_id: str) -> bool:
         """Whether this user has permission on ``group_id``."""
@@ -221,6 +223,8 @@ class TenantState:
             del entry["username"]
             if include_passwords:
                 entry["password"] = user.password
+                if user.totp_secret:
+                    entry["totp_secret"] = user.totp_secret
             users[name] = entry
         return {
             "format": STATE_FORMAT,
@@ -260,7 +264,13 @@ class TenantState:
             }
             numbers = {str(r["NUMBER"]): NumberRow.from_json(r) for r in data.get("numbers", [])}
             users = {
-                name: User(name, str(u["password"]), str(u["role"]), [str(x) for x in u.get("groups", [ALL_GROUPS])])
+                name: User(
+                    name,
+                    str(u["password"]),
+                    str(u["role"]),
+                    [str(x) for x in u.get("groups", [ALL_GROUPS])],
+                    str(u["totp_secret"]) if u.get("totp_secret") else None,
+                )
                 for name, u in data.get("users", {}).items()
             }
         except (KeyError, TypeError, AttributeError) as exc:

@@ -2,8 +2,9 @@
 
 Keycloak's OTP policy: codes last ``period`` seconds (default 30), a code of up to
 ``look_around`` steps before or after now is accepted (default 1), and an accepted code is
-never accepted again. The emulator applies one secret to every user; two-factor is on unless
-``--no-otp``, so the seeded users can log in with :data:`DEFAULT_TOTP_SECRET`.
+never accepted again. Each user may have a secret of its own (``--user-totp``); the others use
+the emulator's (``--totp-secret``, by default :data:`DEFAULT_TOTP_SECRET`, the seeded users'
+documented one). Two-factor is on unless ``--no-otp``.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ class TwoFactor:
     look_around: int = 1
     used: dict[str, set[int]] = field(default_factory=dict)
 
-    def check(self, username: str, code: str, now: float) -> tuple[str | None, bool]:
-        """``(refusal, reused)``: refusal is None when ``code`` is accepted (its step is then spent)."""
+    def check(self, username: str, code: str, now: float, secret: str | None = None) -> tuple[str | None, bool]:
+        """``(refusal, reused)``: refusal is None when ``code`` is accepted (its step is then spent).
+
+        ``secret``: the user's own TOTP secret; None for :attr:`secret`, the emulator's."""
         import pyotp
 
         if not code:
             return MISSING_CODE, False
-        totp = pyotp.TOTP(self.secret, interval=self.period)
+        totp = pyotp.TOTP(secret or self.secret, interval=self.period)
         current = int(now // self.period)
         for step in range(current - self.look_around, current + self.look_around + 1):
             if hmac.compare_digest(totp.at(step * self.period), code):

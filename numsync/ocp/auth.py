@@ -9,6 +9,9 @@ call carries ``Authorization: Bearer <token>``.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -18,17 +21,41 @@ import httpx
 
 from numsync.errors import AuthError
 from numsync.ocp.otp import OtpPolicy, StepLedger, TotpCodes, check_secret
-from numsync.ocp.retry import READ
+from numsync.ocp.retry import READ, RESEND
 from numsync.redaction import SECRETS, Redactor
 
 #: Renew this many seconds before the access token expires, so a request never carries a dying token.
 EXPIRY_LEEWAY = 30.0
 
 
+#: Set on a 401 answer that came right after numsync renewed the token and replayed the request.
+RENEWED = "numsync_renewed"
+#: Set on a 401 answer to a request that carried a pre-issued token (one numsync cannot renew).
+PRE_ISSUED = "numsync_pre_issued"
+#: OCP's access-token lifetime when nothing says otherwise (``expires_in`` in the vendor's example answer).
+DEFAULT_ACCESS_LIFETIME = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialVariables:
+    """The names of the environment variables credentials are read from (``credentials:`` in numsync.yaml)."""
+
+    username: str = "OCP_USERNAME"
+    password: str = "OCP_PASSWORD"
+    totp_secret: str = "OCP_TOTP_SECRET"
+    otp: str = "OCP_OTP"
+    token: str = "OCP_TOKEN"
+
+    def secret_names(self) -> tuple[str, ...]:
+        """The variables that hold secrets (everything but the username)."""
+        return (self.password, self.token, self.otp, self.totp_secret)
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """Who numsync acts as: a username and password, or a pre-issued bearer token.
 
+    ``variables``: where they were read from, for messages (names, never values).
     ``repr`` hides the secrets so they cannot leak into logs or tracebacks.
     """
 
@@ -37,34 +64,58 @@ class Credentials:
     token: str | None = None
     otp: str | None = None
     totp_secret: str | None = None
+    variables: CredentialVariables = CredentialVariables()
 
     def __repr__(self) -> str:
         kind = "token" if self.token else f"user={self.username!r}"
         return f"Credentials({kind}, secrets hidden)"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
-        """Read ``OCP_TOKEN``, or ``OCP_USERNAME`` + ``OCP_PASSWORD`` (+ ``OCP_OTP`` or ``OCP_TOTP_SECRET``). Raises AuthError if neither."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, variables: CredentialVariables | None = None
+    ) -> Credentials:
+        """Read the token variable (``OCP_TOKEN``), or username + password (``OCP_USERNAME``, ``OCP_PASSWORD``) with
+        ``OCP_OTP`` or ``OCP_TOTP_SECRET`` — or the variables ``variables`` names instead. Raises AuthError if neither,
+        or when the TOTP secret cannot be one (naming the variable, never its value)."""
         env = os.environ if environ is None else environ
-        if env.get("OCP_TOKEN", "").strip():
+        names = variables or CredentialVariables()
+        # masked from here on, whatever the variables are called (the CLI knows only the default names)
+        SECRETS.add(*(env.get(name) for name in names.secret_names()))
+        SECRETS.add_basic(env.get(names.username), env.get(names.password))
+        if env.get(names.token, "").strip():
+            # a token never holds whitespace; a stray newline would leak it in an error
+            return cls(token=env[names.token].strip(), variables=names)
+        if env.get(names.username) and env.get(names.password):
+            secret = env.get(names.totp_secret, "").strip()
             return cls(
-                token=env["OCP_TOKEN"].strip()
-            )  # a token never holds whitespace; a stray newline would leak it in an error
-        if env.get("OCP_USERNAME") and env.get("OCP_PASSWORD"):
-            secret = env.get("OCP_TOTP_SECRET", "").strip()
-            return cls(
-                username=env["OCP_USERNAME"],
-                password=env["OCP_PASSWORD"],
-                otp=env.get("OCP_OTP", "").strip() or None,
-                totp_secret=check_secret(secret) if secret else None,
+                username=env[names.username],
+                password=env[names.password],
+                otp=env.get(names.otp, "").strip() or None,
+                totp_secret=check_secret(secret, names.totp_secret) if secret else None,
+                variables=names,
             )
         raise AuthError(
-            "no OCP credentials: set OCP_USERNAME and OCP_PASSWORD (plus OCP_OTP or OCP_TOTP_SECRET where two-factor is on), or OCP_TOKEN with a pre-issued access token."
+            f"no OCP credentials: set {names.username} and {names.password} (plus {names.otp} or "
+            f"{names.totp_secret} where two-factor is on), or {names.token} with a pre-issued access token."
         )
 
     def secrets(self) -> list[str]:
         """The secret values, for redaction."""
         return [s for s in (self.password, self.token, self.otp, self.totp_secret) if s]
+
+
+def token_lifetime(token: str, now: float | None = None) -> float | None:
+    """Seconds until a pre-issued access token expires, read from its JWT ``exp`` claim without verifying it
+    (numsync only wants to warn in time; OCP checks the signature). None when the token is no readable JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+        expires = float(payload["exp"])
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        return None
+    return expires - (time.time() if now is None else now)
 
 
 class OCPAuth(httpx.Auth):
@@ -115,11 +166,19 @@ class OCPAuth(httpx.Auth):
             yield from self._renew()
         request.headers["Authorization"] = f"Bearer {self._access}"
         response = yield request
-        if response.status_code == 401 and not self.credentials.token:
-            self._access = None
-            yield from self._renew()
-            request.headers["Authorization"] = f"Bearer {self._access}"
-            yield request
+        if response.status_code != 401:
+            return
+        if self.credentials.token:
+            response.extensions[PRE_ISSUED] = True  # nothing to renew it with: the client says so
+            return
+        # A token OCP refuses before numsync thinks it expires (revoked, or the clocks differ): renew once
+        # (refresh token, else a password login with a new code) and replay; the file was refused unprocessed.
+        self._access = None
+        yield from self._renew()
+        request.headers["Authorization"] = f"Bearer {self._access}"
+        response = yield request
+        if response.status_code == 401:
+            response.extensions[RENEWED] = True  # a fresh token did not help: the client makes it a clear error
 
     def _renew(self) -> Generator[httpx.Request, httpx.Response, None]:
         if self._refresh and self.clock() < self._refresh_expires - EXPIRY_LEEWAY:
@@ -127,18 +186,31 @@ class OCPAuth(httpx.Auth):
             if response.status_code == 200:
                 self._store(response)
                 return
+        sent: list[str | None] = []
+        response = yield self._password_request(sent)
+        if response.status_code != 200:
+            raise AuthError(_refusal(response, self.credentials, sent[-1]))
+        self._store(response)
+
+    def _password_request(self, sent: list[str | None]) -> httpx.Request:
+        """A password-grant token request with a new one-time code, appended to ``sent``.
+
+        The request carries :data:`RESEND`: if the transport must send it again after it may have reached
+        OCP (a dropped connection, a 5xx), it sends a new request with a new code — OCP may have accepted
+        the first one, and never accepts a code twice."""
         form = {
             "grant_type": "password",
             "username": self.credentials.username or "",
             "password": self.credentials.password or "",
         }
         code = self._one_time_code()
+        sent.append(code)
         if code:
             form[self.otp.field] = code
-        response = yield self._token_request(form)
-        if response.status_code != 200:
-            raise AuthError(_refusal(response, self.credentials, code))
-        self._store(response)
+        request = self._token_request(form)
+        if code:
+            request.extensions[RESEND] = lambda: self._password_request(sent)
+        return request
 
     def _one_time_code(self) -> str | None:
         """The code for this password login; None without two-factor credentials."""
@@ -146,9 +218,11 @@ class OCPAuth(httpx.Auth):
             return self._codes.next_code(self.token_url, self.credentials.username or "")
         if self.credentials.otp:
             if self._given_code_used:
+                names = self.credentials.variables
                 raise AuthError(
-                    "numsync had to log in again, but OCP_OTP holds one code and OCP accepts each code once; "
-                    "set OCP_TOTP_SECRET instead so numsync can make a fresh code"
+                    f"numsync had to log in again (or resend a login whose answer was lost), but {names.otp} holds "
+                    "one code and OCP accepts each code once; "
+                    f"set {names.totp_secret} instead so numsync can make a fresh code"
                 )
             self._given_code_used = True
             return self.credentials.otp
@@ -181,10 +255,12 @@ class OCPAuth(httpx.Auth):
 
 def _refusal(response: httpx.Response, credentials: Credentials, code: str | None) -> str:
     username = credentials.username
+    names = credentials.variables
     reason = ""
     try:
         body = response.json()
-        reason = str(body.get("error_description") or body.get("error") or "")
+        if isinstance(body, dict):
+            reason = str(body.get("error_description") or body.get("error") or "")
     except ValueError:
         pass
     # a server that echoes what it was sent must not leak it
@@ -196,10 +272,10 @@ def _refusal(response: httpx.Response, credentials: Credentials, code: str | Non
     if code is None:
         return (
             f"{refused} numsync sent no two-factor code, and two-factor authentication is mandatory on OCP: "
-            "set OCP_TOTP_SECRET to the account's TOTP secret (or OCP_OTP to a current code). "
-            "Otherwise check OCP_USERNAME and OCP_PASSWORD, or the environment's token_url."
+            f"set {names.totp_secret} to the account's TOTP secret (or {names.otp} to a current code). "
+            f"Otherwise check {names.username} and {names.password}, or the environment's token_url."
         )
     return (
-        f"{refused} Check OCP_USERNAME, OCP_PASSWORD and the two-factor code (OCP_TOTP_SECRET or OCP_OTP; the "
-        "environment's otp: period must match the tenant's), or the environment's token_url."
+        f"{refused} Check {names.username}, {names.password} and the two-factor code ({names.totp_secret} or "
+        f"{names.otp}; the environment's otp: period must match the tenant's), or the environment's token_url."
     )

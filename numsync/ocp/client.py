@@ -7,7 +7,9 @@ executes an operation file. What the vendor leaves open is handled defensively:
 - PUT answer: per-row JSON results are read when present (``results`` with ``row``,
   ``NUMBER``, ``OPERATION``, ``status``, ``message``); any other 2xx body means "accepted,
   outcome per row unknown" and apply's verification re-export decides;
-- error bodies: JSON ``message``/``error`` when present, else the first bytes, shown safely.
+- error bodies: JSON ``message``/``error`` when present, else the first bytes, shown safely;
+  what the answer means (refused before processing, refused for every file) is read by
+  numsync.ocp.answers from the vendor's "HTTP Code Responses".
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 import httpx
 
 from numsync.errors import ApiError, ReadOnlyViolation
-from numsync.ocp.auth import OCPAuth
+from numsync.ocp.answers import read_answer
+from numsync.ocp.auth import PRE_ISSUED, RENEWED, OCPAuth
 from numsync.ocp.csvcodec import preview
 from numsync.ocp.retry import READ, RetryPolicy, RetryTransport
 
@@ -149,19 +152,29 @@ class OCPClient(OCPReader):
 def _raise_for_status(response: httpx.Response, what: str) -> None:
     if response.is_success:
         return
-    message = ""
+    message = error = ""
     try:
         body: Any = response.json()
         if isinstance(body, dict):
-            message = str(body.get("message") or body.get("error_description") or body.get("error") or "")
+            error = str(body.get("error") or "")
+            message = str(body.get("message") or body.get("error_description") or error)
     except (ValueError, json.JSONDecodeError):
         pass
+    answer = read_answer(
+        response.status_code,
+        error,
+        message,
+        renewed=bool(response.extensions.get(RENEWED)),
+        pre_issued=bool(response.extensions.get(PRE_ISSUED)),
+    )
     if not message:
         message = f"body starts with {preview(response.content)}"
-    hint = {401: " (the token was refused)", 403: " (the user lacks the OWNER role or permission on a group)"}.get(
-        response.status_code, ""
+    hint = f" ({answer.hint})" if answer.hint else ""
+    raise ApiError(
+        f"{what} refused by OCP: HTTP {response.status_code}{hint}: {message}",
+        status=response.status_code,
+        every_file=answer.every_file,
     )
-    raise ApiError(f"{what} refused by OCP: HTTP {response.status_code}{hint}: {message}", status=response.status_code)
 
 
 def _row_results(response: httpx.Response) -> list[RowResult] | None:

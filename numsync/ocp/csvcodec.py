@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from numsync.core.files import not_utf8
 from numsync.core.model import FIELDS, PLAIN_E164, Field, NumberRecord, normalize_number, normalize_value
@@ -37,8 +38,21 @@ def preview(data: bytes, limit: int = 120) -> str:
     return repr(head) + suffix
 
 
+@dataclass(frozen=True, slots=True)
+class ExportRead:
+    """The export read: its records, in file order, and warnings about what was accepted but is odd."""
+
+    records: list[NumberRecord]
+    warnings: tuple[str, ...] = ()
+
+
 def parse_export(data: bytes) -> list[NumberRecord]:
-    """Parse the export body into normalized records, in file order.
+    """The records of the export body (:func:`read_export` without its warnings)."""
+    return read_export(data).records
+
+
+def read_export(data: bytes) -> ExportRead:
+    """Parse the export body into normalized records, in file order, with warnings.
 
     Shape: one :class:`NumberRecord` per data row; NUMBER normalized to E.164, values
     normalized with :func:`normalize_value`, empty cells absent.
@@ -48,6 +62,8 @@ def parse_export(data: bytes) -> list[NumberRecord]:
     without a name (empty unnamed columns are accepted), a row whose cell count differs from the
     header (a cut-off body), a blank NUMBER or GROUP_ID, an unreadable NUMBER, or a NUMBER listed
     twice (after normalization). Messages name the CSV row (1 = first data row) and the column.
+    Warnings: header cells without a name whose columns hold no value (accepted: no data is lost, but
+    OCP's export names every column, so the file may have been through a spreadsheet).
     """
     try:
         text = data.decode("utf-8-sig")
@@ -72,7 +88,16 @@ def parse_export(data: bytes) -> list[NumberRecord]:
             f"the export lacks column(s) {', '.join(missing)}; its header is {', '.join(columns) or '(empty)'}"
         )
     index = {name: columns.index(name) for name in REQUIRED_EXPORT_COLUMNS}
-    return _rows(reader, columns, index)
+    records = _rows(reader, columns, index)
+    unnamed = [str(position) for position, name in enumerate(columns, 1) if not name]
+    warnings: tuple[str, ...] = ()
+    if unnamed:
+        warnings = (
+            f"the export's header has no name in column(s) {', '.join(unnamed)} (of {len(columns)}); every value "
+            "under them is empty, so they were ignored. OCP's export names each column: if this file was edited "
+            "(a spreadsheet adds such columns), export it again from OCP",
+        )
+    return ExportRead(records, warnings)
 
 
 def _check_names_unique(header: Sequence[str], columns: Sequence[str]) -> None:

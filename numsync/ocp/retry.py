@@ -29,6 +29,10 @@ import httpx
 READ = "numsync_read"
 #: One line per attempt (see the module doc); the CLI's --verbose shows them.
 REQUEST_LOG = logging.getLogger("numsync.ocp")
+#: A request extension: a callable giving the request to send instead when this one must be sent again after it
+#: may have reached the server. A password login carries it: its one-time code may have been accepted, and OCP
+#: never accepts a code twice, so a resend needs a new code (numsync.ocp.auth).
+RESEND = "numsync_resend"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -141,6 +145,9 @@ class RetryTransport(httpx.BaseTransport):
             if self.on_retry:
                 self.on_retry(request, reason, delay)
             self.sleep(delay)
+            resend = request.extensions.get(RESEND)
+            if resend is not None and reason != "no connection":  # a connection never opened carried nothing
+                request = resend()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:

@@ -2,7 +2,9 @@
 
 Rows of a number that failed are followed by nothing for that number: its later
 operations are skipped (they depend on it), everything independent goes on. A file
-that OCP refused as a whole counts as failed for each of its rows. An answer whose
+that OCP refused as a whole counts as failed for each of its rows; a refusal every later file
+would meet too (no licences, a role that cannot write, a token a fresh login did not cure: see
+numsync.ocp.answers) stops the run there, nothing more is sent. An answer whose
 outcome is unknown (transport error; 202, or 2xx without readable per-row results; 402, 409,
 5xx or any status not in :data:`REFUSED_BEFORE_PROCESSING`) stops the run
 without retrying: the caller re-exports and plans again, never resending blindly.
@@ -16,15 +18,11 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from numsync.errors import ApiError
+from numsync.ocp.answers import REFUSED_BEFORE_PROCESSING
 from numsync.ocp.client import ExecuteResult
 from numsync.ocp.csvcodec import upload_file_name, write_operations
 from numsync.ocp.rows import OperationRow
 from numsync.workflow.plan import Plan
-
-#: Answers that say the file was refused before anything in it was processed (the vendor's "HTTP Code
-#: Responses"): bad request, unauthorized, forbidden (licences, role or group), too large, unsupported type,
-#: unprocessable, too many requests. Any other status leaves the outcome unknown: numsync re-reads live.
-REFUSED_BEFORE_PROCESSING = frozenset({400, 401, 403, 413, 415, 422, 429})
 
 
 class Executor(Protocol):
@@ -53,6 +51,7 @@ class BatchOutcome:
     skipped: tuple[OperationRow, ...] = ()
     error: str | None = None
     ambiguous: bool = False  # sent, but whether OCP applied it is unknown
+    refuses_all: bool = False  # refused for a reason every later file would meet too: nothing more is sent
     seconds: float = 0.0
     rows_sent: tuple[OperationRow, ...] = ()
 
@@ -86,9 +85,7 @@ class ApplyResult:
     skipped: list[OperationRow] = field(default_factory=list)
     interrupted: str | None = None
     unknown_outcomes: int = 0  # files sent whose outcome was unknown (each then settled and re-planned)
-    stopped: bool = (
-        False  # by a request to stop (a signal) or another writer, not by a fault: nothing more is to be sent
-    )
+    stopped: bool = False  # by a signal, another writer or a refusal of every file: nothing more is to be sent
 
     @property
     def ok(self) -> bool:
@@ -150,6 +147,14 @@ def apply_plan(
                     result.applied += len(rows) - len(outcome.failures)
             if on_batch:
                 on_batch(outcome)
+            if outcome.refuses_all:
+                done = result.applied + len(result.failures) + len(result.skipped)
+                result.interrupted = (
+                    f"stopped after phase {p} batch {b}: {outcome.error}. OCP would refuse every later file for "
+                    f"the same reason, so {total_rows - done} later row(s) were not sent; fix it, then run plan again."
+                )
+                result.stopped = True
+                return result
             if outcome.ambiguous:
                 done = result.applied + len(result.failures) + len(result.skipped)
                 result.interrupted = (
@@ -178,7 +183,17 @@ def _send(
         # Only these statuses say nothing in the file was applied; any other (402, 409, 5xx...) is ambiguous.
         refused = exc.status in REFUSED_BEFORE_PROCESSING or not exc.sent
         failures = tuple(RowFailure(r, str(exc)) for r in rows) if refused else ()
-        return BatchOutcome(phase, batch, len(rows), exc.status, failures, skipped, str(exc), ambiguous=not refused)
+        return BatchOutcome(
+            phase,
+            batch,
+            len(rows),
+            exc.status,
+            failures,
+            skipped,
+            str(exc),
+            ambiguous=not refused,
+            refuses_all=refused and exc.every_file,
+        )
     if answer.status == 202 or answer.rows is None:
         # accepted for later, or no readable per-row results: which rows were applied is unknown
         why = "accepted it for later processing" if answer.status == 202 else "gave no readable per-row results"

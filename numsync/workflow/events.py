@@ -27,6 +27,13 @@ class Observer:
     def retrying(self, method: str, path: str, reason: str, delay: float) -> None:
         """A request failed transiently and is sent again after ``delay`` seconds (which may be minutes)."""
 
+    def waiting_for_code(self, seconds: float) -> None:
+        """numsync waits ``seconds`` for the next two-factor time step: OCP accepts each code once, and the
+        current one was used (by an earlier process, or by a login whose answer was lost)."""
+
+    def warned(self, message: str) -> None:
+        """Something was accepted but may not be what the user meant (an odd export, a token about to expire)."""
+
 
 class PlanObserver(Observer):
     """Events of ``plan``, in the order they happen."""

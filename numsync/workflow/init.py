@@ -160,8 +160,14 @@ class InitOutcome:
     discovered_from: str | None = None
 
 
-def run_init(request: InitRequest, on_retry: Callable[[httpx.Request, str, float], None] | None = None) -> InitOutcome:
-    """Write a first numsync.yaml; without groups, discover them (read-only) from the live export."""
+def run_init(
+    request: InitRequest,
+    on_retry: Callable[[httpx.Request, str, float], None] | None = None,
+    on_otp_wait: Callable[[float], None] | None = None,
+) -> InitOutcome:
+    """Write a first numsync.yaml; without groups, discover them (read-only) from the live export.
+
+    ``on_retry`` and ``on_otp_wait`` are told about retries and waits for a two-factor time step."""
     from numsync.ocp import Credentials
     from numsync.workflow.pipeline import connect_readonly, export_live
 
@@ -176,7 +182,8 @@ def run_init(request: InitRequest, on_retry: Callable[[httpx.Request, str, float
     discovered_from = None
     if not request.group_ids:
         env = discovery_environment(name, region, request.base_url, request.config_path)
-        with connect_readonly(env, Credentials.from_env(request.environ), on_retry=on_retry) as reader:
+        credentials = Credentials.from_env(request.environ)
+        with connect_readonly(env, credentials, on_retry=on_retry, on_otp_wait=on_otp_wait) as reader:
             groups = dict(group_counts(export_live(reader)))
         for group_id in groups:  # a live GROUP_ID becomes a file name at import: refuse it here already
             file_name(group_id)  # raises UnsafePathError for a GROUP_ID no file can be named after

@@ -23,10 +23,12 @@ from numsync.core.model import NumberRecord
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import DesiredError, GitHistoryError, ScopeError, StalePlanError, UnsettledError
 from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
-from numsync.ocp.csvcodec import parse_export
+from numsync.ocp.auth import DEFAULT_ACCESS_LIFETIME, token_lifetime
+from numsync.ocp.csvcodec import read_export
 from numsync.ocp.rows import OperationRow
 from numsync.workflow.apply import ApplyResult, BatchOutcome, apply_plan
 from numsync.workflow.plan import Plan, fingerprint, make_plan
+from numsync.workflow.policy import token_warning
 from numsync.workflow.settle import Settled, settle
 from numsync.workflow.watch import LiveWatch
 
@@ -70,37 +72,66 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
     return state
 
 
-#: Told how many seconds numsync waits for the next two-factor time step (set by the CLI, which prints it).
-otp_wait_notice: Callable[[float], None] | None = None
+def _auth(env: Environment, creds: Credentials, on_otp_wait: Callable[[float], None] | None) -> OCPAuth:
+    return OCPAuth(env.token_url, creds, otp=env.otp, on_otp_wait=on_otp_wait)
 
 
-def _auth(env: Environment, creds: Credentials) -> OCPAuth:
-    return OCPAuth(env.token_url, creds, otp=env.otp, on_otp_wait=otp_wait_notice)
+def connect(
+    env: Environment,
+    credentials: Credentials | None = None,
+    *,
+    on_otp_wait: Callable[[float], None] | None = None,
+    **options: Any,
+) -> OCPClient:
+    """A client for ``env``'s API; credentials from the variables ``env`` names by default (raises AuthError if none).
 
-
-def connect(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPClient:
-    """A client for ``env``'s API; credentials from the process environment by default (raises AuthError if none).
-
-    ``options`` go to :class:`OCPClient` (``on_retry``, ``retry``, ``transport``); ``retry``
-    defaults to the environment's ``retry:`` block.
+    ``on_otp_wait(seconds)`` is told before numsync waits for the next two-factor time step (an observer's
+    :meth:`~numsync.workflow.events.Observer.waiting_for_code`). ``options`` go to :class:`OCPClient`
+    (``on_retry``, ``retry``, ``transport``); ``retry`` defaults to the environment's ``retry:`` block.
     """
     env.require_endpoints()  # a ${VAR} without a value: refused here, before credentials are even read
-    creds = credentials or Credentials.from_env()
+    creds = credentials or Credentials.from_env(variables=env.credentials)
     options.setdefault("retry", env.retry)
-    return OCPClient(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
+    auth = _auth(env, creds, on_otp_wait)
+    return OCPClient(env.base_url, auth, timeout=env.timeout, verify=env.ca_bundle or True, **options)
 
 
-def connect_readonly(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPReader:
-    """A session for ``env`` that can only export (drift reports); see OCPReader. ``options`` as for :func:`connect`."""
+def connect_readonly(
+    env: Environment,
+    credentials: Credentials | None = None,
+    *,
+    on_otp_wait: Callable[[float], None] | None = None,
+    **options: Any,
+) -> OCPReader:
+    """A session for ``env`` that can only export (drift reports); see OCPReader. Options as for :func:`connect`."""
     env.require_endpoints()
-    creds = credentials or Credentials.from_env()
+    creds = credentials or Credentials.from_env(variables=env.credentials)
     options.setdefault("retry", env.retry)
-    return OCPReader(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
+    auth = _auth(env, creds, on_otp_wait)
+    return OCPReader(env.base_url, auth, timeout=env.timeout, verify=env.ca_bundle or True, **options)
 
 
-def export_live(client: OCPReader) -> list[NumberRecord]:
-    """Export and parse the live numbers (raises ApiError, AuthError, ExportFormatError)."""
-    return parse_export(client.export())
+def check_token_lifetime(credentials: Credentials, needed: float, warn: Callable[[str], None]) -> bool:
+    """Tell ``warn`` when a pre-issued token will likely expire before ``needed`` seconds of work are done;
+    True when it did."""
+    if not credentials.token:
+        return False
+    message = token_warning(
+        token_lifetime(credentials.token), needed, credentials.variables.token, DEFAULT_ACCESS_LIFETIME
+    )
+    if message:
+        warn(message)
+    return message is not None
+
+
+def export_live(client: OCPReader, on_warning: Callable[[str], None] | None = None) -> list[NumberRecord]:
+    """Export and parse the live numbers (raises ApiError, AuthError, ExportFormatError); ``on_warning`` is told
+    what the export reader accepted but found odd."""
+    read = read_export(client.export())
+    if on_warning is not None:
+        for warning in read.warnings:
+            on_warning(warning)
+    return read.records
 
 
 @dataclass(frozen=True, slots=True)

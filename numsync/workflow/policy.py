@@ -119,3 +119,43 @@ def apply_exit_code(result: ApplyResult | None, remaining: Diff | None) -> int:
 def freeze_notice(freeze: str) -> str:
     """What every plan format says while a change freeze is in force."""
     return f'a change freeze is in force ({freeze}); apply will refuse without --override-freeze "<why>".'
+
+
+#: How long a command that only reads (plan, drift, import) is taken to need a token for: a login, an export
+#: and a plan, with room for a few retries. A rough figure: it only decides whether to warn.
+READ_SECONDS = 60.0
+#: What apply is taken to need per file on top of :data:`READ_SECONDS` (an upload and its answer; a settle when
+#: an outcome is unknown takes more). Also rough, also only for the warning.
+SECONDS_PER_FILE = 5.0
+
+
+def needed_seconds(plan: Plan | None = None) -> float:
+    """How long the work is likely to need a token: :data:`READ_SECONDS`, plus per file of ``plan`` to apply."""
+    files = sum(len(phase.batches) for phase in plan.phases) if plan is not None else 0
+    return READ_SECONDS + SECONDS_PER_FILE * files
+
+
+def token_warning(lifetime: float | None, needed: float, variable: str, default_lifetime: float) -> str | None:
+    """The warning for a pre-issued token (``variable``) that will likely expire before the work is done, or None.
+
+    ``lifetime``: seconds it has left (from its JWT ``exp``), None when unknown; then it is taken to have
+    ``default_lifetime`` left (OCP's default access-token lifetime), which is said.
+    """
+    advice = (
+        "numsync cannot renew a pre-issued token; get a fresh one just before the run, or give a username, "
+        "password and TOTP secret instead so numsync can log in and renew"
+    )
+    if lifetime is None:
+        if needed <= default_lifetime:
+            return None
+        return (
+            f"{variable} is not a token numsync can read the expiry of, so its lifetime is unknown; OCP's access "
+            f"tokens last {default_lifetime:.0f} s by default, and this run may take about {needed:.0f} s: {advice}"
+        )
+    if lifetime <= 0:
+        return f"{variable} expired {-lifetime:.0f} s ago: OCP will refuse it; {advice}"
+    if lifetime < needed:
+        return (
+            f"{variable} expires in {lifetime:.0f} s, likely before this run is done (about {needed:.0f} s): {advice}"
+        )
+    return None

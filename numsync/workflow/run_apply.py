@@ -33,6 +33,7 @@ from numsync.workflow.pipeline import (
     apply_with_recovery,
     check_fresh,
     check_scope,
+    check_token_lifetime,
     connect,
     export_live,
     load_environment_desired,
@@ -146,20 +147,25 @@ def _run_apply(
     if request.retry_failed is not None:
         scope = retry_scope(read_results(request.retry_failed), env.name, request.retry_failed)
     desired = load_environment_desired(env)
-    credentials = Credentials.from_env(request.environ)
+    credentials = Credentials.from_env(request.environ, env.credentials)
+    warned = check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)  # before the export
     journal_path = policy.journal_path(request.journal, request.environ)
     with (
         TenantLease(env.base_url, env.name),
         Journal(journal_path, credentials.secrets()) as journal,
-        connect(env, credentials, on_retry=retry_callback(observer, journal)) as client,
+        connect(
+            env, credentials, on_retry=retry_callback(observer, journal), on_otp_wait=observer.waiting_for_code
+        ) as client,
     ):
-        live = export_live(client)
+        live = export_live(client, observer.warned)
         saved = load_plan_with_data(request.plan_file) if request.plan_file else None
         if saved is not None:
             scope = saved[0].scope  # a saved plan is planned again within the scope it was reviewed with
         elif scope is not None and request.retry_failed is None:
             check_scope(scope, env, desired.records, live)  # (a retried number that is gone is simply done)
         fresh = plan_environment(env, desired, live, scope).plan
+        if not warned:  # now that the files to send are known
+            check_token_lifetime(credentials, policy.needed_seconds(fresh), observer.warned)
         if request.plan_file and saved is not None:
             the_plan, as_saved = saved
             try:

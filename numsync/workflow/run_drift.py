@@ -12,8 +12,10 @@ from numsync.config import Config
 from numsync.core import drift as drift_mod
 from numsync.errors import PlanFileError
 from numsync.ocp import Credentials
+from numsync.workflow import policy
 from numsync.workflow.events import Observer, retry_callback
 from numsync.workflow.pipeline import (
+    check_token_lifetime,
     connect_readonly,
     desired_at_commit,
     export_live,
@@ -58,8 +60,12 @@ def run_drift(request: DriftRequest, observer: Observer | None = None) -> DriftO
     for env_name in names:
         env = config.environment(env_name)
         desired = load_environment_desired(env)
-        with connect_readonly(env, Credentials.from_env(request.environ), on_retry=retry_callback(observer)) as reader:
-            live = export_live(reader)
+        credentials = Credentials.from_env(request.environ, env.credentials)
+        check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)
+        with connect_readonly(
+            env, credentials, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code
+        ) as reader:
+            live = export_live(reader, observer.warned)
         env_drift = drift_mod.classify(env, verify(env, desired.records, live), live, desired.records)
         if request.last_applied:
             applied = desired_at_commit(env, commit_of(request.last_applied))

@@ -9,10 +9,10 @@ from pathlib import Path
 from numsync.config import Environment
 from numsync.errors import ImportRefusal
 from numsync.ocp import Credentials
-from numsync.workflow import adopt
+from numsync.workflow import adopt, policy
 from numsync.workflow.events import ImportObserver, retry_callback
 from numsync.workflow.importer import render_desired, write_desired
-from numsync.workflow.pipeline import connect, export_live
+from numsync.workflow.pipeline import check_token_lifetime, connect, export_live
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +51,10 @@ def run_import(request: ImportRequest, observer: ImportObserver | None = None) -
         raise ImportRefusal(
             f"group(s) {', '.join(unknown)} are not managed by environment {env.name!r}; add them under groups in numsync.yaml first"
         )
-    credentials = Credentials.from_env(request.environ)
-    with connect(env, credentials, on_retry=retry_callback(observer)) as client:
-        live = export_live(client)
+    credentials = Credentials.from_env(request.environ, env.credentials)
+    check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)
+    with connect(env, credentials, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code) as client:
+        live = export_live(client, observer.warned)
     groups = request.group_ids or env.groups
     if request.unmanaged:
         adoption = adopt.plan_adoption(env, live, groups, schema=request.schema)

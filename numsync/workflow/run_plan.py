@@ -16,12 +16,18 @@ from numsync.core import safety
 from numsync.core.diff import Scope
 from numsync.errors import RehearsalFailed
 from numsync.ocp import Credentials
-from numsync.ocp.csvcodec import parse_export
+from numsync.ocp.csvcodec import read_export
 from numsync.workflow import policy
 from numsync.workflow import rehearse as rehearsal
 from numsync.workflow.emit import write_upload_files
 from numsync.workflow.events import PlanObserver, retry_callback
-from numsync.workflow.pipeline import check_scope, connect, load_environment_desired, plan_environment
+from numsync.workflow.pipeline import (
+    check_scope,
+    check_token_lifetime,
+    connect,
+    load_environment_desired,
+    plan_environment,
+)
 from numsync.workflow.plan import Plan
 
 
@@ -57,10 +63,14 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     observer = observer or PlanObserver()
     env = request.env
     desired = load_environment_desired(env)
-    credentials = Credentials.from_env(request.environ)
-    with connect(env, credentials, on_retry=retry_callback(observer)) as client:
+    credentials = Credentials.from_env(request.environ, env.credentials)
+    check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)
+    with connect(env, credentials, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code) as client:
         live_csv = client.export()
-    live = parse_export(live_csv)
+    read = read_export(live_csv)
+    for warning in read.warnings:
+        observer.warned(warning)
+    live = read.records
     if request.scope is not None:
         check_scope(request.scope, env, desired.records, live)
     the_plan = plan_environment(env, desired, live, request.scope).plan
