@@ -52,6 +52,7 @@ from numsync.workflow.pipeline import connect
 from numsync.workflow.plan import Plan, load_plan
 from numsync.workflow.plandiff import compare_plans
 from numsync.workflow.rehearse import Rehearsal
+from numsync.workflow.reviewed import DEFAULT_PLAN_JOB, ReviewedPlanRequest, fetch_reviewed_plan
 from numsync.workflow.run_apply import ApplyRequest
 from numsync.workflow.run_drift import DriftRequest, run_drift
 from numsync.workflow.run_fmt import FmtRequest, run_fmt
@@ -91,9 +92,11 @@ def write_report(path: Path, text: str) -> None:
 
 
 class Failure(click.ClickException):
-    """An error already explained to the user; exit 1."""
+    """An error already explained to the user; exit 1 (or the error's own exit code)."""
 
-    exit_code = 1
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.__dict__["exit_code"] = exit_code  # click declares it on the class (ClassVar)
 
     def show(self, file: Any = None) -> None:
         one_time_code = Redactor([os.environ.get("OCP_OTP")])  # not masked process-wide (see SecretRegistry.add)
@@ -110,7 +113,7 @@ def handle_errors(func: F) -> F:
         except (NumsyncError, OSError) as exc:
             for line in exc.details if isinstance(exc, NumsyncError) else []:
                 echo(line, err=True)
-            raise Failure(_explain(exc)) from None
+            raise Failure(_explain(exc), exc.exit_code if isinstance(exc, NumsyncError) else 1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -296,6 +299,13 @@ def safety_options(func: F) -> F:
     help='Write GitLab\'s Terraform report ({"create": N, "update": N, "delete": N}) here, for artifacts:reports:terraform.',
 )
 @safety_options
+@click.option(
+    "--reason",
+    envvar="NUMSYNC_OVERRIDE_REASON",
+    metavar="TEXT",
+    help="Why the override flags lift their checks: recorded in the saved plan with who gave them "
+    "($GITLAB_USER_LOGIN, else $USER), and honoured by apply. Needed with --out and an override flag.",
+)
 @no_cache_option
 @click.pass_context
 @handle_errors
@@ -310,6 +320,7 @@ def plan(
     allow_replace: bool,
     override_thresholds: bool,
     allow_small_export: bool,
+    reason: str | None,
 ) -> None:
     """Show what apply would change: export live, diff with desired, plan the operation files.
 
@@ -326,6 +337,7 @@ def plan(
         rehearse=rehearse,
         detailed_exitcode=detailed_exitcode,
         environ=os.environ,
+        reason=reason,
     )
     outcome = run_plan(request, _PlanEcho(outputs, gitlab_report))
     ctx.exit(outcome.exit_code)
@@ -464,6 +476,30 @@ def show(plan_file: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write what happened (applied, failed, refused, superseded) as JSON here, for 'numsync gitlab report-apply'.",
 )
+@click.option(
+    "--reviewed",
+    is_flag=True,
+    help="In GitLab CI: apply the plan reviewed in the merged merge request of $CI_COMMIT_SHA (its latest "
+    "successful pipeline's plan job artifact; needs NUMSYNC_GITLAB_TOKEN). Stale and different: refused, or "
+    "reposted for re-approval (on_stale_review).",
+)
+@click.option(
+    "--plan-job",
+    default=DEFAULT_PLAN_JOB,
+    show_default=True,
+    metavar="NAME",
+    help="With --reviewed: the plan job's name ({env}: the environment).",
+)
+@click.option(
+    "--save-reviewed",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --reviewed: keep the fetched reviewed plan here.",
+)
+@click.option(
+    "--save-replan",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --reviewed and on_stale_review: repost: save the plan made now here when it differs (what a re-approval applies).",
+)
 @safety_options
 @no_cache_option
 @click.pass_context
@@ -476,18 +512,44 @@ def apply(
     journal_path: Path | None,
     ignore_superseded: bool,
     report_path: Path | None,
+    reviewed: bool,
+    plan_job: str,
+    save_reviewed: Path | None,
+    save_replan: Path | None,
     allow_replace: bool,
     override_thresholds: bool,
     allow_small_export: bool,
 ) -> None:
     """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify.
 
+    A saved or reviewed plan runs with the overrides it records (who lifted which check and
+    why); an override flag it does not record is refused.
+
     SIGINT or SIGTERM stops it cleanly: the file in flight finishes, nothing more is sent, the
-    journal ends with apply-end. A second signal stops at once.
+    journal ends with apply-end. A second signal stops at once. Exit 3: a stale reviewed plan's
+    difference was posted for re-approval (nothing was written).
     """
+    if reviewed and plan_file:
+        raise click.UsageError("give a PLAN_FILE or --reviewed, not both")
+    env = _env(ctx)
+    review = (
+        ReviewedPlanRequest(
+            env.name,
+            os.environ.get("CI_API_V4_URL"),
+            os.environ.get("CI_PROJECT_ID"),
+            os.environ.get("CI_COMMIT_SHA"),
+            token=os.environ.get(gitlab_module.TOKEN_VARIABLE, "").strip() or None,
+            plan_job=plan_job,
+            save_to=save_reviewed,
+            replan_to=save_replan,
+            pipeline_url=os.environ.get("CI_PIPELINE_URL"),
+        )
+        if reviewed
+        else None
+    )
     stop = _StopOnSignal()
     request = ApplyRequest(
-        _env(ctx),
+        env,
         plan_file,
         safety.Overrides(allow_replace, override_thresholds, allow_small_export),
         override_freeze=override_freeze,
@@ -497,6 +559,7 @@ def apply(
         environ=os.environ,
         ignore_superseded=ignore_superseded,
         should_stop=stop,
+        review=review,
     )
     with stop:
         outcome = apply_and_report(
@@ -537,6 +600,9 @@ class _ApplyEcho(_Echo, ApplyObserver):
 
     def planned(self, plan: Plan) -> None:
         echo(text.render_plan(plan))
+
+    def reviewed(self, message: str) -> None:
+        echo(message)
 
     def freeze_overridden(self, freeze: str, reason: str) -> None:
         echo(f"Change freeze in force ({freeze}); overridden: {redact(reason)}", err=True)
@@ -772,6 +838,45 @@ def gitlab_comment(
         echo(
             f"{outcome.action.capitalize()} the plan note {outcome.note_id} on merge request !{mr_iid} for environment {environment!r}."
         )
+
+
+@gitlab_group.command("fetch-plan")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Save the plan here.")
+@click.option("--api-url", envvar="CI_API_V4_URL", metavar="URL", help="GitLab's REST API. Default: $CI_API_V4_URL.")
+@click.option("--project", envvar="CI_PROJECT_ID", help="Project ID or full path. Default: $CI_PROJECT_ID.")
+@click.option("--commit", envvar="CI_COMMIT_SHA", help="The merged commit. Default: $CI_COMMIT_SHA.")
+@click.option(
+    "--plan-job",
+    default=DEFAULT_PLAN_JOB,
+    show_default=True,
+    metavar="NAME",
+    help="The plan job's name ({env}: the environment).",
+)
+@_token_variable_option
+@click.pass_context
+@handle_errors
+def gitlab_fetch_plan(
+    ctx: click.Context,
+    out: Path,
+    api_url: str | None,
+    project: str | None,
+    commit: str | None,
+    plan_job: str,
+    token_variable: str,
+) -> None:
+    """Save the plan reviewed in the merged merge request of COMMIT (what apply --reviewed runs)."""
+    request = ReviewedPlanRequest(
+        _env(ctx).name,
+        api_url,
+        project,
+        commit,
+        token=os.environ.get(token_variable, "").strip() or None,
+        token_variable=token_variable,
+        plan_job=plan_job,
+        save_to=out,
+    )
+    found = fetch_reviewed_plan(request)
+    echo(f"Saved the plan reviewed in {found.source.where()} to {out}: {found.plan.summary_line()}.")
 
 
 @gitlab_group.command("report-apply")

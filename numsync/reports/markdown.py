@@ -108,6 +108,10 @@ def render_plan(
     out.append("")
     for notice in notices:
         out += [f":information_source: {code(notice)}", ""]
+    if plan.overrides:
+        out.append(":unlock: **Safety checks lifted** when this plan was made (apply honours these):")
+        out += [f"- {code(o.flag)} by {code(o.by)}: {code(o.reason)}" for o in plan.overrides]  # names and words: data
+        out.append("")
     if violations:
         out.append(":warning: **Apply would be refused** by these safety checks:")
         out += [f"- {code(v)}" for v in violations]  # they name numbers and groups: data

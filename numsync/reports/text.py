@@ -55,6 +55,10 @@ def numbers_line(plan: Plan) -> str:
 def render_plan(plan: Plan) -> str:
     """The plan as a reviewer reads it: changes per number, then the operations per phase, then the summary line."""
     out = [f'numsync plan for environment "{plan.environment}"', ""]
+    if plan.overrides:
+        out.append("Safety checks lifted when this plan was made (apply honours these):")
+        out += [f"  {o.flag} by {visible(o.by)}: {visible(o.reason)}" for o in plan.overrides]
+        out.append("")
     if plan.conflicts:
         out.append("Conflicts (numsync will not resolve these):")
         out += [f"  ! {c}" for c in plan.conflicts]

@@ -17,6 +17,7 @@ from typing import Any
 from numsync.config import Environment
 from numsync.core.diff import ChangeKind, ChangeSummary, Diff
 from numsync.core.model import FIELDS, NumberRecord
+from numsync.core.safety import Overrides, RecordedOverride
 from numsync.errors import PlanFileError
 from numsync.ocp.compile import minimum_requests, plan_phases
 from numsync.ocp.rows import Batch, OperationRow, Phase
@@ -57,7 +58,8 @@ class Plan:
 
     ``phases``: ordered; each a list of batches; each batch the rows of one PUT.
     ``changes``: per-number summaries; ``unmanaged``: NUMBERs reported but left alone;
-    ``conflicts``: sentences for what numsync refuses to resolve.
+    ``conflicts``: sentences for what numsync refuses to resolve; ``overrides``: the safety
+    checks lifted when the plan was made, with who lifted each and why (apply honours these).
     """
 
     environment: str
@@ -74,6 +76,7 @@ class Plan:
     desired_count: int = 0
     desired_counts: dict[str, int] = field(default_factory=dict)
     git_commit: str | None = None
+    overrides: list[RecordedOverride] = field(default_factory=list)
     version: int = PLAN_FORMAT_VERSION
 
     @property
@@ -101,6 +104,10 @@ class Plan:
             f"{c[Operation.DETACH]} to detach, {c[Operation.DELETE]} to delete"
         )
 
+    def lifted(self) -> Overrides:
+        """The safety checks this plan's record lifts."""
+        return Overrides.of_flags(o.flag for o in self.overrides)
+
     def replacements(self) -> list[str]:
         """NUMBERs that change group: destroyed and created again."""
         return [c.number for c in self.changes if c.kind is ChangeKind.REPLACE]
@@ -113,6 +120,7 @@ class Plan:
             "live_fingerprint": self.live_fingerprint,
             "desired_hash": self.desired_hash,
             "git_commit": self.git_commit,
+            "overrides": [o.to_json() for o in self.overrides],
             "live_counts": self.live_counts,
             "desired_count": self.desired_count,
             "desired_counts": self.desired_counts,
@@ -161,6 +169,10 @@ class Plan:
                 )
                 for c in data["changes"]
             ]
+            overrides = [
+                RecordedOverride(str(o["flag"]), str(o["by"]), str(o["reason"])) for o in data.get("overrides", [])
+            ]
+            Overrides.of_flags(o.flag for o in overrides)  # a flag that lifts no check: not a plan numsync made
             return cls(
                 environment=data["environment"],
                 phases=phases,
@@ -173,6 +185,7 @@ class Plan:
                 live_fingerprint=data.get("live_fingerprint", ""),
                 desired_hash=data.get("desired_hash", ""),
                 git_commit=data.get("git_commit"),
+                overrides=overrides,
                 live_counts={str(k): int(v) for k, v in data.get("live_counts", {}).items()},
                 desired_count=int(data.get("desired_count", 0)),
                 desired_counts={str(k): int(v) for k, v in data.get("desired_counts", {}).items()},

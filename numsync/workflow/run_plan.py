@@ -30,7 +30,8 @@ class PlanRequest:
 
     ``save_to``: where to save the plan artifact; ``emit_csv``: a folder for the upload files;
     ``detailed_exitcode``: exit 2 when there are changes; ``environ``: the process environment
-    (credentials, ``GITLAB_CI``).
+    (credentials, ``GITLAB_CI``, and who makes the plan); ``reason``: why ``overrides`` lift their
+    checks, recorded in the plan with who gave them (apply honours the plan's record).
     """
 
     env: Environment
@@ -40,6 +41,7 @@ class PlanRequest:
     rehearse: bool = False
     detailed_exitcode: bool = False
     environ: Mapping[str, str] = field(default_factory=dict)
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +56,14 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     """Plan ``request.env``; raises RehearsalFailed or SafetyRefusal after the reports when it must refuse."""
     observer = observer or PlanObserver()
     env = request.env
+    recorded = policy.record_overrides(request.overrides, request.reason, request.environ, saving=bool(request.save_to))
     desired = load_environment_desired(env)
     credentials = Credentials.from_env(request.environ)
     with connect(env, credentials, on_retry=retry_callback(observer)) as client:
         live_csv = client.export()
     live = parse_export(live_csv)
     the_plan = plan_environment(env, desired, live).plan
+    the_plan.overrides = recorded
     violations = safety.check(the_plan, env, request.overrides)
     frozen = env.freeze.active()
     # plan still runs in a freeze (review goes on); apply is the one that refuses
