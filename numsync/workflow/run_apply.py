@@ -158,7 +158,8 @@ def run_apply(
             assert frozen and request.override_freeze  # freeze_decision says so
             journal.write("freeze-override", freeze=frozen, reason=request.override_freeze)
             observer.freeze_overridden(frozen, request.override_freeze)
-        if policy.confirmation_needed(saved_plan=request.plan_file is not None, auto_approve=request.auto_approve):
+        reviewed_already = request.plan_file is not None or reviewed is not None  # its changes were reviewed
+        if policy.confirmation_needed(saved_plan=reviewed_already, auto_approve=request.auto_approve):
             policy.confirm(f"Apply these changes to {env.name}?", interactive=request.interactive, ask=confirm)
         observer.applying(env.name, env.base_url)
         journal.write(
