@@ -36,6 +36,13 @@ from numsync.reports import problems as problem_reports
 from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow import pipeline as pipeline_module
 from numsync.workflow.apply import ApplyResult, BatchOutcome
+from numsync.workflow.drift_gitlab import (
+    DriftContextRequest,
+    DriftIssueRequest,
+    fetch_drift_context,
+    sync_drift_issue,
+    with_issues,
+)
 from numsync.workflow.environments import environment_endpoints
 from numsync.workflow.environments import render_json as render_environments_json
 from numsync.workflow.environments import render_text as render_environments_text
@@ -646,13 +653,37 @@ class _ApplyEcho(_Echo, ApplyObserver):
     "--last-applied",
     help="The plan JSON last applied, or its git commit: tells out-of-band changes from pending applies.",
 )
+@click.option(
+    "--from-gitlab",
+    is_flag=True,
+    help="In a scheduled GitLab job: take --previous from the last scheduled run's drift.json and --last-applied "
+    "from the environment's last applied deployment (missing is fine), and keep the environment's drift issue when "
+    "numsync.yaml says drift: {gitlab_issue: true}. Needs NUMSYNC_GITLAB_TOKEN and one environment.",
+)
 @click.pass_context
 @handle_errors
-def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, last_applied: str | None) -> None:
+def drift(
+    ctx: click.Context, formats: tuple[str, ...], previous: Path | None, last_applied: str | None, from_gitlab: bool
+) -> None:
     """Report how live differs from desired (read-only). Exit 0: no drift, 2: drift, 1: error.
 
     --env all (or no --env) reports every environment."""
     outputs = _parse_formats(drift_reports.FORMATS, formats)
+    token = os.environ.get(gitlab_module.TOKEN_VARIABLE, "").strip() or None
+    if from_gitlab:
+        context = fetch_drift_context(
+            DriftContextRequest(
+                _env(ctx).name,
+                os.environ.get("CI_API_V4_URL"),
+                os.environ.get("CI_PROJECT_ID"),
+                token,
+                branch=os.environ.get("CI_DEFAULT_BRANCH"),
+                pipeline_id=os.environ.get("CI_PIPELINE_ID"),
+            )
+        )
+        for note in context.notes:
+            echo(note, err=True)
+        previous, last_applied = previous or context.previous, last_applied or context.last_applied
     request = DriftRequest(_config(ctx), ctx.obj["env_name"], previous, last_applied, environ=os.environ)
     outcome = run_drift(request, _Echo())
     for fmt, path in outputs:
@@ -662,6 +693,17 @@ def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, l
             echo(f"wrote {fmt.name} report to {path}", err=True)
         else:
             echo(rendered.rstrip("\n"))
+    kept = with_issues(_config(ctx), outcome.report) if from_gitlab else None
+    if kept is not None:
+        issues = DriftIssueRequest(
+            os.environ.get("CI_API_V4_URL"),
+            os.environ.get("CI_PROJECT_ID"),
+            token,
+            job_url=os.environ.get("CI_JOB_URL"),
+        )
+        for done in sync_drift_issue(issues, kept):
+            where = f": {done.url}" if done.url else ""
+            echo(f"drift issue for {done.environment!r}: {done.action}{where}", err=True)
     ctx.exit(outcome.exit_code)
 
 

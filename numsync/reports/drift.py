@@ -58,6 +58,10 @@ def _age(item: DriftItem, now: str) -> str:
     return f"for {age_days(item.first_seen, now):.1f} days"
 
 
+def _kind(kind: str | None) -> str:
+    return f" ({kind})" if kind else ""
+
+
 def render_text(report: DriftReport) -> str:
     """For terminals and CI logs."""
     out = []
@@ -76,6 +80,14 @@ def render_text(report: DriftReport) -> str:
         for s in env.expired_suppressions:
             out.append(
                 f"  ! suppression of {visible(s.number)} expired on {s.until.isoformat()} ({visible(s.reason)}); it hides nothing now — renew or remove it"
+            )
+        for s in env.expiring_suppressions:
+            out.append(
+                f"  ! suppression of {visible(s.number)} expires on {s.until.isoformat()} ({visible(s.reason)}); renew or remove it before then"
+            )
+        for s in env.unused_suppressions:
+            out.append(
+                f"  ! suppression of {visible(s.number)}{_kind(s.kind)} matches no drift ({visible(s.reason)}); remove it, or check its number and kind"
             )
         if c[DriftKind.UNMANAGED.value]:
             out.append("  " + ADOPT_HINT.format(n=c[DriftKind.UNMANAGED.value]))
@@ -105,6 +117,14 @@ def render_markdown(report: DriftReport) -> str:
         for s in env.expired_suppressions:
             out.append(
                 f"- :warning: suppression of {code(s.number)} expired on {s.until.isoformat()} ({code(s.reason)})"
+            )
+        for s in env.expiring_suppressions:
+            out.append(
+                f"- :hourglass: suppression of {code(s.number)} expires on {s.until.isoformat()} ({code(s.reason)}): renew or remove it"
+            )
+        for s in env.unused_suppressions:
+            out.append(
+                f"- :grey_question: suppression of {code(s.number)}{_kind(s.kind)} matches no drift ({code(s.reason)})"
             )
         if c[DriftKind.UNMANAGED.value]:
             out += [ADOPT_HINT.format(n=c[DriftKind.UNMANAGED.value]), ""]

@@ -65,7 +65,8 @@ def run_drift(request: DriftRequest, observer: Observer | None = None) -> DriftO
             applied = desired_at_commit(env, commit_of(request.last_applied))
             drift_mod.attribute(env_drift, desired.records, applied.records)
         drift_mod.age(env_drift, seen, now)
-        drift_mod.suppress(env_drift, env.suppressions, datetime.datetime.fromisoformat(now).date())
+        today = datetime.datetime.fromisoformat(now).date()
+        drift_mod.suppress(env_drift, env.suppressions, today, warn_days=env.drift.warn_days)
         report.environments.append(env_drift)
     return DriftOutcome(report)
 
