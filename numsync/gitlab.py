@@ -316,10 +316,10 @@ def _refusal(response: httpx.Response, method: str, path: str) -> str:
         message += ". The token was refused: check that it is valid and not expired."
     elif response.status_code == 403:
         message += (
-            ". The token may not write notes: it needs the api scope and at least the Reporter role in the project."
+            ". The token lacks a permission: it needs the api scope and at least the Reporter role in the project."
         )
     elif response.status_code == 404:
-        message += ". Check the project and merge request (and that the token can see the project)."
+        message += ". Check the project and merge request, pipeline, job or issue (and that the token can see the project)."
     return message
 
 

@@ -3,7 +3,7 @@
 A throwaway repository holds only numsync.yaml, desired/ and a .gitlab-ci.yml that includes
 templates/numsync.gitlab-ci.yml — by ``include: remote`` from a local HTTP server, as a team
 includes it from another place — and sets its environments. gitlab-ci-local (shell executor)
-runs validate, the merge request's plan and the merge's apply there, against an OCP emulator
+runs validate, the merge request's plan, the merge's apply and a scheduled drift there, against an OCP emulator
 and a stand-in for GitLab's API. numsync is installed by the template's own step, from
 NUMSYNC_PIP_SPEC: a wheel built from this checkout in the test. To stay offline, pip gets
 ``PIP_NO_INDEX``/``PIP_NO_DEPS`` and the jobs find numsync's dependencies on ``PYTHONPATH``
@@ -191,3 +191,20 @@ def test_the_template_runs_from_a_repository_holding_only_numsync_yaml_and_desir
         assert emulator.numbers()[CHANGED]["NOTE"].startswith("Main line, after-hours routing via Leeds")
         assert emulator.stats()["put_requests"] == plan.request_count()
         assert applied is not None and (applied / "plan.json").read_bytes() == plan_json
+
+        # a schedule: drift, with the last applied commit from the environment's deployments
+        job = gitlab.add_job(
+            gitlab.add_pipeline(sha=merged), "apply: [demo]",
+            artifacts={"apply-report.json": (applied / "apply-report.json").read_bytes()},
+        )  # fmt: skip
+        gitlab.add_deployment("demo", merged, job)
+        code, log, drifted = run_job(
+            "drift: [demo]",
+            "CI_PIPELINE_SOURCE=schedule",
+            "OCP_READONLY_USERNAME=viewer",
+            "OCP_READONLY_PASSWORD=viewer-secret",
+            f"OCP_READONLY_TOTP_SECRET={TOTP_SECRET}",
+        )
+        assert code == 0 and "PASS  drift: [demo]" in log, log
+        assert f"last applied: commit {merged[:12]}" in log and "No drift." in log
+        assert drifted is not None and json.loads((drifted / "drift.json").read_text())["drifted"] is False

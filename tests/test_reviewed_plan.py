@@ -246,3 +246,19 @@ def test_reviewed_plan_fields_are_additive_to_format_version_1() -> None:
 def emulator() -> Iterator[EmulatorProcess]:
     with emulator_process() as emu:
         yield emu
+
+
+def test_gitlab_fetch_plan_saves_the_reviewed_plan(tmp_path: Path, emulator: EmulatorProcess, stub: GitLabStub) -> None:
+    setup = make_setup(tmp_path, emulator, stub)
+    reviewed = setup.review()
+    out = tmp_path / "fetched.json"
+    done = run(setup.config, "gitlab", "fetch-plan", "--out", str(out), env=setup.env())
+    assert done.exit_code == 0, done.output
+    assert f"Saved the plan reviewed in merge request !{MR}" in done.output and reviewed.summary_line() in done.output
+    assert Plan.from_json(json.loads(out.read_text())).to_json() == reviewed.to_json()
+    assert TOKEN not in done.output
+
+    stub.artifacts.clear()  # the job's artifacts expired
+    gone = run(setup.config, "gitlab", "fetch-plan", "--out", str(tmp_path / "none.json"), env=setup.env())
+    assert gone.exit_code == 1 and "kept no artifact 'plan.json'" in gone.output
+    assert not (tmp_path / "none.json").exists()
