@@ -319,7 +319,9 @@ def _refusal(response: httpx.Response, method: str, path: str) -> str:
             ". The token lacks a permission: it needs the api scope and at least the Reporter role in the project."
         )
     elif response.status_code == 404:
-        message += ". Check the project and merge request, pipeline, job or issue (and that the token can see the project)."
+        message += (
+            ". Check the project and merge request, pipeline, job or issue (and that the token can see the project)."
+        )
     return message
 
 
