@@ -340,9 +340,9 @@ def override_hint(violations: Sequence[Any]) -> str:
         return "In GitLab CI: at least one of these checks has no override; change numsync.yaml or the desired files in a reviewed merge request."
     labels = ", ".join(f'"{override_label(flag)}"' for flag in dict.fromkeys(v.flag for v in violations))
     return (
-        f"In GitLab CI: to apply anyway after reviewing the plan, add the label(s) {labels} to the merge request and run "
-        "its pipeline again: the plan then records the override with who ran it and why (the merge request's title), "
-        "the note shows it, and the merge applies that plan."
+        f"In GitLab CI: to apply anyway after reviewing the plan, add the label(s) {labels} to the merge request (a new "
+        "one, if it is merged already) and run its pipeline again: the plan then records the override with who ran it "
+        "and why (the merge request's title), the note shows it, and the merge applies that plan."
     )
 
 

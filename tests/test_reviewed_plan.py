@@ -262,3 +262,15 @@ def test_gitlab_fetch_plan_saves_the_reviewed_plan(tmp_path: Path, emulator: Emu
     gone = run(setup.config, "gitlab", "fetch-plan", "--out", str(tmp_path / "none.json"), env=setup.env())
     assert gone.exit_code == 1 and "kept no artifact 'plan.json'" in gone.output
     assert not (tmp_path / "none.json").exists()
+
+
+def test_an_apply_without_a_saved_plan_records_its_own_override_flags_in_the_journal(
+    tmp_path: Path, emulator: EmulatorProcess, stub: GitLabStub
+) -> None:
+    setup = make_setup(tmp_path, emulator, stub, "safety: {max_change_percent: 0.5, min_size: 1}")
+    journal = tmp_path / "journal.jsonl"
+    env = {**CREDENTIALS, "USER": "bob", "GITLAB_USER_LOGIN": ""}
+    done = run(setup.config, "apply", "--auto-approve", "--override-thresholds", "--journal", str(journal), env=env)
+    assert done.exit_code == 0, done.output
+    [recorded] = [json.loads(line) for line in journal.read_text().splitlines() if '"overrides"' in line]
+    assert recorded["overrides"] == [{"flag": "--override-thresholds", "by": "bob", "reason": "(no reason given)"}]
