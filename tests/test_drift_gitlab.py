@@ -48,6 +48,10 @@ def test_suppressions_expiring_within_the_warning_days_and_unused_ones_are_flagg
     assert "suppression of +12015550199 matches no drift (drift long gone)" in text
     md = reports.render_markdown(report)
     assert "expires on 2026-12-09" in md and "`+12015550199`" in md and "matches no drift" in md
+    page = reports.render_html(report)
+    assert 'id="suppressions"' in page and "expires on 2026-12-09" in page and "+12015550199" in page
+    junit = reports.render_junit(report)
+    assert "<system-out>" in junit and "matches no drift (drift long gone)" in junit
     data = json.loads(reports.render_json(report))
     jsonschema.Draft202012Validator(load_schema("drift"), format_checker=jsonschema.FormatChecker()).validate(data)
     [env] = data["environments"]
