@@ -415,6 +415,7 @@ class ReviewedArtifact:
     job_id: int
     job_url: str | None
     content: bytes
+    labels: tuple[str, ...] = ()
 
     def where(self) -> str:
         return f"merge request !{self.merge_request}, pipeline #{self.pipeline_id}, job #{self.job_id}"
@@ -451,7 +452,8 @@ def find_reviewed_artifact(api: GitLabProject, commit: str, job_name: str, artif
     content = api.job_artifact(job["id"], artifact)
     if content is None:
         raise NoReviewedPlan(f"job #{job['id']} ({job_name!r}) of merge request !{iid} kept no artifact {artifact!r}")
-    return ReviewedArtifact(iid, int(pipeline["id"]), int(job["id"]), job.get("web_url"), content)
+    labels = tuple(str(label) for label in mr.get("labels") or ())
+    return ReviewedArtifact(iid, int(pipeline["id"]), int(job["id"]), job.get("web_url"), content, labels)
 
 
 def merge_requests_of(

@@ -146,12 +146,12 @@ class Project:
             f"NUMSYNC_STATE_DIR={self.state_dir}",
         )
 
-    def reviewed(self, planned: Run, merged: str) -> None:
-        """GitLab's record of the merge request: ``merged`` is its merge commit, and ``planned`` the plan job of its
-        latest successful pipeline, whose plan.json artifact apply fetches."""
+    def reviewed(self, planned: Run, merged: str, *labels: str) -> None:
+        """GitLab's record of the merge request: ``merged`` is its merge commit, ``labels`` its labels, and ``planned``
+        the plan job of its latest successful pipeline, whose plan.json artifact apply fetches."""
         assert planned.artifacts is not None, planned.tail()
         self.gitlab.commit_merge_requests[merged] = [
-            {"iid": int(MR_IID), "state": "merged", "merge_commit_sha": merged}
+            {"iid": int(MR_IID), "state": "merged", "merge_commit_sha": merged, "labels": list(labels)}
         ]
         pipeline = self.gitlab.add_pipeline(sha=self.git("rev-parse", "HEAD^2"), merge_request=MR_IID)
         self.gitlab.add_job(
@@ -345,7 +345,7 @@ def test_an_override_is_chosen_on_the_merge_request_recorded_in_the_plan_and_app
     assert emulator.stats()["put_requests"] == 0 and emulator.numbers() == before
 
     merged = project.merge("retire-qa")
-    project.reviewed(labelled, merged)
+    project.reviewed(labelled, merged, "numbers", "numsync::override-thresholds")
     applied = project.run_apply()
     assert applied.returncode == 0, applied.tail()
     assert not set(numbers[:30]) & emulator.numbers().keys()

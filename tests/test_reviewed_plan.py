@@ -200,6 +200,11 @@ def test_overrides_travel_in_the_reviewed_plan_with_who_and_why(
         in run(setup.config, "show", str(tmp_path / "mr-plan.json")).output
     )
 
+    unlabelled, output = setup.apply()
+    assert unlabelled == 1 and "records --override-thresholds, but the merge request does not carry" in output
+    assert "numsync::override-thresholds" in output and setup.puts() == 0
+    stub.commit_merge_requests[MERGED][1]["labels"] = ["numbers", "numsync::override-thresholds"]
+
     not_recorded, output = setup.apply("--allow-replace")
     assert not_recorded == 1 and "--allow-replace: the saved plan does not record this override" in output
     assert setup.puts() == 0

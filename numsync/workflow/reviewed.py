@@ -100,6 +100,15 @@ def fetch_reviewed_plan(request: ReviewedPlanRequest) -> ReviewedPlan:
             f"{request.artifact} of {found.where()} is a plan for environment {the_plan.environment!r}, "
             f"not {request.environment!r}"
         )
+    # The artifact comes from the merge request's own pipeline, which its author's branch defines; an override it
+    # records counts only when the merge request shows it too, as the label reviewers saw (and GitLab logged).
+    unlabelled = [o.flag for o in the_plan.overrides if gitlab.override_label(o.flag) not in found.labels]
+    if unlabelled:
+        labels = ", ".join(gitlab.override_label(flag) for flag in unlabelled)
+        raise NoReviewedPlan(
+            f"{request.artifact} of {found.where()} records {' '.join(unlabelled)}, but the merge request does not "
+            f"carry the label(s) {labels}: an override must be visible on the merge request it was reviewed in"
+        )
     if request.save_to is not None:
         request.save_to.write_bytes(found.content)
     return ReviewedPlan(the_plan, data, found)
