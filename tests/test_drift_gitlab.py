@@ -17,10 +17,12 @@ from cli_workspace import CREDENTIALS, emulator_process, live_records, run, work
 from gitlab_stub import GitLabStub
 from test_drift import env_drift, rec
 
+from numsync.config import load_config
 from numsync.core import drift as drift_mod
-from numsync.core.policy import Suppression
+from numsync.core.policy import DriftPolicy, StaleReview, Suppression
 from numsync.core.schema import load_schema
 from numsync.emulator.process import EmulatorProcess
+from numsync.errors import ConfigError
 from numsync.reports import drift as reports
 from numsync.workflow.drift_gitlab import issue_label
 
@@ -192,3 +194,18 @@ def test_one_issue_per_environment_is_opened_updated_and_closed(
     reopened = run(config, "drift", "--from-gitlab", env=ci_env(stub))
     assert "drift issue for 'test': opened" in reopened.output
     assert [i["state"] for i in stub.issues] == ["closed", "opened"]  # a new episode, a new issue
+
+
+def test_the_drift_and_review_settings_of_numsync_yaml_are_read_and_checked(tmp_path: Path) -> None:
+    config = workspace(tmp_path, "http://127.0.0.1:9/integrations", {"uk-care": False})
+    good = config.read_text() + "    on_stale_review: repost\n    drift: {warn_days: 3, gitlab_issue: true}\n"
+    config.write_text(good)
+    env = load_config(config).environment("test")
+    assert env.on_stale_review is StaleReview.REPOST and env.drift == DriftPolicy(warn_days=3, gitlab_issue=True)
+
+    config.write_text(good.replace("repost", "maybe").replace("warn_days: 3", "warn_days: -1"))
+    with pytest.raises(ConfigError) as refused:
+        load_config(config)
+    said = str(refused.value) + "\n".join(refused.value.details)
+    assert "on_stale_review: 'maybe' is not one of ['refuse', 'repost']" in said
+    assert "drift.warn_days: -1 is less than the minimum of 0" in said
