@@ -670,6 +670,7 @@ def drift(
     --env all (or no --env) reports every environment."""
     outputs = _parse_formats(drift_reports.FORMATS, formats)
     token = os.environ.get(gitlab_module.TOKEN_VARIABLE, "").strip() or None
+    previous_report = None
     if from_gitlab:
         context = fetch_drift_context(
             DriftContextRequest(
@@ -683,8 +684,15 @@ def drift(
         )
         for note in context.notes:
             echo(note, err=True)
-        previous, last_applied = previous or context.previous, last_applied or context.last_applied
-    request = DriftRequest(_config(ctx), ctx.obj["env_name"], previous, last_applied, environ=os.environ)
+        last_applied, previous_report = last_applied or context.last_applied, context.previous
+    request = DriftRequest(
+        _config(ctx),
+        ctx.obj["env_name"],
+        previous,
+        last_applied,
+        environ=os.environ,
+        previous_report=previous_report,
+    )
     outcome = run_drift(request, _Echo())
     for fmt, path in outputs:
         rendered = fmt.render(outcome.report)

@@ -99,6 +99,7 @@ def repository(tmp_path: Path, emulator: EmulatorProcess, *extra: str) -> tuple[
 def ci_env(stub: GitLabStub, **extra: str) -> dict[str, str]:
     return {
         **CREDENTIALS,
+        "CI": "",  # the suite may itself run in a pipeline
         "CI_API_V4_URL": stub.api_url,
         "CI_PROJECT_ID": PROJECT,
         "CI_DEFAULT_BRANCH": "main",
@@ -183,7 +184,7 @@ def test_one_issue_per_environment_is_opened_updated_and_closed(
     [issue] = stub.issues  # still one
     assert "edited again" in issue["description"] and "edited on the tenant" not in issue["description"]
 
-    fixed = run(config, "apply", "--auto-approve", env=CREDENTIALS)
+    fixed = run(config, "apply", "--auto-approve", env={**CREDENTIALS, "CI": ""})
     assert fixed.exit_code == 0, fixed.output
     closed = run(config, "drift", "--from-gitlab", env=ci_env(stub))
     assert closed.exit_code == 0 and "drift issue for 'test': closed" in closed.output

@@ -40,6 +40,9 @@ class Setup:
     def env(self, **extra: str) -> dict[str, str]:
         return {
             **CREDENTIALS,
+            # not "in CI" even when the suite runs in a pipeline: no superseded check, no default journal
+            "CI": "",
+            "CI_DEFAULT_BRANCH": "",
             "CI_API_V4_URL": self.gitlab.api_url,
             "CI_PROJECT_ID": PROJECT,
             "CI_COMMIT_SHA": MERGED,
@@ -274,7 +277,7 @@ def test_an_apply_without_a_saved_plan_records_its_own_override_flags_in_the_jou
 ) -> None:
     setup = make_setup(tmp_path, emulator, stub, "safety: {max_change_percent: 0.5, min_size: 1}")
     journal = tmp_path / "journal.jsonl"
-    env = {**CREDENTIALS, "USER": "bob", "GITLAB_USER_LOGIN": ""}
+    env = {**CREDENTIALS, "USER": "bob", "GITLAB_USER_LOGIN": "", "CI": ""}
     done = run(setup.config, "apply", "--auto-approve", "--override-thresholds", "--journal", str(journal), env=env)
     assert done.exit_code == 0, done.output
     [recorded] = [json.loads(line) for line in journal.read_text().splitlines() if '"overrides"' in line]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 from numsync import gitlab
 from numsync.config import Config
@@ -50,14 +50,13 @@ class DriftContextRequest:
     branch: str | None = None
     pipeline_id: str | None = None
     drift_job: str = DEFAULT_DRIFT_JOB
-    previous_to: Path = Path("previous-drift.json")
 
 
 @dataclass(frozen=True, slots=True)
 class DriftContext:
-    """``previous``: the previous report, saved; ``last_applied``: a commit; ``notes``: what was found or not, and why."""
+    """``previous``: the previous JSON report; ``last_applied``: a commit; ``notes``: what was found or not, and why."""
 
-    previous: Path | None = None
+    previous: dict[str, Any] | None = None
     last_applied: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -90,7 +89,9 @@ def fetch_drift_context(request: DriftContextRequest) -> DriftContext:
     return DriftContext(previous, last_applied, notes)
 
 
-def _previous_report(api: gitlab.GitLabProject, request: DriftContextRequest, notes: list[str]) -> Path | None:
+def _previous_report(
+    api: gitlab.GitLabProject, request: DriftContextRequest, notes: list[str]
+) -> dict[str, Any] | None:
     job_name = request.drift_job.replace("{env}", request.environment)
     filters = {"source": "schedule", **({"ref": request.branch} if request.branch else {})}
     for pipeline in api.pipelines(**filters)[:PIPELINES_LOOKED_AT]:
@@ -103,13 +104,14 @@ def _previous_report(api: gitlab.GitLabProject, request: DriftContextRequest, no
             if content is None:
                 continue
             try:
-                json.loads(content)
+                report = json.loads(content)
             except ValueError:
-                notes.append(f"job #{job['id']} kept a drift.json that is not JSON; skipped")
+                report = None
+            if not isinstance(report, dict):
+                notes.append(f"job #{job['id']} kept a drift.json that is not a JSON report; skipped")
                 continue
-            request.previous_to.write_bytes(content)
             notes.append(f"previous drift report: job #{job['id']} of schedule pipeline #{pipeline['id']}")
-            return request.previous_to
+            return report
     notes.append(f"no earlier scheduled {job_name!r} kept drift.json: every item counts as new")
     return None
 
