@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from cli_workspace import TOTP_SECRET, emulator_process
@@ -366,3 +367,43 @@ def test_an_older_pipelines_apply_after_a_newer_merge_is_superseded_and_writes_n
     assert late.returncode == 0 and "PASS  apply: [demo]" in late.output, late.tail()
     assert f"superseded by {newer[:12]}: that pipeline applies" in late.output
     assert emulator.stats()["put_requests"] == 0 and emulator.numbers() == before
+
+
+def test_a_stale_reviewed_plan_is_reposted_then_the_manual_approve_job_applies_it(project: Project) -> None:
+    """on_stale_review: repost: apply exits 3 (allowed: a warning), posts the difference, keeps the re-plan;
+    the manual approve job applies exactly that file."""
+    emulator, gitlab = project.emulator, project.gitlab
+    project.edit("numsync.yaml", "    desired: desired\n", "    desired: desired\n    on_stale_review: repost\n")
+    project.commit("demo: repost stale reviewed plans", "numsync.yaml")
+    project.git("checkout", "-q", "-b", "leeds")
+    project.edit("desired/uk-care.yaml", "after-hours routing to Manchester", "after-hours routing to Leeds")
+    project.commit("uk-care: Leeds", "desired")
+    planned = project.run_plan()
+    assert planned.returncode == 0, planned.tail()
+    other = "+442079460959"
+    assert other in emulator.numbers()
+    # after review, before the merge: someone edits another uk-care number on the tenant (prune group)
+    httpx.patch(f"{emulator.url}/_emulator/numbers/{other}", json={"NOTE": "edited on the tenant"}).raise_for_status()
+    merged = project.merge("leeds")
+    project.reviewed(planned, merged)
+
+    reposted = project.run_apply()
+    assert reposted.returncode == 0 and "WARN  apply: [demo]" in reposted.output, reposted.tail()  # allowed exit 3
+    assert emulator.stats()["put_requests"] == 0
+    assert f"posted to !{MR_IID} for re-approval" in reposted.output
+    [note] = [n for n in gitlab.notes[(PROJECT_ID, MR_IID)] if "numsync-reapprove:demo" in n["body"]]
+    assert other in note["body"] and "`approve: [demo]`" in note["body"]
+    assert reposted.artifacts is not None and (reposted.artifacts / "replan-demo.json").is_file()
+
+    approved = project.run_job(
+        "approve: [demo]",
+        "CI_PIPELINE_SOURCE=push",
+        "OCP_USERNAME=demo",
+        "OCP_PASSWORD=demo-secret",
+        f"OCP_TOTP_SECRET={TOTP_SECRET}",
+        f"NUMSYNC_STATE_DIR={project.state_dir}",
+    )
+    assert approved.returncode == 0 and "PASS  approve: [demo]" in approved.output, approved.tail()
+    assert "Verified: live now matches desired." in approved.output
+    assert "after-hours routing to Leeds" in emulator.numbers()["+442079460958"]["NOTE"]
+    assert emulator.numbers()[other]["NOTE"] != "edited on the tenant"  # the re-plan's revert, as posted
