@@ -282,3 +282,19 @@ def test_an_apply_without_a_saved_plan_records_its_own_override_flags_in_the_jou
     assert done.exit_code == 0, done.output
     [recorded] = [json.loads(line) for line in journal.read_text().splitlines() if '"overrides"' in line]
     assert recorded["overrides"] == [{"flag": "--override-thresholds", "by": "bob", "reason": "(no reason given)"}]
+
+
+def test_a_reviewed_plan_that_numsync_yaml_changed_under_is_refused_not_called_tampered(
+    tmp_path: Path, emulator: EmulatorProcess, stub: GitLabStub
+) -> None:
+    setup = make_setup(tmp_path, emulator, stub)
+    setup.review()
+    # merged later: the same desired files and live numbers, but numsync.yaml now ignores the reviewed field
+    setup.config.write_text(setup.config.read_text() + "    ignore_fields: [note]\n")
+
+    code, output = setup.apply()
+
+    assert code == 1, output
+    assert "differ from planning the state it records now" in output and "was the file edited" not in output
+    assert f"Only in the old plan (1 number(s)):\n    - {CHANGED}" in output
+    assert setup.puts() == 0

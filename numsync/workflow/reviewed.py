@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,10 +134,14 @@ def same_effect(difference: PlanDifference) -> bool:
     )
 
 
-def judge_review(reviewed: Plan, fresh: Plan, *, inputs_fresh: bool) -> tuple[Review, PlanDifference]:
-    """The verdict on ``reviewed`` against ``fresh`` (planned now); ``inputs_fresh``: the fingerprints agree."""
+def judge_review(
+    reviewed: Plan, fresh: Plan, *, inputs_fresh: bool, edited: Sequence[str] = ()
+) -> tuple[Review, PlanDifference]:
+    """The verdict on ``reviewed`` against ``fresh`` (planned now). ``inputs_fresh``: the fingerprints agree;
+    ``edited``: the reviewed parts in which the artifact differs from planning its own recorded state again
+    (numsync.yaml changed since, e.g. its limits or groups, or the file was edited). Fresh means both hold."""
     difference = compare_plans(reviewed, fresh)
-    if inputs_fresh:
+    if inputs_fresh and not edited:
         return Review.FRESH, difference
     return (Review.SAME if same_effect(difference) else Review.DIFFERS), difference
 

@@ -43,7 +43,7 @@ from numsync.workflow.pipeline import (
     verify_settled,
 )
 from numsync.workflow.plan import Plan, load_plan_with_data
-from numsync.workflow.plandiff import compare_plans
+from numsync.workflow.plandiff import compare_plans, edited_parts
 from numsync.workflow.reviewed import (
     Review,
     ReviewedPlan,
@@ -243,12 +243,17 @@ def _reviewed_or_refuse(
 ) -> Plan:
     """The plan to apply for a reviewed plan (see reviewed.py), or ReviewRefusal when a plan made now differs."""
     where = reviewed.source.where()
+    edited: list[str] = []
     try:
         check_fresh(reviewed.plan, env, desired, live)
-        stale = None
+        inputs_fresh = True
+        # the same inputs, yet not what planning them gives now: numsync.yaml changed since (or the file was edited)
+        edited = edited_parts(reviewed.data, fresh)
+        stale = f"its {', '.join(edited)} differ from planning the state it records now" if edited else None
     except StalePlanError as exc:
+        inputs_fresh = False
         stale = str(exc).removeprefix("plan is stale: ").removesuffix("; run plan again")
-    verdict, difference = judge_review(reviewed.plan, fresh, inputs_fresh=stale is None)
+    verdict, difference = judge_review(reviewed.plan, fresh, inputs_fresh=inputs_fresh, edited=edited)
     if verdict is Review.FRESH:
         policy.check_untampered(reviewed.plan, fresh, Path(f"the plan of {where}"), reviewed.data)
         observer.reviewed(f"Applying the plan reviewed in {where}: it is still fresh (same desired, same live).")
