@@ -92,7 +92,6 @@ def test_the_template_runs_from_a_repository_holding_only_numsync_yaml_and_desir
         f'include:\n  - remote: "{template_url}"\n\n'
         ".environments:\n  parallel:\n    matrix:\n      - NUMSYNC_ENV: [demo]\n"
     )
-    (repo / ".gitignore").write_text(".venv/\n.gitlab-ci-local/\n.numsync-cache/\n")
     git(repo, "init", "-q", "-b", "main")
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
@@ -101,7 +100,6 @@ def test_the_template_runs_from_a_repository_holding_only_numsync_yaml_and_desir
     git(repo, "commit", "-qm", "our numbers")
     git(repo, "push", "-q", "origin", "HEAD:main")
     assert {p.split("/")[0] for p in git(repo, "ls-files").splitlines()} == {
-        ".gitignore",
         ".gitlab-ci.yml",
         "desired",
         "numsync.yaml",
