@@ -40,6 +40,13 @@ from numsync.reports import plandiff as plandiff_reports
 from numsync.reports import problems as problem_reports
 from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow.apply import ApplyResult, BatchOutcome
+from numsync.workflow.drift_gitlab import (
+    DriftContextRequest,
+    DriftIssueRequest,
+    fetch_drift_context,
+    sync_drift_issue,
+    with_issues,
+)
 from numsync.workflow.environments import environment_endpoints
 from numsync.workflow.environments import render_json as render_environments_json
 from numsync.workflow.environments import render_text as render_environments_text
@@ -56,6 +63,7 @@ from numsync.workflow.pipeline import connect
 from numsync.workflow.plan import Plan, load_plan
 from numsync.workflow.plandiff import compare_plans
 from numsync.workflow.rehearse import Rehearsal
+from numsync.workflow.reviewed import DEFAULT_PLAN_JOB, ReviewedPlanRequest, fetch_reviewed_plan
 from numsync.workflow.run_apply import ApplyRequest
 from numsync.workflow.run_drift import DriftRequest, run_drift
 from numsync.workflow.run_fmt import FmtRequest, run_fmt
@@ -155,9 +163,11 @@ def write_report(path: Path, text: str) -> None:
 
 
 class Failure(click.ClickException):
-    """An error already explained to the user; exit 1."""
+    """An error already explained to the user; exit 1 (or the error's own exit code)."""
 
-    exit_code = 1
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.__dict__["exit_code"] = exit_code  # click declares it on the class (ClassVar)
 
     def show(self, file: Any = None) -> None:
         one_time_code = Redactor([os.environ.get("OCP_OTP")])  # not masked process-wide (see SecretRegistry.add)
@@ -174,7 +184,7 @@ def handle_errors(func: F) -> F:
         except (NumsyncError, OSError) as exc:
             for line in exc.details if isinstance(exc, NumsyncError) else []:
                 echo(line, err=True)
-            raise Failure(_explain(exc)) from None
+            raise Failure(_explain(exc), exc.exit_code if isinstance(exc, NumsyncError) else 1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -407,6 +417,13 @@ def _scope(groups: tuple[str, ...], numbers: tuple[str, ...]) -> Scope | None:
 )
 @safety_options
 @scope_options
+@click.option(
+    "--reason",
+    envvar="NUMSYNC_OVERRIDE_REASON",
+    metavar="TEXT",
+    help="Why the override flags lift their checks: recorded in the saved plan with who gave them "
+    "($GITLAB_USER_LOGIN, else $USER), and honoured by apply. Needed with --out and an override flag.",
+)
 @no_cache_option
 @click.pass_context
 @handle_errors
@@ -423,6 +440,7 @@ def plan(
     allow_small_export: bool,
     scope_groups: tuple[str, ...],
     scope_numbers: tuple[str, ...],
+    reason: str | None,
 ) -> None:
     """Show what apply would change: export live, diff with desired, plan the operation files.
 
@@ -440,6 +458,7 @@ def plan(
         detailed_exitcode=detailed_exitcode,
         environ=os.environ,
         scope=_scope(scope_groups, scope_numbers),
+        reason=reason,
     )
     outcome = run_plan(request, _PlanEcho(outputs, gitlab_report))
     ctx.exit(outcome.exit_code)
@@ -624,6 +643,30 @@ def show(plan_file: Path, output_format: str) -> None:
 @_json_format_option(
     "text: progress and result for people; json: the result as one object on stdout (progress on stderr)."
 )
+@click.option(
+    "--reviewed",
+    is_flag=True,
+    help="In GitLab CI: apply the plan reviewed in the merged merge request of $CI_COMMIT_SHA (its latest "
+    "successful pipeline's plan job artifact; needs NUMSYNC_GITLAB_TOKEN). Stale and different: refused, or "
+    "reposted for re-approval (on_stale_review).",
+)
+@click.option(
+    "--plan-job",
+    default=DEFAULT_PLAN_JOB,
+    show_default=True,
+    metavar="NAME",
+    help="With --reviewed: the plan job's name ({env}: the environment).",
+)
+@click.option(
+    "--save-reviewed",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --reviewed: keep the fetched reviewed plan here.",
+)
+@click.option(
+    "--save-replan",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --reviewed and on_stale_review: repost: save the plan made now here when it differs (what a re-approval applies).",
+)
 @safety_options
 @scope_options
 @no_cache_option
@@ -641,6 +684,10 @@ def apply(
     junit_path: Path | None,
     retry_failed: Path | None,
     output_format: str,
+    reviewed: bool,
+    plan_job: str,
+    save_reviewed: Path | None,
+    save_replan: Path | None,
     allow_replace: bool,
     override_thresholds: bool,
     allow_small_export: bool,
@@ -649,8 +696,12 @@ def apply(
 ) -> None:
     """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify.
 
+    A saved or reviewed plan runs with the overrides it records (who lifted which check and
+    why); an override flag it does not record is refused.
+
     SIGINT or SIGTERM stops it cleanly: the file in flight finishes, nothing more is sent, the
-    journal ends with apply-end. A second signal stops at once.
+    journal ends with apply-end. A second signal stops at once. Exit 3: a stale reviewed plan's
+    difference was posted for re-approval (nothing was written).
     """
     scope = _scope(scope_groups, scope_numbers)
     if plan_file and (scope or retry_failed):
@@ -663,9 +714,31 @@ def apply(
         raise click.BadParameter(
             f"{results_path} must end in .csv or .json (the extension chooses the format)", param_hint="--results"
         )
+    if reviewed and plan_file:
+        raise click.UsageError("give a PLAN_FILE or --reviewed, not both")
+    if reviewed and (scope or retry_failed):
+        raise click.UsageError(
+            "a reviewed plan keeps the scope it was made with: leave out --group/--number/--retry-failed"
+        )
+    env = _env(ctx)
+    review = (
+        ReviewedPlanRequest(
+            env.name,
+            os.environ.get("CI_API_V4_URL"),
+            os.environ.get("CI_PROJECT_ID"),
+            os.environ.get("CI_COMMIT_SHA"),
+            token=os.environ.get(gitlab_module.TOKEN_VARIABLE, "").strip() or None,
+            plan_job=plan_job,
+            save_to=save_reviewed,
+            replan_to=save_replan,
+            pipeline_url=os.environ.get("CI_PIPELINE_URL"),
+        )
+        if reviewed
+        else None
+    )
     stop = _StopOnSignal()
     request = ApplyRequest(
-        _env(ctx),
+        env,
         plan_file,
         safety.Overrides(allow_replace, override_thresholds, allow_small_export),
         override_freeze=override_freeze,
@@ -679,6 +752,7 @@ def apply(
         retry_failed=retry_failed,
         results=results_path,
         junit=junit_path,
+        review=review,
     )
     observer = _ApplyEcho(json_result=output_format == "json")
     with stop:
@@ -743,6 +817,9 @@ class _ApplyEcho(_Echo, ApplyObserver):
         self.plan = plan
         say(text.render_plan(plan), err=self.json_result)
 
+    def reviewed(self, message: str) -> None:
+        echo(message)
+
     def freeze_overridden(self, freeze: str, reason: str) -> None:
         echo(f"Change freeze in force ({freeze}); overridden: {redact(reason)}", err=True)
 
@@ -790,14 +867,46 @@ class _ApplyEcho(_Echo, ApplyObserver):
     "--last-applied",
     help="The plan JSON last applied, or its git commit: tells out-of-band changes from pending applies.",
 )
+@click.option(
+    "--from-gitlab",
+    is_flag=True,
+    help="In a scheduled GitLab job: take --previous from the last scheduled run's drift.json and --last-applied "
+    "from the environment's last applied deployment (missing is fine), and keep the environment's drift issue when "
+    "numsync.yaml says drift: {gitlab_issue: true}. Needs NUMSYNC_GITLAB_TOKEN and one environment.",
+)
 @click.pass_context
 @handle_errors
-def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, last_applied: str | None) -> None:
+def drift(
+    ctx: click.Context, formats: tuple[str, ...], previous: Path | None, last_applied: str | None, from_gitlab: bool
+) -> None:
     """Report how live differs from desired (read-only). Exit 0: no drift, 2: drift, 1: error.
 
     --env all (or no --env) reports every environment."""
     outputs = _parse_formats(drift_reports.FORMATS, formats)
-    request = DriftRequest(_config(ctx), ctx.obj["env_name"], previous, last_applied, environ=os.environ)
+    token = os.environ.get(gitlab_module.TOKEN_VARIABLE, "").strip() or None
+    previous_report = None
+    if from_gitlab:
+        context = fetch_drift_context(
+            DriftContextRequest(
+                _env(ctx).name,
+                os.environ.get("CI_API_V4_URL"),
+                os.environ.get("CI_PROJECT_ID"),
+                token,
+                branch=os.environ.get("CI_DEFAULT_BRANCH"),
+                pipeline_id=os.environ.get("CI_PIPELINE_ID"),
+            )
+        )
+        for note in context.notes:
+            echo(note, err=True)
+        last_applied, previous_report = last_applied or context.last_applied, context.previous
+    request = DriftRequest(
+        _config(ctx),
+        ctx.obj["env_name"],
+        previous,
+        last_applied,
+        environ=os.environ,
+        previous_report=previous_report,
+    )
     outcome = run_drift(request, _Echo())
     for fmt, path in outputs:
         rendered = fmt.render(outcome.report)
@@ -806,6 +915,17 @@ def drift(ctx: click.Context, formats: tuple[str, ...], previous: Path | None, l
             say(f"wrote {fmt.name} report to {path}", err=True)
         else:
             echo(rendered.rstrip("\n"))
+    kept = with_issues(_config(ctx), outcome.report) if from_gitlab else None
+    if kept is not None:
+        issues = DriftIssueRequest(
+            os.environ.get("CI_API_V4_URL"),
+            os.environ.get("CI_PROJECT_ID"),
+            token,
+            job_url=os.environ.get("CI_JOB_URL"),
+        )
+        for done in sync_drift_issue(issues, kept):
+            where = f": {done.url}" if done.url else ""
+            echo(f"drift issue for {done.environment!r}: {done.action}{where}", err=True)
     ctx.exit(outcome.exit_code)
 
 
@@ -985,6 +1105,45 @@ def gitlab_comment(
         echo(
             f"{outcome.action.capitalize()} the plan note {outcome.note_id} on merge request !{mr_iid} for environment {environment!r}."
         )
+
+
+@gitlab_group.command("fetch-plan")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Save the plan here.")
+@click.option("--api-url", envvar="CI_API_V4_URL", metavar="URL", help="GitLab's REST API. Default: $CI_API_V4_URL.")
+@click.option("--project", envvar="CI_PROJECT_ID", help="Project ID or full path. Default: $CI_PROJECT_ID.")
+@click.option("--commit", envvar="CI_COMMIT_SHA", help="The merged commit. Default: $CI_COMMIT_SHA.")
+@click.option(
+    "--plan-job",
+    default=DEFAULT_PLAN_JOB,
+    show_default=True,
+    metavar="NAME",
+    help="The plan job's name ({env}: the environment).",
+)
+@_token_variable_option
+@click.pass_context
+@handle_errors
+def gitlab_fetch_plan(
+    ctx: click.Context,
+    out: Path,
+    api_url: str | None,
+    project: str | None,
+    commit: str | None,
+    plan_job: str,
+    token_variable: str,
+) -> None:
+    """Save the plan reviewed in the merged merge request of COMMIT (what apply --reviewed runs)."""
+    request = ReviewedPlanRequest(
+        _env(ctx).name,
+        api_url,
+        project,
+        commit,
+        token=os.environ.get(token_variable, "").strip() or None,
+        token_variable=token_variable,
+        plan_job=plan_job,
+        save_to=out,
+    )
+    found = fetch_reviewed_plan(request)
+    echo(f"Saved the plan reviewed in {found.source.where()} to {out}: {found.plan.summary_line()}.")
 
 
 @gitlab_group.command("report-apply")

@@ -20,7 +20,7 @@ from numsync.core.files import encoding_problem
 from numsync.core.freeze import Freeze, parse_freeze
 from numsync.core.model import Field, normalize_number
 from numsync.core.paths import escapes, repository_root
-from numsync.core.policy import GroupPolicy, RetireMark, Safety, Suppression
+from numsync.core.policy import DriftPolicy, GroupPolicy, RetireMark, Safety, StaleReview, Suppression
 from numsync.core.schema import schema_problems
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import ConfigError, FreezeError, NumberFormatError, YamlSyntaxError
@@ -58,6 +58,8 @@ class Environment:
     ``otp``: the tenant's two-factor policy (``otp:`` period and look-around, ``otp_field:``).
     ``settle``: how long to wait for live to stop moving after an unknown outcome (``settle:``).
     ``credentials``: the names of the variables its credentials are read from (``credentials:``).
+    ``on_stale_review``: on merge, what apply does when the reviewed plan is stale and a plan made
+    now differs; ``drift``: the scheduled drift run's warnings and GitLab issue (``drift:``).
     """
 
     name: str
@@ -75,6 +77,8 @@ class Environment:
     freeze: Freeze = field(default_factory=Freeze)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     settle: Settle = field(default_factory=Settle)
+    on_stale_review: StaleReview = StaleReview.REFUSE
+    drift: DriftPolicy = field(default_factory=DriftPolicy)
     #: Where desired files must resolve (the git top level, else the folder of numsync.yaml); None: the
     #: desired loader's own default. Not compared: it says where the config was read, not what it says.
     repository: Path | None = field(default=None, compare=False)
@@ -287,6 +291,8 @@ def _environment(
         safety=Safety(**(spec.get("safety") or {})),
         retry=RetryPolicy(**(spec.get("retry") or {})),
         settle=Settle(**(spec.get("settle") or {})),
+        on_stale_review=StaleReview(spec.get("on_stale_review", StaleReview.REFUSE.value)),
+        drift=DriftPolicy(**(spec.get("drift") or {})),
         repository=repository,
         region=region,
         otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),

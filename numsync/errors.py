@@ -32,7 +32,10 @@
     ├── ApplyRefusal              apply will not start (nothing was written)
     │   ├── ConflictRefusal       the plan has conflicts only a person can resolve
     │   ├── FreezeRefusal         a change freeze is in force and no reason overrides it
-    │   └── ConfirmationRefusal   nobody confirmed the apply
+    │   ├── ConfirmationRefusal   nobody confirmed the apply
+    │   ├── OverrideNotRecorded   an override flag the saved plan does not record (who, why)
+    │   ├── NoReviewedPlan        no plan was reviewed for the merged commit (no MR, pipeline, job or artifact)
+    │   └── ReviewRefusal         the reviewed plan is stale and a plan made now differs from it
     ├── RehearsalFailed           the rehearsal on a local emulator did not converge
     ├── GitHistoryError           git cannot provide the desired files at a commit
     ├── ReadOnlyViolation         a read-only session was asked to write
@@ -60,6 +63,8 @@ class NumsyncError(Exception):
 
     #: Whether anything may have been written to OCP before the error (set by whoever knows).
     wrote: bool = False
+    #: The exit code the CLI ends with (3: waiting for a re-approval, see ReviewRefusal).
+    exit_code: int = 1
 
     @property
     def details(self) -> list[str]:
@@ -325,6 +330,36 @@ class FreezeRefusal(ApplyRefusal):
 
 class ConfirmationRefusal(ApplyRefusal):
     """Apply needs a confirmation that nobody gave (no terminal to ask on, or the answer was no)."""
+
+
+class OverrideNotRecorded(ApplyRefusal):
+    """An override was asked for that the plan does not record: overrides are chosen when the plan is made."""
+
+
+#: The exit code of an apply that refused a stale reviewed plan and posted the difference for re-approval.
+REAPPROVAL_EXIT_CODE = 3
+
+
+class NoReviewedPlan(ApplyRefusal):
+    """No reviewed plan could be found for the merged commit; the message says which step found nothing."""
+
+
+class ReviewRefusal(ApplyRefusal):
+    """The plan reviewed in the merge request is stale, and a plan made now differs from it.
+
+    ``difference``: what differs (old: reviewed, new: now); ``posted``: where it was posted for re-approval, if it was.
+    """
+
+    def __init__(self, message: str, difference: Sequence[str] = (), posted: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.difference = list(difference)
+        self.posted = list(posted)
+        if self.posted:  # posted for re-approval: a state of its own, that a pipeline can tell from a failure
+            self.exit_code = REAPPROVAL_EXIT_CODE
+
+    @property
+    def details(self) -> list[str]:
+        return ["Between the reviewed plan (old) and a plan made now (new):", *self.difference]
 
 
 class RehearsalFailed(NumsyncError, RuntimeError):

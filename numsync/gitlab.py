@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
 
-from numsync.errors import GitLabError
+from numsync.errors import GitLabError, NoReviewedPlan
 
 #: The CI/CD variable holding the access token by default.
 TOKEN_VARIABLE = "NUMSYNC_GITLAB_TOKEN"
@@ -139,7 +139,83 @@ def _wait_seconds(response: httpx.Response | None, attempt: int) -> float:
     return min(MAX_WAIT, 2.0**attempt)
 
 
-class GitLabNotes:
+class GitLabAPI:
+    """GitLab's REST API under ``api_url`` (``…/api/v4``) with one token (httpx); 429 and passing 5xx retried."""
+
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api_url = api_url
+        self._sleep = sleep
+        self._client = httpx.Client(
+            base_url=api_url.rstrip("/"),
+            headers={"PRIVATE-TOKEN": token, "User-Agent": "numsync"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _request(
+        self, method: str, path: str, *, resend_on_5xx: bool = True, missing_ok: bool = False, **kwargs: Any
+    ) -> httpx.Response:
+        """One API call; 429 (and, where ``resend_on_5xx``, 5xx and connection failures) retried.
+        With ``missing_ok`` a 404 is returned instead of raised."""
+        for attempt in range(ATTEMPTS):
+            last = attempt == ATTEMPTS - 1
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                if resend_on_5xx and not last and isinstance(exc, httpx.TransportError):
+                    self._sleep(_wait_seconds(None, attempt))
+                    continue
+                raise GitLabError(f"cannot reach GitLab at {self.api_url}: {type(exc).__name__}: {exc}") from None
+            retryable = response.status_code == 429 or (resend_on_5xx and response.status_code >= 500)
+            if retryable and not last:
+                self._sleep(_wait_seconds(response, attempt))
+                continue
+            if response.status_code >= 400 and not (missing_ok and response.status_code == 404):
+                raise GitLabError(_refusal(response, method, path))
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def get_list(self, path: str, params: Mapping[str, Any] | None = None, *, max_pages: int = 100) -> list[Any]:
+        """``GET path``: a JSON list, every page (100 items each, following ``X-Next-Page``) up to ``max_pages``."""
+        items: list[Any] = []
+        page = "1"
+        seen: set[str] = set()
+        while page and len(seen) < max_pages:
+            if page in seen:
+                raise GitLabError(f"GitLab's X-Next-Page went back to page {page} of {path}")
+            seen.add(page)
+            response = self._request("GET", path, params={**(params or {}), "per_page": 100, "page": page})
+            batch = response.json()
+            if not isinstance(batch, list):
+                raise GitLabError(f"GitLab answered GET {path} with something other than a list")
+            items += batch
+            page = response.headers.get("X-Next-Page", "") if batch else ""
+        return items
+
+    def get_file(self, path: str) -> bytes | None:
+        """``GET path`` as bytes (a job artifact's file), or None when GitLab answers 404 (no such job or file)."""
+        response = self._request("GET", path, missing_ok=True)
+        return None if response.status_code == 404 else response.content
+
+
+class GitLabNotes(GitLabAPI):
     """The notes of one merge request, through GitLab's REST API (httpx)."""
 
     def __init__(
@@ -151,44 +227,9 @@ class GitLabNotes:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        super().__init__(mr.api_url, token, timeout=timeout, transport=transport, sleep=sleep)
         self.mr = mr
-        self._sleep = sleep
         self._user_id: object = None
-        self._client = httpx.Client(
-            base_url=mr.api_url.rstrip("/"),
-            headers={"PRIVATE-TOKEN": token, "User-Agent": "numsync"},
-            timeout=timeout,
-            transport=transport,
-        )
-
-    def __enter__(self) -> GitLabNotes:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._client.close()
-
-    def _request(self, method: str, path: str, *, resend_on_5xx: bool = True, **kwargs: Any) -> httpx.Response:
-        """One API call; 429 (and, where ``resend_on_5xx``, 5xx and connection failures) retried."""
-        for attempt in range(ATTEMPTS):
-            last = attempt == ATTEMPTS - 1
-            try:
-                response = self._client.request(method, path, **kwargs)
-            except httpx.HTTPError as exc:
-                if resend_on_5xx and not last and isinstance(exc, httpx.TransportError):
-                    self._sleep(_wait_seconds(None, attempt))
-                    continue
-                raise GitLabError(f"cannot reach GitLab at {self.mr.api_url}: {type(exc).__name__}: {exc}") from None
-            retryable = response.status_code == 429 or (resend_on_5xx and response.status_code >= 500)
-            if retryable and not last:
-                self._sleep(_wait_seconds(response, attempt))
-                continue
-            if response.status_code >= 400:
-                raise GitLabError(_refusal(response, method, path))
-            return response
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def user_id(self) -> object:
         """The id of the token's own user (``GET /user``), asked once."""
@@ -275,26 +316,144 @@ def _refusal(response: httpx.Response, method: str, path: str) -> str:
         message += ". The token was refused: check that it is valid and not expired."
     elif response.status_code == 403:
         message += (
-            ". The token may not write notes: it needs the api scope and at least the Reporter role in the project."
+            ". The token lacks a permission: it needs the api scope and at least the Reporter role in the project."
         )
     elif response.status_code == 404:
-        message += ". Check the project and merge request (and that the token can see the project)."
+        message += (
+            ". Check the project and merge request, pipeline, job or issue (and that the token can see the project)."
+        )
     return message
 
 
-#: The CI/CD variable whose flags the apply job passes to plan and apply (see .gitlab-ci.yml).
-APPLY_FLAGS_VARIABLE = "NUMSYNC_APPLY_FLAGS"
+#: A merge-request label that lifts a safety check in the plan job: this prefix and the flag without its dashes.
+OVERRIDE_LABEL_PREFIX = "numsync::"
+
+
+def override_label(flag: str) -> str:
+    """The merge-request label that makes the plan job lift (and record) ``flag``: ``numsync::override-thresholds``."""
+    return OVERRIDE_LABEL_PREFIX + flag.lstrip("-")
 
 
 def override_hint(violations: Sequence[Any]) -> str:
     """How to lift safety ``violations`` (numsync.core.safety.Violation) in the GitLab pipeline."""
     if any(v.flag is None for v in violations):
         return "In GitLab CI: at least one of these checks has no override; change numsync.yaml or the desired files in a reviewed merge request."
-    flags = " ".join(dict.fromkeys(v.flag for v in violations))
+    labels = ", ".join(f'"{override_label(flag)}"' for flag in dict.fromkeys(v.flag for v in violations))
     return (
-        "In GitLab CI: to apply anyway after reviewing the plan, a maintainer runs a new pipeline for the default branch "
-        f'(Build > Pipelines > Run pipeline) with the CI/CD variable {APPLY_FLAGS_VARIABLE} set to "{flags}".'
+        f"In GitLab CI: to apply anyway after reviewing the plan, add the label(s) {labels} to the merge request (a new "
+        "one, if it is merged already) and run its pipeline again: the plan then records the override with who ran it "
+        "and why (the merge request's title), the note shows it, and the merge applies that plan."
     )
+
+
+def _project_path(project: str) -> str:
+    return f"/projects/{quote(project, safe='')}"
+
+
+class GitLabProject(GitLabAPI):
+    """One project's merge requests, pipelines, jobs, artifacts, deployments and issues (GitLab's REST API)."""
+
+    def __init__(self, api_url: str, project: str, token: str, **options: Any) -> None:
+        super().__init__(api_url, token, **options)
+        self.project = project
+        self.base = _project_path(project)
+
+    def merge_requests_of_commit(self, commit: str) -> list[dict[str, Any]]:
+        """``GET …/repository/commits/:sha/merge_requests``: the merge requests ``commit`` belongs to."""
+        path = f"{self.base}/repository/commits/{quote(commit, safe='')}/merge_requests"
+        found = self._request("GET", path).json()
+        if not isinstance(found, list):
+            raise GitLabError(f"GitLab answered GET {path} with something other than a list of merge requests")
+        return [mr for mr in found if isinstance(mr, dict)]
+
+    def merge_request_pipelines(self, iid: str) -> list[dict[str, Any]]:
+        """``GET …/merge_requests/:iid/pipelines``, newest first."""
+        found = self.get_list(f"{self.base}/merge_requests/{quote(iid, safe='')}/pipelines")
+        return sorted((p for p in found if isinstance(p, dict)), key=lambda p: int(p.get("id", 0)), reverse=True)
+
+    def pipelines(self, **params: str) -> list[dict[str, Any]]:
+        """``GET …/pipelines`` filtered by ``params`` (``ref``, ``source``, ``status``), newest first, one page."""
+        found = self.get_list(f"{self.base}/pipelines", {**params, "order_by": "id", "sort": "desc"}, max_pages=1)
+        return [p for p in found if isinstance(p, dict)]
+
+    def pipeline_jobs(self, pipeline_id: object, scopes: Sequence[str] = ("success",)) -> list[dict[str, Any]]:
+        """``GET …/pipelines/:id/jobs?scope[]=…``: the jobs of a pipeline in these states."""
+        found = self.get_list(f"{self.base}/pipelines/{pipeline_id}/jobs", {"scope[]": list(scopes)})
+        return [j for j in found if isinstance(j, dict)]
+
+    def job_artifact(self, job_id: object, artifact_path: str) -> bytes | None:
+        """``GET …/jobs/:job_id/artifacts/*artifact_path``: one file of a job's artifacts, None when there is none."""
+        return self.get_file(f"{self.base}/jobs/{job_id}/artifacts/{quote(artifact_path)}")
+
+    def deployments(self, environment: str, status: str = "success") -> list[dict[str, Any]]:
+        """``GET …/deployments?environment=…&status=…``, newest first, one page."""
+        params = {"environment": environment, "status": status, "order_by": "id", "sort": "desc"}
+        return [d for d in self.get_list(f"{self.base}/deployments", params, max_pages=1) if isinstance(d, dict)]
+
+    def issues(self, label: str, state: str = "opened") -> list[dict[str, Any]]:
+        """``GET …/issues?labels=…&state=…``: the project's issues with ``label``."""
+        return [
+            i for i in self.get_list(f"{self.base}/issues", {"labels": label, "state": state}) if isinstance(i, dict)
+        ]
+
+    def create_issue(self, title: str, description: str, labels: Sequence[str]) -> dict[str, Any]:
+        """``POST …/issues``."""
+        body = {"title": title, "description": description, "labels": ",".join(labels)}
+        return dict(self._request("POST", f"{self.base}/issues", resend_on_5xx=False, json=body).json())
+
+    def update_issue(self, iid: object, **fields: str) -> dict[str, Any]:
+        """``PUT …/issues/:iid`` (``description``, ``title``, ``state_event="close"``)."""
+        return dict(self._request("PUT", f"{self.base}/issues/{iid}", json=fields).json())
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewedArtifact:
+    """The artifact file of the plan job that ran in the latest successful pipeline of the merged merge request."""
+
+    merge_request: str
+    pipeline_id: int
+    job_id: int
+    job_url: str | None
+    content: bytes
+    labels: tuple[str, ...] = ()
+
+    def where(self) -> str:
+        return f"merge request !{self.merge_request}, pipeline #{self.pipeline_id}, job #{self.job_id}"
+
+
+def merged_merge_request(found: Sequence[Mapping[str, Any]], commit: str) -> Mapping[str, Any] | None:
+    """Of the merge requests of ``commit``, the merged one it is the result of: the one whose merge, squash or
+    head commit it is; else the one merged last (``merged_at``). None when none is merged."""
+    merged = [mr for mr in found if mr.get("state") == "merged" and "iid" in mr]
+    own = [mr for mr in merged if commit in (mr.get("merge_commit_sha"), mr.get("squash_commit_sha"), mr.get("sha"))]
+    candidates = own or merged
+    return max(candidates, key=lambda mr: str(mr.get("merged_at") or "")) if candidates else None
+
+
+def find_reviewed_artifact(api: GitLabProject, commit: str, job_name: str, artifact: str) -> ReviewedArtifact:
+    """The reviewed ``artifact`` for ``commit``: its merged merge request → that MR's latest successful pipeline →
+    its successful job ``job_name`` → the file. Raises NoReviewedPlan, saying which step found nothing."""
+    mr = merged_merge_request(api.merge_requests_of_commit(commit), commit)
+    if mr is None:
+        raise NoReviewedPlan(
+            f"commit {commit[:12]} is the result of no merged merge request, so no plan was reviewed for it"
+        )
+    iid = str(mr["iid"])
+    pipelines = [p for p in api.merge_request_pipelines(iid) if p.get("status") == "success"]
+    if not pipelines:
+        raise NoReviewedPlan(f"merge request !{iid} has no successful pipeline, so no plan of it passed review")
+    pipeline = pipelines[0]
+    jobs = [j for j in api.pipeline_jobs(pipeline["id"]) if j.get("name") == job_name]
+    if not jobs:
+        raise NoReviewedPlan(
+            f"the latest successful pipeline #{pipeline['id']} of merge request !{iid} has no successful job {job_name!r}"
+        )
+    job = max(jobs, key=lambda j: int(j.get("id", 0)))  # a retried job: its last run
+    content = api.job_artifact(job["id"], artifact)
+    if content is None:
+        raise NoReviewedPlan(f"job #{job['id']} ({job_name!r}) of merge request !{iid} kept no artifact {artifact!r}")
+    labels = tuple(str(label) for label in mr.get("labels") or ())
+    return ReviewedArtifact(iid, int(pipeline["id"]), int(job["id"]), job.get("web_url"), content, labels)
 
 
 def merge_requests_of(
@@ -307,9 +466,6 @@ def merge_requests_of(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """The IIDs of the merged merge requests ``commit`` belongs to (``GET …/repository/commits/:sha/merge_requests``)."""
-    path = f"/projects/{quote(project, safe='')}/repository/commits/{quote(commit, safe='')}/merge_requests"
-    with GitLabNotes(MergeRequest(api_url, project, ""), token, transport=transport, sleep=sleep) as client:
-        found = client._request("GET", path).json()
-    if not isinstance(found, list):
-        raise GitLabError(f"GitLab answered GET {path} with something other than a list of merge requests")
-    return [str(mr["iid"]) for mr in found if isinstance(mr, dict) and mr.get("state") == "merged" and "iid" in mr]
+    with GitLabProject(api_url, project, token, transport=transport, sleep=sleep) as api:
+        found = api.merge_requests_of_commit(commit)
+    return [str(mr["iid"]) for mr in found if mr.get("state") == "merged" and "iid" in mr]

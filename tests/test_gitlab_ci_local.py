@@ -1,6 +1,7 @@
 """The GitLab pipeline's jobs really run: gitlab-ci-local executes .gitlab-ci.yml's plan job as a
 merge-request pipeline and its apply job as a default-branch pipeline, in a throwaway git
-copy of this project, against an OCP emulator and a stand-in for GitLab's notes API.
+copy of this project, against an OCP emulator and a stand-in for GitLab's API (notes, and the
+merge request's pipelines, jobs and artifacts, where apply finds the plan that was reviewed).
 
 gitlab-ci-local runs the jobs with its shell executor (no container engine here); the job's
 ``make venv``-style install is skipped by giving the copy a ``.venv/bin/numsync`` that runs
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from cli_workspace import TOTP_SECRET, emulator_process
@@ -38,7 +40,10 @@ TOKEN = "glpat-ci-local-test"
 PROJECT_ID, MR_IID = "4242", "17"
 GIT = ["git", "-c", "user.name=numsync test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"]
 #: Predefined variables the test sets on purpose (gitlab-ci-local warns about each otherwise).
-PREDEFINED = "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_PROJECT_ID,CI_API_V4_URL,CI_DEFAULT_BRANCH"
+PREDEFINED = (
+    "CI_PIPELINE_SOURCE,CI_MERGE_REQUEST_IID,CI_PROJECT_ID,CI_API_V4_URL,CI_DEFAULT_BRANCH,"
+    "CI_MERGE_REQUEST_LABELS,CI_MERGE_REQUEST_TITLE,GITLAB_USER_LOGIN"
+)
 NEW_NOTE = "Main line, after-hours routing to Manchester and Leeds"
 #: The bundled numsync.yaml's demo environment has ``otp: {period: 2}`` (Keycloak's look-around, 1): the jobs' emulator too.
 DEMO_OTP_PERIOD = 2
@@ -127,9 +132,10 @@ class Project:
         found = [d for d in root.iterdir() if d.name.startswith(name)] if root.is_dir() else []
         return Run(done.returncode, done.stdout + done.stderr, found[0] if found else None)
 
-    def run_plan(self) -> Run:
+    def run_plan(self, *extra: str) -> Run:
         return self.run_job(
             "plan: [demo]",
+            *extra,
             "CI_PIPELINE_SOURCE=merge_request_event",
             f"CI_MERGE_REQUEST_IID={MR_IID}",
             f"CI_PROJECT_ID={PROJECT_ID}",
@@ -141,10 +147,31 @@ class Project:
             f"NUMSYNC_STATE_DIR={self.state_dir}",
         )
 
+    def reviewed(self, planned: Run, merged: str, *labels: str) -> None:
+        """GitLab's record of the merge request: ``merged`` is its merge commit, ``labels`` its labels, and ``planned``
+        the plan job of its latest successful pipeline, whose plan.json artifact apply fetches."""
+        assert planned.artifacts is not None, planned.tail()
+        self.gitlab.commit_merge_requests[merged] = [
+            {"iid": int(MR_IID), "state": "merged", "merge_commit_sha": merged, "labels": list(labels)}
+        ]
+        pipeline = self.gitlab.add_pipeline(sha=self.git("rev-parse", "HEAD^2"), merge_request=MR_IID)
+        self.gitlab.add_job(
+            pipeline, "plan: [demo]", artifacts={"plan.json": (planned.artifacts / "plan.json").read_bytes()}
+        )
+
+    def merge(self, branch: str) -> str:
+        self.git("checkout", "-q", "main")
+        self.git("merge", "-q", "--no-ff", "-m", f"Merge branch '{branch}'", branch)
+        self.push()
+        return self.git("rev-parse", "HEAD")
+
     def run_apply(self, *extra: str) -> Run:
         return self.run_job(
             "apply: [demo]",
             "CI_PIPELINE_SOURCE=push",
+            f"CI_PROJECT_ID={PROJECT_ID}",
+            f"CI_API_V4_URL={self.gitlab.api_url}",
+            f"NUMSYNC_GITLAB_TOKEN={TOKEN}",
             "OCP_USERNAME=demo",
             "OCP_PASSWORD=demo-secret",
             f"OCP_TOTP_SECRET={TOTP_SECRET}",
@@ -251,15 +278,18 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
     assert gitlab.writes()[1].path.endswith(f"/notes/{note['id']}")
     assert "(weekends)" in note["body"] and f"`{head[:12]}`" in note["body"]
 
-    # --- merge: a default-branch pipeline plans the merged commit and applies it ------------
-    project.git("checkout", "-q", "main")
-    project.git("merge", "-q", "--no-ff", "-m", "Merge branch 'numbers/manchester-leeds'", "numbers/manchester-leeds")
-    project.push()
-    merged = project.git("rev-parse", "HEAD")
+    # --- merge: a default-branch pipeline applies the plan the merge request reviewed -------
+    merged = project.merge("numbers/manchester-leeds")
+    project.reviewed(replanned, merged)
     applied = project.run_apply()
     assert applied.returncode == 0 and "PASS  apply: [demo]" in applied.output, applied.tail()
+    assert (
+        f"Applying the plan reviewed in merge request !{MR_IID}" in applied.output and "still fresh" in applied.output
+    )
     assert "Verified: live now matches desired." in applied.output
-    plan = check_plan_artifacts(applied, merged)
+    assert applied.artifacts is not None
+    assert (applied.artifacts / "plan.json").read_bytes() == (replanned.artifacts / "plan.json").read_bytes()
+    plan = Plan.from_json(json.loads((applied.artifacts / "plan.json").read_text()))
     assert emulator.stats()["put_requests"] == plan.request_count() > 0
     assert emulator.numbers()["+442079460958"]["NOTE"] == NEW_NOTE + " (weekends)"
     # the per-row results and the JUnit report are artifacts, whatever the ending
@@ -283,8 +313,11 @@ def test_plan_on_a_merge_request_then_apply_on_merge(project: Project) -> None:
     assert again.exit_code == 0 and "No changes" in again.output, again.output  # live equals the merged desired files
 
 
-def test_apply_over_the_safety_thresholds_fails_with_the_override_instructions(project: Project) -> None:
+def test_an_override_is_chosen_on_the_merge_request_recorded_in_the_plan_and_applied_on_merge(
+    project: Project,
+) -> None:
     emulator = project.emulator
+    project.git("checkout", "-q", "-b", "retire-qa")
     desired = project.path / "desired" / "ocp-qa.yaml"
     data = yaml.safe_load(desired.read_text())
     numbers = sorted(data["numbers"])
@@ -294,18 +327,34 @@ def test_apply_over_the_safety_thresholds_fails_with_the_override_instructions(p
     project.commit("ocp-qa: retire 30 numbers", "desired")
     before = emulator.numbers()
 
-    refused = project.run_apply()
-    assert refused.returncode != 0 and "FAIL  apply: [demo]" in refused.output, refused.tail()
-    assert (
-        "Refused: the plan deletes" in refused.output
-        and "To apply anyway, pass --override-thresholds." in refused.output
+    refused = project.run_plan()
+    assert refused.returncode != 0 and "FAIL  plan: [demo]" in refused.output, refused.tail()
+    assert "Refused: the plan deletes" in refused.output
+    assert 'add the label(s) "numsync::override-thresholds" to the merge request' in refused.output
+
+    # The documented override: the label on the merge request, then its pipeline again.
+    labelled = project.run_plan(
+        "CI_MERGE_REQUEST_LABELS=numbers,numsync::override-thresholds",
+        "CI_MERGE_REQUEST_TITLE=ocp-qa: retire 30 numbers",
+        "GITLAB_USER_LOGIN=maintainer",
     )
-    assert 'NUMSYNC_APPLY_FLAGS set to "--override-thresholds"' in refused.output
+    assert labelled.returncode == 0, labelled.tail()
+    assert labelled.artifacts is not None
+    recorded = json.loads((labelled.artifacts / "plan.json").read_text())["overrides"]
+    assert recorded == [
+        {
+            "flag": "--override-thresholds",
+            "by": "maintainer",
+            "reason": f"merge request !{MR_IID}: ocp-qa: retire 30 numbers",
+        }
+    ]
+    assert "**Safety checks lifted**" in (labelled.artifacts / "plan.md").read_text()
     assert emulator.stats()["put_requests"] == 0 and emulator.numbers() == before
 
-    # The documented override: a pipeline run with NUMSYNC_APPLY_FLAGS after review.
-    overridden = project.run_apply("NUMSYNC_APPLY_FLAGS=--override-thresholds")
-    assert overridden.returncode == 0, overridden.tail()
+    merged = project.merge("retire-qa")
+    project.reviewed(labelled, merged, "numbers", "numsync::override-thresholds")
+    applied = project.run_apply()
+    assert applied.returncode == 0, applied.tail()
     assert not set(numbers[:30]) & emulator.numbers().keys()
 
 
@@ -324,3 +373,43 @@ def test_an_older_pipelines_apply_after_a_newer_merge_is_superseded_and_writes_n
     assert late.returncode == 0 and "PASS  apply: [demo]" in late.output, late.tail()
     assert f"superseded by {newer[:12]}: that pipeline applies" in late.output
     assert emulator.stats()["put_requests"] == 0 and emulator.numbers() == before
+
+
+def test_a_stale_reviewed_plan_is_reposted_then_the_manual_approve_job_applies_it(project: Project) -> None:
+    """on_stale_review: repost: apply exits 3 (allowed: a warning), posts the difference, keeps the re-plan;
+    the manual approve job applies exactly that file."""
+    emulator, gitlab = project.emulator, project.gitlab
+    project.edit("numsync.yaml", "    desired: desired\n", "    desired: desired\n    on_stale_review: repost\n")
+    project.commit("demo: repost stale reviewed plans", "numsync.yaml")
+    project.git("checkout", "-q", "-b", "leeds")
+    project.edit("desired/uk-care.yaml", "after-hours routing to Manchester", "after-hours routing to Leeds")
+    project.commit("uk-care: Leeds", "desired")
+    planned = project.run_plan()
+    assert planned.returncode == 0, planned.tail()
+    other = "+442079460959"
+    assert other in emulator.numbers()
+    # after review, before the merge: someone edits another uk-care number on the tenant (prune group)
+    httpx.patch(f"{emulator.url}/_emulator/numbers/{other}", json={"NOTE": "edited on the tenant"}).raise_for_status()
+    merged = project.merge("leeds")
+    project.reviewed(planned, merged)
+
+    reposted = project.run_apply()
+    assert reposted.returncode == 0 and "WARN  apply: [demo]" in reposted.output, reposted.tail()  # allowed exit 3
+    assert emulator.stats()["put_requests"] == 0
+    assert f"posted to !{MR_IID} for re-approval" in reposted.output
+    [note] = [n for n in gitlab.notes[(PROJECT_ID, MR_IID)] if "numsync-reapprove:demo" in n["body"]]
+    assert other in note["body"] and "`approve: [demo]`" in note["body"]
+    assert reposted.artifacts is not None and (reposted.artifacts / "replan-demo.json").is_file()
+
+    approved = project.run_job(
+        "approve: [demo]",
+        "CI_PIPELINE_SOURCE=push",
+        "OCP_USERNAME=demo",
+        "OCP_PASSWORD=demo-secret",
+        f"OCP_TOTP_SECRET={TOTP_SECRET}",
+        f"NUMSYNC_STATE_DIR={project.state_dir}",
+    )
+    assert approved.returncode == 0 and "PASS  approve: [demo]" in approved.output, approved.tail()
+    assert "Verified: live now matches desired." in approved.output
+    assert "after-hours routing to Leeds" in emulator.numbers()["+442079460958"]["NOTE"]
+    assert emulator.numbers()[other]["NOTE"] != "edited on the tenant"  # the re-plan's revert, as posted

@@ -1,46 +1,64 @@
-""".gitlab-ci.yml against GitLab's own CI JSON Schema (the copy bundled with check-jsonschema,
-so no network), and the pipeline's shape: which jobs run for which pipeline source."""
+"""The CI definitions against GitLab's own CI JSON Schema (a copy in tests/fixtures, so no network),
+and the pipeline's shape: which jobs run for which pipeline source.
+
+``templates/numsync.gitlab-ci.yml`` is the one definition of the jobs; this repository's
+``.gitlab-ci.yml`` includes it (``include: local``) and adds only its environments and the tests.
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
+import jsonschema
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CI_FILE = ROOT / ".gitlab-ci.yml"
+TEMPLATE = ROOT / "templates" / "numsync.gitlab-ci.yml"
+SCHEMA = ROOT / "tests" / "fixtures" / "gitlab-ci.schema.json"
 
 
-def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "check_jsonschema",
-        "--builtin-schema",
-        "vendor.gitlab-ci",
-        "--data-transform",
-        "gitlab-ci",
-        str(path),
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+def schema_errors(text: str) -> list[str]:
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text()))
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(yaml.safe_load(text))]
 
 
-def test_gitlab_ci_yml_validates_against_gitlabs_schema() -> None:
-    result = check_jsonschema(CI_FILE)
-    assert result.returncode == 0, result.stdout + result.stderr
+@pytest.mark.parametrize("path", [TEMPLATE, CI_FILE], ids=["template", "this repository"])
+def test_the_ci_definitions_validate_against_gitlabs_schema(path: Path) -> None:
+    assert schema_errors(path.read_text()) == []
 
 
-def test_the_schema_check_catches_a_broken_pipeline(tmp_path: Path) -> None:
-    broken = tmp_path / ".gitlab-ci.yml"
-    broken.write_text(CI_FILE.read_text().replace("action: prepare", "action: rehearse", 1))
-    result = check_jsonschema(broken)
-    assert result.returncode == 1 and "environment" in result.stdout
+def test_the_schema_check_catches_a_broken_pipeline() -> None:
+    text = TEMPLATE.read_text()
+    assert schema_errors(text.replace("action: prepare", "action: rehearse", 1))  # not an environment action
+    assert schema_errors(text.replace("exit_codes: [3]", "exit_codes: three", 1))
+    assert schema_errors(text.replace("when: manual", "when: sometimes", 1))
 
 
-def pipeline() -> dict:
-    return yaml.safe_load(CI_FILE.read_text())
+def test_this_repository_includes_the_template_and_adds_only_its_environments_and_tests() -> None:
+    own = yaml.safe_load(CI_FILE.read_text())
+    assert own["include"] == [{"local": "templates/numsync.gitlab-ci.yml"}]
+    jobs = {k for k, v in own.items() if isinstance(v, dict) and ("script" in v or "extends" in v)}
+    assert jobs == {"test"}  # validate, plan, apply, approve and drift come from the template alone
+    assert own[".environments"]["parallel"]["matrix"] == [{"NUMSYNC_ENV": ["demo"]}]  # the bundled numsync.yaml's
+    assert yaml.safe_load(TEMPLATE.read_text())[".environments"]["parallel"]["matrix"] == [{"NUMSYNC_ENV": ["prod"]}]
+    assert own["variables"]["NUMSYNC_PIP_SPEC"] == "$CI_PROJECT_DIR"  # the numsync it tests
+
+
+def test_the_template_installs_numsync_from_a_pinned_spec() -> None:
+    template = yaml.safe_load(TEMPLATE.read_text())
+    assert template["variables"]["NUMSYNC_PIP_SPEC"].endswith("/platform/numsync.git@v0.1.0")
+    install = " ".join(template[".numsync"]["before_script"])
+    assert '.venv/bin/pip install --quiet "$NUMSYNC_PIP_SPEC"' in install
+    assert "NUMSYNC_APPLY_FLAGS" not in TEMPLATE.read_text() + CI_FILE.read_text()  # overrides live in the plan
+
+
+def pipeline() -> dict[str, Any]:
+    return dict(yaml.safe_load(TEMPLATE.read_text()))
 
 
 def test_jobs_have_the_reports_and_safeguards_the_issue_asks_for() -> None:
@@ -65,14 +83,21 @@ def test_jobs_have_the_reports_and_safeguards_the_issue_asks_for() -> None:
     assert any("--results apply-results.csv --junit apply-junit.xml" in line for line in apply["script"])
     assert {"apply-results.csv", "apply-junit.xml"} <= set(apply["artifacts"]["paths"])
     assert apply["artifacts"]["reports"]["junit"] == "apply-junit.xml" and apply["artifacts"]["when"] == "always"
+    assert any("numsync apply --reviewed" in line for line in apply["script"])  # the plan the MR reviewed
+    assert apply["allow_failure"] == {"exit_codes": [3]}  # reposted for re-approval: a warning, approve can run
+
+    approve = ci["approve"]
+    assert approve["rules"][0]["when"] == "manual" and approve["rules"][0]["if"] == apply["rules"][0]["if"]
+    assert approve["resource_group"] == apply["resource_group"] and approve["stage"] == "approve"
+    assert any('numsync apply "replan-$NUMSYNC_ENV.json"' in line for line in approve["script"])
 
     drift = ci["drift"]
     assert drift["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
     assert drift["artifacts"]["reports"]["junit"] == "drift.xml"
+    assert any("numsync drift --from-gitlab" in line for line in drift["script"])
+    assert drift["variables"]["GIT_DEPTH"] == "0"  # the last applied commit's desired files
 
-    matrix = ci[".environments"]["parallel"]["matrix"]
-    assert matrix == [{"NUMSYNC_ENV": ["demo"]}]  # the environments of numsync.yaml
-    for job in ("plan", "apply", "drift"):
+    for job in ("plan", "apply", "approve", "drift"):
         assert ".environments" in ci[job]["extends"]
 
 
@@ -93,15 +118,13 @@ def test_merge_request_jobs_are_interruptible_and_tenant_artifacts_need_the_deve
     ci = pipeline()
     for job in ("validate", "plan"):  # a newer push cancels them: an older plan never overwrites a newer note
         assert ci[job]["interruptible"] is True, job
-    for job in ("plan", "apply", "drift"):  # their artifacts hold numbers, notes and upload files
+    for job in ("plan", "apply", "approve", "drift"):  # their artifacts hold numbers, notes and upload files
         assert ci[job]["artifacts"]["access"] == "developer", job
     assert "apply" not in {j for j, spec in ci.items() if isinstance(spec, dict) and spec.get("interruptible")}
 
 
 def test_the_plan_job_plans_the_merge_result(tmp_path: Path) -> None:
     """The merge step of the plan job, run in a real repository: a clean merge, then a conflict."""
-    import subprocess
-
     [step] = [s for s in pipeline()[".merge-result"]]
 
     def git(*args: str, cwd: Path) -> str:

@@ -103,7 +103,10 @@ def test_safety_refusal_lists_each_violation_and_the_gitlab_hint_only_in_gitlab_
     assert plain.explain() == "1 safety check(s) failed (above); nothing was written"
     in_ci = policy.safety_refusal(violations, {"GITLAB_CI": "true"})
     assert in_ci is not None and len(in_ci.details) == 2
-    assert in_ci.details[1].startswith("In GitLab CI:") and '"--override-thresholds"' in in_ci.details[1]
+    assert (
+        in_ci.details[1].startswith("In GitLab CI:")
+        and '"numsync::override-thresholds" to the merge request' in in_ci.details[1]
+    )
 
 
 def _plan(phases: list[Phase] | None = None, conflicts: Sequence[str] = ()) -> Plan:

@@ -102,13 +102,16 @@ class DriftItem:
 
 @dataclass(slots=True)
 class EnvironmentDrift:
-    """Drift of one environment: ``items`` (suppressed ones included, marked), counts, and expired suppressions."""
+    """Drift of one environment: ``items`` (suppressed ones included, marked), counts, and the suppressions to
+    look at: ``expired`` (they hide nothing), ``expiring`` (within the warning days), ``unused`` (they match nothing)."""
 
     environment: str
     items: list[DriftItem] = field(default_factory=list)
     in_sync: int = 0
     out_of_scope: int = 0
     expired_suppressions: list[Suppression] = field(default_factory=list)
+    expiring_suppressions: list[Suppression] = field(default_factory=list)
+    unused_suppressions: list[Suppression] = field(default_factory=list)
 
     @property
     def active(self) -> list[DriftItem]:
@@ -141,6 +144,8 @@ class DriftReport:
                     "out_of_scope": e.out_of_scope,
                     "counts": counts(e.active),
                     "expired_suppressions": [s.to_json() for s in e.expired_suppressions],
+                    "expiring_suppressions": [s.to_json() for s in e.expiring_suppressions],
+                    "unused_suppressions": [s.to_json() for s in e.unused_suppressions],
                     "items": [i.to_json() for i in e.items],
                 }
                 for e in self.environments
@@ -242,20 +247,30 @@ def age(drift: EnvironmentDrift, previous: Mapping[str, str], now: str) -> None:
     drift.items = [replace(i, first_seen=previous.get(i.key, now)) for i in drift.items]
 
 
-def suppress(drift: EnvironmentDrift, suppressions: Iterable[Suppression], today: dt.date) -> None:
-    """Hide items matched by an unexpired suppression; list the expired ones (they hide nothing)."""
+def suppress(
+    drift: EnvironmentDrift, suppressions: Iterable[Suppression], today: dt.date, *, warn_days: int = 7
+) -> None:
+    """Hide items matched by an unexpired suppression; list the expired ones (they hide nothing), those that
+    expire within ``warn_days`` days (``until`` at most that far from ``today``), and the unexpired ones that
+    match no item (unused: the drift they were for is gone, or they name the wrong number or kind)."""
     live: list[Suppression] = []
     expired: list[Suppression] = []
     for s in suppressions:
         (expired if s.until < today else live).append(s)
     drift.expired_suppressions = expired
+    drift.expiring_suppressions = [s for s in live if (s.until - today).days <= warn_days]
+    used: set[int] = set()
     items = []
     for item in drift.items:
-        match = next((s for s in live if s.matches(item.number, item.kind.value)), None)
-        items.append(
-            replace(item, suppressed_by=f"{match.reason} (until {match.until.isoformat()})") if match else item
-        )
+        at = next((i for i, s in enumerate(live) if s.matches(item.number, item.kind.value)), None)
+        if at is None:
+            items.append(item)
+            continue
+        used.add(at)
+        match = live[at]
+        items.append(replace(item, suppressed_by=f"{match.reason} (until {match.until.isoformat()})"))
     drift.items = items
+    drift.unused_suppressions = [s for i, s in enumerate(live) if i not in used]
 
 
 def previous_first_seen(data: Mapping[str, Any]) -> dict[str, str]:

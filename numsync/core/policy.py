@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -65,6 +66,27 @@ class GroupPolicy:
     retire_after: int | None = None
     retire_mark: RetireMark = field(default_factory=RetireMark)
     countries: frozenset[str] = frozenset()
+
+
+class StaleReview(enum.Enum):
+    """What apply does when the plan reviewed in the merge request is stale and a plan made now differs
+    (``on_stale_review:`` in numsync.yaml): refuse, or also post the difference to the merge request
+    for re-approval. Neither applies what nobody saw."""
+
+    REFUSE = "refuse"
+    REPOST = "repost"
+
+
+@dataclass(frozen=True, slots=True)
+class DriftPolicy:
+    """The scheduled drift run's settings (``drift:`` in numsync.yaml).
+
+    ``warn_days``: warn this many days before a suppression expires; ``gitlab_issue``: keep one
+    GitLab issue per environment up to date (opened on drift, updated, closed when it is gone).
+    """
+
+    warn_days: int = 7
+    gitlab_issue: bool = False
 
 
 @dataclass(frozen=True, slots=True)

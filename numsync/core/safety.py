@@ -8,7 +8,7 @@ list in numsync.yaml must change first, in a reviewed merge request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +49,10 @@ THRESHOLD_FLAG = "--override-thresholds"
 SMALL_EXPORT_FLAG = "--allow-small-export"
 
 
+#: Every flag that lifts a check, in the order the checks are listed.
+OVERRIDE_FLAGS = (SMALL_EXPORT_FLAG, REPLACE_FLAG, THRESHOLD_FLAG)
+
+
 @dataclass(frozen=True, slots=True)
 class Overrides:
     """Flags the operator gave after reviewing the plan."""
@@ -56,6 +60,39 @@ class Overrides:
     allow_replace: bool = False
     override_thresholds: bool = False
     allow_small_export: bool = False
+
+    def flags(self) -> list[str]:
+        """The flags given, as the command line spells them (in :data:`OVERRIDE_FLAGS` order)."""
+        given = {
+            SMALL_EXPORT_FLAG: self.allow_small_export,
+            REPLACE_FLAG: self.allow_replace,
+            THRESHOLD_FLAG: self.override_thresholds,
+        }
+        return [flag for flag in OVERRIDE_FLAGS if given[flag]]
+
+    @classmethod
+    def of_flags(cls, flags: Iterable[str]) -> Overrides:
+        """The overrides ``flags`` name (raises ValueError for a flag that lifts no check)."""
+        chosen = set(flags)
+        unknown = chosen - set(OVERRIDE_FLAGS)
+        if unknown:
+            raise ValueError(f"{', '.join(sorted(unknown))} lifts no safety check (known: {', '.join(OVERRIDE_FLAGS)})")
+        return cls(REPLACE_FLAG in chosen, THRESHOLD_FLAG in chosen, SMALL_EXPORT_FLAG in chosen)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedOverride:
+    """A check lifted when a plan was made: ``flag``, ``by`` whom (a login) and ``reason`` (why), as the plan records it."""
+
+    flag: str
+    by: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"flag": self.flag, "by": self.by, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.flag} by {self.by}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)

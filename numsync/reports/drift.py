@@ -10,7 +10,7 @@ import html
 import json
 import xml.etree.ElementTree as ET
 
-from numsync.core.drift import DriftCause, DriftItem, DriftKind, DriftReport, age_days, counts
+from numsync.core.drift import DriftCause, DriftItem, DriftKind, DriftReport, EnvironmentDrift, age_days, counts
 from numsync.reports.escaping import code, visible
 from numsync.reports.registry import Format, Registry
 from numsync.reports.text import show
@@ -58,6 +58,29 @@ def _age(item: DriftItem, now: str) -> str:
     return f"for {age_days(item.first_seen, now):.1f} days"
 
 
+def _kind(kind: str | None) -> str:
+    return f" ({kind})" if kind else ""
+
+
+def suppression_notices(env: EnvironmentDrift) -> list[str]:
+    """What to do about an environment's suppressions, as plain sentences (expired, expiring, unused); each
+    format escapes them its own way."""
+    return (
+        [
+            f"suppression of {s.number} expired on {s.until.isoformat()} ({s.reason}); it hides nothing now — renew or remove it"
+            for s in env.expired_suppressions
+        ]
+        + [
+            f"suppression of {s.number} expires on {s.until.isoformat()} ({s.reason}); renew or remove it before then"
+            for s in env.expiring_suppressions
+        ]
+        + [
+            f"suppression of {s.number}{_kind(s.kind)} matches no drift ({s.reason}); remove it, or check its number and kind"
+            for s in env.unused_suppressions
+        ]
+    )
+
+
 def render_text(report: DriftReport) -> str:
     """For terminals and CI logs."""
     out = []
@@ -73,10 +96,7 @@ def render_text(report: DriftReport) -> str:
             out.append(
                 f"  {item.kind.value:<11} {visible(item.number):<16} {visible(describe(item))}  — {_age(item, report.generated_at)}{mark}"
             )
-        for s in env.expired_suppressions:
-            out.append(
-                f"  ! suppression of {visible(s.number)} expired on {s.until.isoformat()} ({visible(s.reason)}); it hides nothing now — renew or remove it"
-            )
+        out += [f"  ! {visible(notice)}" for notice in suppression_notices(env)]
         if c[DriftKind.UNMANAGED.value]:
             out.append("  " + ADOPT_HINT.format(n=c[DriftKind.UNMANAGED.value]))
     out.append("Drift found." if report.drifted else "No drift.")
@@ -105,6 +125,14 @@ def render_markdown(report: DriftReport) -> str:
         for s in env.expired_suppressions:
             out.append(
                 f"- :warning: suppression of {code(s.number)} expired on {s.until.isoformat()} ({code(s.reason)})"
+            )
+        for s in env.expiring_suppressions:
+            out.append(
+                f"- :hourglass: suppression of {code(s.number)} expires on {s.until.isoformat()} ({code(s.reason)}): renew or remove it"
+            )
+        for s in env.unused_suppressions:
+            out.append(
+                f"- :grey_question: suppression of {code(s.number)}{_kind(s.kind)} matches no drift ({code(s.reason)})"
             )
         if c[DriftKind.UNMANAGED.value]:
             out += [ADOPT_HINT.format(n=c[DriftKind.UNMANAGED.value]), ""]
@@ -145,6 +173,9 @@ def render_junit(report: DriftReport) -> str:
             ET.SubElement(
                 suite, "testcase", classname=f"drift.{env.environment}", name=f"{env.in_sync} number(s) in sync"
             )
+        notices = suppression_notices(env)
+        if notices:
+            ET.SubElement(suite, "system-out").text = "\n".join(notices)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
@@ -169,7 +200,7 @@ th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}} th
 <p>Generated {generated}. <strong id="verdict">{verdict}</strong></p>
 <h2>Summary</h2>
 {summary}
-<h2>Drift by kind</h2>
+{notices}<h2>Drift by kind</h2>
 {chart}
 <h2>Items</h2>
 <div id="filters"><input id="q" type="search" placeholder="Filter by number, group, details…" aria-label="filter">
@@ -246,7 +277,17 @@ def render_html(report: DriftReport) -> str:
         chart=_chart(report),
         kind_options="".join(f'<option value="{k.value}">{html.escape(KIND_LABEL[k])}</option>' for k in DriftKind),
         rows="\n".join(rows),
+        notices=_notices_html(report),
     )
+
+
+def _notices_html(report: DriftReport) -> str:
+    items = [
+        f"<li>{html.escape(env.environment)}: {html.escape(notice)}</li>"
+        for env in report.environments
+        for notice in suppression_notices(env)
+    ]
+    return f'<h2>Suppressions</h2>\n<ul id="suppressions">{"".join(items)}</ul>\n' if items else ""
 
 
 #: The drift report's formats; every one renders a whole :class:`DriftReport`.

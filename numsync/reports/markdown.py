@@ -120,6 +120,10 @@ def render_plan(
         out += [f":warning: **Partial run** (as Terraform's `-target`): {code(plan.scope.warning())}", ""]
     for notice in notices:
         out += [f":information_source: {code(notice)}", ""]
+    if plan.overrides:
+        out.append(":unlock: **Safety checks lifted** when this plan was made (apply honours these):")
+        out += [f"- {code(o.flag)} by {code(o.by)}: {code(o.reason)}" for o in plan.overrides]  # names and words: data
+        out.append("")
     if violations:
         out.append(":warning: **Apply would be refused** by these safety checks:")
         out += [f"- {code(v)}" for v in violations]  # they name numbers and groups: data

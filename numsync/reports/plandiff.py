@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from numsync.reports.escaping import code
 from numsync.reports.text import show
 from numsync.workflow.plandiff import PlanDifference
 
@@ -39,3 +40,12 @@ def render_text(difference: PlanDifference) -> str:
 
 def render_json(difference: PlanDifference) -> str:
     return json.dumps(difference.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_markdown(difference: PlanDifference) -> str:
+    """The text rendering as a Markdown list, each line a code span (the lines name numbers and values: data)."""
+    lines = render_text(difference).rstrip("\n").splitlines()
+    return (
+        "\n".join(f"- {code(line.strip())}" if line.startswith("  ") else f"- **{code(line)}**" for line in lines)
+        + "\n"
+    )

@@ -68,6 +68,10 @@ def render_plan(plan: Plan) -> str:
     out = [f'numsync plan for environment "{plan.environment}"', ""]
     if plan.scope is not None:
         out += [f"Warning: {visible(plan.scope.warning())}", ""]
+    if plan.overrides:
+        out.append("Safety checks lifted when this plan was made (apply honours these):")
+        out += [f"  {o.flag} by {visible(o.by)}: {visible(o.reason)}" for o in plan.overrides]
+        out.append("")
     if plan.conflicts:
         out.append("Conflicts (numsync will not resolve these):")
         out += [f"  ! {c}" for c in plan.conflicts]

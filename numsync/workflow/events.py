@@ -87,6 +87,9 @@ class ApplyObserver(Observer):
     def planned(self, plan: Plan) -> None:
         """The plan that will be applied (saved and checked, or fresh), before any refusal."""
 
+    def reviewed(self, message: str) -> None:
+        """Which reviewed plan runs, and why that one."""
+
     def freeze_overridden(self, freeze: str, reason: str) -> None:
         """A change freeze is in force and ``reason`` overrides it (recorded in the journal)."""
 

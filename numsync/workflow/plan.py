@@ -18,6 +18,7 @@ from typing import Any
 from numsync.config import Environment
 from numsync.core.diff import ChangeKind, ChangeSummary, Diff, Retiring, Scope
 from numsync.core.model import FIELDS, NumberRecord
+from numsync.core.safety import Overrides, RecordedOverride
 from numsync.errors import PlanFileError
 from numsync.ocp.compile import minimum_requests, plan_phases
 from numsync.ocp.rows import Batch, OperationRow, Phase
@@ -60,7 +61,9 @@ class Plan:
     ``changes``: per-number summaries; ``unmanaged``: NUMBERs reported but left alone;
     ``conflicts``: sentences for what numsync refuses to resolve; ``scope``: the numbers a
     partial run considered (None: every managed number); ``retiring``: numbers marked for
-    retirement earlier (those in their grace period are left alone; those past it are deleted).
+    retirement earlier (those in their grace period are left alone; those past it are deleted);
+    ``overrides``: the safety checks lifted when the plan was made, with who lifted each and why
+    (apply honours these).
     """
 
     environment: str
@@ -77,6 +80,7 @@ class Plan:
     desired_count: int = 0
     desired_counts: dict[str, int] = field(default_factory=dict)
     git_commit: str | None = None
+    overrides: list[RecordedOverride] = field(default_factory=list)
     version: int = PLAN_FORMAT_VERSION
     scope: Scope | None = None
     retiring: list[Retiring] = field(default_factory=list)
@@ -107,6 +111,10 @@ class Plan:
             f"{c[Operation.DETACH]} to detach, {c[Operation.DELETE]} to delete"
         )
 
+    def lifted(self) -> Overrides:
+        """The safety checks this plan's record lifts."""
+        return Overrides.of_flags(o.flag for o in self.overrides)
+
     def replacements(self) -> list[str]:
         """NUMBERs that change group: destroyed and created again."""
         return [c.number for c in self.changes if c.kind is ChangeKind.REPLACE]
@@ -119,6 +127,7 @@ class Plan:
             "live_fingerprint": self.live_fingerprint,
             "desired_hash": self.desired_hash,
             "git_commit": self.git_commit,
+            "overrides": [o.to_json() for o in self.overrides],
             "live_counts": self.live_counts,
             "desired_count": self.desired_count,
             "desired_counts": self.desired_counts,
@@ -181,6 +190,10 @@ class Plan:
                 )
                 for r in data.get("retiring", [])
             ]
+            overrides = [
+                RecordedOverride(str(o["flag"]), str(o["by"]), str(o["reason"])) for o in data.get("overrides", [])
+            ]
+            Overrides.of_flags(o.flag for o in overrides)  # a flag that lifts no check: not a plan numsync made
             return cls(
                 environment=data["environment"],
                 phases=phases,
@@ -193,6 +206,7 @@ class Plan:
                 live_fingerprint=data.get("live_fingerprint", ""),
                 desired_hash=data.get("desired_hash", ""),
                 git_commit=data.get("git_commit"),
+                overrides=overrides,
                 live_counts={str(k): int(v) for k, v in data.get("live_counts", {}).items()},
                 desired_count=int(data.get("desired_count", 0)),
                 desired_counts={str(k): int(v) for k, v in data.get("desired_counts", {}).items()},

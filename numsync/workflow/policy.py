@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from numsync.core.diff import Diff
-from numsync.core.safety import Violation
-from numsync.errors import ConfirmationRefusal, ConflictRefusal, FreezeRefusal, SafetyRefusal, TamperedPlanError
+from numsync.core.safety import Overrides, RecordedOverride, Violation
+from numsync.errors import (
+    ConfirmationRefusal,
+    ConflictRefusal,
+    FreezeRefusal,
+    InputError,
+    OverrideNotRecorded,
+    SafetyRefusal,
+    TamperedPlanError,
+)
 from numsync.gitlab import override_hint
 from numsync.reports.plandiff import render_text
 from numsync.workflow.apply import ApplyResult
@@ -159,3 +167,46 @@ def token_warning(lifetime: float | None, needed: float, variable: str, default_
             f"{variable} expires in {lifetime:.0f} s, likely before this run is done (about {needed:.0f} s): {advice}"
         )
     return None
+
+
+#: Where the login of whoever makes a plan is read, first found wins (GitLab's user who ran the pipeline, then the shell's).
+WHO_VARIABLES = ("GITLAB_USER_LOGIN", "USER", "LOGNAME")
+
+
+def who(environ: Mapping[str, str]) -> str:
+    """The login recorded with an override: the first of :data:`WHO_VARIABLES` that is set."""
+    return next((environ[v].strip() for v in WHO_VARIABLES if environ.get(v, "").strip()), "unknown")
+
+
+def record_overrides(
+    overrides: Overrides, reason: str | None, environ: Mapping[str, str], *, saving: bool
+) -> list[RecordedOverride]:
+    """The record a plan keeps of the checks ``overrides`` lift: each flag, who (``environ``) and why (``reason``).
+
+    A saved plan carries its overrides to apply, so it must say why: with ``saving`` and no
+    (non-blank) reason, InputError. Without overrides, nothing is recorded (a reason alone is ignored).
+    """
+    flags = overrides.flags()
+    if not flags:
+        return []
+    why = (reason or "").strip()
+    if not why and saving:
+        raise InputError(
+            f"{' '.join(flags)} would be recorded in the saved plan with who lifted it and why: "
+            f'give the reason with --reason "<why>" (or NUMSYNC_OVERRIDE_REASON)'
+        )
+    return [RecordedOverride(flag, who(environ), why or "(no reason given)") for flag in flags]
+
+
+def saved_plan_overrides(recorded: Overrides, given: Overrides) -> Overrides:
+    """The overrides an apply of a saved plan runs with: those the plan records. A flag given to apply that the
+    plan does not record raises OverrideNotRecorded: overrides are chosen, with a reason, when the plan is made."""
+    extra = [flag for flag in given.flags() if flag not in recorded.flags()]
+    if extra:
+        flags = " ".join(extra)
+        raise OverrideNotRecorded(
+            f"{flags}: the saved plan does not record this override. Overrides travel inside the plan, so the record "
+            f'shows who lifted which check and why: make the plan with numsync plan {flags} --reason "<why>" --out FILE '
+            "and apply that. Nothing was written"
+        )
+    return recorded

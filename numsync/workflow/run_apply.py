@@ -1,9 +1,12 @@
 """``numsync apply`` as a library call: every rule that decides whether writing to OCP may start.
 
 In order: in CI, a pipeline whose commit is no longer the default branch's tip stops
-(superseded); the tenant's lease is taken (one writer per tenant on this machine); a saved
-plan must be fresh and equal in every reviewed part to planning its state again (else a
-fresh plan is made); then conflicts, safety (always judged on the fresh plan), the change
+(superseded); the plan reviewed in the merged merge request is fetched, when asked for; the
+tenant's lease is taken (one writer per tenant on this machine); a saved plan must be fresh
+and equal in every reviewed part to planning its state again (else a fresh plan is made); a
+reviewed plan runs exactly when fresh, as planned now when only its inputs' fingerprints
+moved, and never when a plan made now differs (reviewed.py); a saved or reviewed plan runs
+with the overrides it records, and no others; then conflicts, safety (always judged on the fresh plan), the change
 freeze and confirmation can each refuse. Only then is anything written. The journal is
 written ahead (``sending`` before each PUT, then its outcome) and always ends with
 ``apply-end``; an error after the first PUT says what had been sent.
@@ -11,6 +14,7 @@ written ahead (``sending`` before each PUT, then its outcome) and always ends wi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +22,9 @@ from pathlib import Path
 from numsync.config import Environment
 from numsync.core import safety
 from numsync.core.diff import Diff, Scope
-from numsync.errors import AuthError, NumsyncError, StalePlanError
+from numsync.core.model import NumberRecord
+from numsync.core.policy import StaleReview
+from numsync.errors import AuthError, NumsyncError, ReviewRefusal, StalePlanError
 from numsync.ocp import Credentials
 from numsync.ocp.rows import OperationRow
 from numsync.redaction import SECRETS
@@ -41,8 +47,16 @@ from numsync.workflow.pipeline import (
     verify_settled,
 )
 from numsync.workflow.plan import Plan, load_plan_with_data
-from numsync.workflow.plandiff import compare_plans
+from numsync.workflow.plandiff import compare_plans, edited_parts
 from numsync.workflow.results import ResultFormat, Results, ResultsRecorder, read_results, retry_scope, write_atomically
+from numsync.workflow.reviewed import (
+    Review,
+    ReviewedPlan,
+    ReviewedPlanRequest,
+    fetch_reviewed_plan,
+    judge_review,
+    repost_for_approval,
+)
 from numsync.workflow.settle import Settled
 from numsync.workflow.supersede import Supersession, check_superseded
 
@@ -57,7 +71,8 @@ class ApplyRequest:
     there is a terminal to confirm on; ``environ``: the process environment (credentials, ``CI``).
     ``scope``: a partial run (``--group``/``--number``); ``retry_failed``: a results file whose numbers
     not applied are the scope; ``results`` / ``junit``: where to write the per-row results
-    (CSV or JSON by extension) and the JUnit report, whatever ends the run.
+    (CSV or JSON by extension) and the JUnit report, whatever ends the run; ``review``: apply the
+    plan reviewed in the merged merge request, fetched from GitLab.
     """
 
     env: Environment
@@ -74,6 +89,7 @@ class ApplyRequest:
     retry_failed: Path | None = None
     results: Path | None = None
     junit: Path | None = None
+    review: ReviewedPlanRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +163,7 @@ def _run_apply(
     if request.retry_failed is not None:
         scope = retry_scope(read_results(request.retry_failed), env.name, request.retry_failed)
     desired = load_environment_desired(env)
+    reviewed = fetch_reviewed_plan(request.review) if request.review is not None else None
     credentials = Credentials.from_env(request.environ, env.credentials)
     warned = check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)  # before the export
     journal_path = policy.journal_path(request.journal, request.environ)
@@ -161,6 +178,8 @@ def _run_apply(
         saved = load_plan_with_data(request.plan_file) if request.plan_file else None
         if saved is not None:
             scope = saved[0].scope  # a saved plan is planned again within the scope it was reviewed with
+        elif reviewed is not None:
+            scope = reviewed.plan.scope  # so is a reviewed one
         elif scope is not None and request.retry_failed is None:
             check_scope(scope, env, desired.records, live)  # (a retried number that is gone is simply done)
         fresh = plan_environment(env, desired, live, scope).plan
@@ -168,22 +187,32 @@ def _run_apply(
             check_token_lifetime(credentials, policy.needed_seconds(fresh), observer.warned)
         if request.plan_file and saved is not None:
             the_plan, as_saved = saved
+            overrides = policy.saved_plan_overrides(the_plan.lifted(), request.overrides)
             try:
                 check_fresh(the_plan, env, desired.records, live)
             except StalePlanError as stale:  # say what changed between what was reviewed and now
                 lines = render_text(compare_plans(the_plan, fresh)).splitlines()
                 raise StalePlanError(str(stale), [f"  {line}" for line in lines]) from None
             policy.check_untampered(the_plan, fresh, request.plan_file, as_saved)
+        elif reviewed is not None:
+            assert request.review is not None
+            overrides = policy.saved_plan_overrides(reviewed.plan.lifted(), request.overrides)
+            the_plan = _reviewed_or_refuse(request.review, reviewed, fresh, env, desired.records, live, observer)
+            journal.write("reviewed", source=reviewed.source.where(), plan=the_plan.summary_line())
         else:
+            overrides = request.overrides
             the_plan = fresh
+            the_plan.overrides = policy.record_overrides(overrides, None, request.environ, saving=False)
         observer.planned(the_plan)
         recorder = ResultsRecorder(the_plan, desired)
         recording.append(recorder)
+        if the_plan.overrides and not fresh.empty:  # the record of who lifted which check and why
+            journal.write("overrides", overrides=[o.to_json() for o in the_plan.overrides])
         policy.refuse_conflicts(fresh)
         if fresh.empty:
             recorder.results.complete = True
             return ApplyOutcome(the_plan, results=recorder.results)
-        refusal = policy.safety_refusal(safety.check(fresh, env, request.overrides), request.environ)
+        refusal = policy.safety_refusal(safety.check(fresh, env, overrides), request.environ)
         if refusal:
             raise refusal
         frozen = env.freeze.active()
@@ -191,7 +220,8 @@ def _run_apply(
             assert frozen and request.override_freeze  # freeze_decision says so
             journal.write("freeze-override", freeze=frozen, reason=request.override_freeze)
             observer.freeze_overridden(frozen, request.override_freeze)
-        if policy.confirmation_needed(saved_plan=request.plan_file is not None, auto_approve=request.auto_approve):
+        reviewed_already = request.plan_file is not None or reviewed is not None  # its changes were reviewed
+        if policy.confirmation_needed(saved_plan=reviewed_already, auto_approve=request.auto_approve):
             policy.confirm(f"Apply these changes to {env.name}?", interactive=request.interactive, ask=confirm)
         observer.applying(env.name, env.base_url)
         journal.write(
@@ -268,6 +298,62 @@ def _run_apply(
         )
     observer.verified(remaining)
     return ApplyOutcome(the_plan, result, remaining, results=recorder.results)
+
+
+def _reviewed_or_refuse(
+    request: ReviewedPlanRequest,
+    reviewed: ReviewedPlan,
+    fresh: Plan,
+    env: Environment,
+    desired: Mapping[str, NumberRecord],
+    live: list[NumberRecord],
+    observer: ApplyObserver,
+) -> Plan:
+    """The plan to apply for a reviewed plan (see reviewed.py), or ReviewRefusal when a plan made now differs."""
+    where = reviewed.source.where()
+    edited: list[str] = []
+    try:
+        check_fresh(reviewed.plan, env, desired, live)
+        inputs_fresh = True
+        # the same inputs, yet not what planning them gives now: numsync.yaml changed since (or the file was edited)
+        edited = edited_parts(reviewed.data, fresh)
+        stale = f"its {', '.join(edited)} differ from planning the state it records now" if edited else None
+    except StalePlanError as exc:
+        inputs_fresh = False
+        stale = str(exc).removeprefix("plan is stale: ").removesuffix("; run plan again")
+    verdict, difference = judge_review(reviewed.plan, fresh, inputs_fresh=inputs_fresh, edited=edited)
+    if verdict is Review.FRESH:
+        policy.check_untampered(reviewed.plan, fresh, Path(f"the plan of {where}"), reviewed.data)
+        observer.reviewed(f"Applying the plan reviewed in {where}: it is still fresh (same desired, same live).")
+        return reviewed.plan
+    fresh.overrides = list(reviewed.plan.overrides)  # the reviewed record of who lifted which check and why
+    if verdict is Review.SAME:
+        observer.reviewed(
+            f"The plan reviewed in {where} is stale ({stale}), but a plan made now changes the same numbers, "
+            "fields and rows: applying that."
+        )
+        return fresh
+    lines = [f"  {line}" for line in render_text(difference).splitlines()]
+    message = (
+        f"the plan reviewed in {where} is stale ({stale}) and a plan made now differs from it (above): "
+        "refused, so that nothing is applied that nobody reviewed"
+    )
+    if env.on_stale_review is not StaleReview.REPOST:
+        raise ReviewRefusal(
+            f"{message}. Nothing was written. Review the change in a new merge request, or set "
+            "on_stale_review: repost in numsync.yaml to post the difference there for re-approval",
+            lines,
+        )
+    if request.replan_to is not None:
+        request.replan_to.write_text(json.dumps(fresh.to_json(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+    posted = repost_for_approval(request, reviewed, difference, fresh)
+    kept = f", saved as {request.replan_to}" if request.replan_to is not None else ""
+    raise ReviewRefusal(
+        f"{message}. Nothing was written. The difference and the plan made now were posted to {posted} for "
+        f"re-approval{kept}: after review, a maintainer runs the manual job approve: [{env.name}] to apply exactly that",
+        lines,
+        [posted],
+    )
 
 
 @dataclass(slots=True)

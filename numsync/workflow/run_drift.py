@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from numsync.config import Config
 from numsync.core import drift as drift_mod
@@ -28,13 +29,15 @@ from numsync.workflow.plan import load_plan
 @dataclass(frozen=True, slots=True)
 class DriftRequest:
     """``env_name``: one environment, or None / ``"all"`` for every one; ``previous``: an earlier JSON report;
-    ``last_applied``: the plan file last applied, or its git commit; ``environ``: for the credentials."""
+    ``last_applied``: the plan file last applied, or its git commit; ``environ``: for the credentials;
+    ``previous_report``: an earlier JSON report already read (GitLab's artifact), used when ``previous`` is None."""
 
     config: Config
     env_name: str | None = None
     previous: Path | None = None
     last_applied: str | None = None
     environ: Mapping[str, str] = field(default_factory=dict)
+    previous_report: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,8 @@ def run_drift(request: DriftRequest, observer: Observer | None = None) -> DriftO
     config = request.config
     name = request.env_name
     names = list(config.environments) if name in (None, "all") else [config.environment(name).name]
-    seen = drift_mod.previous_first_seen(json.loads(request.previous.read_text("utf-8"))) if request.previous else {}
+    earlier = json.loads(request.previous.read_text("utf-8")) if request.previous else request.previous_report
+    seen = drift_mod.previous_first_seen(earlier) if earlier else {}
     now = drift_mod.now_utc()
     report = drift_mod.DriftReport(now, [])
     for env_name in names:
@@ -71,7 +75,8 @@ def run_drift(request: DriftRequest, observer: Observer | None = None) -> DriftO
             applied = desired_at_commit(env, commit_of(request.last_applied))
             drift_mod.attribute(env_drift, desired.records, applied.records)
         drift_mod.age(env_drift, seen, now)
-        drift_mod.suppress(env_drift, env.suppressions, datetime.datetime.fromisoformat(now).date())
+        today = datetime.datetime.fromisoformat(now).date()
+        drift_mod.suppress(env_drift, env.suppressions, today, warn_days=env.drift.warn_days)
         report.environments.append(env_drift)
     return DriftOutcome(report)
 

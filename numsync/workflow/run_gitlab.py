@@ -18,7 +18,7 @@ from typing import Any
 from numsync import gitlab
 from numsync.config import load_config
 from numsync.core import safety
-from numsync.errors import ConfigError, InputError, NumsyncError, SafetyRefusal
+from numsync.errors import ConfigError, InputError, NumsyncError, ReviewRefusal, SafetyRefusal
 from numsync.reports import markdown
 from numsync.reports.escaping import code
 from numsync.workflow.events import ApplyObserver
@@ -124,7 +124,8 @@ class ApplyReport:
     """What one apply did, as the apply job records it (``--report FILE``) for the merge request note.
 
     ``outcome``: ``applied`` (and verified), ``nothing`` (no changes), ``failed``, ``refused``
-    (nothing written; ``flags`` lift it), ``superseded`` (a newer merge applies).
+    (nothing written; ``flags`` lift it), ``superseded`` (a newer merge applies),
+    ``awaiting-approval`` (the reviewed plan was stale; the difference was posted for re-approval).
     """
 
     environment: str
@@ -179,6 +180,8 @@ def report_of_outcome(environment: str, outcome: ApplyOutcome) -> ApplyReport:
 
 def report_of_error(environment: str, error: NumsyncError) -> ApplyReport:
     """The report of an apply that an error or a refusal ended."""
+    if isinstance(error, ReviewRefusal) and error.posted:
+        return ApplyReport(environment, "awaiting-approval", error.explain())
     if isinstance(error, SafetyRefusal):
         flags = sorted({str(flag) for v in error.violations if (flag := getattr(v, "flag", None))})
         return ApplyReport(environment, "refused", "\n".join(error.details) or str(error), flags=flags)
@@ -214,6 +217,7 @@ _HEADLINE = {
     "failed": "❌ failed",
     "refused": "⛔ refused: nothing was written",
     "superseded": "⏭️ superseded: a newer merge applies",
+    "awaiting-approval": "⏸️ the reviewed plan is stale: nothing was written, re-approval needed",
 }
 
 

@@ -37,7 +37,9 @@ class PlanRequest:
 
     ``save_to``: where to save the plan artifact; ``emit_csv``: a folder for the upload files;
     ``detailed_exitcode``: exit 2 when there are changes; ``environ``: the process environment
-    (credentials, ``GITLAB_CI``); ``scope``: a partial run (``--group``, ``--number``), None for all.
+    (credentials, ``GITLAB_CI``, and who makes the plan); ``scope``: a partial run (``--group``,
+    ``--number``), None for all; ``reason``: why ``overrides`` lift their checks, recorded in the
+    plan with who gave them (apply honours the plan's record).
     """
 
     env: Environment
@@ -48,6 +50,7 @@ class PlanRequest:
     detailed_exitcode: bool = False
     environ: Mapping[str, str] = field(default_factory=dict)
     scope: Scope | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,7 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     """Plan ``request.env``; raises RehearsalFailed or SafetyRefusal after the reports when it must refuse."""
     observer = observer or PlanObserver()
     env = request.env
+    recorded = policy.record_overrides(request.overrides, request.reason, request.environ, saving=bool(request.save_to))
     desired = load_environment_desired(env)
     credentials = Credentials.from_env(request.environ, env.credentials)
     check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)
@@ -74,6 +78,7 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     if request.scope is not None:
         check_scope(request.scope, env, desired.records, live)
     the_plan = plan_environment(env, desired, live, request.scope).plan
+    the_plan.overrides = recorded
     violations = safety.check(the_plan, env, request.overrides)
     frozen = env.freeze.active()
     # plan still runs in a freeze (review goes on); apply is the one that refuses
