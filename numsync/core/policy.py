@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from numsync.core.model import Field
+from numsync.core.model import Field, NumberRecord
 
 #: Where a retire mark's value holds the day the number was marked.
 DATE_PLACEHOLDER = "{date}"
@@ -63,6 +63,12 @@ class GroupPolicy:
     max_change_percent: float | None = None
     retire_after: int | None = None
     retire_mark: RetireMark = field(default_factory=RetireMark)
+
+    def retirement_mark(self, record: NumberRecord) -> dt.date | None:
+        """The day ``record``'s retire mark records, when this group retires and the live value is one."""
+        if not self.prune or self.retire_after is None:
+            return None
+        return self.retire_mark.marked_on(record.get(self.retire_mark.field))
 
 
 @dataclass(frozen=True, slots=True)

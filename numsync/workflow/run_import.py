@@ -30,10 +30,11 @@ class ImportRequest:
 
 @dataclass(frozen=True, slots=True)
 class ImportOutcome:
-    """The files written, and how many numbers were adopted (``unmanaged``)."""
+    """The files written, how many numbers were adopted (``unmanaged``), and the retiring ones left alone."""
 
     written: list[Path]
     adopted: int = 0
+    retiring: tuple[str, ...] = ()
 
 
 def run_import(request: ImportRequest, observer: ImportObserver | None = None) -> ImportOutcome:
@@ -56,10 +57,16 @@ def run_import(request: ImportRequest, observer: ImportObserver | None = None) -
     groups = request.group_ids or env.groups
     if request.unmanaged:
         adoption = adopt.plan_adoption(env, live, groups, schema=request.schema)
-        adopt.write_adoption(adoption)
-        for item in adoption:
+        adopt.write_adoption(adoption.files)
+        for item in adoption.files:
             observer.adopted(item.path, item.numbers, item.created)
-        return ImportOutcome([item.path for item in adoption], sum(len(item.numbers) for item in adoption))
+        if adoption.retiring:
+            observer.left_retiring(adoption.retiring)
+        return ImportOutcome(
+            [item.path for item in adoption.files],
+            sum(len(item.numbers) for item in adoption.files),
+            adoption.retiring,
+        )
     files = render_desired(live, groups, schema=request.schema, shared=True)
     existing = [env.desired / name for name in files if (env.desired / name).exists()]
     if existing and not request.force:
