@@ -136,6 +136,11 @@ def test_the_diff_retires_by_the_mark_s_own_date() -> None:
     # a NOTE that only looks like a mark is no mark: it is marked afresh
     odd = NumberRecord(number, "g", {Field.NOTE: "retiring since 2026-13-40"})
     assert [c.kind for c in diff({}, [odd], groups, today=dt.date(2026, 12, 2)).changes] == [ChangeKind.RETIRE]
+    # a mark dated after today was written by no run (a hand edit, a wrong clock): it is marked afresh, from today
+    future = NumberRecord(number, "g", {Field.NOTE: "retiring since 2099-01-01"})
+    [afresh] = diff({}, [future], groups, today=dt.date(2026, 12, 2)).changes
+    assert afresh.kind is ChangeKind.RETIRE and afresh.delete_on == dt.date(2026, 12, 16)
+    assert {c.field: c.desired for c in afresh.fields} == {Field.NOTE: "retiring since 2026-12-02"}
     # re-attached by hand during the grace: detached again, the mark (and its date) kept
     again = NumberRecord(number, "g", marked.fields | {Field.MINIAPP_ID: "app"})
     [redo] = diff({}, [again], groups, today=dt.date(2026, 12, 5)).changes

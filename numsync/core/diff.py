@@ -276,6 +276,8 @@ def _retire(result: Diff, have: NumberRecord, policy: GroupPolicy, today: dt.dat
     assert policy.retire_after is not None
     mark, grace = policy.retire_mark, dt.timedelta(days=policy.retire_after)
     marked_on = mark.marked_on(have.get(mark.field))
+    if marked_on is not None and marked_on > today:
+        marked_on = None  # no run marked it: a date to come would keep the number forever; mark it afresh
     if marked_on is not None and today >= marked_on + grace:
         result.retiring.append(Retiring(have.number, have.group_id, marked_on, marked_on + grace))
         result.changes.append(Change(have.number, ChangeKind.DELETE, None, have, field_changes(None, have)))
