@@ -157,6 +157,15 @@ def test_scope_limits_the_diff_to_named_numbers_and_groups() -> None:
     assert [c.kind for c in moving.changes] == [ChangeKind.REPLACE]
 
 
+def test_a_retry_with_nothing_left_says_so_in_words() -> None:
+    # every row of the results file ended as applied: the scope is empty, and the warning must say that
+    # rather than "only no number are planned"
+    warning = Scope().warning()
+    assert "nothing in scope" in warning and "no row left that did not end as applied" in warning
+    assert "only" not in warning
+    assert Scope(numbers=frozenset({A})).warning().startswith(f"Partial run: only number(s) {A} are planned.")
+
+
 def test_files_in_flight_together_are_tracked_apart() -> None:
     plan = _plan()
     recorder = ResultsRecorder(plan, _desired())

@@ -126,6 +126,11 @@ class Scope:
 
     def warning(self) -> str:
         """The sentence every rendering of a scoped plan shows (as Terraform warns of ``-target``)."""
+        if not self.groups and not self.numbers:  # only --retry-failed makes one: its file has nothing left
+            return (
+                "Partial run with nothing in scope: no number is planned (a retry whose results file has no row "
+                "left that did not end as applied). Run a full plan to compare everything."
+            )
         return (
             f"Partial run: only {self.describe()} are planned. Every other number is neither diffed nor pruned, "
             "so live may still differ from the desired files elsewhere. Use this for emergencies and retries; "
