@@ -129,12 +129,23 @@ def test_an_unknown_extension_is_refused_in_words() -> None:
             "environment,number,operation,phase,batch,outcome,message,desired_at\nprod,+442079460958,Update,1,1\n",
             "row 2 has 5 cells",
         ),
+        (
+            "environment,number,operation,phase,batch,outcome,message,desired_at\n,+442079460958,Update,1,1,failed,,\n",
+            "row 2, column 1 (environment): empty",
+        ),
     ],
 )
 def test_a_bad_csv_results_file_is_refused_naming_row_and_column(tmp_path: Path, text: str, said: str) -> None:
     path = tmp_path / "r.csv"
     path.write_text(text)
     with pytest.raises(ResultsFileError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        read_results(path)
+
+
+def test_a_json_results_file_without_its_environment_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text('{"format": "numsync-results", "version": 1, "complete": true, "rows": []}')
+    with pytest.raises(ResultsFileError, match='"environment" must name the environment'):
         read_results(path)
 
 

@@ -254,7 +254,11 @@ def _read_json(path: Path, text: str) -> Results:
     rows = data.get("rows")
     if not isinstance(rows, list):
         raise ResultsFileError(f'{path}: "rows" must be a list')
-    results = Results(str(data.get("environment", "")), complete=bool(data.get("complete")))
+    environment = data.get("environment")
+    if not isinstance(environment, str) or not environment:
+        # the environment check of retry_scope must not be skipped by a file that lost its environment
+        raise ResultsFileError(f'{path}: "environment" must name the environment the results are of')
+    results = Results(environment, complete=bool(data.get("complete")))
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise ResultsFileError(f"{path}: rows[{i}] is not an object")
@@ -277,6 +281,10 @@ def _read_csv(path: Path, text: str) -> Results:
         if len(cells) != len(COLUMNS):
             raise ResultsFileError(f"{path}: row {line} has {len(cells)} cells, not {len(COLUMNS)}")
         row = dict(zip(COLUMNS, cells))
+        if not row["environment"]:  # else retry_scope could not check it is this environment's file
+            raise ResultsFileError(
+                f"{path}: row {line}, column 1 (environment): empty; it names the environment applied to"
+            )
         environments.add(row["environment"])
 
         def where(key: str, line: int = line) -> str:
