@@ -164,7 +164,19 @@ def test_the_diff_retires_by_the_mark_s_own_date() -> None:
             "{prune: true, retire_after: 14d, retire_mark: {field: note, value: 'no date'}}",
             '"no date" is not in the expected form: The mark, holding {date} exactly once',
         ),
-        ("{prune: true, retire_after: two weeks}", '"two weeks" is not in the expected form: Retirement'),
+        (
+            "{prune: true, retire_after: two weeks}",
+            '"two weeks" is not in the expected form: The grace period, in whole',
+        ),
+        # YAML reads 14 as a number; quoting it would not help, so the form is named, not "quote this value"
+        (
+            "{prune: true, retire_after: 14}",
+            '"14" is not in the expected form: The grace period, in whole days from 1d',
+        ),
+        (
+            "{prune: true, retire_after: 0d}",
+            '"0d" is not in the expected form: The grace period, in whole days from 1d',
+        ),
     ],
 )
 def test_retirement_settings_are_checked_with_their_place(tmp_path: Path, group: str, said: str) -> None:
