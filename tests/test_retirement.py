@@ -148,6 +148,24 @@ def test_the_diff_retires_by_the_mark_s_own_date() -> None:
     assert redo.delete_on == dt.date(2026, 12, 16)
 
 
+def test_a_desired_value_that_reads_as_the_retire_mark_is_refused(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    # removed from desired later, such a number would count as marked on that day and be deleted at once
+    qa = sorted((r for r in live_records(emulator) if r.group_id == "ocp-qa"), key=lambda r: r.number)
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": RETIRING, "uk-care": "{prune: true, retire_after: 14d}"})
+    clash = NumberRecord(qa[0].number, "ocp-qa", qa[0].fields | {Field.NOTE: "retiring since 2026-01-01"})
+    uk = sorted((r for r in live_records(emulator) if r.group_id == "uk-care"), key=lambda r: r.number)
+    same_note = NumberRecord(uk[0].number, "uk-care", uk[0].fields | {Field.NOTE: "retiring since 2026-01-01"})
+    write_desired(tmp_path, [clash, *qa[1:], same_note, *uk[1:]], ["ocp-qa", "uk-care"])
+    checked = run(config, "validate")
+    assert checked.exit_code == 1
+    assert f"{qa[0].number}: note 'retiring since 2026-01-01' reads as group 'ocp-qa''s retire mark" in checked.output
+    assert "ocp-qa.yaml:" in checked.output
+    assert uk[0].number not in checked.output  # uk-care marks application_tag: its note is no mark
+    planned = run(config, "plan")
+    assert planned.exit_code == 1 and "retire mark" in planned.output
+    assert emulator.stats()["put_requests"] == 0
+
+
 @pytest.mark.parametrize(
     ("group", "said"),
     [
