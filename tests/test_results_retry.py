@@ -93,6 +93,13 @@ def test_results_are_written_when_apply_is_refused_and_a_bad_extension_is_a_usag
 
     bad = run(config, "apply", "--auto-approve", "--results", str(tmp_path / "results.txt"))
     assert bad.exit_code == 1 and ".csv or .json" in bad.output
+    # a folder that is not there is found before anything is sent, not after the changes are made
+    for option, name in (("--results", "r.csv"), ("--junit", "j.xml")):
+        missing = tmp_path / "no-such-folder" / name
+        nowhere = run(config, "apply", "--auto-approve", option, str(missing))
+        assert nowhere.exit_code == 1
+        assert f"{option} {missing}: the folder {missing.parent} does not exist" in nowhere.output
+        assert "Nothing was written" in nowhere.output
     assert emulator.stats()["put_requests"] == 0
 
 

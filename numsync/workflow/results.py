@@ -217,6 +217,16 @@ class ResultsRecorder:
         return self.results
 
 
+def check_writable(path: Path, option: str) -> None:
+    """Raise ResultsFileError unless ``path``'s folder exists and may be written: checked before anything
+    is sent, so an apply never ends with its changes made and no results file to show them."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ResultsFileError(f"{option} {path}: the folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ResultsFileError(f"{option} {path}: the folder {folder} cannot be written; choose another path")
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
     folder = path.parent if str(path.parent) else Path(".")

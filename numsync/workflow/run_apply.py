@@ -41,7 +41,15 @@ from numsync.workflow.pipeline import (
 )
 from numsync.workflow.plan import Plan, load_plan_with_data
 from numsync.workflow.plandiff import compare_plans
-from numsync.workflow.results import ResultFormat, Results, ResultsRecorder, read_results, retry_scope, write_atomically
+from numsync.workflow.results import (
+    ResultFormat,
+    Results,
+    ResultsRecorder,
+    check_writable,
+    read_results,
+    retry_scope,
+    write_atomically,
+)
 from numsync.workflow.settle import Settled
 from numsync.workflow.supersede import Supersession, check_superseded
 
@@ -107,6 +115,9 @@ def run_apply(
     """
     observer = observer or ApplyObserver()
     results_format = ResultFormat.of(request.results) if request.results else None  # a bad extension stops first
+    for path, option in ((request.results, "--results"), (request.junit, "--junit")):
+        if path is not None:
+            check_writable(path, option)
     recording: list[ResultsRecorder] = []  # set once the plan to apply is known
     try:
         return _run_apply(request, observer, confirm, recording)
