@@ -226,6 +226,11 @@ def test_import_unmanaged_leaves_retiring_numbers_alone(tmp_path: Path, emulator
     plan = run(config, "plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
     assert f"{retired}  (ocp-qa)  marked {today}" in plan.output
+    # a full import (over the files, with --force) leaves it out as well
+    full = run(config, "import", "--force")
+    assert full.exit_code == 0 and f"left alone 1 retiring number(s) ({retired})" in full.output, full.output
+    assert f'"{retired}"' not in (tmp_path / "desired" / "ocp-qa.yaml").read_text()
+    assert run(config, "plan", "--detailed-exitcode").exit_code == 0
 
 
 def test_import_unmanaged_does_not_write_through_a_link(tmp_path: Path, emulator: EmulatorProcess) -> None:

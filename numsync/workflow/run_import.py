@@ -67,11 +67,15 @@ def run_import(request: ImportRequest, observer: ImportObserver | None = None) -
             sum(len(item.numbers) for item in adoption.files),
             adoption.retiring,
         )
-    files = render_desired(live, groups, schema=request.schema, shared=True)
+    # a number being retired is a reviewed removal: writing it back (its mark a desired value) would undo that
+    marked = {r.number for r in adopt.retiring(env, live) if r.group_id in groups}
+    files = render_desired([r for r in live if r.number not in marked], groups, schema=request.schema, shared=True)
     existing = [env.desired / name for name in files if (env.desired / name).exists()]
     if existing and not request.force:
         raise ImportRefusal(f"refusing to overwrite {', '.join(map(str, existing))}; pass --force to replace them")
     written = write_desired(env.desired, files)  # plain file names only, never through a symlink
     for path in written:
         observer.wrote(path)
-    return ImportOutcome(written)
+    if marked:
+        observer.left_retiring(tuple(sorted(marked)))
+    return ImportOutcome(written, retiring=tuple(sorted(marked)))
