@@ -100,6 +100,11 @@ def test_results_are_written_when_apply_is_refused_and_a_bad_extension_is_a_usag
         assert nowhere.exit_code == 1
         assert f"{option} {missing}: the folder {missing.parent} does not exist" in nowhere.output
         assert "Nothing was written" in nowhere.output
+    # the results file, written last, would replace the journal of the same name
+    journal = tmp_path / "run.json"
+    same = run(config, "apply", "--auto-approve", "--journal", str(journal), "--results", str(journal))
+    assert same.exit_code == 1 and f"--journal and --results name the same file, {journal}" in same.output
+    assert not journal.exists()
     assert emulator.stats()["put_requests"] == 0
 
 

@@ -227,6 +227,19 @@ def check_writable(path: Path, option: str) -> None:
         raise ResultsFileError(f"{option} {path}: the folder {folder} cannot be written; choose another path")
 
 
+def check_distinct(outputs: Sequence[tuple[str, Path | None]]) -> None:
+    """Raise ResultsFileError when two of apply's output files (option, path) are one file: the results
+    file, written last, would replace the journal (or the JUnit report) it shares a path with."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs:
+        if path is None:
+            continue
+        key = path.resolve()
+        if key in seen:
+            raise ResultsFileError(f"{seen[key]} and {option} name the same file, {path}; give each its own")
+        seen[key] = option
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
     folder = path.parent if str(path.parent) else Path(".")

@@ -45,6 +45,7 @@ from numsync.workflow.results import (
     ResultFormat,
     Results,
     ResultsRecorder,
+    check_distinct,
     check_writable,
     read_results,
     retry_scope,
@@ -118,6 +119,8 @@ def run_apply(
     for path, option in ((request.results, "--results"), (request.junit, "--junit")):
         if path is not None:
             check_writable(path, option)
+    journal = policy.journal_path(request.journal, request.environ)
+    check_distinct((("--journal", journal), ("--results", request.results), ("--junit", request.junit)))
     recording: list[ResultsRecorder] = []  # set once the plan to apply is known
     try:
         return _run_apply(request, observer, confirm, recording)
