@@ -141,6 +141,8 @@ def test_the_diff_retires_by_the_mark_s_own_date() -> None:
     [afresh] = diff({}, [future], groups, today=dt.date(2026, 12, 2)).changes
     assert afresh.kind is ChangeKind.RETIRE and afresh.delete_on == dt.date(2026, 12, 16)
     assert {c.field: c.desired for c in afresh.fields} == {Field.NOTE: "retiring since 2026-12-02"}
+    last_day = NumberRecord(number, "g", {Field.NOTE: "retiring since 9999-12-31"})  # + grace overflowed: a crash
+    assert [c.kind for c in diff({}, [last_day], groups, today=dt.date(2026, 12, 2)).changes] == [ChangeKind.RETIRE]
     # re-attached by hand during the grace: detached again, the mark (and its date) kept
     again = NumberRecord(number, "g", marked.fields | {Field.MINIAPP_ID: "app"})
     [redo] = diff({}, [again], groups, today=dt.date(2026, 12, 5)).changes
