@@ -13,7 +13,7 @@ from freezegun import freeze_time
 
 from numsync.config import load_config
 from numsync.core.diff import ChangeKind, diff
-from numsync.core.model import Field, NumberRecord
+from numsync.core.model import Field, NumberRecord, normalize_value
 from numsync.core.policy import GroupPolicy, RetireMark
 from numsync.emulator.process import EmulatorProcess
 from numsync.errors import ConfigError
@@ -166,6 +166,21 @@ def test_a_desired_value_that_reads_as_the_retire_mark_is_refused(tmp_path: Path
     planned = run(config, "plan")
     assert planned.exit_code == 1 and "retire mark" in planned.output
     assert emulator.stats()["put_requests"] == 0
+
+
+def test_a_mark_with_a_carriage_return_is_read_back_as_written(tmp_path: Path) -> None:
+    # live NOTEs are read with \n line ends; a mark kept with \r\n never matched its own value read back,
+    # so the number was marked afresh every day and never deleted
+    config = workspace(
+        tmp_path,
+        "http://127.0.0.1:9/integrations",
+        {"g": '{prune: true, retire_after: 14d, retire_mark: {field: note, value: "retiring\\r\\nsince {date}"}}'},
+    )
+    policy = load_config(config).environment("test").groups["g"]
+    written = policy.retire_mark.value(dt.date(2026, 12, 2))
+    live = NumberRecord("+12015550123", "g", {Field.NOTE: normalize_value(Field.NOTE, written)})
+    assert policy.retirement_mark(live) == dt.date(2026, 12, 2)
+    assert not diff({}, [live], {"g": policy}, today=dt.date(2026, 12, 3)).changes
 
 
 @pytest.mark.parametrize(
