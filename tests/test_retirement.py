@@ -160,7 +160,9 @@ def test_a_desired_value_that_reads_as_the_retire_mark_is_refused(tmp_path: Path
     write_desired(tmp_path, [clash, *qa[1:], same_note, *uk[1:]], ["ocp-qa", "uk-care"])
     checked = run(config, "validate")
     assert checked.exit_code == 1
-    assert f"{qa[0].number}: note 'retiring since 2026-01-01' reads as group 'ocp-qa''s retire mark" in checked.output
+    assert (
+        f"{qa[0].number}: note 'retiring since 2026-01-01' reads as the retire mark of group 'ocp-qa'" in checked.output
+    )
     assert "ocp-qa.yaml:" in checked.output
     assert uk[0].number not in checked.output  # uk-care marks application_tag: its note is no mark
     planned = run(config, "plan")

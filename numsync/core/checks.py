@@ -89,8 +89,8 @@ def retire_marks_in_desired(state: DesiredState, groups: Mapping[str, GroupPolic
         problems.append(
             Problem(
                 where,
-                f"{number}: {key} {record.get(policy.retire_mark.field)!r} reads as group {record.group_id!r}'s retire "
-                "mark; removed from desired, the number would count as retiring since that day and could be deleted "
+                f"{number}: {key} {record.get(policy.retire_mark.field)!r} reads as the retire mark of group "
+                f"{record.group_id!r}; removed from desired, the number would count as retiring since that day and could be deleted "
                 "without its grace period. Choose another value (putting a retiring number back: leave the mark out)",
                 "retire-mark-desired",
             )
