@@ -105,6 +105,8 @@ def test_results_are_written_when_apply_is_refused_and_a_bad_extension_is_a_usag
     same = run(config, "apply", "--auto-approve", "--journal", str(journal), "--results", str(journal))
     assert same.exit_code == 1 and f"--journal and --results name the same file, {journal}" in same.output
     assert not journal.exists()
+    report = run(config, "apply", "--auto-approve", "--report", str(tmp_path / "no-such-folder" / "report.json"))
+    assert report.exit_code == 1 and "--report" in report.output and "does not exist" in report.output
     assert emulator.stats()["put_requests"] == 0
 
 
