@@ -580,6 +580,13 @@ class _ImportEcho(_Echo, ImportObserver):
         shown = ", ".join(numbers[:3]) + (", …" if len(numbers) > 3 else "")
         say(f"{'created' if created else 'added to'} {path}: {len(numbers)} number(s) ({shown})", err=self.err)
 
+    def left_retiring(self, numbers: Sequence[str]) -> None:
+        shown = ", ".join(numbers[:3]) + (", …" if len(numbers) > 3 else "")
+        echo(
+            f"left alone {len(numbers)} retiring number(s) ({shown}): removed from desired and marked for deletion; "
+            "to keep one, put it back in its desired file"
+        )
+
 
 @main.command()
 @click.argument("plan_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

@@ -18,7 +18,7 @@ from numsync.core.desiredcache import DEFAULT_FOLDER_NAME as DEFAULT_CACHE_FOLDE
 from numsync.core.desiredcache import ENV_VAR as CACHE_ENV_VAR
 from numsync.core.files import encoding_problem
 from numsync.core.freeze import Freeze, parse_freeze
-from numsync.core.model import Field, normalize_number
+from numsync.core.model import Field, normalize_number, normalize_value
 from numsync.core.paths import escapes, repository_root
 from numsync.core.policy import DriftPolicy, GroupPolicy, RetireMark, Safety, StaleReview, Suppression
 from numsync.core.schema import schema_problems
@@ -330,7 +330,10 @@ def _retirement(
     found: dict[str, Any] = {"retire_after": int(str(g["retire_after"]).removesuffix("d"))}
     if "retire_mark" in g:
         raw = g["retire_mark"]
-        found["retire_mark"] = RetireMark(Field(raw["field"]), raw["value"].strip())
+        field = Field(raw["field"])
+        # as live values are read (line ends, whitespace): else the mark written never matches the mark read back,
+        # and the number is marked afresh every day instead of being deleted
+        found["retire_mark"] = RetireMark(field, normalize_value(field, raw["value"]) or raw["value"].strip())
     mark: RetireMark = found.get("retire_mark", RetireMark())
     if mark.field in ignored:
         problems.append(

@@ -208,7 +208,8 @@ class ScopeError(InputError):
 
 
 class ResultsFileError(InputError):
-    """A file given to ``apply --retry-failed`` is not a results file ``apply --results`` wrote, or names an unknown path type."""
+    """A file given to ``apply --retry-failed`` is not a results file ``apply --results`` wrote, or names an unknown
+    path type; or a ``--results``/``--junit`` path whose folder cannot be written."""
 
     def explain_unwritten(self) -> str:
         return f"{str(self).rstrip('.')}. {NOTHING_WRITTEN}"

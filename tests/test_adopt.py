@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import httpx
 import pytest
-from cli_workspace import live_records, run, workspace
+from cli_workspace import live_records, run, workspace, write_desired
 
 from numsync.config import Environment, load_config
 from numsync.core.desired import load_text
@@ -202,6 +203,34 @@ def test_import_unmanaged_adopts_out_of_band_numbers_and_changes_nothing_else(
     again = run(config, "import", "--unmanaged")
     assert again.exit_code == 0 and "adopted 0 unmanaged number(s)" in again.output
     assert without(qa.read_text(), entry).encode() == before[qa]
+
+
+def test_import_unmanaged_leaves_retiring_numbers_alone(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    # a number carrying its group's retire mark was removed from desired on purpose: adopting it would undo
+    # that reviewed removal and write the mark into desired as a wanted value
+    qa = sorted((r for r in live_records(emulator) if r.group_id == "ocp-qa"), key=lambda r: r.number)
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": "{prune: true, retire_after: 14d}"})
+    write_desired(tmp_path, qa[2:], ["ocp-qa"])
+    retired, stray = qa[0].number, qa[1].number
+    today = dt.datetime.now(dt.UTC).date().isoformat()  # in its grace, so plan deletes nothing
+    mark = {"MINIAPP_ID": "", "APPLICATION_TAG": f"numsync:retiring-since:{today}"}
+    httpx.patch(f"{emulator.url}/_emulator/numbers/{retired}", json=mark).raise_for_status()
+
+    result = run(config, "import", "--unmanaged")
+
+    assert result.exit_code == 0, result.output
+    assert f"1 number(s) ({stray})" in result.output and "adopted 1 unmanaged number(s)" in result.output
+    assert f"left alone 1 retiring number(s) ({retired})" in result.output
+    text = (tmp_path / "desired" / "ocp-qa.yaml").read_text()
+    assert f'"{stray}"' in text and f'"{retired}"' not in text and "retiring-since" not in text
+    plan = run(config, "plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+    assert f"{retired}  (ocp-qa)  marked {today}" in plan.output
+    # a full import (over the files, with --force) leaves it out as well
+    full = run(config, "import", "--force")
+    assert full.exit_code == 0 and f"left alone 1 retiring number(s) ({retired})" in full.output, full.output
+    assert f'"{retired}"' not in (tmp_path / "desired" / "ocp-qa.yaml").read_text()
+    assert run(config, "plan", "--detailed-exitcode").exit_code == 0
 
 
 def test_import_unmanaged_does_not_write_through_a_link(tmp_path: Path, emulator: EmulatorProcess) -> None:

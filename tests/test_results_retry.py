@@ -93,6 +93,20 @@ def test_results_are_written_when_apply_is_refused_and_a_bad_extension_is_a_usag
 
     bad = run(config, "apply", "--auto-approve", "--results", str(tmp_path / "results.txt"))
     assert bad.exit_code == 1 and ".csv or .json" in bad.output
+    # a folder that is not there is found before anything is sent, not after the changes are made
+    for option, name in (("--results", "r.csv"), ("--junit", "j.xml")):
+        missing = tmp_path / "no-such-folder" / name
+        nowhere = run(config, "apply", "--auto-approve", option, str(missing))
+        assert nowhere.exit_code == 1
+        assert f"{option} {missing}: the folder {missing.parent} does not exist" in nowhere.output
+        assert "Nothing was written" in nowhere.output
+    # the results file, written last, would replace the journal of the same name
+    journal = tmp_path / "run.json"
+    same = run(config, "apply", "--auto-approve", "--journal", str(journal), "--results", str(journal))
+    assert same.exit_code == 1 and f"--journal and --results name the same file, {journal}" in same.output
+    assert not journal.exists()
+    report = run(config, "apply", "--auto-approve", "--report", str(tmp_path / "no-such-folder" / "report.json"))
+    assert report.exit_code == 1 and "--report" in report.output and "does not exist" in report.output
     assert emulator.stats()["put_requests"] == 0
 
 

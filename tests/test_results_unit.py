@@ -129,12 +129,23 @@ def test_an_unknown_extension_is_refused_in_words() -> None:
             "environment,number,operation,phase,batch,outcome,message,desired_at\nprod,+442079460958,Update,1,1\n",
             "row 2 has 5 cells",
         ),
+        (
+            "environment,number,operation,phase,batch,outcome,message,desired_at\n,+442079460958,Update,1,1,failed,,\n",
+            "row 2, column 1 (environment): empty",
+        ),
     ],
 )
 def test_a_bad_csv_results_file_is_refused_naming_row_and_column(tmp_path: Path, text: str, said: str) -> None:
     path = tmp_path / "r.csv"
     path.write_text(text)
     with pytest.raises(ResultsFileError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        read_results(path)
+
+
+def test_a_json_results_file_without_its_environment_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    path.write_text('{"format": "numsync-results", "version": 1, "complete": true, "rows": []}')
+    with pytest.raises(ResultsFileError, match='"environment" must name the environment'):
         read_results(path)
 
 
@@ -155,6 +166,15 @@ def test_scope_limits_the_diff_to_named_numbers_and_groups() -> None:
     # a replacement is in scope by either of its groups
     moving = diff({A: NumberRecord(A, "b")}, [NumberRecord(A, "a")], groups, Scope(groups=frozenset({"b"})))
     assert [c.kind for c in moving.changes] == [ChangeKind.REPLACE]
+
+
+def test_a_retry_with_nothing_left_says_so_in_words() -> None:
+    # every row of the results file ended as applied: the scope is empty, and the warning must say that
+    # rather than "only no number are planned"
+    warning = Scope().warning()
+    assert "nothing in scope" in warning and "no row left that did not end as applied" in warning
+    assert "only" not in warning
+    assert Scope(numbers=frozenset({A})).warning().startswith(f"Partial run: only number(s) {A} are planned.")
 
 
 def test_files_in_flight_together_are_tracked_apart() -> None:

@@ -13,7 +13,7 @@ from freezegun import freeze_time
 
 from numsync.config import load_config
 from numsync.core.diff import ChangeKind, diff
-from numsync.core.model import Field, NumberRecord
+from numsync.core.model import Field, NumberRecord, normalize_value
 from numsync.core.policy import GroupPolicy, RetireMark
 from numsync.emulator.process import EmulatorProcess
 from numsync.errors import ConfigError
@@ -136,11 +136,53 @@ def test_the_diff_retires_by_the_mark_s_own_date() -> None:
     # a NOTE that only looks like a mark is no mark: it is marked afresh
     odd = NumberRecord(number, "g", {Field.NOTE: "retiring since 2026-13-40"})
     assert [c.kind for c in diff({}, [odd], groups, today=dt.date(2026, 12, 2)).changes] == [ChangeKind.RETIRE]
+    # a mark dated after today was written by no run (a hand edit, a wrong clock): it is marked afresh, from today
+    future = NumberRecord(number, "g", {Field.NOTE: "retiring since 2099-01-01"})
+    [afresh] = diff({}, [future], groups, today=dt.date(2026, 12, 2)).changes
+    assert afresh.kind is ChangeKind.RETIRE and afresh.delete_on == dt.date(2026, 12, 16)
+    assert {c.field: c.desired for c in afresh.fields} == {Field.NOTE: "retiring since 2026-12-02"}
+    last_day = NumberRecord(number, "g", {Field.NOTE: "retiring since 9999-12-31"})  # + grace overflowed: a crash
+    assert [c.kind for c in diff({}, [last_day], groups, today=dt.date(2026, 12, 2)).changes] == [ChangeKind.RETIRE]
     # re-attached by hand during the grace: detached again, the mark (and its date) kept
     again = NumberRecord(number, "g", marked.fields | {Field.MINIAPP_ID: "app"})
     [redo] = diff({}, [again], groups, today=dt.date(2026, 12, 5)).changes
     assert redo.kind is ChangeKind.RETIRE and [c.field for c in redo.fields] == [Field.MINIAPP_ID]
     assert redo.delete_on == dt.date(2026, 12, 16)
+
+
+def test_a_desired_value_that_reads_as_the_retire_mark_is_refused(tmp_path: Path, emulator: EmulatorProcess) -> None:
+    # removed from desired later, such a number would count as marked on that day and be deleted at once
+    qa = sorted((r for r in live_records(emulator) if r.group_id == "ocp-qa"), key=lambda r: r.number)
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": RETIRING, "uk-care": "{prune: true, retire_after: 14d}"})
+    clash = NumberRecord(qa[0].number, "ocp-qa", qa[0].fields | {Field.NOTE: "retiring since 2026-01-01"})
+    uk = sorted((r for r in live_records(emulator) if r.group_id == "uk-care"), key=lambda r: r.number)
+    same_note = NumberRecord(uk[0].number, "uk-care", uk[0].fields | {Field.NOTE: "retiring since 2026-01-01"})
+    write_desired(tmp_path, [clash, *qa[1:], same_note, *uk[1:]], ["ocp-qa", "uk-care"])
+    checked = run(config, "validate")
+    assert checked.exit_code == 1
+    assert (
+        f"{qa[0].number}: note 'retiring since 2026-01-01' reads as the retire mark of group 'ocp-qa'" in checked.output
+    )
+    assert "ocp-qa.yaml:" in checked.output
+    assert uk[0].number not in checked.output  # uk-care marks application_tag: its note is no mark
+    planned = run(config, "plan")
+    assert planned.exit_code == 1 and "retire mark" in planned.output
+    assert emulator.stats()["put_requests"] == 0
+
+
+def test_a_mark_with_a_carriage_return_is_read_back_as_written(tmp_path: Path) -> None:
+    # live NOTEs are read with \n line ends; a mark kept with \r\n never matched its own value read back,
+    # so the number was marked afresh every day and never deleted
+    config = workspace(
+        tmp_path,
+        "http://127.0.0.1:9/integrations",
+        {"g": '{prune: true, retire_after: 14d, retire_mark: {field: note, value: "retiring\\r\\nsince {date}"}}'},
+    )
+    policy = load_config(config).environment("test").groups["g"]
+    written = policy.retire_mark.value(dt.date(2026, 12, 2))
+    live = NumberRecord("+12015550123", "g", {Field.NOTE: normalize_value(Field.NOTE, written)})
+    assert policy.retirement_mark(live) == dt.date(2026, 12, 2)
+    assert not diff({}, [live], {"g": policy}, today=dt.date(2026, 12, 3)).changes
 
 
 @pytest.mark.parametrize(
@@ -159,7 +201,19 @@ def test_the_diff_retires_by_the_mark_s_own_date() -> None:
             "{prune: true, retire_after: 14d, retire_mark: {field: note, value: 'no date'}}",
             '"no date" is not in the expected form: The mark, holding {date} exactly once',
         ),
-        ("{prune: true, retire_after: two weeks}", '"two weeks" is not in the expected form: Retirement'),
+        (
+            "{prune: true, retire_after: two weeks}",
+            '"two weeks" is not in the expected form: The grace period, in whole',
+        ),
+        # YAML reads 14 as a number; quoting it would not help, so the form is named, not "quote this value"
+        (
+            "{prune: true, retire_after: 14}",
+            '"14" is not in the expected form: The grace period, in whole days from 1d',
+        ),
+        (
+            "{prune: true, retire_after: 0d}",
+            '"0d" is not in the expected form: The grace period, in whole days from 1d',
+        ),
     ],
 )
 def test_retirement_settings_are_checked_with_their_place(tmp_path: Path, group: str, said: str) -> None:

@@ -13,6 +13,9 @@ the partial state left when some files had problems, so that every finding is re
   (``ignore_fields``): it is neither compared nor written, so editing it changes nothing.
 - ``country`` (error, opt-in): a number outside its group's ``countries:`` (its region as
   phonenumbers tells it). Plan and apply refuse it too (see :func:`wrong_countries`).
+- ``retire-mark-desired`` (error, needs the environment's groups): a desired value that reads as
+  its group's retire mark. Removed from desired later, the number would count as marked on that
+  day and could be deleted at once, without its grace period.
 """
 
 from __future__ import annotations
@@ -130,6 +133,27 @@ def sets_in_other_groups(state: DesiredState) -> list[Problem]:
                 f"phone number set {set_id!r} belongs to group {owner!r} (used at {first}); "
                 f"group {record.group_id!r} cannot use it — a phone number set belongs to one group",
                 "set-other-group",
+            )
+        )
+    return problems
+
+
+def retire_marks_in_desired(state: DesiredState, groups: Mapping[str, GroupPolicy]) -> list[Problem]:
+    """An error wherever a desired value of a retiring group reads as that group's retire mark."""
+    problems = []
+    for number, record in state.records.items():
+        policy = groups.get(record.group_id)
+        if policy is None or policy.retirement_mark(record) is None:
+            continue
+        key = policy.retire_mark.field.yaml_key
+        where = state.field_locations.get(number, {}).get(key) or state.locations[number]
+        problems.append(
+            Problem(
+                where,
+                f"{number}: {key} {record.get(policy.retire_mark.field)!r} reads as the retire mark of group "
+                f"{record.group_id!r}; removed from desired, the number would count as retiring since that day and could be deleted "
+                "without its grace period. Choose another value (putting a retiring number back: leave the mark out)",
+                "retire-mark-desired",
             )
         )
     return problems

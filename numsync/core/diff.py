@@ -126,6 +126,11 @@ class Scope:
 
     def warning(self) -> str:
         """The sentence every rendering of a scoped plan shows (as Terraform warns of ``-target``)."""
+        if not self.groups and not self.numbers:  # only --retry-failed makes one: its file has nothing left
+            return (
+                "Partial run with nothing in scope: no number is planned (a retry whose results file has no row "
+                "left that did not end as applied). Run a full plan to compare everything."
+            )
         return (
             f"Partial run: only {self.describe()} are planned. Every other number is neither diffed nor pruned, "
             "so live may still differ from the desired files elsewhere. Use this for emergencies and retries; "
@@ -276,6 +281,8 @@ def _retire(result: Diff, have: NumberRecord, policy: GroupPolicy, today: dt.dat
     assert policy.retire_after is not None
     mark, grace = policy.retire_mark, dt.timedelta(days=policy.retire_after)
     marked_on = mark.marked_on(have.get(mark.field))
+    if marked_on is not None and marked_on > today:
+        marked_on = None  # no run marked it: a date to come would keep the number forever; mark it afresh
     if marked_on is not None and today >= marked_on + grace:
         result.retiring.append(Retiring(have.number, have.group_id, marked_on, marked_on + grace))
         result.changes.append(Change(have.number, ChangeKind.DELETE, None, have, field_changes(None, have)))

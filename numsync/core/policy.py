@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cache
 
-from numsync.core.model import Field
+from numsync.core.model import Field, NumberRecord
 
 #: Where a retire mark's value holds the day the number was marked.
 DATE_PLACEHOLDER = "{date}"
@@ -54,7 +54,7 @@ class GroupPolicy:
     diffed nor written (the environment's and the group's own); ``max_deletes`` and
     ``max_change_percent``: this group's thresholds, None to use the environment's;
     ``retire_after``: days of grace before a number removed from desired is deleted (None: at once),
-    ``retire_mark``: how it is marked meanwhile.
+    ``retire_mark``: how it is marked meanwhile;
     ``countries``: the ISO regions its numbers must belong to (empty: any).
     """
 
@@ -66,6 +66,12 @@ class GroupPolicy:
     retire_after: int | None = None
     retire_mark: RetireMark = field(default_factory=RetireMark)
     countries: frozenset[str] = frozenset()
+
+    def retirement_mark(self, record: NumberRecord) -> dt.date | None:
+        """The day ``record``'s retire mark records, when this group retires and the live value is one."""
+        if not self.prune or self.retire_after is None:
+            return None
+        return self.retire_mark.marked_on(record.get(self.retire_mark.field))
 
 
 class StaleReview(enum.Enum):

@@ -58,6 +58,10 @@ def _describe(error: jsonschema.ValidationError, root: Any) -> tuple[list[Any], 
             wanted = error.validator_value
             wants_string = wanted == "string" or (isinstance(wanted, list) and "string" in wanted)
             if scalar is not None and scalar.retyped_as and wants_string:
+                form = _failed_schema(error).get("pattern")
+                if isinstance(form, str) and not re.search(form, scalar.text):
+                    # quoting would not help (retire_after: 14 needs 14d): say the form, not "quote it"
+                    return path, _not_in_form(path, scalar.text, error), False
                 return (
                     path,
                     (f'YAML read {scalar.text!r} as {scalar.retyped_as}, not text; quote this value: "{scalar.text}"'),
@@ -77,13 +81,17 @@ def _describe(error: jsonschema.ValidationError, root: Any) -> tuple[list[Any], 
             message += f"; YAML reads {error.instance} as text, write it out in plain digits (e.g. 1000000 for 1e6)"
         return path, message, False
     if error.validator == "pattern":
-        described = _failed_schema(error).get("description")
-        return (
-            path,
-            f"{prefix}{_shown(error.instance)} is not in the expected form" + (f": {described}" if described else ""),
-            False,
-        )
+        return path, _not_in_form(path, error.instance, error), False
     return path, prefix + error.message, False
+
+
+def _not_in_form(path: list[Any], value: Any, error: jsonschema.ValidationError) -> str:
+    """``where: "value" is not in the expected form: <the property's description>``."""
+    where = ".".join(str(p) for p in path)
+    described = _failed_schema(error).get("description")
+    return f"{where + ': ' if where else ''}{_shown(value)} is not in the expected form" + (
+        f": {described}" if described else ""
+    )
 
 
 _TYPE_WORDS = {

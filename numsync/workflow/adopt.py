@@ -41,6 +41,14 @@ class Adopted:
     created: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Adoption:
+    """What :func:`plan_adoption` found: the files to write, and the unlisted numbers left alone as retiring."""
+
+    files: list[Adopted]
+    retiring: tuple[str, ...] = ()
+
+
 def unmanaged(live: Iterable[NumberRecord], desired: Collection[str], groups: Collection[str]) -> list[NumberRecord]:
     """The live records of ``groups`` whose NUMBER no desired file lists, sorted by number.
 
@@ -50,19 +58,30 @@ def unmanaged(live: Iterable[NumberRecord], desired: Collection[str], groups: Co
     return sorted((r for r in live if r.group_id in groups and r.number not in desired), key=lambda r: r.number)
 
 
+def retiring(env: Environment, records: Iterable[NumberRecord]) -> list[NumberRecord]:
+    """Those of ``records`` that carry their group's retire mark: no strays, but numbers a reviewed change
+    removed from desired and numsync is retiring. Adopting one would undo that removal (and write the mark
+    into desired as a wanted value), so adoption leaves them alone; putting one back is a desired edit."""
+    return [r for r in records if r.group_id in env.groups and env.groups[r.group_id].retirement_mark(r) is not None]
+
+
 def plan_adoption(
     env: Environment, live: Iterable[NumberRecord], groups: Collection[str], *, schema: str | None = None
-) -> list[Adopted]:
-    """The files to write so that every unmanaged live number of ``groups`` is desired as it is.
+) -> Adoption:
+    """The files to write so that every unmanaged live number of ``groups`` is desired as it is, but those
+    that are retiring (see :func:`retiring`).
 
     Raises DesiredError when the desired files have problems (fix them first), AdoptionError when
     a file cannot take the numbers (flow-style ``numbers``, a file name taken by another group) or
     an edit would change what the file says, UnsafePathError for a GROUP_ID that is no file name.
     """
     state = _current(env)
+    strays = unmanaged(live, state.records, groups)
+    marked = {r.number for r in retiring(env, strays)}
     by_group: dict[str, list[NumberRecord]] = defaultdict(list)
-    for record in unmanaged(live, state.records, groups):
-        by_group[record.group_id].append(record)
+    for record in strays:
+        if record.number not in marked:
+            by_group[record.group_id].append(record)
     result = []
     for group_id, records in sorted(by_group.items()):
         numbers = tuple(r.number for r in records)
@@ -78,7 +97,7 @@ def plan_adoption(
                 f"rename that file, or write group {group_id!r} into a file of another name"
             )
         result.append(Adopted(path, render_group(group_id, records, schema=schema, shared=True), numbers, created=True))
-    return result
+    return Adoption(result, tuple(sorted(marked)))
 
 
 def write_adoption(files: Iterable[Adopted]) -> None:

@@ -77,6 +77,9 @@ class ImportObserver(Observer):
     def adopted(self, path: Path, numbers: Sequence[str], created: bool) -> None:
         """``numbers`` were adopted into ``path`` (a new file when ``created``)."""
 
+    def left_retiring(self, numbers: Sequence[str]) -> None:
+        """``numbers``, in no desired file, carry their group's retire mark: adoption leaves them alone."""
+
 
 class ApplyObserver(Observer):
     """Events of ``apply``, in the order they happen."""

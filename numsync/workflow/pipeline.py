@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from numsync.config import Environment
-from numsync.core.checks import wrong_countries
+from numsync.core.checks import retire_marks_in_desired, wrong_countries
 from numsync.core.desired import DesiredState, load_desired
 from numsync.core.diff import Diff, Scope, diff, retirement_day
 from numsync.core.model import NumberRecord
@@ -37,7 +37,8 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
     """The desired state of ``env`` (raises desired.DesiredError with every problem).
 
     A group that prunes must have a desired file: a file deleted or renamed by mistake must
-    never read as "delete every number of the group".
+    never read as "delete every number of the group". A desired value that reads as its group's
+    retire mark is refused too (:func:`~numsync.core.checks.retire_marks_in_desired`).
     """
     try:
         state = load_desired(
@@ -56,19 +57,18 @@ def load_environment_desired(env: Environment, *, display_root: Path | None = No
     if countries:
         raise DesiredError(countries, state)
     orphans = [g for g, policy in env.groups.items() if policy.prune and g not in state.groups]
-    if orphans:
-        raise DesiredError(
-            [
-                Problem(
-                    Location(str(env.desired), 1, 1),
-                    f"group {g!r} prunes (prune: true) but no desired file declares it; numsync would delete all its numbers. "
-                    f"Restore its file (group_id: {g}), or set prune: false",
-                    "prune-without-file",
-                )
-                for g in orphans
-            ],
-            state,
+    problems = [
+        Problem(
+            Location(str(env.desired), 1, 1),
+            f"group {g!r} prunes (prune: true) but no desired file declares it; numsync would delete all its numbers. "
+            f"Restore its file (group_id: {g}), or set prune: false",
+            "prune-without-file",
         )
+        for g in orphans
+    ]
+    problems += retire_marks_in_desired(state, env.groups)
+    if problems:
+        raise DesiredError(problems, state)
     return state
 
 

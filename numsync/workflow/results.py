@@ -217,6 +217,29 @@ class ResultsRecorder:
         return self.results
 
 
+def check_writable(path: Path, option: str) -> None:
+    """Raise ResultsFileError unless ``path``'s folder exists and may be written: checked before anything
+    is sent, so an apply never ends with its changes made and no results file to show them."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ResultsFileError(f"{option} {path}: the folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ResultsFileError(f"{option} {path}: the folder {folder} cannot be written; choose another path")
+
+
+def check_distinct(outputs: Sequence[tuple[str, Path | None]]) -> None:
+    """Raise ResultsFileError when two of apply's output files (option, path) are one file: the results
+    file, written last, would replace the journal (or the JUnit report) it shares a path with."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs:
+        if path is None:
+            continue
+        key = path.resolve()
+        if key in seen:
+            raise ResultsFileError(f"{seen[key]} and {option} name the same file, {path}; give each its own")
+        seen[key] = option
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
     folder = path.parent if str(path.parent) else Path(".")
@@ -254,7 +277,11 @@ def _read_json(path: Path, text: str) -> Results:
     rows = data.get("rows")
     if not isinstance(rows, list):
         raise ResultsFileError(f'{path}: "rows" must be a list')
-    results = Results(str(data.get("environment", "")), complete=bool(data.get("complete")))
+    environment = data.get("environment")
+    if not isinstance(environment, str) or not environment:
+        # the environment check of retry_scope must not be skipped by a file that lost its environment
+        raise ResultsFileError(f'{path}: "environment" must name the environment the results are of')
+    results = Results(environment, complete=bool(data.get("complete")))
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise ResultsFileError(f"{path}: rows[{i}] is not an object")
@@ -277,6 +304,10 @@ def _read_csv(path: Path, text: str) -> Results:
         if len(cells) != len(COLUMNS):
             raise ResultsFileError(f"{path}: row {line} has {len(cells)} cells, not {len(COLUMNS)}")
         row = dict(zip(COLUMNS, cells))
+        if not row["environment"]:  # else retry_scope could not check it is this environment's file
+            raise ResultsFileError(
+                f"{path}: row {line}, column 1 (environment): empty; it names the environment applied to"
+            )
         environments.add(row["environment"])
 
         def where(key: str, line: int = line) -> str:

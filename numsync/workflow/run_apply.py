@@ -48,7 +48,16 @@ from numsync.workflow.pipeline import (
 )
 from numsync.workflow.plan import Plan, load_plan_with_data
 from numsync.workflow.plandiff import compare_plans, edited_parts
-from numsync.workflow.results import ResultFormat, Results, ResultsRecorder, read_results, retry_scope, write_atomically
+from numsync.workflow.results import (
+    ResultFormat,
+    Results,
+    ResultsRecorder,
+    check_distinct,
+    check_writable,
+    read_results,
+    retry_scope,
+    write_atomically,
+)
 from numsync.workflow.reviewed import (
     Review,
     ReviewedPlan,
@@ -124,6 +133,11 @@ def run_apply(
     """
     observer = observer or ApplyObserver()
     results_format = ResultFormat.of(request.results) if request.results else None  # a bad extension stops first
+    for path, option in ((request.results, "--results"), (request.junit, "--junit")):
+        if path is not None:
+            check_writable(path, option)
+    journal = policy.journal_path(request.journal, request.environ)
+    check_distinct((("--journal", journal), ("--results", request.results), ("--junit", request.junit)))
     recording: list[ResultsRecorder] = []  # set once the plan to apply is known
     try:
         return _run_apply(request, observer, confirm, recording)

@@ -21,8 +21,10 @@ from numsync.core import safety
 from numsync.errors import ConfigError, InputError, NumsyncError, ReviewRefusal, SafetyRefusal
 from numsync.reports import markdown
 from numsync.reports.escaping import code
+from numsync.workflow import policy
 from numsync.workflow.events import ApplyObserver
 from numsync.workflow.plan import load_plan
+from numsync.workflow.results import check_distinct, check_writable
 from numsync.workflow.run_apply import ApplyOutcome, ApplyRequest, run_apply
 
 
@@ -200,6 +202,11 @@ def apply_and_report(
     report: Path | None = None,
 ) -> ApplyOutcome:
     """:func:`run_apply`, recording what happened in ``report`` (when given) whatever the ending."""
+    if report is not None:  # before anything is sent: else the changes are made and their report is lost
+        check_writable(report, "--report")
+        journal = policy.journal_path(request.journal, request.environ)
+        outputs = (("--journal", journal), ("--results", request.results), ("--junit", request.junit))
+        check_distinct((*outputs, ("--report", report)))
     try:
         outcome = run_apply(request, observer, confirm) if confirm else run_apply(request, observer)
     except NumsyncError as exc:

@@ -30,11 +30,13 @@ class ImportRequest:
 
 @dataclass(frozen=True, slots=True)
 class ImportOutcome:
-    """The files written, and how many numbers were adopted (``unmanaged``) or written (``numbers``)."""
+    """The files written, how many numbers were adopted (``unmanaged``) or written (``numbers``), and the
+    retiring ones left alone."""
 
     written: list[Path]
     adopted: int = 0
     numbers: int = 0
+    retiring: tuple[str, ...] = ()
 
 
 def run_import(request: ImportRequest, observer: ImportObserver | None = None) -> ImportOutcome:
@@ -58,16 +60,23 @@ def run_import(request: ImportRequest, observer: ImportObserver | None = None) -
     groups = request.group_ids or env.groups
     if request.unmanaged:
         adoption = adopt.plan_adoption(env, live, groups, schema=request.schema)
-        adopt.write_adoption(adoption)
-        for item in adoption:
+        adopt.write_adoption(adoption.files)
+        for item in adoption.files:
             observer.adopted(item.path, item.numbers, item.created)
-        adopted = sum(len(item.numbers) for item in adoption)
-        return ImportOutcome([item.path for item in adoption], adopted, adopted)
-    files = render_desired(live, groups, schema=request.schema, shared=True)
+        if adoption.retiring:
+            observer.left_retiring(adoption.retiring)
+        adopted = sum(len(item.numbers) for item in adoption.files)
+        return ImportOutcome([item.path for item in adoption.files], adopted, adopted, adoption.retiring)
+    # a number being retired is a reviewed removal: writing it back (its mark a desired value) would undo that
+    marked = {r.number for r in adopt.retiring(env, live) if r.group_id in groups}
+    files = render_desired([r for r in live if r.number not in marked], groups, schema=request.schema, shared=True)
     existing = [env.desired / name for name in files if (env.desired / name).exists()]
     if existing and not request.force:
         raise ImportRefusal(f"refusing to overwrite {', '.join(map(str, existing))}; pass --force to replace them")
     written = write_desired(env.desired, files)  # plain file names only, never through a symlink
     for path in written:
         observer.wrote(path)
-    return ImportOutcome(written, numbers=sum(1 for r in live if r.group_id in groups))
+    if marked:
+        observer.left_retiring(tuple(sorted(marked)))
+    numbers = sum(1 for r in live if r.group_id in groups and r.number not in marked)
+    return ImportOutcome(written, numbers=numbers, retiring=tuple(sorted(marked)))
