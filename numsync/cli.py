@@ -482,7 +482,7 @@ def apply(
 ) -> None:
     """Apply the changes: a saved PLAN_FILE exactly, or a fresh plan after confirmation; then verify.
 
-    SIGINT or SIGTERM stops it cleanly: the file in flight finishes, nothing more is sent, the
+    SIGINT or SIGTERM stops it cleanly: the files in flight finish, nothing more is sent, the
     journal ends with apply-end. A second signal stops at once.
     """
     stop = _StopOnSignal()
@@ -506,7 +506,7 @@ def apply(
 
 
 class _StopOnSignal:
-    """While applying, SIGINT and SIGTERM ask apply to stop after the file in flight; a second one stops at once."""
+    """While applying, SIGINT and SIGTERM ask apply to stop after the files in flight; a second one stops at once."""
 
     def __init__(self) -> None:
         self.reason: str | None = None
@@ -519,7 +519,7 @@ class _StopOnSignal:
         if self.reason is not None:
             raise KeyboardInterrupt
         self.reason = f"{signal.Signals(signum).name} received"
-        echo(f"{self.reason}: stopping after the file in flight (again to stop at once)", err=True)
+        echo(f"{self.reason}: stopping after the file(s) in flight (again to stop at once)", err=True)
 
     def __enter__(self) -> _StopOnSignal:
         if threading.current_thread() is threading.main_thread():
@@ -546,6 +546,10 @@ class _ApplyEcho(_Echo, ApplyObserver):
 
     def batch_done(self, outcome: BatchOutcome) -> None:
         echo(text.render_batch(outcome))
+
+    def throttled(self, concurrency: int, retry_after: float | None) -> None:
+        wait = f", waiting {retry_after:.0f}s" if retry_after else ""
+        echo(f"  OCP asked to slow down (HTTP 429){wait}: {concurrency} file(s) at once from now on", err=True)
 
     def settled(self, exports: int, seconds: float) -> None:
         echo(f"  live settled: {exports} exports agreed after {seconds:.1f}s")

@@ -26,6 +26,9 @@ from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import DEFAULT_LIMITS, Operation
 
 DEFAULT_CONFIG = "numsync.yaml"
+#: Upload files of one phase in flight at once unless ``apply_concurrency:`` says otherwise (docs/reliability.md
+#: "Concurrent files" gives the measurements behind it).
+DEFAULT_APPLY_CONCURRENCY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Environment:
     ``region``: the vendor region the endpoints came from, when numsync.yaml names one;
     ``otp``: the tenant's two-factor policy (``otp:`` period and look-around, ``otp_field:``).
     ``settle``: how long to wait for live to stop moving after an unknown outcome (``settle:``).
+    ``apply_concurrency``: files of one phase apply keeps in flight at once (``apply_concurrency:``).
     """
 
     name: str
@@ -69,6 +73,7 @@ class Environment:
     freeze: Freeze = field(default_factory=Freeze)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     settle: Settle = field(default_factory=Settle)
+    apply_concurrency: int = DEFAULT_APPLY_CONCURRENCY
     #: Where desired files must resolve (the git top level, else the folder of numsync.yaml); None: the
     #: desired loader's own default. Not compared: it says where the config was read, not what it says.
     repository: Path | None = field(default=None, compare=False)
@@ -263,6 +268,7 @@ def _environment(
         safety=Safety(**(spec.get("safety") or {})),
         retry=RetryPolicy(**(spec.get("retry") or {})),
         settle=Settle(**(spec.get("settle") or {})),
+        apply_concurrency=int(spec.get("apply_concurrency", DEFAULT_APPLY_CONCURRENCY)),
         repository=repository,
         region=region,
         otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),

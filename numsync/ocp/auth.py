@@ -10,6 +10,7 @@ call carries ``Authorization: Bearer <token>``.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -76,6 +77,10 @@ class OCPAuth(httpx.Auth):
     unused code of ``OCP_TOTP_SECRET`` (see numsync.ocp.otp). On a 401 answer: renew once and
     replay the request. A pre-issued token is sent as is (it cannot be renewed). Raises
     AuthError when the token endpoint refuses.
+
+    Thread-safe: requests sent side by side (apply's concurrent files) renew once, under a
+    lock, and the others then use the token it got: a second login would need another
+    one-time code, and OCP accepts each code once.
     """
 
     requires_response_body = True
@@ -107,19 +112,28 @@ class OCPAuth(httpx.Auth):
         self._refresh: str | None = None
         self._refresh_expires = 0.0
         self.token_requests = 0
+        self._lock = threading.Lock()  # held across the token request; httpx runs the flow on the caller's thread
         SECRETS.add(*credentials.secrets())  # every output of this process masks them (numsync.redaction)
         SECRETS.add_basic(credentials.username, credentials.password)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._access is None or self.clock() >= self._access_expires - EXPIRY_LEEWAY:
-            yield from self._renew()
-        request.headers["Authorization"] = f"Bearer {self._access}"
+        if self._stale():
+            with self._lock:
+                if self._stale():  # another thread may have renewed while this one waited
+                    yield from self._renew()
+        token = self._access
+        request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code == 401 and not self.credentials.token:
-            self._access = None
-            yield from self._renew()
+            with self._lock:
+                if self._access == token:  # not yet replaced by another thread's renewal
+                    self._access = None
+                    yield from self._renew()
             request.headers["Authorization"] = f"Bearer {self._access}"
             yield request
+
+    def _stale(self) -> bool:
+        return self._access is None or self.clock() >= self._access_expires - EXPIRY_LEEWAY
 
     def _renew(self) -> Generator[httpx.Request, httpx.Response, None]:
         if self._refresh and self.clock() < self._refresh_expires - EXPIRY_LEEWAY:

@@ -58,8 +58,9 @@ class OCPReader:
     Every outgoing request passes a guard that lets through only the export
     (``POST {base}/api/numbers/csv``) and the token endpoint; anything else raises
     ReadOnlyViolation before it leaves. Drift reports use this class, so they cannot write.
-    ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call.
-    Use as a context manager.
+    ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call;
+    ``on_throttle(delay)`` hears of every 429 (see retry.py). Use as a context manager; one
+    session may be used from several threads at once (apply's concurrent files).
     """
 
     read_only = True
@@ -74,12 +75,13 @@ class OCPReader:
         retry: RetryPolicy | None = None,
         verify: bool | str = True,
         on_retry: Callable[[httpx.Request, str, float], None] | None = None,
+        on_throttle: Callable[[float], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token_url = auth.token_url
         hooks = {"request": [self._guard]} if self.read_only else {}
         inner = transport or httpx.HTTPTransport(verify=verify)
-        wrapped = RetryTransport(inner, retry or RetryPolicy(), on_retry=on_retry)
+        wrapped = RetryTransport(inner, retry or RetryPolicy(), on_retry=on_retry, on_throttle=on_throttle)
         self._http = httpx.Client(
             auth=auth, timeout=timeout, transport=wrapped, headers={"User-Agent": "numsync"}, event_hooks=hooks
         )

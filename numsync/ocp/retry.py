@@ -9,6 +9,7 @@ re-reads live state instead (see apply).
 Backoff is exponential with full jitter, ``base * 2**attempt`` capped at ``max_delay``
 seconds; a ``Retry-After`` header (seconds or an HTTP date) is honoured, capped at
 ``max_retry_after``. Pacing keeps at least ``min_interval`` seconds between requests.
+Every 429 is also told to ``on_throttle(delay)``, so apply can send fewer files at once.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class RetryTransport(httpx.BaseTransport):
     """Wraps a transport with the retry and pacing rules of the module doc.
 
     ``sleep`` and ``rng`` are injectable for tests; ``on_retry(request, reason, delay)`` is
-    told about every retry (for the journal).
+    told about every retry (for the journal), ``on_throttle(delay)`` about every 429 retried
+    (from the thread that sent it).
     """
 
     def __init__(
@@ -66,12 +68,14 @@ class RetryTransport(httpx.BaseTransport):
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         on_retry: Callable[[httpx.Request, str, float], None] | None = None,
+        on_throttle: Callable[[float], None] | None = None,
     ) -> None:
         self.inner = inner or httpx.HTTPTransport()
         self.policy = policy
         self.sleep = sleep or time.sleep
         self.rng = rng or random.Random()
         self.on_retry = on_retry
+        self.on_throttle = on_throttle
         self._last = 0.0
         self._lock = threading.Lock()
 
@@ -126,6 +130,8 @@ class RetryTransport(httpx.BaseTransport):
                 answer.close()
                 response = answer
             delay = self._delay(attempt, response)
+            if self.on_throttle and response is not None and response.status_code == 429:
+                self.on_throttle(delay)
             if self.on_retry:
                 self.on_retry(request, reason, delay)
             self.sleep(delay)

@@ -87,7 +87,10 @@ class ApplyObserver(Observer):
         """Writing to OCP starts now."""
 
     def batch_done(self, outcome: BatchOutcome) -> None:
-        """One upload file was sent (or skipped)."""
+        """One upload file was sent (or skipped). With apply_concurrency > 1 the files of a phase answer in any order."""
+
+    def throttled(self, concurrency: int, retry_after: float | None) -> None:
+        """OCP answered 429: at most ``concurrency`` files in flight from now on, none new for ``retry_after`` s."""
 
     def settled(self, exports: int, seconds: float) -> None:
         """Live was exported until two exports agreed (after an unknown outcome, or before trusting a verify)."""

@@ -24,7 +24,7 @@ from numsync.errors import DesiredError, GitHistoryError, StalePlanError, Unsett
 from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.csvcodec import parse_export
 from numsync.ocp.rows import OperationRow
-from numsync.workflow.apply import ApplyResult, BatchOutcome, apply_plan
+from numsync.workflow.apply import ApplyResult, BatchOutcome, Concurrency, Throttled, apply_plan
 from numsync.workflow.plan import Plan, fingerprint, make_plan
 from numsync.workflow.settle import Settled, settle
 from numsync.workflow.watch import LiveWatch
@@ -180,6 +180,8 @@ def apply_with_recovery(
     on_settled: Callable[[Settled], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
     max_rounds: int = 5,
+    concurrency: Concurrency | int = 1,
+    on_throttled: Callable[[Throttled], None] | None = None,
 ) -> ApplyResult:
     """Apply ``the_plan``; after an ambiguous failure let live settle, re-plan what is left, continue.
 
@@ -191,11 +193,13 @@ def apply_with_recovery(
     refused; if live now needs changes elsewhere, the run stops (someone else is changing
     the tenant). With ``live`` (the export the plan was made from), every phase after the
     first starts only when live moved as the rows sent predict (watch.py), else the run stops.
-    Returns the combined result; ``interrupted`` says why it stopped early, if it did.
+    ``concurrency``: files of a phase in flight at once (see apply.py), kept lowered across rounds
+    once OCP answered 429. Returns the combined result; ``interrupted`` says why it stopped early.
     """
+    limiter = concurrency if isinstance(concurrency, Concurrency) else Concurrency(concurrency)
     scope = {c.number for c in the_plan.changes}
     total_rows = sum(len(p.rows) for p in the_plan.phases)
-    total = ApplyResult()
+    total = ApplyResult(concurrency=limiter.limit)
     current = the_plan
     watch = LiveWatch(env, client, live, on_settled) if live is not None else None
 
@@ -213,8 +217,12 @@ def apply_with_recovery(
             on_sending=on_sending,
             should_stop=should_stop,
             before_phase=watch.check if watch else None,
+            concurrency=limiter,
+            on_throttled=on_throttled,
         )
         total.requests += result.requests
+        total.throttled += result.throttled
+        total.concurrency = result.concurrency
         total.failures += result.failures
         total.skipped += result.skipped
         if result.stopped:

@@ -23,7 +23,7 @@ from numsync.ocp import Credentials
 from numsync.ocp.rows import OperationRow
 from numsync.reports.plandiff import render_text
 from numsync.workflow import policy
-from numsync.workflow.apply import ApplyResult, BatchOutcome
+from numsync.workflow.apply import ApplyResult, BatchOutcome, Concurrency, Throttled
 from numsync.workflow.events import ApplyObserver, retry_callback
 from numsync.workflow.journal import Journal
 from numsync.workflow.lease import TenantLease
@@ -102,10 +102,13 @@ def run_apply(
     desired = load_environment_desired(env)
     credentials = Credentials.from_env(request.environ)
     journal_path = policy.journal_path(request.journal, request.environ)
+    concurrency = Concurrency(env.apply_concurrency)  # the client's 429s lower it (apply.py)
     with (
         TenantLease(env.base_url, env.name),
         Journal(journal_path, credentials.secrets()) as journal,
-        connect(env, credentials, on_retry=retry_callback(observer, journal)) as client,
+        connect(
+            env, credentials, on_retry=retry_callback(observer, journal), on_throttle=concurrency.throttled
+        ) as client,
     ):
         live = export_live(client)
         fresh = plan_environment(env, desired, live).plan
@@ -140,21 +143,26 @@ def run_apply(
             summary=the_plan.summary_line(),
             requests=the_plan.request_count(),
             git_commit=the_plan.git_commit,
+            concurrency=concurrency.limit,
         )
         sent = Sent()
 
         def on_sending(phase: int, batch: int, rows: Sequence[OperationRow]) -> None:
             sent.requests += 1
             sent.rows += len(rows)
-            sent.pending = (phase, batch, len(rows))
+            sent.pending[(phase, batch)] = len(rows)
             journal.write("sending", phase=phase, batch=batch, rows=[f"{r.operation.value} {r.number}" for r in rows])
 
         def on_batch(outcome: BatchOutcome) -> None:
-            sent.pending = None
+            sent.pending.pop((outcome.phase, outcome.batch), None)
             if outcome.rows:
                 sent.applied += outcome.rows - len(outcome.failures) if not outcome.ambiguous else 0
             journal.write("request", **outcome.to_json())
             observer.batch_done(outcome)
+
+        def on_throttled(event: Throttled) -> None:
+            journal.write("throttled", concurrency=event.concurrency, retry_after=event.retry_after)
+            observer.throttled(event.concurrency, event.retry_after)
 
         def on_replan(remaining_plan: Plan, why: str) -> None:
             journal.write("replan", reason=why, summary=remaining_plan.summary_line())
@@ -176,14 +184,17 @@ def run_apply(
                 on_sending=on_sending,
                 on_settled=on_settled,
                 should_stop=request.should_stop,
+                concurrency=concurrency,
+                on_throttled=on_throttled,
             )
             observer.applied(result, desired)
             remaining = verify_settled(env, desired.records, client, result, on_settled=on_settled)
         except NumsyncError as exc:
-            if sent.pending and isinstance(exc, AuthError):  # no token: the file in hand never left
-                phase, batch, rows = sent.pending
-                sent.requests, sent.rows = sent.requests - 1, sent.rows - rows
-                journal.write("not-sent", phase=phase, batch=batch, reason=str(exc))
+            if sent.pending and isinstance(exc, AuthError):  # no token: the files still unanswered never left
+                for (phase, batch), rows in sorted(sent.pending.items()):
+                    sent.requests, sent.rows = sent.requests - 1, sent.rows - rows
+                    journal.write("not-sent", phase=phase, batch=batch, reason=str(exc))
+                sent.pending.clear()
             if sent.requests:
                 exc.wrote, exc.progress = True, sent.progress()
             journal.write("apply-end", error=str(exc), **sent.to_json())
@@ -198,6 +209,8 @@ def run_apply(
             skipped=len(result.skipped),
             interrupted=result.interrupted,
             converged=remaining.empty,
+            throttled=result.throttled,
+            concurrency=result.concurrency,
             **sent.to_json(),
         )
     observer.verified(remaining)
@@ -211,7 +224,8 @@ class Sent:
     requests: int = 0
     rows: int = 0
     applied: int = 0
-    pending: tuple[int, int, int] | None = None  # (phase, batch, rows) announced, its answer not yet in
+    #: (phase, batch) → rows of the files announced whose answer is not yet in (several with apply_concurrency > 1)
+    pending: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def progress(self) -> str:
         return (
