@@ -24,6 +24,9 @@ from dataclasses import dataclass
 import httpx
 
 READ = "numsync_read"
+#: A read whose body the caller consumes as it arrives (the streamed export): the transport does not read it
+#: ahead, so a body broken mid-way surfaces in the caller, which starts the read again (client.export_records).
+STREAMED = "numsync_streamed"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -104,7 +107,7 @@ class RetryTransport(httpx.BaseTransport):
             response: httpx.Response | None = None  # the answer to retry, when there was one
             try:
                 answer = self.inner.handle_request(request)
-                if read:
+                if read and not request.extensions.get(STREAMED):
                     answer.read()  # a body cut mid-way surfaces here, where it can be retried
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 if last:
@@ -129,13 +132,17 @@ class RetryTransport(httpx.BaseTransport):
                 answer.read()
                 answer.close()
                 response = answer
-            delay = self._delay(attempt, response)
-            if self.on_throttle and response is not None and response.status_code == 429:
-                self.on_throttle(delay)
-            if self.on_retry:
-                self.on_retry(request, reason, delay)
-            self.sleep(delay)
+            self.pause(request, reason, attempt, response)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def pause(self, request: httpx.Request, reason: str, attempt: int, response: httpx.Response | None = None) -> None:
+        """Wait before attempt ``attempt + 1`` of ``request`` (0-based ``attempt`` just failed), telling the hooks."""
+        delay = self._delay(attempt, response)
+        if self.on_throttle and response is not None and response.status_code == 429:
+            self.on_throttle(delay)
+        if self.on_retry:
+            self.on_retry(request, reason, delay)
+        self.sleep(delay)
 
     def close(self) -> None:
         self.inner.close()

@@ -27,6 +27,18 @@ class Observer:
     def retrying(self, method: str, path: str, reason: str, delay: float) -> None:
         """A request failed transiently and is sent again after ``delay`` seconds (which may be minutes)."""
 
+    def export_progress(self, received: int, total: int | None) -> None:
+        """``received`` bytes of the live export are in (``total``: its length, when OCP sent one); told per chunk."""
+
+    def exported(self, numbers: int, size: int, seconds: float) -> None:
+        """The live export was read: ``numbers`` records from ``size`` bytes in ``seconds``."""
+
+    def loading_desired(self) -> None:
+        """Loading and validating the desired files starts."""
+
+    def desired_loaded(self, numbers: int, files: int, seconds: float) -> None:
+        """The desired files were loaded: ``numbers`` numbers from ``files`` files in ``seconds``."""
+
 
 class PlanObserver(Observer):
     """Events of ``plan``, in the order they happen."""
@@ -88,6 +100,9 @@ class ApplyObserver(Observer):
 
     def batch_done(self, outcome: BatchOutcome) -> None:
         """One upload file was sent (or skipped). With apply_concurrency > 1 the files of a phase answer in any order."""
+
+    def files_progress(self, answered: int, total: int) -> None:
+        """After each answered file: ``answered`` of the ``total`` files planned so far (a re-plan changes ``total``)."""
 
     def throttled(self, concurrency: int, retry_after: float | None) -> None:
         """OCP answered 429: at most ``concurrency`` files in flight from now on, none new for ``retry_after`` s."""

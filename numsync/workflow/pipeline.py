@@ -10,6 +10,7 @@ import io
 import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,9 @@ from numsync.core.model import NumberRecord
 from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import DesiredError, GitHistoryError, StalePlanError, UnsettledError
 from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
-from numsync.ocp.csvcodec import parse_export
 from numsync.ocp.rows import OperationRow
 from numsync.workflow.apply import ApplyResult, BatchOutcome, Concurrency, Throttled, apply_plan
+from numsync.workflow.events import Observer
 from numsync.workflow.plan import Plan, fingerprint, make_plan
 from numsync.workflow.settle import Settled, settle
 from numsync.workflow.watch import LiveWatch
@@ -87,9 +88,33 @@ def connect_readonly(env: Environment, credentials: Credentials | None = None, *
     return OCPReader(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
 
 
-def export_live(client: OCPReader) -> list[NumberRecord]:
-    """Export and parse the live numbers (raises ApiError, AuthError, ExportFormatError)."""
-    return parse_export(client.export())
+def export_live(client: OCPReader, observer: Observer | None = None) -> list[NumberRecord]:
+    """Export and parse the live numbers as they arrive (raises ApiError, AuthError, ExportFormatError).
+
+    ``observer`` hears the bytes as they arrive and the stage's end (``export_progress``, ``exported``).
+    """
+    if observer is None:
+        return client.export_records()
+    started = time.monotonic()
+    size = 0
+
+    def progress(received: int, total: int | None) -> None:
+        nonlocal size
+        size = received
+        observer.export_progress(received, total)
+
+    records = client.export_records(progress)
+    observer.exported(len(records), size, time.monotonic() - started)
+    return records
+
+
+def load_desired_observed(env: Environment, observer: Observer) -> DesiredState:
+    """:func:`load_environment_desired`, telling ``observer`` when it starts and what it loaded."""
+    observer.loading_desired()
+    started = time.monotonic()
+    state = load_environment_desired(env)
+    observer.desired_loaded(len(state.records), len(state.files), time.monotonic() - started)
+    return state
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from numsync.workflow.pipeline import (
     check_fresh,
     connect,
     export_live,
-    load_environment_desired,
+    load_desired_observed,
     plan_environment,
     verify_settled,
 )
@@ -99,7 +99,7 @@ def run_apply(
         if supersession is not None and supersession.superseded:
             observer.superseded(supersession.message())
             return ApplyOutcome(None, superseded=supersession)
-    desired = load_environment_desired(env)
+    desired = load_desired_observed(env, observer)
     credentials = Credentials.from_env(request.environ)
     journal_path = policy.journal_path(request.journal, request.environ)
     concurrency = Concurrency(env.apply_concurrency)  # the client's 429s lower it (apply.py)
@@ -110,7 +110,7 @@ def run_apply(
             env, credentials, on_retry=retry_callback(observer, journal), on_throttle=concurrency.throttled
         ) as client,
     ):
-        live = export_live(client)
+        live = export_live(client, observer)
         fresh = plan_environment(env, desired, live).plan
         if request.plan_file:
             the_plan, as_saved = load_plan_with_data(request.plan_file)
@@ -153,18 +153,23 @@ def run_apply(
             sent.pending[(phase, batch)] = len(rows)
             journal.write("sending", phase=phase, batch=batch, rows=[f"{r.operation.value} {r.number}" for r in rows])
 
+        files = Files(total=the_plan.request_count())
+
         def on_batch(outcome: BatchOutcome) -> None:
+            files.answered += 1
             sent.pending.pop((outcome.phase, outcome.batch), None)
             if outcome.rows:
                 sent.applied += outcome.rows - len(outcome.failures) if not outcome.ambiguous else 0
             journal.write("request", **outcome.to_json())
             observer.batch_done(outcome)
+            observer.files_progress(files.answered, files.total)
 
         def on_throttled(event: Throttled) -> None:
             journal.write("throttled", concurrency=event.concurrency, retry_after=event.retry_after)
             observer.throttled(event.concurrency, event.retry_after)
 
         def on_replan(remaining_plan: Plan, why: str) -> None:
+            files.total = files.answered + remaining_plan.request_count()
             journal.write("replan", reason=why, summary=remaining_plan.summary_line())
             observer.replanned(remaining_plan, why)
 
@@ -215,6 +220,14 @@ def run_apply(
         )
     observer.verified(remaining)
     return ApplyOutcome(the_plan, result, remaining)
+
+
+@dataclass(slots=True)
+class Files:
+    """Upload files answered so far, of the ``total`` planned (a re-plan after an unknown outcome changes it)."""
+
+    total: int
+    answered: int = 0
 
 
 @dataclass(slots=True)

@@ -20,7 +20,7 @@ from numsync.workflow import policy
 from numsync.workflow import rehearse as rehearsal
 from numsync.workflow.emit import write_upload_files
 from numsync.workflow.events import PlanObserver, retry_callback
-from numsync.workflow.pipeline import connect, load_environment_desired, plan_environment
+from numsync.workflow.pipeline import connect, export_live, load_desired_observed, plan_environment
 from numsync.workflow.plan import Plan
 
 
@@ -54,11 +54,15 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     """Plan ``request.env``; raises RehearsalFailed or SafetyRefusal after the reports when it must refuse."""
     observer = observer or PlanObserver()
     env = request.env
-    desired = load_environment_desired(env)
+    desired = load_desired_observed(env, observer)
     credentials = Credentials.from_env(request.environ)
+    live_csv = b""
     with connect(env, credentials, on_retry=retry_callback(observer)) as client:
-        live_csv = client.export()
-    live = parse_export(live_csv)
+        if request.rehearse:  # the rehearsal seeds an emulator with the export as sent
+            live_csv = client.export()
+            live = parse_export(live_csv)
+        else:
+            live = export_live(client, observer)
     the_plan = plan_environment(env, desired, live).plan
     violations = safety.check(the_plan, env, request.overrides)
     frozen = env.freeze.active()
