@@ -83,7 +83,9 @@ class OCPAuth(httpx.Auth):
     one-time code, and OCP accepts each code once.
     """
 
-    requires_response_body = True
+    # Only the token endpoint's answers are read here (``response.read()``, a sync client's stream); an API
+    # answer is left unread, so the export can be parsed as it arrives instead of being held whole first.
+    requires_response_body = False
 
     def __init__(
         self,
@@ -138,6 +140,7 @@ class OCPAuth(httpx.Auth):
     def _renew(self) -> Generator[httpx.Request, httpx.Response, None]:
         if self._refresh and self.clock() < self._refresh_expires - EXPIRY_LEEWAY:
             response = yield self._token_request({"grant_type": "refresh_token", "refresh_token": self._refresh})
+            response.read()
             if response.status_code == 200:
                 self._store(response)
                 return
@@ -150,6 +153,7 @@ class OCPAuth(httpx.Auth):
         if code:
             form[self.otp.field] = code
         response = yield self._token_request(form)
+        response.read()
         if response.status_code != 200:
             raise AuthError(_refusal(response, self.credentials, code))
         self._store(response)
