@@ -141,3 +141,27 @@ def test_a_body_cut_every_time_fails_in_words_after_the_last_attempt(tmp_path: P
 
         with pytest.raises(ApiError, match=r"export from .* failed: RemoteProtocolError"):
             client.export_records()
+
+
+class Trickle(httpx.SyncByteStream):
+    """A body that counts the chunks taken from it."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.data, self.size, self.taken = data, size, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in chunks(self.data, self.size):
+            self.taken += 1
+            yield chunk
+
+
+def test_the_export_is_parsed_while_it_arrives_not_read_whole_first(export_sample: bytes) -> None:
+    body = Trickle(export_sample, 64)
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, stream=body))
+    taken_when_told: list[int] = []
+    auth = OCPAuth("https://ocp.test/auth/token", Credentials(token="pre-issued-token"))
+    with OCPClient("https://ocp.test/integrations", auth, transport=transport) as client:
+        records = client.export_records(lambda received, total: taken_when_told.append(body.taken))
+    assert records == parse_export(export_sample)
+    # each chunk reached the parser as it came, with the auth flow and the retry layer in between
+    assert taken_when_told == list(range(1, len(taken_when_told) + 1)) and len(taken_when_told) > 10
