@@ -20,8 +20,9 @@ from cli_workspace import CREDENTIALS, emulator_process, live_records, run, work
 from numsync.config import DEFAULT_APPLY_CONCURRENCY, load_config
 from numsync.core.model import Field, NumberRecord
 from numsync.emulator.process import EmulatorProcess
-from numsync.errors import PlanningError
+from numsync.errors import ApiError, PlanningError
 from numsync.ocp import Credentials, OCPAuth
+from numsync.ocp.client import ExecuteResult, RowResult
 from numsync.ocp.rows import Batch, OperationRow, Phase
 from numsync.ocp.vocabulary import Operation
 from numsync.workflow.apply import Concurrency, apply_plan, check_disjoint
@@ -315,3 +316,30 @@ def test_an_unknown_outcome_mid_phase_sends_nothing_new_until_live_is_read_again
     first_round = [e for e in events[:replan] if e["event"] == "sending"]
     answered = [e for e in events[:replan] if e["event"] == "request"]
     assert len(first_round) == len(answered) == 3
+
+
+def test_an_answer_already_in_stops_the_next_file_even_with_room_left() -> None:
+    """With room for three files, an unknown outcome already answered keeps the third file from leaving."""
+    rows = [OperationRow(Operation.UPDATE, f"+44207946000{i}", {"NOTE": "x"}) for i in range(1, 5)]
+    plan = Plan("test", [Phase(tuple(Batch((r,)) for r in rows))], [])
+    sent: list[str] = []
+    lock = threading.Lock()
+
+    class Tenant:
+        def execute(self, body: bytes, *, filename: str = "") -> ExecuteResult:
+            with lock:
+                sent.append(filename)
+            if filename.endswith("batch001.csv"):
+                raise ApiError("upload refused by OCP: HTTP 502", status=502)  # outcome unknown
+            time.sleep(0.3)
+            return ExecuteResult(200, [RowResult(1, "", "Update", True)])
+
+    def slow_stop() -> None:
+        time.sleep(0.2)  # the first answer is in long before the third file is due
+        return None
+
+    recorded = []
+    result = apply_plan(plan, Tenant(), concurrency=3, should_stop=slow_stop, on_batch=recorded.append)  # type: ignore[arg-type]
+    assert "phase01-batch003.csv" not in sent and "phase01-batch004.csv" not in sent
+    assert sorted((o.batch, o.ambiguous) for o in recorded) == [(b, b == 1) for b in range(1, len(sent) + 1)]
+    assert result.interrupted is not None and "outcome of that file is unknown" in result.interrupted

@@ -317,6 +317,8 @@ class _Run:
 
     def _room(self, p: int, b: int, should_stop: Callable[[], str | None] | None) -> bool:
         """Wait until batch ``b`` may leave: room under the limit and no Retry-After running. False: send no more."""
+        if self.in_flight:  # answers already in first: one that stops the run must stop it before this file
+            self._collect(timeout=0)
         while not self._halted():
             hold = self.limiter.hold_off()
             if len(self.in_flight) < self.limiter.limit and hold <= 0:
