@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -39,6 +40,7 @@ from numsync.reports import plan_json, text
 from numsync.reports import plandiff as plandiff_reports
 from numsync.reports import problems as problem_reports
 from numsync.reports.registry import Format, Registry, UnknownFormat
+from numsync.workflow import policy
 from numsync.workflow.apply import ApplyResult, BatchOutcome
 from numsync.workflow.drift_gitlab import (
     DriftContextRequest,
@@ -97,6 +99,7 @@ def redact(text: str) -> str:
 
 def echo(message: object = "", *, err: bool = False, nl: bool = True) -> None:
     """The CLI's one way to print (stdout, or stderr with ``err``): everything shown passes :func:`redact` here."""
+    PROGRESS.clear()  # a redrawn progress line gives way to what is printed
     click.echo(redact(str(message)), err=err, nl=nl)
 
 
@@ -155,6 +158,59 @@ def _json_format_option(help_text: str) -> Callable[[F], F]:
         show_default=True,
         help=help_text,
     )
+
+
+class _Progress:
+    """Long stages on stderr, in the style :func:`policy.progress_style` picks for this process.
+
+    LIVE: one line, redrawn at most ten times a second, erased before anything else is printed;
+    PLAIN: only the line that ends a stage; OFF: nothing. Only large stages are shown
+    (:func:`policy.worth_showing`).
+    """
+
+    def __init__(self) -> None:
+        self._drawn = False
+        self._last = 0.0
+
+    @property
+    def style(self) -> policy.ProgressStyle:
+        if VERBOSITY.quiet:
+            return policy.ProgressStyle.OFF
+        return policy.progress_style(os.environ, sys.stderr.isatty())
+
+    def worth(self, **size: int | None) -> bool:
+        return self.style is not policy.ProgressStyle.OFF and policy.worth_showing(os.environ, **size)
+
+    def live(self, text: str, *, now: bool = False) -> None:
+        """Redraw the progress line (on a terminal only); ``now``: even if drawn less than 0.1 s ago."""
+        if self.style is not policy.ProgressStyle.LIVE:
+            return
+        moment = time.monotonic()
+        if not now and moment - self._last < 0.1:
+            return
+        self._last = moment
+        sys.stderr.write("\r\x1b[K" + redact(text))
+        sys.stderr.flush()
+        self._drawn = True
+
+    def clear(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._drawn = False
+            self._last = 0.0
+
+    def done(self, text: str) -> None:
+        """The line that ends a stage (any style but OFF)."""
+        if self.style is not policy.ProgressStyle.OFF:
+            echo(text, err=True)
+
+
+PROGRESS = _Progress()
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
 def write_report(path: Path, text: str) -> None:
@@ -490,6 +546,23 @@ class _Echo(Observer):
     def warned(self, message: str) -> None:
         echo(f"Warning: {message}", err=True)
 
+    def export_progress(self, received: int, total: int | None) -> None:
+        if PROGRESS.worth(size=total or received):
+            PROGRESS.live(f"exporting live numbers: {_size(received)}" + (f" of {_size(total)}" if total else ""))
+
+    def exported(self, numbers: int, size: int, seconds: float) -> None:
+        if PROGRESS.worth(size=size, numbers=numbers):
+            PROGRESS.done(f"exported {numbers} live numbers ({_size(size)}) in {seconds:.1f}s")
+        PROGRESS.clear()
+
+    def loading_desired(self) -> None:
+        PROGRESS.live("loading desired files…", now=True)
+
+    def desired_loaded(self, numbers: int, files: int, seconds: float) -> None:
+        if PROGRESS.worth(numbers=numbers):
+            PROGRESS.done(f"loaded {numbers} desired numbers from {files} file(s) in {seconds:.1f}s")
+        PROGRESS.clear()
+
 
 class _PlanEcho(_Echo, PlanObserver):
     """Shows plan's events; notes go to stderr when stdout carries Markdown or JSON, so it can be redirected as is."""
@@ -706,7 +779,7 @@ def apply(
     A saved or reviewed plan runs with the overrides it records (who lifted which check and
     why); an override flag it does not record is refused.
 
-    SIGINT or SIGTERM stops it cleanly: the file in flight finishes, nothing more is sent, the
+    SIGINT or SIGTERM stops it cleanly: the files in flight finish, nothing more is sent, the
     journal ends with apply-end. A second signal stops at once. Exit 3: a stale reviewed plan's
     difference was posted for re-approval (nothing was written).
     """
@@ -780,7 +853,7 @@ def apply(
 
 
 class _StopOnSignal:
-    """While applying, SIGINT and SIGTERM ask apply to stop after the file in flight; a second one stops at once."""
+    """While applying, SIGINT and SIGTERM ask apply to stop after the files in flight; a second one stops at once."""
 
     def __init__(self) -> None:
         self.reason: str | None = None
@@ -793,7 +866,7 @@ class _StopOnSignal:
         if self.reason is not None:
             raise KeyboardInterrupt
         self.reason = f"{signal.Signals(signum).name} received"
-        echo(f"{self.reason}: stopping after the file in flight (again to stop at once)", err=True)
+        echo(f"{self.reason}: stopping after the file(s) in flight (again to stop at once)", err=True)
 
     def __enter__(self) -> _StopOnSignal:
         if threading.current_thread() is threading.main_thread():
@@ -836,6 +909,16 @@ class _ApplyEcho(_Echo, ApplyObserver):
     def batch_done(self, outcome: BatchOutcome) -> None:
         self.batches.append(outcome)
         say(text.render_batch(outcome), err=self.json_result)
+
+    def files_progress(self, answered: int, total: int) -> None:
+        if PROGRESS.worth(files=total):
+            PROGRESS.live(f"files answered: {answered} of {total}", now=True)
+            if answered == total:
+                PROGRESS.done(f"sent {total} file(s), every one answered")
+
+    def throttled(self, concurrency: int, retry_after: float | None) -> None:
+        wait = f", waiting {retry_after:.0f}s" if retry_after else ""
+        echo(f"  OCP asked to slow down (HTTP 429){wait}: {concurrency} file(s) at once from now on", err=True)
 
     def settled(self, exports: int, seconds: float) -> None:
         say(f"  live settled: {exports} exports agreed after {seconds:.1f}s", err=self.json_result)

@@ -31,6 +31,9 @@ from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import DEFAULT_LIMITS, Operation
 
 DEFAULT_CONFIG = "numsync.yaml"
+#: Upload files of one phase in flight at once unless ``apply_concurrency:`` says otherwise (docs/reliability.md
+#: "Concurrent files" gives the measurements behind it).
+DEFAULT_APPLY_CONCURRENCY = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,7 @@ class Environment:
     ``credentials``: the names of the variables its credentials are read from (``credentials:``).
     ``on_stale_review``: on merge, what apply does when the reviewed plan is stale and a plan made
     now differs; ``drift``: the scheduled drift run's warnings and GitLab issue (``drift:``).
+    ``apply_concurrency``: files of one phase apply keeps in flight at once (``apply_concurrency:``).
     """
 
     name: str
@@ -79,6 +83,7 @@ class Environment:
     settle: Settle = field(default_factory=Settle)
     on_stale_review: StaleReview = StaleReview.REFUSE
     drift: DriftPolicy = field(default_factory=DriftPolicy)
+    apply_concurrency: int = DEFAULT_APPLY_CONCURRENCY
     #: Where desired files must resolve (the git top level, else the folder of numsync.yaml); None: the
     #: desired loader's own default. Not compared: it says where the config was read, not what it says.
     repository: Path | None = field(default=None, compare=False)
@@ -293,6 +298,7 @@ def _environment(
         settle=Settle(**(spec.get("settle") or {})),
         on_stale_review=StaleReview(spec.get("on_stale_review", StaleReview.REFUSE.value)),
         drift=DriftPolicy(**(spec.get("drift") or {})),
+        apply_concurrency=int(spec.get("apply_concurrency", DEFAULT_APPLY_CONCURRENCY)),
         repository=repository,
         region=region,
         otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),

@@ -131,12 +131,12 @@ def test_a_token_failure_after_the_first_file_says_what_was_sent_and_applied(tmp
     # The test's own export and numsync's first login work; every later token request (the renewal
     # before the second file) is refused.
     # The token lives 33 s and is renewed 30 s before it expires; each upload takes 4 s: the first
-    # file goes out with the first token, the second needs a new one.
+    # file goes out with the first token, the second needs a new one (one file at a time).
     faults.write_text(
         "- {target: token, kind: status, status: 401, after: 2}\n- {target: put, kind: latency, seconds: 4}\n"
     )
     with emulator_process("--faults", str(faults), "--access-ttl", "33", "--limit", "Update=1") as emulator:
-        config = edited_uk_care(tmp_path, emulator, 3, "limits: {Update: 1}")
+        config = edited_uk_care(tmp_path, emulator, 3, "limits: {Update: 1}", "apply_concurrency: 1")
         log = tmp_path / "journal.jsonl"
         result = run(config, "apply", "--auto-approve", "--journal", str(log))
         assert result.exit_code == 1
@@ -154,7 +154,7 @@ def test_sigint_ends_the_run_after_the_file_in_flight_and_the_journal_ends(tmp_p
     faults = tmp_path / "faults.yaml"
     faults.write_text("- {target: put, kind: latency, seconds: 1.5}\n")
     with emulator_process("--faults", str(faults), "--limit", "Update=1") as emulator:
-        config = edited_uk_care(tmp_path, emulator, 4, "limits: {Update: 1}")
+        config = edited_uk_care(tmp_path, emulator, 4, "limits: {Update: 1}", "apply_concurrency: 1")
         log = tmp_path / "journal.jsonl"
         env = os.environ | CREDENTIALS
         child = subprocess.Popen(
@@ -184,7 +184,7 @@ def test_sigint_ends_the_run_after_the_file_in_flight_and_the_journal_ends(tmp_p
         finally:
             child.kill()
         assert child.returncode == 1, output
-        assert "SIGINT received: stopping after the file in flight" in output
+        assert "SIGINT received: stopping after the file(s) in flight" in output
         assert puts(emulator) < 4
     events = journal(log)
     sending = [e for e in events if e["event"] == "sending"]

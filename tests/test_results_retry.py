@@ -38,7 +38,10 @@ def test_a_failed_apply_then_retry_failed_sends_only_the_failed_numbers_and_conv
     # the second file is refused before processing: its two rows fail, the files around it apply
     faults.write_text(yaml.safe_dump([{"target": "put", "kind": "status", "status": 400, "after": 1, "times": 1}]))
     with emulator_process("--faults", str(faults)) as emulator:
-        config = workspace(tmp_path, emulator.base_url, {"uk-care": False}, "limits: {Update: 2}")
+        # one file at a time, so "the second file" is the second one planned
+        config = workspace(
+            tmp_path, emulator.base_url, {"uk-care": False}, "limits: {Update: 2}", "apply_concurrency: 1"
+        )
         changed = _edit_notes(tmp_path, emulator, "uk-care", 5)
         results, junit = tmp_path / "results.csv", tmp_path / "junit.xml"
 

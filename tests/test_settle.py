@@ -25,6 +25,7 @@ from numsync.core.policy import GroupPolicy
 from numsync.core.safety import Overrides
 from numsync.emulator.process import EmulatorProcess
 from numsync.errors import UnsettledError
+from numsync.ocp.csvcodec import ExportRead, read_export
 from numsync.ocp.vocabulary import COLUMN, EXPORT_COLUMNS
 from numsync.workflow.events import ApplyObserver
 from numsync.workflow.run_apply import ApplyRequest, run_apply
@@ -167,6 +168,9 @@ class Scripted:
     def export(self) -> bytes:
         self.calls += 1
         return write_export(self.exports[min(self.calls, len(self.exports)) - 1])
+
+    def export_records(self, on_progress: object = None) -> ExportRead:
+        return read_export(self.export())  # as OCPReader reads it, through the same parser
 
 
 class Clock:

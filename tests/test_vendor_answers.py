@@ -116,7 +116,9 @@ def _apply_three_notes(tmp_path: Path, emu_args: tuple[str, ...], faults: list[d
         (tmp_path / "faults.yaml").write_text(json.dumps(faults))
         args += ["--faults", str(tmp_path / "faults.yaml")]
     with emulator_process(*args) as emu:
-        config = workspace(tmp_path, emu.base_url, {"uk-care": False}, "limits: {Update: 1}")
+        # one file at a time: "nothing more is sent" is about files not yet sent (with apply_concurrency above 1,
+        # the files of the phase already in flight finish first; test_apply_concurrency covers that)
+        config = workspace(tmp_path, emu.base_url, {"uk-care": False}, "limits: {Update: 1}", "apply_concurrency: 1")
         live = [r for r in live_records(emu) if r.group_id == "uk-care"]
         changed = [NumberRecord(r.number, r.group_id, {**r.fields, Field.NOTE: "vendor answers"}) for r in live]
         desired = [c if c.number in UK else r for c, r in zip(changed, live)]

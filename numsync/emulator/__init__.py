@@ -102,6 +102,13 @@ Operation upload (``PUT``)
 - Delete of an attached number fails ("detach it first"); of an unknown one, "unknown number".
 - Every PUT is counted in stats, refused ones and 401s included; the state file is
   written when at least one row applied.
+- PUTs may arrive side by side (numsync's ``apply_concurrency``). Each file is checked
+  and applied in one step of the event loop, so the rows of two files never interleave
+  and the log shows files whole, in the order they were applied. Stats count
+  ``puts_in_flight`` and ``max_puts_in_flight`` (most PUTs between arrival and answer at
+  once, an injected delay included): how far a client overlaps its uploads. The fault
+  ``{target: put, kind: latency, seconds: 0.2}`` gives every PUT the server time a real
+  tenant takes (``--faults``, see :mod:`numsync.emulator.faults`).
 
 Admin endpoints and state
 

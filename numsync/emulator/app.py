@@ -557,6 +557,34 @@ class Stats:
     otp_accepted: int = 0
     otp_refused: int = 0
     otp_reused: int = 0
+    #: PUTs between their arrival and their answer now, and the most there ever were at once
+    #: (counted outside the fault layer, so an injected latency counts as time in flight).
+    puts_in_flight: int = 0
+    max_puts_in_flight: int = 0
+
+
+class CountPutsInFlight:
+    """The outermost ASGI layer: counts the PUTs of operation files in flight in ``stats``.
+
+    Uploads are handled one at a time in the event loop (a file is checked and applied without
+    an await in between, so concurrent PUTs never interleave their rows); only waiting — an
+    injected latency, reading the body — overlaps. This counter shows how much a client overlaps.
+    """
+
+    def __init__(self, app: Any, stats: Stats) -> None:
+        self.app, self.stats = app, stats
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "PUT" or scope.get("path") != NUMBERS_CSV_PATH:
+            await self.app(scope, receive, send)
+            return
+        stats = self.stats
+        stats.puts_in_flight += 1
+        stats.max_puts_in_flight = max(stats.max_puts_in_flight, stats.puts_in_flight)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            stats.puts_in_flight -= 1
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ import uvicorn
 import yaml
 from starlette.applications import Starlette
 
-from numsync.emulator.app import create_app, merge_limits
+from numsync.emulator.app import CountPutsInFlight, create_app, merge_limits
 from numsync.emulator.faults import FaultInjector, load_rules
 from numsync.emulator.state import (
     SEEDS,
@@ -260,7 +260,7 @@ def emulator_command(
     if user_totp and state_path is not None:
         save_state(state, state_path)
     two_factor = None if otp_off else TwoFactor(_totp_secret(totp_secret), otp_period, otp_look_around)
-    app: Starlette | FaultInjector = create_app(
+    starlette = create_app(
         state,
         limits=limits,
         access_ttl=access_ttl,
@@ -268,12 +268,14 @@ def emulator_command(
         persist_path=state_path,
         two_factor=two_factor,
     )
+    app: Starlette | FaultInjector = starlette
     if faults_path is not None:
         try:
             rules = load_rules(yaml.safe_load(faults_path.read_text("utf-8")))
         except (ValueError, TypeError, yaml.YAMLError) as exc:
             raise click.ClickException(f"{faults_path}: {exc}") from None
         app = FaultInjector(app, rules, fault_seed)
+    served = CountPutsInFlight(app, starlette.state.emulator.stats)
     sock = bind_socket(address, port)
     bound = sock.getsockname()[1]
     url_host = f"[{address}]" if ":" in address else address
@@ -284,7 +286,7 @@ def emulator_command(
         click.echo(f"numsync emulator listening on http://{url_host}:{bound}")
         sys.stdout.flush()
 
-    server = _AnnouncingServer(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"), announce)
+    server = _AnnouncingServer(uvicorn.Config(served, log_level="warning", access_log=False, lifespan="off"), announce)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, server.stop_before_serving)
     try:

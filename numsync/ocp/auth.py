@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
@@ -127,9 +128,15 @@ class OCPAuth(httpx.Auth):
     unused code of ``OCP_TOTP_SECRET`` (see numsync.ocp.otp). On a 401 answer: renew once and
     replay the request. A pre-issued token is sent as is (it cannot be renewed). Raises
     AuthError when the token endpoint refuses.
+
+    Thread-safe: requests sent side by side (apply's concurrent files) renew once, under a
+    lock, and the others then use the token it got: a second login would need another
+    one-time code, and OCP accepts each code once.
     """
 
-    requires_response_body = True
+    # Only the token endpoint's answers are read here (``response.read()``, a sync client's stream); an API
+    # answer is left unread, so the export can be parsed as it arrives instead of being held whole first.
+    requires_response_body = False
 
     def __init__(
         self,
@@ -158,13 +165,17 @@ class OCPAuth(httpx.Auth):
         self._refresh: str | None = None
         self._refresh_expires = 0.0
         self.token_requests = 0
+        self._lock = threading.Lock()  # held across the token request; httpx runs the flow on the caller's thread
         SECRETS.add(*credentials.secrets())  # every output of this process masks them (numsync.redaction)
         SECRETS.add_basic(credentials.username, credentials.password)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._access is None or self.clock() >= self._access_expires - EXPIRY_LEEWAY:
-            yield from self._renew()
-        request.headers["Authorization"] = f"Bearer {self._access}"
+        if self._stale():
+            with self._lock:
+                if self._stale():  # another thread may have renewed while this one waited
+                    yield from self._renew()
+        token = self._access
+        request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if response.status_code != 401:
             return
@@ -173,21 +184,28 @@ class OCPAuth(httpx.Auth):
             return
         # A token OCP refuses before numsync thinks it expires (revoked, or the clocks differ): renew once
         # (refresh token, else a password login with a new code) and replay; the file was refused unprocessed.
-        self._access = None
-        yield from self._renew()
+        with self._lock:
+            if self._access == token:  # not yet replaced by another thread's renewal
+                self._access = None
+                yield from self._renew()
         request.headers["Authorization"] = f"Bearer {self._access}"
         response = yield request
         if response.status_code == 401:
             response.extensions[RENEWED] = True  # a fresh token did not help: the client makes it a clear error
 
+    def _stale(self) -> bool:
+        return self._access is None or self.clock() >= self._access_expires - EXPIRY_LEEWAY
+
     def _renew(self) -> Generator[httpx.Request, httpx.Response, None]:
         if self._refresh and self.clock() < self._refresh_expires - EXPIRY_LEEWAY:
             response = yield self._token_request({"grant_type": "refresh_token", "refresh_token": self._refresh})
+            response.read()
             if response.status_code == 200:
                 self._store(response)
                 return
         sent: list[str | None] = []
         response = yield self._password_request(sent)
+        response.read()
         if response.status_code != 200:
             raise AuthError(_refusal(response, self.credentials, sent[-1]))
         self._store(response)

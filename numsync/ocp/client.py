@@ -15,7 +15,7 @@ executes an operation file. What the vendor leaves open is handled defensively:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +24,12 @@ import httpx
 from numsync.errors import ApiError, ReadOnlyViolation
 from numsync.ocp.answers import read_answer
 from numsync.ocp.auth import PRE_ISSUED, RENEWED, OCPAuth
-from numsync.ocp.csvcodec import preview
-from numsync.ocp.retry import READ, RetryPolicy, RetryTransport
+from numsync.ocp.csvcodec import ExportRead, parse_export_stream, preview
+from numsync.ocp.retry import READ, STREAMED, RetryPolicy, RetryTransport
 
 EXPORT_PATH = "/api/numbers/csv"
+#: A body broken mid-way: the streamed export is read again from the start (nothing was parsed for good).
+_BROKEN_BODY = (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +63,9 @@ class OCPReader:
     Every outgoing request passes a guard that lets through only the export
     (``POST {base}/api/numbers/csv``) and the token endpoint; anything else raises
     ReadOnlyViolation before it leaves. Drift reports use this class, so they cannot write.
-    ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call.
-    Use as a context manager.
+    ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call;
+    ``on_throttle(delay)`` hears of every 429 (see retry.py). Use as a context manager; one
+    session may be used from several threads at once (apply's concurrent files).
     """
 
     read_only = True
@@ -77,12 +80,14 @@ class OCPReader:
         retry: RetryPolicy | None = None,
         verify: bool | str = True,
         on_retry: Callable[[httpx.Request, str, float], None] | None = None,
+        on_throttle: Callable[[float], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token_url = auth.token_url
         hooks = {"request": [self._guard]} if self.read_only else {}
         inner = transport or httpx.HTTPTransport(verify=verify)
-        wrapped = RetryTransport(inner, retry or RetryPolicy(), on_retry=on_retry)
+        wrapped = RetryTransport(inner, retry or RetryPolicy(), on_retry=on_retry, on_throttle=on_throttle)
+        self._retry = wrapped
         self._http = httpx.Client(
             auth=auth, timeout=timeout, transport=wrapped, headers={"User-Agent": "numsync"}, event_hooks=hooks
         )
@@ -114,6 +119,38 @@ class OCPReader:
             raise ApiError(f"export from {url} failed: {type(exc).__name__}: {exc}", sent=False) from None
         _raise_for_status(response, "export")
         return response.content
+
+    def export_records(self, on_progress: Callable[[int, int | None], None] | None = None) -> ExportRead:
+        """The live numbers and the reader's warnings, parsed while the export arrives: its bytes are never held
+        whole (see parse_export_stream).
+
+        ``on_progress(received, total)`` is told the bytes received so far after each chunk
+        (``total``: the Content-Length, when OCP sends one). A body broken mid-way is read again
+        from the start, with the retry policy's attempts and backoff. Raises ApiError, AuthError,
+        ExportFormatError.
+        """
+        url = self.base_url + EXPORT_PATH
+        attempts = self._retry.policy.attempts
+        for attempt in range(attempts):
+            request = self._http.build_request(
+                "POST", url, json={}, headers={"Accept": "text/csv"}, extensions={READ: True, STREAMED: True}
+            )
+            try:
+                response = self._http.send(request, stream=True)
+                try:
+                    if not response.is_success:
+                        response.read()
+                        _raise_for_status(response, "export")
+                    return parse_export_stream(_counted(response, on_progress))
+                finally:
+                    response.close()
+            except _BROKEN_BODY as exc:
+                if attempt == attempts - 1:
+                    raise ApiError(f"export from {url} failed: {type(exc).__name__}: {exc}", sent=False) from None
+                self._retry.pause(request, "connection broken", attempt)
+            except httpx.HTTPError as exc:
+                raise ApiError(f"export from {url} failed: {type(exc).__name__}: {exc}", sent=False) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 class OCPClient(OCPReader):
@@ -147,6 +184,18 @@ class OCPClient(OCPReader):
             raise ApiError(f"upload to {url} failed, outcome unknown: {type(exc).__name__}: {exc}") from None
         _raise_for_status(response, "upload")
         return ExecuteResult(response.status_code, _row_results(response), response.text)
+
+
+def _counted(response: httpx.Response, on_progress: Callable[[int, int | None], None] | None) -> Iterator[bytes]:
+    """The body's chunks as they arrive, telling ``on_progress`` the bytes so far."""
+    length = response.headers.get("Content-Length", "")
+    total = int(length) if length.isdigit() else None
+    received = 0
+    for chunk in response.iter_bytes():
+        received += len(chunk)
+        if on_progress is not None:
+            on_progress(received, total)
+        yield chunk
 
 
 def _raise_for_status(response: httpx.Response, what: str) -> None:

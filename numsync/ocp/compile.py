@@ -198,7 +198,7 @@ def phases_of(files: Sequence[Batch]) -> list[Phase]:
     """Group consecutive files into phases while no number repeats inside one phase.
 
     A phase so keeps its meaning: its rows are independent of each other (one row per
-    number). Apply runs files strictly in order either way.
+    number), so apply may send its files side by side; phases run strictly in order.
     """
     phases: list[list[Batch]] = []
     seen: set[str] = set()

@@ -9,12 +9,13 @@ diff is made. Operation files are written per RFC 4180 (CRLF, minimal quoting).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from numsync.core.files import not_utf8
 from numsync.core.model import FIELDS, PLAIN_E164, Field, NumberRecord, normalize_number, normalize_value
 from numsync.errors import ExportFormatError, NumberFormatError
 from numsync.ocp.rows import OperationRow
@@ -65,21 +66,30 @@ def read_export(data: bytes) -> ExportRead:
     Warnings: header cells without a name whose columns hold no value (accepted: no data is lost, but
     OCP's export names every column, so the file may have been through a spreadsheet).
     """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ExportFormatError(f"the export is {not_utf8(exc)}; it starts with {preview(data)}") from None
-    if text.lstrip()[:1] == "<":
-        raise ExportFormatError(f"the export is an HTML or XML page, not CSV; it starts with {preview(data)}")
-    # Read the (already checked) bytes as a stream: StringIO(text) would hold a second, up to 4× larger copy.
-    # newline="" recognizes line ends exactly as StringIO(text, newline="") does; the BOM is dropped as above.
-    reader = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""), strict=True)
+    return parse_export_stream([data])
+
+
+def parse_export_stream(chunks: Iterable[bytes]) -> ExportRead:
+    """:func:`read_export` over the body as it arrives (``chunks``: e.g. an HTTP response's ``iter_bytes()``).
+
+    The CSV reader pulls bytes as it needs them, so the body is never held whole — neither as
+    bytes nor as text — only the records made from it. The checks and messages are those of
+    :func:`read_export`; a body that is not UTF-8 is reported at its first bad byte, counted
+    from 0 over the whole body, when the reader gets there (rows before it are checked first).
+    An exception the chunks raise (a connection broken mid-body) passes through unchanged.
+    """
+    stream = _ExportBytes(iter(chunks))
+    head = stream.head
+    if head.decode("utf-8-sig", errors="replace").lstrip()[:1] == "<":
+        raise ExportFormatError(f"the export is an HTML or XML page, not CSV; it starts with {preview(head)}")
+    # newline="" recognizes line ends as the csv module wants; the BOM is dropped by utf-8-sig
+    reader = csv.reader(io.TextIOWrapper(io.BufferedReader(stream), encoding="utf-8-sig", newline=""), strict=True)
     try:
         header = next(reader)
     except StopIteration:
         raise ExportFormatError("the export is empty: not even a header row") from None
     except csv.Error as exc:
-        raise ExportFormatError(f"the export header is not CSV ({exc}); it starts with {preview(data)}") from None
+        raise ExportFormatError(f"the export header is not CSV ({exc}); it starts with {preview(head)}") from None
     columns = [name.strip().upper() for name in header]
     _check_names_unique(header, columns)
     missing = [c for c in REQUIRED_EXPORT_COLUMNS if c not in columns]
@@ -98,6 +108,70 @@ def read_export(data: bytes) -> ExportRead:
             "(a spreadsheet adds such columns), export it again from OCP",
         )
     return ExportRead(records, warnings)
+
+
+#: Bytes of the body's start kept for the HTML check and for messages.
+HEAD_BYTES = 120
+
+
+class _ExportBytes(io.RawIOBase):
+    """The export body as a readable stream over its chunks, checked to be UTF-8 as it passes.
+
+    ``head``: the first :data:`HEAD_BYTES` bytes and one more (or all, if fewer), read on creation. A byte
+    that is not UTF-8 raises ExportFormatError naming its offset in the whole body.
+    """
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._pending = memoryview(b"")  # what is left of the chunk being read
+        self._queued: list[bytes] = []  # chunks pulled for the head, not yet read (never copied)
+        self._offset = 0  # bytes of the body checked so far
+        self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
+        self._ended = False
+        self.head = b""
+        while len(self.head) <= HEAD_BYTES:  # one byte more: a preview then says the body goes on ("…")
+            chunk = self._next()
+            if chunk is None:
+                break
+            self._queued.append(chunk)
+            self.head += chunk[: HEAD_BYTES + 1 - len(self.head)]
+
+    def _next(self) -> bytes | None:
+        """The next non-empty chunk, checked; None at the end of the body."""
+        while not self._ended:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._ended = True
+                self._check(b"", final=True)
+            elif chunk:
+                self._check(chunk)
+                return chunk
+        return None
+
+    def _check(self, chunk: bytes, *, final: bool = False) -> None:
+        carried = len(self._utf8.getstate()[0])  # an unfinished character from the chunk before
+        try:
+            self._utf8.decode(chunk, final)
+        except UnicodeDecodeError as exc:
+            where = self._offset - carried + exc.start
+            shown = preview(self.head or chunk)
+            raise ExportFormatError(f"the export is not UTF-8 text (byte {where}); it starts with {shown}") from None
+        self._offset += len(chunk)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._pending:
+            chunk = self._queued.pop(0) if self._queued else self._next()
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
 
 
 def _check_names_unique(header: Sequence[str], columns: Sequence[str]) -> None:

@@ -12,6 +12,7 @@ seconds; a ``Retry-After`` header (seconds or an HTTP date) is honoured, capped 
 
 Every attempt is logged at INFO on the ``numsync.ocp`` logger (method, URL without its query,
 status or failure, seconds): ``numsync --verbose`` shows these lines. No header or body is logged.
+Every 429 is also told to ``on_throttle(delay)``, so apply can send fewer files at once.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ REQUEST_LOG = logging.getLogger("numsync.ocp")
 #: may have reached the server. A password login carries it: its one-time code may have been accepted, and OCP
 #: never accepts a code twice, so a resend needs a new code (numsync.ocp.auth).
 RESEND = "numsync_resend"
+#: A read whose body the caller consumes as it arrives (the streamed export): the transport does not read it
+#: ahead, so a body broken mid-way surfaces in the caller, which starts the read again (client.export_records).
+STREAMED = "numsync_streamed"
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
@@ -65,7 +69,8 @@ class RetryTransport(httpx.BaseTransport):
     """Wraps a transport with the retry and pacing rules of the module doc.
 
     ``sleep`` and ``rng`` are injectable for tests; ``on_retry(request, reason, delay)`` is
-    told about every retry (for the journal).
+    told about every retry (for the journal), ``on_throttle(delay)`` about every 429 retried
+    (from the thread that sent it).
     """
 
     def __init__(
@@ -76,12 +81,14 @@ class RetryTransport(httpx.BaseTransport):
         sleep: Callable[[float], None] | None = None,
         rng: random.Random | None = None,
         on_retry: Callable[[httpx.Request, str, float], None] | None = None,
+        on_throttle: Callable[[float], None] | None = None,
     ) -> None:
         self.inner = inner or httpx.HTTPTransport()
         self.policy = policy
         self.sleep = sleep or time.sleep
         self.rng = rng or random.Random()
         self.on_retry = on_retry
+        self.on_throttle = on_throttle
         self._last = 0.0
         self._lock = threading.Lock()
 
@@ -112,7 +119,7 @@ class RetryTransport(httpx.BaseTransport):
             try:
                 try:
                     answer = self.inner.handle_request(request)
-                    if read:
+                    if read and not request.extensions.get(STREAMED):
                         answer.read()  # a body cut mid-way surfaces here, where it can be retried
                 except httpx.TransportError as exc:
                     _log_attempt(request, type(exc).__name__, started)
@@ -141,14 +148,20 @@ class RetryTransport(httpx.BaseTransport):
                 answer.read()
                 answer.close()
                 response = answer
-            delay = self._delay(attempt, response)
-            if self.on_retry:
-                self.on_retry(request, reason, delay)
-            self.sleep(delay)
+            self.pause(request, reason, attempt, response)
             resend = request.extensions.get(RESEND)
             if resend is not None and reason != "no connection":  # a connection never opened carried nothing
                 request = resend()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def pause(self, request: httpx.Request, reason: str, attempt: int, response: httpx.Response | None = None) -> None:
+        """Wait before attempt ``attempt + 1`` of ``request`` (0-based ``attempt`` just failed), telling the hooks."""
+        delay = self._delay(attempt, response)
+        if self.on_throttle and response is not None and response.status_code == 429:
+            self.on_throttle(delay)
+        if self.on_retry:
+            self.on_retry(request, reason, delay)
+        self.sleep(delay)
 
     def close(self) -> None:
         self.inner.close()

@@ -34,6 +34,18 @@ class Observer:
     def warned(self, message: str) -> None:
         """Something was accepted but may not be what the user meant (an odd export, a token about to expire)."""
 
+    def export_progress(self, received: int, total: int | None) -> None:
+        """``received`` bytes of the live export are in (``total``: its length, when OCP sent one); told per chunk."""
+
+    def exported(self, numbers: int, size: int, seconds: float) -> None:
+        """The live export was read: ``numbers`` records from ``size`` bytes in ``seconds``."""
+
+    def loading_desired(self) -> None:
+        """Loading and validating the desired files starts."""
+
+    def desired_loaded(self, numbers: int, files: int, seconds: float) -> None:
+        """The desired files were loaded: ``numbers`` numbers from ``files`` files in ``seconds``."""
+
 
 class PlanObserver(Observer):
     """Events of ``plan``, in the order they happen."""
@@ -100,7 +112,13 @@ class ApplyObserver(Observer):
         """Writing to OCP starts now."""
 
     def batch_done(self, outcome: BatchOutcome) -> None:
-        """One upload file was sent (or skipped)."""
+        """One upload file was sent (or skipped). With apply_concurrency > 1 the files of a phase answer in any order."""
+
+    def files_progress(self, answered: int, total: int) -> None:
+        """After each answered file: ``answered`` of the ``total`` files planned so far (a re-plan changes ``total``)."""
+
+    def throttled(self, concurrency: int, retry_after: float | None) -> None:
+        """OCP answered 429: at most ``concurrency`` files in flight from now on, none new for ``retry_after`` s."""
 
     def settled(self, exports: int, seconds: float) -> None:
         """Live was exported until two exports agreed (after an unknown outcome, or before trusting a verify)."""

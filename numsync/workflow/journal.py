@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -25,14 +26,18 @@ class Journal:
         SECRETS.add(*secrets)  # a line is JSON: the registry masks the escaped forms too
         self.redact: Callable[[str], str] = SECRETS.redact
         self._file: IO[str] | None = path.open("a", encoding="utf-8") if path else None
+        self._lock = threading.Lock()  # retries are journaled from apply's worker threads: one line at a time
 
     def write(self, event: str, **fields: Any) -> None:
         """Record one event with a UTC timestamp."""
         if self._file is None:
             return
         record = {"ts": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), "event": event, **fields}
-        self._file.write(self.redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n")
-        self._file.flush()
+        line = self.redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
+        with self._lock:
+            if self._file is not None:
+                self._file.write(line)
+                self._file.flush()
 
     def close(self) -> None:
         if self._file is not None:

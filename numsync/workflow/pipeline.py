@@ -10,6 +10,7 @@ import io
 import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,9 @@ from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import DesiredError, GitHistoryError, ScopeError, StalePlanError, UnsettledError
 from numsync.ocp import Credentials, OCPAuth, OCPClient, OCPReader
 from numsync.ocp.auth import DEFAULT_ACCESS_LIFETIME, token_lifetime
-from numsync.ocp.csvcodec import read_export
 from numsync.ocp.rows import OperationRow
-from numsync.workflow.apply import ApplyResult, BatchOutcome, apply_plan
+from numsync.workflow.apply import ApplyResult, BatchOutcome, Concurrency, Throttled, apply_plan
+from numsync.workflow.events import Observer
 from numsync.workflow.plan import Plan, fingerprint, make_plan
 from numsync.workflow.policy import token_warning
 from numsync.workflow.settle import Settled, settle
@@ -124,14 +125,36 @@ def check_token_lifetime(credentials: Credentials, needed: float, warn: Callable
     return message is not None
 
 
-def export_live(client: OCPReader, on_warning: Callable[[str], None] | None = None) -> list[NumberRecord]:
-    """Export and parse the live numbers (raises ApiError, AuthError, ExportFormatError); ``on_warning`` is told
-    what the export reader accepted but found odd."""
-    read = read_export(client.export())
-    if on_warning is not None:
-        for warning in read.warnings:
-            on_warning(warning)
+def export_live(client: OCPReader, observer: Observer | None = None) -> list[NumberRecord]:
+    """Export and parse the live numbers as they arrive (raises ApiError, AuthError, ExportFormatError).
+
+    ``observer`` hears the bytes as they arrive, what the export reader accepted but found odd
+    (``warned``) and the stage's end (``export_progress``, ``exported``).
+    """
+    if observer is None:
+        return client.export_records().records
+    started = time.monotonic()
+    size = 0
+
+    def progress(received: int, total: int | None) -> None:
+        nonlocal size
+        size = received
+        observer.export_progress(received, total)
+
+    read = client.export_records(progress)
+    for warning in read.warnings:
+        observer.warned(warning)
+    observer.exported(len(read.records), size, time.monotonic() - started)
     return read.records
+
+
+def load_desired_observed(env: Environment, observer: Observer) -> DesiredState:
+    """:func:`load_environment_desired`, telling ``observer`` when it starts and what it loaded."""
+    observer.loading_desired()
+    started = time.monotonic()
+    state = load_environment_desired(env)
+    observer.desired_loaded(len(state.records), len(state.files), time.monotonic() - started)
+    return state
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +279,8 @@ def apply_with_recovery(
     on_settled: Callable[[Settled], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
     max_rounds: int = 5,
+    concurrency: Concurrency | int = 1,
+    on_throttled: Callable[[Throttled], None] | None = None,
 ) -> ApplyResult:
     """Apply ``the_plan``; after an ambiguous failure let live settle, re-plan what is left, continue.
 
@@ -267,11 +292,13 @@ def apply_with_recovery(
     refused; if live now needs changes elsewhere, the run stops (someone else is changing
     the tenant). With ``live`` (the export the plan was made from), every phase after the
     first starts only when live moved as the rows sent predict (watch.py), else the run stops.
-    Returns the combined result; ``interrupted`` says why it stopped early, if it did.
+    ``concurrency``: files of a phase in flight at once (see apply.py), kept lowered across rounds
+    once OCP answered 429. Returns the combined result; ``interrupted`` says why it stopped early.
     """
+    limiter = concurrency if isinstance(concurrency, Concurrency) else Concurrency(concurrency)
     planned_numbers = {c.number for c in the_plan.changes}
     total_rows = sum(len(p.rows) for p in the_plan.phases)
-    total = ApplyResult()
+    total = ApplyResult(concurrency=limiter.limit)
     current = the_plan
     watch = LiveWatch(env, client, live, on_settled) if live is not None else None
 
@@ -289,8 +316,12 @@ def apply_with_recovery(
             on_sending=on_sending,
             should_stop=should_stop,
             before_phase=watch.check if watch else None,
+            concurrency=limiter,
+            on_throttled=on_throttled,
         )
         total.requests += result.requests
+        total.throttled += result.throttled
+        total.concurrency = result.concurrency
         total.failures += result.failures
         total.skipped += result.skipped
         if result.stopped:

@@ -6,6 +6,7 @@ and returns a decision or raises the refusal the CLI shows; nothing here does I/
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,43 @@ CI_JOURNAL = Path("numsync-journal.jsonl")
 NO_TERMINAL = (
     "refusing to apply without confirmation: no terminal to ask on; pass --auto-approve (or apply a saved plan)"
 )
+
+
+class ProgressStyle(enum.Enum):
+    """How long stages are shown on stderr."""
+
+    LIVE = "live"  # one line redrawn as the stage goes on (a terminal)
+    PLAIN = "plain"  # one plain line when a stage ends (CI, NO_COLOR, stderr not a terminal)
+    OFF = "off"  # NUMSYNC_PROGRESS=never
+
+
+#: A stage smaller than these takes well under a second and is not shown (``NUMSYNC_PROGRESS=always`` shows every
+#: stage): about 6,000 exported numbers, 5,000 desired numbers, 10 upload files.
+PROGRESS_MIN_BYTES = 1_000_000
+PROGRESS_MIN_NUMBERS = 5_000
+PROGRESS_MIN_FILES = 10
+
+
+def progress_style(environ: Mapping[str, str], stderr_is_terminal: bool) -> ProgressStyle:
+    """Redrawn progress only on a terminal outside CI without NO_COLOR (https://no-color.org); else plain lines."""
+    if environ.get("NUMSYNC_PROGRESS", "").lower() == "never":
+        return ProgressStyle.OFF
+    if stderr_is_terminal and not environ.get("CI") and "NO_COLOR" not in environ:
+        return ProgressStyle.LIVE
+    return ProgressStyle.PLAIN
+
+
+def worth_showing(
+    environ: Mapping[str, str], *, size: int | None = None, numbers: int | None = None, files: int | None = None
+) -> bool:
+    """Whether a stage of this size is shown: a large tenant's, or any with ``NUMSYNC_PROGRESS=always``."""
+    if environ.get("NUMSYNC_PROGRESS", "").lower() == "always":
+        return True
+    return (
+        (size is not None and size >= PROGRESS_MIN_BYTES)
+        or (numbers is not None and numbers >= PROGRESS_MIN_NUMBERS)
+        or (files is not None and files >= PROGRESS_MIN_FILES)
+    )
 
 
 def journal_path(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:

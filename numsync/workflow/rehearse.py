@@ -20,7 +20,6 @@ from numsync.core.diff import Diff, diff
 from numsync.core.model import NumberRecord
 from numsync.emulator.process import SEEDED_TOTP_SECRET, EmulatorProcess
 from numsync.ocp import Credentials, OCPAuth, OCPClient
-from numsync.ocp.csvcodec import parse_export
 from numsync.workflow.apply import ApplyResult, apply_plan
 from numsync.workflow.plan import Plan
 
@@ -51,5 +50,5 @@ def rehearse(plan: Plan, env: Environment, live_csv: bytes, desired: Mapping[str
             auth = OCPAuth(emulator.token_url, REHEARSAL_CREDENTIALS)
             with OCPClient(emulator.base_url, auth, timeout=env.timeout) as client:
                 result = apply_plan(plan, client)
-                after = parse_export(client.export())
+                after = client.export_records().records
     return Rehearsal(result, diff(desired, after, env.groups, plan.scope))  # a partial plan converges within its scope

@@ -31,7 +31,7 @@ from numsync.redaction import SECRETS
 from numsync.reports import results as result_files
 from numsync.reports.plandiff import render_text
 from numsync.workflow import policy
-from numsync.workflow.apply import ApplyResult, BatchOutcome
+from numsync.workflow.apply import ApplyResult, BatchOutcome, Concurrency, Throttled
 from numsync.workflow.events import ApplyObserver, retry_callback
 from numsync.workflow.journal import Journal
 from numsync.workflow.lease import TenantLease
@@ -42,7 +42,7 @@ from numsync.workflow.pipeline import (
     check_token_lifetime,
     connect,
     export_live,
-    load_environment_desired,
+    load_desired_observed,
     plan_environment,
     verify_settled,
 )
@@ -176,19 +176,24 @@ def _run_apply(
     scope = request.scope
     if request.retry_failed is not None:
         scope = retry_scope(read_results(request.retry_failed), env.name, request.retry_failed)
-    desired = load_environment_desired(env)
+    desired = load_desired_observed(env, observer)
     reviewed = fetch_reviewed_plan(request.review) if request.review is not None else None
     credentials = Credentials.from_env(request.environ, env.credentials)
     warned = check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)  # before the export
     journal_path = policy.journal_path(request.journal, request.environ)
+    concurrency = Concurrency(env.apply_concurrency)  # the client's 429s lower it (apply.py)
     with (
         TenantLease(env.base_url, env.name),
         Journal(journal_path, credentials.secrets()) as journal,
         connect(
-            env, credentials, on_retry=retry_callback(observer, journal), on_otp_wait=observer.waiting_for_code
+            env,
+            credentials,
+            on_retry=retry_callback(observer, journal),
+            on_otp_wait=observer.waiting_for_code,
+            on_throttle=concurrency.throttled,
         ) as client,
     ):
-        live = export_live(client, observer.warned)
+        live = export_live(client, observer)
         saved = load_plan_with_data(request.plan_file) if request.plan_file else None
         if saved is not None:
             scope = saved[0].scope  # a saved plan is planned again within the scope it was reviewed with
@@ -244,25 +249,35 @@ def _run_apply(
             summary=the_plan.summary_line(),
             requests=the_plan.request_count(),
             git_commit=the_plan.git_commit,
+            concurrency=concurrency.limit,
         )
         sent = Sent()
 
         def on_sending(phase: int, batch: int, rows: Sequence[OperationRow]) -> None:
             sent.requests += 1
             sent.rows += len(rows)
-            sent.pending = (phase, batch, len(rows))
+            sent.pending[(phase, batch)] = len(rows)
             recorder.sending(phase, batch, rows)
             journal.write("sending", phase=phase, batch=batch, rows=[f"{r.operation.value} {r.number}" for r in rows])
 
+        files = Files(total=the_plan.request_count())
+
         def on_batch(outcome: BatchOutcome) -> None:
-            sent.pending = None
+            files.answered += 1
+            sent.pending.pop((outcome.phase, outcome.batch), None)
             if outcome.rows:
                 sent.applied += outcome.rows - len(outcome.failures) if not outcome.ambiguous else 0
             journal.write("request", **outcome.to_json())
             recorder.batch_done(outcome)
             observer.batch_done(outcome)
+            observer.files_progress(files.answered, files.total)
+
+        def on_throttled(event: Throttled) -> None:
+            journal.write("throttled", concurrency=event.concurrency, retry_after=event.retry_after)
+            observer.throttled(event.concurrency, event.retry_after)
 
         def on_replan(remaining_plan: Plan, why: str) -> None:
+            files.total = files.answered + remaining_plan.request_count()
             journal.write("replan", reason=why, summary=remaining_plan.summary_line())
             observer.replanned(remaining_plan, why)
 
@@ -282,6 +297,8 @@ def _run_apply(
                 on_sending=on_sending,
                 on_settled=on_settled,
                 should_stop=request.should_stop,
+                concurrency=concurrency,
+                on_throttled=on_throttled,
             )
             observer.applied(result, desired)
             remaining = verify_settled(
@@ -289,10 +306,11 @@ def _run_apply(
             )
             recorder.verified(remaining, result.interrupted)
         except NumsyncError as exc:
-            if sent.pending and isinstance(exc, AuthError):  # no token: the file in hand never left
-                phase, batch, rows = sent.pending
-                sent.requests, sent.rows = sent.requests - 1, sent.rows - rows
-                journal.write("not-sent", phase=phase, batch=batch, reason=str(exc))
+            if sent.pending and isinstance(exc, AuthError):  # no token: the files still unanswered never left
+                for (phase, batch), rows in sorted(sent.pending.items()):
+                    sent.requests, sent.rows = sent.requests - 1, sent.rows - rows
+                    journal.write("not-sent", phase=phase, batch=batch, reason=str(exc))
+                sent.pending.clear()
                 recorder.not_sent(str(exc))
             if sent.requests:
                 exc.wrote, exc.progress = True, sent.progress()
@@ -308,6 +326,8 @@ def _run_apply(
             skipped=len(result.skipped),
             interrupted=result.interrupted,
             converged=remaining.empty,
+            throttled=result.throttled,
+            concurrency=result.concurrency,
             **sent.to_json(),
         )
     observer.verified(remaining)
@@ -371,13 +391,22 @@ def _reviewed_or_refuse(
 
 
 @dataclass(slots=True)
+class Files:
+    """Upload files answered so far, of the ``total`` planned (a re-plan after an unknown outcome changes it)."""
+
+    total: int
+    answered: int = 0
+
+
+@dataclass(slots=True)
 class Sent:
     """What left for OCP so far: requests and rows sent, and rows OCP then reported applied."""
 
     requests: int = 0
     rows: int = 0
     applied: int = 0
-    pending: tuple[int, int, int] | None = None  # (phase, batch, rows) announced, its answer not yet in
+    #: (phase, batch) → rows of the files announced whose answer is not yet in (several with apply_concurrency > 1)
+    pending: dict[tuple[int, int], int] = field(default_factory=dict)
 
     def progress(self) -> str:
         return (

@@ -69,7 +69,7 @@ def run_drift(request: DriftRequest, observer: Observer | None = None) -> DriftO
         with connect_readonly(
             env, credentials, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code
         ) as reader:
-            live = export_live(reader, observer.warned)
+            live = export_live(reader, observer)
         env_drift = drift_mod.classify(env, verify(env, desired.records, live), live, desired.records)
         if request.last_applied:
             applied = desired_at_commit(env, commit_of(request.last_applied))

@@ -56,7 +56,7 @@ def run_import(request: ImportRequest, observer: ImportObserver | None = None) -
     credentials = Credentials.from_env(request.environ, env.credentials)
     check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)
     with connect(env, credentials, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code) as client:
-        live = export_live(client, observer.warned)
+        live = export_live(client, observer)
     groups = request.group_ids or env.groups
     if request.unmanaged:
         adoption = adopt.plan_adoption(env, live, groups, schema=request.schema)

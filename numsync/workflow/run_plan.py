@@ -25,7 +25,8 @@ from numsync.workflow.pipeline import (
     check_scope,
     check_token_lifetime,
     connect,
-    load_environment_desired,
+    export_live,
+    load_desired_observed,
     plan_environment,
 )
 from numsync.workflow.plan import Plan
@@ -66,15 +67,19 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     observer = observer or PlanObserver()
     env = request.env
     recorded = policy.record_overrides(request.overrides, request.reason, request.environ, saving=bool(request.save_to))
-    desired = load_environment_desired(env)
+    desired = load_desired_observed(env, observer)
     credentials = Credentials.from_env(request.environ, env.credentials)
     check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)
+    live_csv = b""
     with connect(env, credentials, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code) as client:
-        live_csv = client.export()
-    read = read_export(live_csv)
-    for warning in read.warnings:
-        observer.warned(warning)
-    live = read.records
+        if request.rehearse:  # the rehearsal seeds an emulator with the export as sent
+            live_csv = client.export()
+            read = read_export(live_csv)
+            for warning in read.warnings:
+                observer.warned(warning)
+            live = read.records
+        else:
+            live = export_live(client, observer)
     if request.scope is not None:
         check_scope(request.scope, env, desired.records, live)
     the_plan = plan_environment(env, desired, live, request.scope).plan

@@ -17,7 +17,6 @@ from numsync.config import Environment
 from numsync.core.model import NumberRecord
 from numsync.errors import UnsettledError
 from numsync.ocp import OCPReader
-from numsync.ocp.csvcodec import parse_export
 from numsync.workflow.plan import fingerprint
 
 
@@ -49,7 +48,7 @@ def settle(
     def managed(records: list[NumberRecord]) -> str:
         return fingerprint(r for r in records if r.group_id in env.groups)
 
-    seen = managed(first if first is not None else parse_export(client.export()))
+    seen = managed(first if first is not None else client.export_records().records)
     while True:
         if clock() - started + interval > timeout:
             raise UnsettledError(
@@ -58,7 +57,7 @@ def settle(
                 "later, or raise settle.timeout in numsync.yaml"
             )
         sleep(interval)
-        again = parse_export(client.export())
+        again = client.export_records().records
         exports += 1
         now = managed(again)
         if now == seen:

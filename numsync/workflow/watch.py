@@ -15,7 +15,6 @@ from collections.abc import Callable
 from numsync.config import Environment
 from numsync.core.model import NumberRecord
 from numsync.ocp import OCPReader
-from numsync.ocp.csvcodec import parse_export
 from numsync.ocp.predict import apply_rows
 from numsync.workflow.apply import BatchOutcome
 from numsync.workflow.settle import Settled, settle
@@ -50,7 +49,7 @@ class LiveWatch:
 
     def check(self, phase: int) -> str | None:
         """Before ``phase``: None when live is as predicted, else why apply must stop."""
-        live = parse_export(self.client.export())
+        live = self.client.export_records().records
         differing = self._differing(live)
         if not differing:
             return None
