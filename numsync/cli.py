@@ -179,7 +179,10 @@ no_cache_option = click.option(
 
 
 def _config(ctx: click.Context) -> Config:
-    return load_config(ctx.obj["config_path"], cache=ctx.find_root().obj["cache"])
+    config = load_config(ctx.obj["config_path"], cache=ctx.find_root().obj["cache"])
+    for warning in config.warnings:  # e.g. a token endpoint on an undocumented host: said on every command
+        echo(f"{warning.location}: warning: {warning.message}", err=True)
+    return config
 
 
 def _env(ctx: click.Context) -> Environment:

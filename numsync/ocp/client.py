@@ -23,6 +23,7 @@ from numsync.errors import ApiError, ReadOnlyViolation
 from numsync.ocp.auth import OCPAuth
 from numsync.ocp.csvcodec import preview
 from numsync.ocp.retry import READ, RetryPolicy, RetryTransport
+from numsync.ocp.transport import ProxyRouting
 
 EXPORT_PATH = "/api/numbers/csv"
 
@@ -58,7 +59,8 @@ class OCPReader:
     Every outgoing request passes a guard that lets through only the export
     (``POST {base}/api/numbers/csv``) and the token endpoint; anything else raises
     ReadOnlyViolation before it leaves. Drift reports use this class, so they cannot write.
-    ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call.
+    ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call;
+    ``proxy``: the proxy for every request (else the environment's, see numsync.ocp.transport).
     Use as a context manager.
     """
 
@@ -74,11 +76,14 @@ class OCPReader:
         retry: RetryPolicy | None = None,
         verify: bool | str = True,
         on_retry: Callable[[httpx.Request, str, float], None] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token_url = auth.token_url
         hooks = {"request": [self._guard]} if self.read_only else {}
-        inner = transport or httpx.HTTPTransport(verify=verify)
+        # proxy: numsync.yaml's proxy:, which wins; else HTTPS_PROXY/HTTP_PROXY/NO_PROXY unless trust_env is False
+        inner = transport or ProxyRouting(verify=verify, proxy=proxy, trust_env=trust_env)
         wrapped = RetryTransport(inner, retry or RetryPolicy(), on_retry=on_retry)
         self._http = httpx.Client(
             auth=auth, timeout=timeout, transport=wrapped, headers={"User-Agent": "numsync"}, event_hooks=hooks

@@ -77,14 +77,18 @@ def connect(env: Environment, credentials: Credentials | None = None, **options:
     """
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
-    return OCPClient(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
+    return OCPClient(
+        env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, proxy=env.proxy, **options
+    )
 
 
 def connect_readonly(env: Environment, credentials: Credentials | None = None, **options: Any) -> OCPReader:
     """A session for ``env`` that can only export (drift reports); see OCPReader. ``options`` as for :func:`connect`."""
     creds = credentials or Credentials.from_env()
     options.setdefault("retry", env.retry)
-    return OCPReader(env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, **options)
+    return OCPReader(
+        env.base_url, _auth(env, creds), timeout=env.timeout, verify=env.ca_bundle or True, proxy=env.proxy, **options
+    )
 
 
 def export_live(client: OCPReader) -> list[NumberRecord]:
