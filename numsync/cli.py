@@ -354,6 +354,9 @@ class _Echo(Observer):
         # Tell the user why nothing seems to happen: a retry can wait up to minutes (Retry-After).
         echo(f"  {method} {path}: {reason}, retrying in {delay:.1f}s", err=True)
 
+    def clock_skewed(self, warning: str) -> None:
+        echo(f"Warning: {warning}", err=True)
+
 
 class _PlanEcho(_Echo, PlanObserver):
     """Shows plan's events; notes go to stderr when stdout carries Markdown or JSON, so it can be redirected as is."""

@@ -27,6 +27,9 @@ class Observer:
     def retrying(self, method: str, path: str, reason: str, delay: float) -> None:
         """A request failed transiently and is sent again after ``delay`` seconds (which may be minutes)."""
 
+    def clock_skewed(self, warning: str) -> None:
+        """This machine's clock and OCP's (its Date header) differ by more than five minutes; ``warning`` says how."""
+
 
 class PlanObserver(Observer):
     """Events of ``plan``, in the order they happen."""

@@ -183,6 +183,7 @@ def apply_with_recovery(
     on_sending: Callable[[int, int, Sequence[OperationRow]], None] | None = None,
     on_settled: Callable[[Settled], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
+    before_phase: Callable[[int], str | None] | None = None,
     max_rounds: int = 5,
 ) -> ApplyResult:
     """Apply ``the_plan``; after an ambiguous failure let live settle, re-plan what is left, continue.
@@ -195,6 +196,8 @@ def apply_with_recovery(
     refused; if live now needs changes elsewhere, the run stops (someone else is changing
     the tenant). With ``live`` (the export the plan was made from), every phase after the
     first starts only when live moved as the rows sent predict (watch.py), else the run stops.
+    ``before_phase(p)`` (the change freeze, checked again) is asked before that, and a reason it
+    names stops the run the same way.
     Returns the combined result; ``interrupted`` says why it stopped early, if it did.
     """
     scope = {c.number for c in the_plan.changes}
@@ -202,6 +205,9 @@ def apply_with_recovery(
     total = ApplyResult()
     current = the_plan
     watch = LiveWatch(env, client, live, on_settled) if live is not None else None
+
+    def phase_check(phase: int) -> str | None:
+        return (before_phase(phase) if before_phase else None) or (watch.check(phase) if watch else None)
 
     def batch_done(outcome: BatchOutcome) -> None:
         if watch:
@@ -216,7 +222,7 @@ def apply_with_recovery(
             on_batch=batch_done,
             on_sending=on_sending,
             should_stop=should_stop,
-            before_phase=watch.check if watch else None,
+            before_phase=phase_check if watch or before_phase else None,
         )
         total.requests += result.requests
         total.failures += result.failures

@@ -11,6 +11,7 @@ written ahead (``sending`` before each PUT, then its outcome) and always ends wi
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 from numsync.config import Environment
 from numsync.core import safety
 from numsync.core.diff import Diff
+from numsync.core.freeze import check_clocks
 from numsync.errors import AuthError, NumsyncError, StalePlanError
 from numsync.ocp import Credentials
 from numsync.ocp.rows import OperationRow
@@ -126,8 +128,13 @@ def run_apply(
         refusal = policy.safety_refusal(safety.check(fresh, env, request.overrides), request.environ)
         if refusal:
             raise refusal
-        frozen = env.freeze.active()
-        if policy.freeze_decision(frozen, request.override_freeze):
+        clocks = check_clocks(env.freeze, dt.datetime.now(dt.UTC), client.server_time())
+        if clocks.skew_warning:
+            journal.write("clock-skew", seconds=round(clocks.skew.total_seconds()) if clocks.skew else None)
+            observer.clock_skewed(clocks.skew_warning)
+        frozen = clocks.active
+        overridden = policy.freeze_decision(frozen, request.override_freeze)
+        if overridden:
             assert frozen and request.override_freeze  # freeze_decision says so
             journal.write("freeze-override", freeze=frozen, reason=request.override_freeze)
             observer.freeze_overridden(frozen, request.override_freeze)
@@ -160,6 +167,19 @@ def run_apply(
             journal.write("replan", reason=why, summary=remaining_plan.summary_line())
             observer.replanned(remaining_plan, why)
 
+        def freeze_began(phase: int) -> str | None:
+            """Before each phase after the first: a window that opened since (by either clock) stops the run."""
+            nonlocal overridden
+            now = check_clocks(env.freeze, dt.datetime.now(dt.UTC), client.server_time())
+            if not now.active or overridden:
+                return None
+            if (request.override_freeze or "").strip():  # given for the run: it covers a window that opens during it
+                overridden = True
+                journal.write("freeze-override", freeze=now.active, reason=request.override_freeze, phase=phase)
+                observer.freeze_overridden(now.active, request.override_freeze or "")
+                return None
+            return policy.freeze_began(phase, now.active)
+
         def on_settled(settled: Settled) -> None:
             journal.write("settled", exports=settled.exports, seconds=round(settled.seconds, 3))
             observer.settled(settled.exports, settled.seconds)
@@ -176,6 +196,7 @@ def run_apply(
                 on_sending=on_sending,
                 on_settled=on_settled,
                 should_stop=request.should_stop,
+                before_phase=freeze_began,
             )
             observer.applied(result, desired)
             remaining = verify_settled(env, desired.records, client, result, on_settled=on_settled)
