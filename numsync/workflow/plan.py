@@ -146,21 +146,32 @@ class Plan:
             raise PlanFileError(
                 f"plan format version {data.get('format_version')!r} is not {PLAN_FORMAT_VERSION}; make the plan again with this numsync"
             )
+        where = "phases"  # the part being read, for a message that says where the file is wrong
         try:
-            phases = [
-                Phase(tuple(Batch(tuple(OperationRow.from_json(r) for r in batch)) for batch in phase))
-                for phase in data["phases"]
-            ]
-            changes = [
-                ChangeSummary(
-                    c["number"],
-                    ChangeKind(c["kind"]),
-                    c["group_id"],
-                    {FIELD_OF_COLUMN[k]: (v["live"], v["desired"]) for k, v in c["fields"].items()},
-                    c.get("live_group_id"),
+            phases = []
+            for p, phase in enumerate(data["phases"]):
+                batches = []
+                for b, batch in enumerate(phase):
+                    rows = []
+                    for r, row in enumerate(batch):
+                        where = f"phases[{p}][{b}][{r}]"
+                        rows.append(OperationRow.from_json(row))
+                    batches.append(Batch(tuple(rows)))
+                phases.append(Phase(tuple(batches)))
+            where = "changes"
+            changes = []
+            for i, c in enumerate(data["changes"]):
+                where = f"changes[{i}]"
+                changes.append(
+                    ChangeSummary(
+                        c["number"],
+                        ChangeKind(c["kind"]),
+                        c["group_id"],
+                        {FIELD_OF_COLUMN[k]: (v["live"], v["desired"]) for k, v in c["fields"].items()},
+                        c.get("live_group_id"),
+                    )
                 )
-                for c in data["changes"]
-            ]
+            where = "the top level"
             return cls(
                 environment=data["environment"],
                 phases=phases,
@@ -178,10 +189,12 @@ class Plan:
                 desired_counts={str(k): int(v) for k, v in data.get("desired_counts", {}).items()},
             )
         except KeyError as exc:
-            raise PlanFileError(f"not a numsync plan: it lacks {exc}") from None
+            raise PlanFileError(f"not a numsync plan: {where} lacks {exc}") from None
         except (TypeError, ValueError, AttributeError) as exc:
             # in words, not a Python repr: "'bogus' is not a valid ChangeKind", "string indices must be integers"
-            raise PlanFileError(f"not a numsync plan: a value has the wrong shape or kind ({exc})") from None
+            raise PlanFileError(
+                f"not a numsync plan: at {where}, a value has the wrong shape or kind ({exc})"
+            ) from None
 
 
 def load_plan(path: Path) -> Plan:
