@@ -122,13 +122,19 @@ class _Builder:
         """The value of ``node``, and its source when YAML retyped it (else None)."""
         if node.tag == _STR_TAG:  # what SafeConstructor makes of a string, without its bookkeeping (most scalars)
             return node.value, None
-        value = self._constructor.construct_object(node, deep=True)
+        if node.tag not in _TYPE_NAMES:  # an explicit tag (!!python/object, !!binary, !x): nothing numsync reads
+            message = (
+                f"the YAML tag {node.tag!r} is not allowed: numsync reads plain YAML (text, numbers, true/false, "
+                "null, mappings and lists); remove the tag, and quote the value if it is text"
+            )
+            self.problems.append(Problem(_location(self.path, node.start_mark), message, "yaml-tag"))
+            return node.value, None
         retyped = None
         if not node.style:  # plain: None (pure loader) or '' (libyaml)
             retyped = Scalar(node.value, _TYPE_NAMES.get(node.tag, node.tag))
         if node.tag == "tag:yaml.org,2002:timestamp":
-            value = node.value  # keep dates as the text the author wrote
-        return value, retyped
+            return node.value, retyped  # keep dates as the text the author wrote (2026-13-45 too: never constructed)
+        return self._constructor.construct_object(node, deep=True), retyped
 
     def build(self, node: yaml.Node) -> Any:
         if isinstance(node, yaml.ScalarNode):

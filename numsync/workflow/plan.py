@@ -210,6 +210,8 @@ def load_plan_with_data(path: Path) -> tuple[Plan, dict[str, Any]]:
     except PlanFileError as exc:
         said = str(exc).removeprefix("not a numsync plan: ")
         raise PlanFileError(f"{path} is not a numsync plan: {said}") from None
+    except RecursionError:  # "[[[[…": JSON nested deeper than Python's stack; no plan is
+        raise PlanFileError(f"{path} is not a numsync plan: its JSON is nested too deeply to read") from None
     except ValueError as exc:  # bad JSON or UTF-8
         raise PlanFileError(f"{path} is not a numsync plan: {exc}") from None
 
