@@ -295,3 +295,13 @@ def test_the_proxy_setting_wins_and_its_password_is_never_printed(
     failed = run(dead, "plan", env={**CREDENTIALS, **_no_ambient_proxy()})  # type: ignore[arg-type]
     assert failed.exit_code == 1
     assert "Pr0xy-Pa55" not in failed.output and "b3BzOlByMHh5LVBhNTU=" not in failed.output
+
+
+def test_init_refuses_a_remote_http_base_url_before_any_login(tmp_path: Path) -> None:
+    config = tmp_path / "numsync.yaml"
+    result = run(
+        config, "init", "--region", "EU1", "--base-url", "http://ocp.example.com/integrations", env=CREDENTIALS
+    )
+    assert result.exit_code == 1
+    assert "uses http:// to ocp.example.com, which is not this machine" in result.output
+    assert not config.exists()
