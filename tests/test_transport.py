@@ -15,6 +15,7 @@ from cli_workspace import CREDENTIALS, live_records, run, workspace, write_desir
 
 from numsync.config import ConfigError, load_config
 from numsync.emulator.process import EmulatorProcess
+from numsync.errors import InputError
 from numsync.ocp.transport import ProxyRouting, bypassed, environment_proxies
 from numsync.redaction import SECRETS
 
@@ -305,3 +306,13 @@ def test_init_refuses_a_remote_http_base_url_before_any_login(tmp_path: Path) ->
     assert result.exit_code == 1
     assert "uses http:// to ocp.example.com, which is not this machine" in result.output
     assert not config.exists()
+
+
+def test_a_proxy_without_a_scheme_is_http_and_socks_is_refused_in_words() -> None:
+    assert ProxyRouting(environ={"HTTPS_PROXY": "proxy.corp:3128"}).proxy_for(httpx.URL("https://h/")) == (
+        "http://proxy.corp:3128"
+    )
+    with pytest.raises(InputError) as info:
+        ProxyRouting(environ={"ALL_PROXY": "socks5://me:s3cret@proxy:1080"})
+    assert "ALL_PROXY (socks5://proxy:1080) is not an http:// or https:// proxy" in str(info.value)
+    assert "s3cret" not in str(info.value)

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from numsync.errors import InputError
 from numsync.redaction import SECRETS
 
 
@@ -29,6 +30,26 @@ def environment_proxies(environ: Mapping[str, str]) -> dict[str, str]:
             if value.strip() and name.lower().endswith("_proxy") and (name.isupper() == upper_first):
                 proxies[name[:-6].lower()] = value.strip()
     return proxies
+
+
+def checked_proxy(name: str, url: str) -> str:
+    """``url`` as a proxy httpx can use: ``host:port`` means ``http://host:port`` (as curl reads it).
+
+    Raises InputError (naming the variable, never the password) for another scheme: SOCKS needs a
+    package numsync does not install.
+    """
+    if "://" not in url:
+        url = "http://" + url
+    scheme = url.partition("://")[0].lower()
+    if scheme not in ("http", "https"):
+        shown = url.partition("://")[0] + "://" + url.partition("://")[2].rpartition("@")[2]
+        variable = f"{name.upper()}_PROXY"
+        raise InputError(
+            f"{variable} ({shown}) is not an http:// or https:// proxy; numsync speaks HTTP to proxies (no SOCKS): "
+            f"set {variable} to an HTTP proxy, list the OCP hosts in NO_PROXY, or give the environment a proxy: "
+            "in numsync.yaml (which wins)"
+        )
+    return url
 
 
 def register_proxy_secret(url: str) -> None:
@@ -95,9 +116,11 @@ class ProxyRouting(httpx.BaseTransport):
             self._proxies = environment_proxies(os.environ if environ is None else environ)
         else:
             self._proxies = {}
-        for name, url in self._proxies.items():
-            if name != "no":
-                register_proxy_secret(url)
+        for name, url in list(self._proxies.items()):
+            if name == "no":
+                continue
+            register_proxy_secret(url)
+            self._proxies[name] = checked_proxy(name, url)
 
     def proxy_for(self, url: httpx.URL) -> str | None:
         """The proxy URL a request to ``url`` goes through, or None (directly)."""
