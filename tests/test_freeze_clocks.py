@@ -238,3 +238,13 @@ def test_override_freeze_given_for_the_run_covers_a_window_that_opens_during_it(
     assert result.exit_code == 0, result.output
     [override] = [json.loads(line) for line in journal.read_text().splitlines() if '"freeze-override"' in line]
     assert override["reason"] == "incident 7" and override["phase"] == 2
+
+
+def test_only_the_vendor_package_reads_the_date_header() -> None:
+    root = Path(__file__).resolve().parents[1] / "numsync"
+    readers = sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if "parsedate" in p.read_text("utf-8") or 'headers.get("Date"' in p.read_text("utf-8")
+    )
+    assert "ocp/client.py" in readers and all(r.startswith("ocp/") for r in readers), readers  # retry.py: Retry-After
