@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from sys import intern
 
 from numsync.core.files import not_utf8
 from numsync.core.model import FIELDS, PLAIN_E164, Field, NumberRecord, normalize_number, normalize_value
@@ -156,11 +157,13 @@ def _record(
     for f, column in field_columns:
         value = normalize_value(f, cells[column])
         if value is not None:
-            values[f] = value
+            # one string per distinct value (a tenant repeats a few miniapps, locales, sets): a 1M-row export
+            # then fits in well under 1 GB; notes rarely repeat, and interning each would only cost time
+            values[f] = value if f is Field.NOTE else intern(value)
     listed = raw_number.strip()
     return NumberRecord(
         number=number,
-        group_id=cells[index[GROUP_ID]].strip(),
+        group_id=intern(cells[index[GROUP_ID]].strip()),
         fields=values,
         listed_as=None if listed == number else listed,
     )
