@@ -194,9 +194,10 @@ def run_export(rows: int, repeat: int, log, started: float) -> int:
         f"numsync export benchmark: {rows:,} numbers, live.csv {size_mb:.0f} MB; best of {repeat}; "
         f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPU(s), {platform.machine()}\n"
     )
-    print("| figure | wall | CPU | peak RSS |\n|---|---|---|---|")
+    print("| figure | wall | CPU | peak RSS | loader workers: CPU, peak RSS |\n|---|---|---|---|---|")
     for figure, r in figures.items():
-        print(f"| {figure} | {r['wall']:.1f} s | {r['cpu']:.1f} s | {r['rss_mb']:.0f} MB |")
+        workers = f"{r['children_cpu']:.1f} s, {r['children_rss_mb']:.0f} MB" if r.get("children_cpu") else "—"
+        print(f"| {figure} | {r['wall']:.1f} s | {r['cpu']:.1f} s | {r['rss_mb']:.0f} MB | {workers} |")
     print(f"\n(total {time.perf_counter() - started:.0f} s including tenant generation)")
     return 0
 
