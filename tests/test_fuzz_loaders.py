@@ -26,14 +26,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from numsync.config import load_config
-from numsync.core.desired import load_text
+from numsync.core.desired import load_desired, load_text
+from numsync.core.policy import GroupPolicy
 from numsync.core.yamlsrc import Problem
-from numsync.errors import ConfigError, ExportFormatError, NumsyncError, PlanFileError
+from numsync.errors import ConfigError, DesiredError, ExportFormatError, NumsyncError, PlanFileError
 from numsync.ocp.csvcodec import parse_export
 from numsync.workflow.plan import load_plan_with_data
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=250,
     derandomize=True,
     deadline=dt.timedelta(seconds=5),
     database=None,
@@ -320,3 +321,23 @@ def test_an_unknown_yaml_tag_is_a_located_problem_not_a_crash() -> None:
     [problem] = [p for p in problems if p.check == "yaml-tag"]
     assert (problem.location.line, problem.location.column) == (3, 26)
     assert "'tag:yaml.org,2002:python/object:os.system' is not allowed" in problem.message
+
+
+@settings(FUZZ, max_examples=60)
+@given(
+    st.one_of(
+        st.binary(max_size=200), edited(VALID_DESIRED, YAML_PIECES).map(lambda t: t.encode("utf-8", "surrogatepass"))
+    )
+)
+def test_a_desired_folder_with_any_bytes_loads_or_says_where(data: bytes) -> None:
+    """Through load_desired, as validate reads files: bytes that are not UTF-8 included."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "g.yaml").write_bytes(data)
+        try:
+            load_desired(folder, managed_groups={"ocp-qa": GroupPolicy("ocp-qa")}, repository=folder)
+        except DesiredError as exc:
+            assert exc.problems
+            for problem in exc.problems:
+                assert problem.location.path.endswith("g.yaml") or problem.location.path == str(folder), problem
+                assert problem.location.line >= 1 and problem.location.column >= 1, problem

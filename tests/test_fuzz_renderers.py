@@ -40,7 +40,7 @@ from numsync.workflow.plan import Plan, make_plan
 
 #: Deterministic (derandomize) and generous on time: the suite stays well under a minute.
 FUZZ = settings(
-    max_examples=120,
+    max_examples=200,
     derandomize=True,
     deadline=None,
     database=None,
