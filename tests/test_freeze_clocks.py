@@ -26,11 +26,14 @@ from cli_workspace import (
 )
 from freezegun import freeze_time
 
+from numsync.config import load_config
 from numsync.core.freeze import SKEW_WARNING, check_clocks, duration, parse_freeze
 from numsync.core.model import Field
 from numsync.emulator.process import EmulatorProcess
+from numsync.errors import FreezeRefusal
 from numsync.ocp import Credentials, OCPAuth, OCPReader
 from numsync.ocp.client import OCPClient
+from numsync.workflow.run_apply import ApplyRequest, run_apply
 
 HOLIDAY = {"timezone": "UTC", "dates": [{"from": "2026-12-24", "to": "2026-12-26", "reason": "holiday freeze"}]}
 FREEZE_BLOCK = [
@@ -248,3 +251,21 @@ def test_only_the_vendor_package_reads_the_date_header() -> None:
         if "parsedate" in p.read_text("utf-8") or 'headers.get("Date"' in p.read_text("utf-8")
     )
     assert "ocp/client.py" in readers and all(r.startswith("ocp/") for r in readers), readers  # retry.py: Retry-After
+
+
+def test_a_window_that_opens_while_the_prompt_waits_refuses_after_the_yes(tmp_path: Path) -> None:
+    """apply asks, the person answers after the window opened: refused before the first file."""
+    start = INSIDE - dt.timedelta(days=2)
+    with emulator_at(start) as emulator:
+        config = _workspace(tmp_path, emulator)
+        env = load_config(config).environment("test")
+        with freeze_time(start, tick=True, ignore=REAL_CLOCK) as frozen:
+
+            def yes_two_days_later(question: str) -> bool:
+                frozen.move_to(INSIDE)
+                return True
+
+            request = ApplyRequest(env, interactive=True, environ=CREDENTIALS)
+            with pytest.raises(FreezeRefusal, match="a change freeze is in force: holiday freeze"):
+                run_apply(request, confirm=yes_two_days_later)
+        assert emulator.stats()["put_requests"] == 0

@@ -140,6 +140,12 @@ def run_apply(
             observer.freeze_overridden(frozen, request.override_freeze)
         if policy.confirmation_needed(saved_plan=request.plan_file is not None, auto_approve=request.auto_approve):
             policy.confirm(f"Apply these changes to {env.name}?", interactive=request.interactive, ask=confirm)
+            later = None if overridden else check_clocks(env.freeze, dt.datetime.now(dt.UTC), client.server_time())
+            if later and policy.freeze_decision(later.active, request.override_freeze):  # a window opened meanwhile
+                assert later.active and request.override_freeze
+                overridden = True
+                journal.write("freeze-override", freeze=later.active, reason=request.override_freeze)
+                observer.freeze_overridden(later.active, request.override_freeze)
         observer.applying(env.name, env.base_url)
         journal.write(
             "apply-start",
