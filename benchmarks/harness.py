@@ -180,6 +180,28 @@ def targets(results: dict[int, dict[str, dict]]) -> list[str]:
     return out
 
 
+def run_export(rows: int, repeat: int, log, started: float) -> int:
+    """``--export ROWS``: time and peak RSS of reading a ROWS-row export, and of planning it (1% changed)."""
+    with tempfile.TemporaryDirectory(prefix="numsync-bench-") as tmp:
+        log(f"generating a tenant of {rows:,} numbers…")
+        root = prepare(Path(tmp), rows, 0.01)
+        size_mb = (root / "live.csv").stat().st_size / 1e6
+        figures = {}
+        for figure in ("baseline", "export", "plan"):
+            log(f"{figure}…")
+            figures[figure] = measure(figure, root, repeat)
+    print(
+        f"numsync export benchmark: {rows:,} numbers, live.csv {size_mb:.0f} MB; best of {repeat}; "
+        f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPU(s), {platform.machine()}\n"
+    )
+    print("| figure | wall | CPU | peak RSS | loader workers: CPU, peak RSS |\n|---|---|---|---|---|")
+    for figure, r in figures.items():
+        workers = f"{r['children_cpu']:.1f} s, {r['children_rss_mb']:.0f} MB" if r.get("children_cpu") else "—"
+        print(f"| {figure} | {r['wall']:.1f} s | {r['cpu']:.1f} s | {r['rss_mb']:.0f} MB | {workers} |")
+    print(f"\n(total {time.perf_counter() - started:.0f} s including tenant generation)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -201,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-e2e", action="store_true", help="skip the emulator figures")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--export",
+        type=int,
+        metavar="ROWS",
+        help="only the large-export case: read a ROWS-row export (parse_export), then plan it (e.g. 1000000)",
+    )
     args = parser.parse_args(argv)
     sizes = sorted(int(s.replace("_", "").replace("k", "000")) for s in args.sizes.split(",") if s.strip())
     repeat = args.repeat or (1 if args.quick else 3)
@@ -210,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         print(text, file=sys.stderr, flush=True)
 
     started = time.perf_counter()
+    if args.export:
+        return run_export(args.export, args.repeat or 1, log, started)
     results: dict[int, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory(prefix="numsync-bench-") as tmp:
         base = Path(tmp)

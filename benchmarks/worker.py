@@ -15,6 +15,7 @@ Figures (ROOT is a tenant written by :func:`benchmarks.tenant.write`):
   ``yaml.load(Loader=yaml.CSafeLoader)`` — the bare parse numsync cannot go below;
 - ``validate``: numsync.yaml + desired files loaded and checked (``numsync validate`` minus printing);
 - ``plan``: parse_export(live.csv) + desired + diff + make_plan (export served from a file);
+- ``export``: parse_export(live.csv) alone (``--export ROWS``: the 1M-row case);
 - ``import``: parse_export(live.csv) + render_desired + write the files (``numsync import`` minus the download);
 - ``plan-cli``: ``python -m numsync plan`` end to end against the emulator (``OCP_EMULATOR_URL``);
   ``cpu`` and ``rss_mb`` are those of the CLI subprocess;
@@ -84,6 +85,15 @@ def plan(root: Path) -> dict:
         "requests": the_plan.request_count(),
         "minimum_requests": minimum_requests(the_plan.phases, env.limits),
     }
+
+
+def export(root: Path) -> dict:
+    """Reading the export alone: the live CSV's bytes through parse_export (what plan and drift do first)."""
+    from numsync.ocp.csvcodec import parse_export
+
+    data = (root / "live.csv").read_bytes()
+    live = parse_export(data)
+    return {"rows": len(live), "export_mb": round(len(data) / 1e6, 1)}
 
 
 def import_(root: Path) -> dict:
@@ -157,6 +167,7 @@ FIGURES = {
     "baseline": baseline,
     "validate": validate,
     "plan": plan,
+    "export": export,
     "import": import_,
     "plan-cli": plan_cli,
     "apply": apply,
@@ -175,6 +186,7 @@ PRELOAD = {
         "numsync.workflow.plan",
     ],
     "import": ["numsync.config", "numsync.ocp.csvcodec", "numsync.workflow.importer"],
+    "export": ["numsync.ocp.csvcodec"],
     "plan-cli": [],
     "apply": [
         "httpx",

@@ -316,7 +316,10 @@ no_cache_option = click.option(
 
 
 def _config(ctx: click.Context) -> Config:
-    return load_config(ctx.obj["config_path"], cache=ctx.find_root().obj["cache"])
+    config = load_config(ctx.obj["config_path"], cache=ctx.find_root().obj["cache"])
+    for warning in config.warnings:  # e.g. a token endpoint on an undocumented host: said on every command
+        echo(f"{warning.location}: warning: {warning.message}", err=True)
+    return config
 
 
 def _env(ctx: click.Context) -> Environment:
@@ -562,6 +565,9 @@ class _Echo(Observer):
         if PROGRESS.worth(numbers=numbers):
             PROGRESS.done(f"loaded {numbers} desired numbers from {files} file(s) in {seconds:.1f}s")
         PROGRESS.clear()
+
+    def clock_skewed(self, warning: str) -> None:
+        echo(f"Warning: {warning}", err=True)
 
 
 class _PlanEcho(_Echo, PlanObserver):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import phonenumbers
 
@@ -26,9 +27,10 @@ from numsync.core.yamlsrc import Location, Problem
 from numsync.errors import ConfigError, FreezeError, NumberFormatError, YamlSyntaxError
 from numsync.ocp.auth import CredentialVariables
 from numsync.ocp.otp import OtpPolicy
-from numsync.ocp.regions import DEFAULT_REALM, REGIONS, Region, host_of, token_url_on
+from numsync.ocp.regions import DEFAULT_REALM, REGIONS, Region, documented_token_host, host_of, token_url_on
 from numsync.ocp.retry import RetryPolicy
 from numsync.ocp.vocabulary import DEFAULT_LIMITS, Operation
+from numsync.redaction import SECRETS
 
 DEFAULT_CONFIG = "numsync.yaml"
 #: Upload files of one phase in flight at once unless ``apply_concurrency:`` says otherwise (docs/reliability.md
@@ -64,6 +66,9 @@ class Environment:
     ``on_stale_review``: on merge, what apply does when the reviewed plan is stale and a plan made
     now differs; ``drift``: the scheduled drift run's warnings and GitLab issue (``drift:``).
     ``apply_concurrency``: files of one phase apply keeps in flight at once (``apply_concurrency:``).
+    ``allow_insecure_http``: http:// endpoints on a host that is not loopback were allowed
+    (``allow_insecure_http: true``); ``proxy``: the proxy every request goes through (``proxy:``;
+    None: HTTPS_PROXY, HTTP_PROXY and NO_PROXY decide). It may hold a password: never shown.
     """
 
     name: str
@@ -102,13 +107,17 @@ class Environment:
         if self.unresolved:
             raise ConfigError([replace(p, severity="error") for p in self.unresolved])
 
+    allow_insecure_http: bool = False
+    proxy: str | None = field(default=None, repr=False)  # repr=False: user:password@ must not reach a traceback
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The loaded numsync.yaml: its path and environments by name."""
+    """The loaded numsync.yaml: its path, environments by name, and ``warnings`` (located, severity warning)."""
 
     path: Path
     environments: dict[str, Environment]
+    warnings: tuple[Problem, ...] = ()
 
     def environment(self, name: str | None) -> Environment:
         """The environment ``name``; with None, the only one. Raises ConfigError otherwise."""
@@ -160,7 +169,17 @@ def _expand(text: str, location: Location, unresolved: list[Problem]) -> str:
     return _VAR.sub(substitute, text)
 
 
-def _url_problems(key: str, url: str, where: Location) -> list[Problem]:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's hostname) is this machine: localhost, 127.0.0.0/8 or ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_problems(key: str, url: str, where: Location, *, insecure_ok: bool = True) -> list[Problem]:
     try:
         parts = urlsplit(url)
         port = parts.port  # raises on a bad port
@@ -181,7 +200,47 @@ def _url_problems(key: str, url: str, where: Location) -> list[Problem]:
             )
         ]
     del port
+    if parts.scheme == "http" and not insecure_ok and not is_loopback(parts.hostname):
+        return [
+            Problem(
+                where,
+                f"{key} {url!r} uses http:// to {parts.hostname}, which is not this machine: the password and tokens "
+                "would cross the network in cleartext; use https://, or set allow_insecure_http: true in this "
+                "environment if that network is trusted",
+                "config-insecure-http",
+            )
+        ]
     return []
+
+
+def _proxy(spec: yamlsrc.YamlMap, problems: list[Problem]) -> str | None:
+    """``proxy:`` expanded and checked; its password (if any) is never echoed in a message."""
+    if "proxy" not in spec:
+        return None
+    where = spec.value_locations["proxy"]
+    before = len(problems)
+    url = _expand(spec["proxy"], where, problems).strip()
+    if len(problems) > before or not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if parts else "the value"
+        problems.append(
+            Problem(
+                where,
+                f"proxy {shown!r} is not an http(s) URL with a host, e.g. http://proxy.example:3128",
+                "config-proxy",
+            )
+        )
+        return None
+    if parts.password:  # masked in every output like the OCP credentials: as written, decoded, and as Basic sends it
+        SECRETS.add(parts.password)
+        SECRETS.add_basic(unquote(parts.username or ""), unquote(parts.password))
+    return url
 
 
 def load_config(path: str | Path = DEFAULT_CONFIG, *, cache: bool = True) -> Config:
@@ -232,15 +291,17 @@ def load_config(path: str | Path = DEFAULT_CONFIG, *, cache: bool = True) -> Con
     problems += schema_problems("config", data, str(path))
     if problems:
         raise ConfigError(problems)
+    warnings: list[Problem] = []
     environments = {
-        name: _environment(name, spec, path, problems, repository) for name, spec in data["environments"].items()
+        name: _environment(name, spec, path, problems, repository, warnings)
+        for name, spec in data["environments"].items()
     }
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems)  # the warnings come back once the errors are fixed
     if cache:
         folder = cache_folder(path)
         environments = {name: replace(env, cache_dir=folder) for name, env in environments.items()}
-    return Config(path=path, environments=environments)
+    return Config(path=path, environments=environments, warnings=tuple(warnings))
 
 
 def cache_folder(config_path: Path) -> Path:
@@ -250,12 +311,14 @@ def cache_folder(config_path: Path) -> Path:
 
 
 def _environment(
-    name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem], repository: Path
+    name: str, spec: yamlsrc.YamlMap, path: Path, problems: list[Problem], repository: Path, warnings: list[Problem]
 ) -> Environment:
     region = Region(spec["region"]) if "region" in spec else None
     unresolved: list[Problem] = []
-    base_url = _base_url(name, spec, region, problems, unresolved)
-    token_url = _token_url(spec, region, base_url, problems, unresolved)
+    insecure_ok = bool(spec.get("allow_insecure_http", False))
+    base_url = _base_url(name, spec, region, problems, unresolved, insecure_ok)
+    token_url = _token_url(spec, region, base_url, problems, unresolved, insecure_ok)
+    warnings += _token_host_warnings(name, spec, region, base_url, token_url)
     env_ignored = frozenset(Field(name) for name in spec.get("ignore_fields") or [])
     groups = {}
     for gid, g in spec["groups"].items():
@@ -304,6 +367,8 @@ def _environment(
         otp=OtpPolicy(**(spec.get("otp") or {}), **({"field": spec["otp_field"]} if "otp_field" in spec else {})),
         unresolved=tuple(unresolved),
         credentials=_credentials(spec, problems),
+        allow_insecure_http=insecure_ok,
+        proxy=_proxy(spec, problems),
     )
 
 
@@ -394,7 +459,12 @@ def _desired_link_problems(folder: Path, where: Location, repository: Path) -> l
 
 
 def _base_url(
-    name: str, spec: yamlsrc.YamlMap, region: Region | None, problems: list[Problem], unresolved: list[Problem]
+    name: str,
+    spec: yamlsrc.YamlMap,
+    region: Region | None,
+    problems: list[Problem],
+    unresolved: list[Problem],
+    insecure_ok: bool,
 ) -> str:
     """``base_url:`` when given, else the region's documented Integrations URL; "" after a problem.
 
@@ -424,12 +494,17 @@ def _base_url(
     base_url = base_url.rstrip("/")
     where = spec.value_locations.get("base_url", here)
     if base_url and len(unresolved) == before:  # an unset ${VAR} is reported once, not again as a bad URL
-        problems += _url_problems("base_url", base_url, where)
+        problems += _url_problems("base_url", base_url, where, insecure_ok=insecure_ok)
     return base_url
 
 
 def _token_url(
-    spec: yamlsrc.YamlMap, region: Region | None, base_url: str, problems: list[Problem], unresolved: list[Problem]
+    spec: yamlsrc.YamlMap,
+    region: Region | None,
+    base_url: str,
+    problems: list[Problem],
+    unresolved: list[Problem],
+    insecure_ok: bool,
 ) -> str:
     """``token_url:`` when given; else the realm (``realm:``, the region's, or master) on the region's token
     host, or on the host of ``base_url`` when no region is named. A ``${VAR}`` without a value stays as written."""
@@ -446,7 +521,7 @@ def _token_url(
         before = len(unresolved)
         token_url = _expand(spec["token_url"], where, unresolved)
         if token_url and len(unresolved) == before:
-            problems += _url_problems("token_url", token_url, where)
+            problems += _url_problems("token_url", token_url, where, insecure_ok=insecure_ok)
         return token_url
     if region is not None:
         endpoints = REGIONS[region]
@@ -487,6 +562,29 @@ def _countries(group: Mapping[str, Any], problems: list[Problem]) -> frozenset[s
                 )
             )
     return frozenset(items)
+
+
+def _token_host_warnings(
+    name: str, spec: yamlsrc.YamlMap, region: Region | None, base_url: str, token_url: str
+) -> list[Problem]:
+    """A token endpoint on another host than the API, unless the vendor documents that pair (US2, CA1, FRANKFURT).
+
+    Only a ``token_url:`` written out can do that (a derived one is on the API host or the region's own).
+    """
+    if "token_url" not in spec or not base_url or not token_url:
+        return []
+    api_host, token_host = urlsplit(base_url).hostname or "", urlsplit(token_url).hostname or ""
+    if api_host == token_host or documented_token_host(api_host, token_host, region):
+        return []
+    return [
+        Problem(
+            spec.value_locations["token_url"],
+            f"environment {name!r} logs in on {token_host} but calls the API on {api_host}: the password and "
+            "two-factor code go to that host; the vendor documents no such pair. Check token_url is meant",
+            "config-token-host",
+            severity="warning",
+        )
+    ]
 
 
 def _suppressions(spec: yamlsrc.YamlMap, problems: list[Problem]) -> tuple[Suppression, ...]:

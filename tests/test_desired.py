@@ -559,7 +559,7 @@ def test_a_bad_default_is_reported_once_at_the_defaults(desired: Path) -> None:
         "a.yaml",
         """
         group_id: ocp-qa
-        defaults: {locale: english, note: "a\\u0007bell"}
+        defaults: {locale: english, note: "a\\u0000nul"}
         numbers:
           "+12015550123": {}
           "+12015550124": {}

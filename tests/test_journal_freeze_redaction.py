@@ -1,8 +1,9 @@
 """The apply journal and per-row failures, change-freeze windows, and redaction of secrets.
 
 Every test drives the real CLI (click's CliRunner) against the emulator running as its own
-process. freezegun freezes the clock of this process only: the emulator keeps real time,
-which is what a frozen CI runner talking to a real OCP would see.
+process. freezegun freezes the clock of this process only; the freeze tests give the emulator
+the same time (``--clock-offset``), since numsync checks a freeze by OCP's clock too
+(test_freeze_clocks.py covers the clocks disagreeing).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -258,6 +260,18 @@ def _freeze_workspace(tmp_path: Path, emulator: EmulatorProcess) -> Path:
     return config
 
 
+@contextlib.contextmanager
+def clocks_at(instant: str) -> Iterator[EmulatorProcess]:
+    """An emulator whose clock (its Date header, ``--clock-offset``) and this process's clock (freezegun, ticking)
+    both read ``instant``, to within the seconds the emulator takes to start; two-factor keeps the real clock."""
+    offset = dt.datetime.fromisoformat(instant).timestamp() - time.time()
+    with (
+        emulator_process("--clock-offset", str(offset)) as emulator,
+        freeze_time(instant, tick=True, ignore=REAL_CLOCK),
+    ):
+        yield emulator
+
+
 @pytest.mark.parametrize(
     ("instant", "reason"),
     [
@@ -266,41 +280,40 @@ def _freeze_workspace(tmp_path: Path, emulator: EmulatorProcess) -> Path:
     ],
     ids=["holiday-just-after-midnight-berlin", "friday-16h-summer"],
 )
-def test_apply_in_a_freeze_is_refused_without_writing(
-    tmp_path: Path, emulator: EmulatorProcess, instant: str, reason: str
-) -> None:
-    config = _freeze_workspace(tmp_path, emulator)
+def test_apply_in_a_freeze_is_refused_without_writing(tmp_path: Path, instant: str, reason: str) -> None:
     path = tmp_path / "journal.jsonl"
-    with freeze_time(instant, tick=True, ignore=REAL_CLOCK):
+    with clocks_at(instant) as emulator:
+        config = _freeze_workspace(tmp_path, emulator)
         result = run(config, "apply", "--auto-approve", "--journal", str(path))
-    assert result.exit_code == 1
-    assert f"apply refused: a change freeze is in force: {reason}. Nothing was written." in result.output
-    assert '--override-freeze "<why>"' in result.output
-    assert emulator.stats()["put_requests"] == 0
-    assert emulator.numbers()["+12015550101"]["NOTE"] == ""
+        assert result.exit_code == 1
+        assert f"apply refused: a change freeze is in force: {reason}. Nothing was written." in result.output
+        assert '--override-freeze "<why>"' in result.output
+        assert "clock" not in result.output  # the clocks agree: no skew warning, no "by OCP's clock"
+        assert emulator.stats()["put_requests"] == 0
+        assert emulator.numbers()["+12015550101"]["NOTE"] == ""
 
 
-def test_apply_in_a_freeze_with_a_blank_override_is_refused(tmp_path: Path, emulator: EmulatorProcess) -> None:
-    config = _freeze_workspace(tmp_path, emulator)
-    with freeze_time("2026-12-25T12:00:00+00:00", tick=True, ignore=REAL_CLOCK):
+def test_apply_in_a_freeze_with_a_blank_override_is_refused(tmp_path: Path) -> None:
+    with clocks_at("2026-12-25T12:00:00+00:00") as emulator:
+        config = _freeze_workspace(tmp_path, emulator)
         result = run(config, "apply", "--auto-approve", "--override-freeze", "   ")
-    assert result.exit_code == 1 and "apply refused: a change freeze is in force" in result.output
-    assert "--override-freeze was given a blank reason, which does not count" in result.output
-    assert emulator.stats()["put_requests"] == 0
+        assert result.exit_code == 1 and "apply refused: a change freeze is in force" in result.output
+        assert "--override-freeze was given a blank reason, which does not count" in result.output
+        assert emulator.stats()["put_requests"] == 0
 
 
-def test_override_freeze_applies_and_journals_the_reason(tmp_path: Path, emulator: EmulatorProcess) -> None:
-    config = _freeze_workspace(tmp_path, emulator)
+def test_override_freeze_applies_and_journals_the_reason(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
-    with freeze_time("2026-12-25T12:00:00+00:00", tick=True, ignore=REAL_CLOCK):
+    with clocks_at("2026-12-25T12:00:00+00:00") as emulator:
+        config = _freeze_workspace(tmp_path, emulator)
         result = run(config, "apply", "--auto-approve", "--override-freeze", "incident 42", "--journal", str(path))
-    assert result.exit_code == 0, result.output
-    assert (
-        "Change freeze in force (holiday freeze (2026-12-20 to 2027-01-03, Europe/Berlin)); overridden: incident 42"
-        in result.output
-    )
-    assert "Verified: live now matches desired." in result.output
-    assert emulator.numbers()["+12015550101"]["NOTE"] == "journal test"
+        assert result.exit_code == 0, result.output
+        assert (
+            "Change freeze in force (holiday freeze (2026-12-20 to 2027-01-03, Europe/Berlin)); overridden: incident 42"
+            in result.output
+        )
+        assert "Verified: live now matches desired." in result.output
+        assert emulator.numbers()["+12015550101"]["NOTE"] == "journal test"
     events = journal(path)
     [override] = [e for e in events if e["event"] == "freeze-override"]
     assert override["reason"] == "incident 42" and override["freeze"].startswith("holiday freeze")
@@ -308,19 +321,19 @@ def test_override_freeze_applies_and_journals_the_reason(tmp_path: Path, emulato
     assert override["ts"].startswith("2026-12-25T12:00")  # the journal's clock is the frozen one
 
 
-def test_apply_outside_any_window_needs_no_override(tmp_path: Path, emulator: EmulatorProcess) -> None:
-    config = _freeze_workspace(tmp_path, emulator)
+def test_apply_outside_any_window_needs_no_override(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
-    with freeze_time("2026-11-06T14:30:00+00:00", tick=True, ignore=REAL_CLOCK):  # Friday 15:30 in Berlin (CET)
+    with clocks_at("2026-11-06T14:30:00+00:00") as emulator:  # Friday 15:30 in Berlin (CET)
+        config = _freeze_workspace(tmp_path, emulator)
         result = run(config, "apply", "--auto-approve", "--journal", str(path))
     assert result.exit_code == 0, result.output
     assert "freeze" not in result.output.lower()
     assert "freeze-override" not in [e["event"] for e in journal(path)]
 
 
-def test_plan_is_not_affected_by_a_freeze(tmp_path: Path, emulator: EmulatorProcess) -> None:
-    config = _freeze_workspace(tmp_path, emulator)
-    with freeze_time("2026-12-25T12:00:00+00:00", tick=True, ignore=REAL_CLOCK):
+def test_plan_is_not_affected_by_a_freeze(tmp_path: Path) -> None:
+    with clocks_at("2026-12-25T12:00:00+00:00") as emulator:
+        config = _freeze_workspace(tmp_path, emulator)
         result = run(config, "plan", "--detailed-exitcode")
     assert result.exit_code == 2  # the plan is made and shown as ever
     assert (
@@ -329,10 +342,10 @@ def test_plan_is_not_affected_by_a_freeze(tmp_path: Path, emulator: EmulatorProc
     )
 
 
-def test_an_override_reason_holding_a_secret_is_masked_in_the_output(tmp_path: Path, emulator: EmulatorProcess) -> None:
-    config = _freeze_workspace(tmp_path, emulator)
+def test_an_override_reason_holding_a_secret_is_masked_in_the_output(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
-    with freeze_time("2026-12-25T12:00:00+00:00", tick=True, ignore=REAL_CLOCK):
+    with clocks_at("2026-12-25T12:00:00+00:00") as emulator:
+        config = _freeze_workspace(tmp_path, emulator)
         result = run(
             config,
             "apply",

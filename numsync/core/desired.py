@@ -15,7 +15,6 @@ groups, malformed locales) instead of stopping at the first.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -435,22 +434,21 @@ def _value_locations(merged: dict[str, Any], spec: Any, defaults: Any) -> dict[s
 
 #: Longest value numsync writes; OCP documents none, and one huge cell fails a whole upload.
 MAX_VALUE_LENGTH = 4000
-_INVISIBLE = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
 
 
 def _text_problem(f: Field, value: str) -> str | None:
+    """What is wrong with a text value, or None.
+
+    Invisible characters (U+202E, C1 controls…) were refused where written raw (yamlsrc); one that
+    reached a value was written as a visible escape, as import writes what live holds, so it is
+    kept: a desired file must be able to say what live is, or adoption would plan a change.
+    """
     if value == RESERVED_CLEAR_MARKER:
         return "the literal <NULL> is the API's clear marker, not a value; to clear the field write null or leave the key out"
     if len(value) > MAX_VALUE_LENGTH:
         return f"{len(value)} characters; at most {MAX_VALUE_LENGTH} are allowed"
-    if value.isprintable():  # no Cc, and no Cf (which every _INVISIBLE character is): nothing to find below
-        return None
-    allowed = "\n\t" if f is Field.NOTE else ""
-    bad = next(
-        (ch for ch in value if (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in _INVISIBLE), None
-    )
-    if bad is not None:
-        return f"contains the control or text-direction character U+{ord(bad):04X}; remove it"
+    if "\0" in value:
+        return "contains U+0000 (NUL), which an operation file cannot carry; remove the \\u0000 escape"
     return None
 
 

@@ -233,7 +233,7 @@ def _quote_value(text: str, node: yaml.ScalarNode, edits: list[tuple[int, int, s
         return
     span = _span(text, node)
     if span:
-        edits.append((span[0], span[1], json.dumps(node.value, ensure_ascii=False)))
+        edits.append((span[0], span[1], yamlsrc.double_quoted(node.value)))
 
 
 def _locale_value(text: str, node: yaml.ScalarNode, edits: list[tuple[int, int, str]]) -> None:

@@ -12,6 +12,9 @@ Configured per environment in numsync.yaml::
 
 A weekly window whose ``to`` is earlier than its ``from`` runs overnight into the next day.
 ``apply --override-freeze "REASON"`` applies anyway; the reason goes to the journal.
+
+:func:`check_clocks` asks both this machine's clock and OCP's (its ``Date`` header, read by
+the vendor package): inside a window by either clock is frozen.
 """
 
 from __future__ import annotations
@@ -75,6 +78,67 @@ class Freeze:
                 days = ",".join(DAYS[d] for d in sorted(wk.days))
                 return f"{wk.reason} ({days} {wk.start // 60:02d}:{wk.start % 60:02d}-{wk.end // 60:02d}:{wk.end % 60:02d}, {self.timezone})"
         return None
+
+
+#: How far this machine's clock and OCP's may differ before numsync says so.
+SKEW_WARNING = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeCheck:
+    """A freeze checked by two clocks: ``active`` is the window in force by either (the stricter answer);
+    ``skew`` is OCP's clock minus this machine's (None when OCP's answers carried no ``Date``)."""
+
+    active: str | None
+    skew: dt.timedelta | None = None
+    local: dt.datetime | None = None
+    server: dt.datetime | None = None
+
+    @property
+    def skew_warning(self) -> str | None:
+        """What to tell the user when the clocks differ by more than :data:`SKEW_WARNING`, else None."""
+        if self.skew is None or abs(self.skew) <= SKEW_WARNING or self.local is None or self.server is None:
+            return None
+        direction = "behind" if self.skew > dt.timedelta(0) else "ahead of"
+        return (
+            f"this machine's clock is {duration(abs(self.skew))} {direction} OCP's (here {_utc(self.local)}, "
+            f"OCP's Date header {_utc(self.server)}): change freezes are checked by both clocks and the stricter "
+            "answer wins; set this machine's clock right (two-factor codes depend on it too)"
+        )
+
+
+def check_clocks(freeze: Freeze, local: dt.datetime, server: dt.datetime | None) -> FreezeCheck:
+    """``freeze`` at this machine's time ``local`` and at OCP's time ``server`` (None: not known).
+
+    Frozen by either clock is frozen: a wrong local clock (a VM restored from a snapshot, a
+    runner 30 days off) must not let apply run inside a window, and a wrong server clock
+    cannot open one either.
+    """
+    by_local = freeze.active(local)
+    by_server = freeze.active(server) if server is not None else None
+    skew = server - local if server is not None else None
+    if by_local or not by_server:
+        return FreezeCheck(by_local, skew, local, server)
+    assert server is not None  # by_server says so
+    active = f"{by_server}, by OCP's clock ({_utc(server)}; this machine's clock says {_utc(local)})"
+    return FreezeCheck(active, skew, local, server)
+
+
+def duration(span: dt.timedelta) -> str:
+    """``span`` for a person: ``30 days 2 h``, ``3 h 5 min``, ``6 min 40 s``."""
+    seconds = int(span.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    mins, secs = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {mins} min"
+    return f"{mins} min {secs} s"
+
+
+def _utc(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def minutes(text: str) -> int:

@@ -8,10 +8,19 @@ scalars YAML retyped (``+12015550123`` → int, ``no`` → bool, ``12:30`` → 7
 Anchors (``&name``), aliases (``*name``) and merge keys (``<<``) are refused: nested aliases
 expand exponentially ("billion laughs": a 625-byte file became gigabytes), and a desired file
 has ``defaults:`` for values several numbers share.
+
+Characters a reviewer cannot see — controls (C0 but tab and line ends, DEL, C1), the
+text-direction marks, overrides and isolates, and the line and paragraph separators — are
+refused where they are written raw (in a value, a key or a comment: "Trojan Source"). A value
+that really holds one says so visibly, as an escape in a double-quoted string (``"\\u202e"``):
+:func:`double_quoted` writes every value that way.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -113,13 +122,19 @@ class _Builder:
         """The value of ``node``, and its source when YAML retyped it (else None)."""
         if node.tag == _STR_TAG:  # what SafeConstructor makes of a string, without its bookkeeping (most scalars)
             return node.value, None
-        value = self._constructor.construct_object(node, deep=True)
+        if node.tag not in _TYPE_NAMES:  # an explicit tag (!!python/object, !!binary, !x): nothing numsync reads
+            message = (
+                f"the YAML tag {node.tag!r} is not allowed: numsync reads plain YAML (text, numbers, true/false, "
+                "null, mappings and lists); remove the tag, and quote the value if it is text"
+            )
+            self.problems.append(Problem(_location(self.path, node.start_mark), message, "yaml-tag"))
+            return node.value, None
         retyped = None
         if not node.style:  # plain: None (pure loader) or '' (libyaml)
             retyped = Scalar(node.value, _TYPE_NAMES.get(node.tag, node.tag))
         if node.tag == "tag:yaml.org,2002:timestamp":
-            value = node.value  # keep dates as the text the author wrote
-        return value, retyped
+            return node.value, retyped  # keep dates as the text the author wrote (2026-13-45 too: never constructed)
+        return self._constructor.construct_object(node, deep=True), retyped
 
     def build(self, node: yaml.Node) -> Any:
         if isinstance(node, yaml.ScalarNode):
@@ -185,14 +200,53 @@ class _Builder:
         return result
 
 
+#: Characters refused raw in a YAML source (see the module doc): allowed only as escapes.
+HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def hidden_character(text: str, path: str) -> Problem | None:
+    """The first character of :data:`HIDDEN` written raw in ``text``, located (lines counted at ``\\n``), or None."""
+    found = HIDDEN.search(text)
+    if found is None:
+        return None
+    at = found.start()
+    line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+    ch = found.group()
+    name = unicodedata.name(ch, "a control character")
+    message = (
+        f"the invisible character U+{ord(ch):04X} ({name}) is written here as is, where a reviewer cannot see it; "
+        f"remove it, or if the value must hold it write it as the escape \\u{ord(ch):04x} inside a double-quoted string "
+        f'(e.g. note: "before\\u{ord(ch):04x}after"), as numsync import does'
+    )
+    return Problem(Location(path, line, column), message, "hidden-character")
+
+
+def double_quoted(value: str) -> str:
+    """``value`` as a YAML double-quoted scalar that reads back exactly and shows every character.
+
+    JSON string syntax (a subset of YAML's double-quoted style), with each character that is not
+    printable (controls, format characters such as U+202E, separators, unassigned) as an escape:
+    ``\\u202e``, or ``\\U0001d173`` beyond the BMP (YAML has no surrogate pairs).
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() else f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}" for ch in text
+    )
+
+
 def load(text: str, path: str) -> tuple[Any, list[Problem]]:
     """Parse one YAML document from ``text`` (read from ``path``, used in locations).
 
     Returns the value (mappings as :class:`YamlMap`, sequences as :class:`YamlList`,
     None for an empty document) and the problems found while building it (duplicate
     keys, non-scalar keys, merge keys). Raises YamlSyntaxError when the text is not YAML
-    or uses an anchor or alias (located at the first one).
+    or uses an anchor or alias (located at the first one), or holds a :data:`HIDDEN` character raw.
     """
+    hidden = hidden_character(text, path)
+    if hidden is not None:  # before PyYAML, whose reader refuses some of them with a vaguer message
+        raise YamlSyntaxError(hidden)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:

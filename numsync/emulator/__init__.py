@@ -130,6 +130,14 @@ Admin endpoints and state
   written with mode 0600, atomically, after every successful change.
 - Only loopback hosts are accepted by the command: demo passwords and the admin
   endpoints must not be reachable from a network.
+
+Clock
+
+- Every answer carries a ``Date`` header (RFC 9110), as OCP's do; numsync checks change
+  freezes by it as well as by the local clock. ``--clock-offset SECONDS`` runs that clock
+  ahead of the machine's (negative: behind), e.g. ``--clock-offset 2592000`` is 30 days
+  ahead, to try a skewed runner. Only the header moves: token lifetimes and two-factor
+  codes keep the real clock.
 """
 
 from numsync.emulator.app import create_app

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import email.utils
 import hmac
 import io
 import json
@@ -876,3 +877,26 @@ def create_app(
     )
     app.state.emulator = emu
     return app
+
+
+class DateHeader:
+    """ASGI middleware: every answer's ``Date`` header from the emulator's clock, the machine's plus
+    ``offset`` seconds (``--clock-offset``; negative: behind). Only the header moves: token lifetimes and
+    two-factor codes keep the real clock. Run uvicorn with ``date_header=False`` so there is one Date."""
+
+    def __init__(self, app: Any, offset: float = 0.0, clock: Clock = time.time) -> None:
+        self.app, self.offset, self.clock = app, offset, clock
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_dated(message: Any) -> None:
+            if message.get("type") == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                date = email.utils.formatdate(self.clock() + self.offset, usegmt=True)
+                message = {**message, "headers": [*headers, (b"date", date.encode("ascii"))]}
+            await send(message)
+
+        await self.app(scope, receive, send_dated)

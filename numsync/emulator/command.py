@@ -22,7 +22,7 @@ import uvicorn
 import yaml
 from starlette.applications import Starlette
 
-from numsync.emulator.app import CountPutsInFlight, create_app, merge_limits
+from numsync.emulator.app import CountPutsInFlight, DateHeader, create_app, merge_limits
 from numsync.emulator.faults import FaultInjector, load_rules
 from numsync.emulator.state import (
     SEEDS,
@@ -233,6 +233,14 @@ def _totp_secret(text: str, option: str = "--totp-secret") -> str:
     show_default=True,
     help="Time steps accepted before and after now.",
 )
+@click.option(
+    "--clock-offset",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Run the clock of every answer's Date header this far ahead of the machine's (negative: behind).",
+)
 def emulator_command(
     host: str,
     port: int,
@@ -251,6 +259,7 @@ def emulator_command(
     otp_off: bool,
     otp_period: int,
     otp_look_around: int,
+    clock_offset: float,
 ) -> None:
     """Run a local emulator of the OCP numbers CSV API (for tests, demos and rehearsals)."""
     address = loopback_address(host)
@@ -275,7 +284,8 @@ def emulator_command(
         except (ValueError, TypeError, yaml.YAMLError) as exc:
             raise click.ClickException(f"{faults_path}: {exc}") from None
         app = FaultInjector(app, rules, fault_seed)
-    served = CountPutsInFlight(app, starlette.state.emulator.stats)
+    counted = CountPutsInFlight(app, starlette.state.emulator.stats)
+    served = DateHeader(counted, clock_offset)  # outermost: a fault's answer carries the emulator's Date too
     sock = bind_socket(address, port)
     bound = sock.getsockname()[1]
     url_host = f"[{address}]" if ":" in address else address
@@ -286,7 +296,9 @@ def emulator_command(
         click.echo(f"numsync emulator listening on http://{url_host}:{bound}")
         sys.stdout.flush()
 
-    server = _AnnouncingServer(uvicorn.Config(served, log_level="warning", access_log=False, lifespan="off"), announce)
+    server = _AnnouncingServer(
+        uvicorn.Config(served, log_level="warning", access_log=False, lifespan="off", date_header=False), announce
+    )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, server.stop_before_serving)
     try:

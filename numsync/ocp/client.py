@@ -14,7 +14,10 @@ executes an operation file. What the vendor leaves open is handled defensively:
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +29,7 @@ from numsync.ocp.answers import read_answer
 from numsync.ocp.auth import PRE_ISSUED, RENEWED, OCPAuth
 from numsync.ocp.csvcodec import ExportRead, parse_export_stream, preview
 from numsync.ocp.retry import READ, STREAMED, RetryPolicy, RetryTransport
+from numsync.ocp.transport import ProxyRouting
 
 EXPORT_PATH = "/api/numbers/csv"
 #: A body broken mid-way: the streamed export is read again from the start (nothing was parsed for good).
@@ -64,8 +68,9 @@ class OCPReader:
     (``POST {base}/api/numbers/csv``) and the token endpoint; anything else raises
     ReadOnlyViolation before it leaves. Drift reports use this class, so they cannot write.
     ``base_url``: e.g. ``https://eu1-m.ocp.ai/integrations``; ``timeout``: seconds per call;
-    ``on_throttle(delay)`` hears of every 429 (see retry.py). Use as a context manager; one
-    session may be used from several threads at once (apply's concurrent files).
+    ``on_throttle(delay)`` hears of every 429 (see retry.py); ``proxy``: the proxy for every request
+    (else the environment's, see numsync.ocp.transport). Use as a context manager; one session may
+    be used from several threads at once (apply's concurrent files).
     """
 
     read_only = True
@@ -81,11 +86,17 @@ class OCPReader:
         verify: bool | str = True,
         on_retry: Callable[[httpx.Request, str, float], None] | None = None,
         on_throttle: Callable[[float], None] | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._token_url = auth.token_url
-        hooks = {"request": [self._guard]} if self.read_only else {}
-        inner = transport or httpx.HTTPTransport(verify=verify)
+        hooks: dict[str, list[Callable[..., None]]] = {"response": [self._read_date]}
+        if self.read_only:
+            hooks["request"] = [self._guard]
+        self._server_offset: float | None = None  # OCP's clock minus ours, seconds (the Date header)
+        # proxy: numsync.yaml's proxy:, which wins; else HTTPS_PROXY/HTTP_PROXY/NO_PROXY unless trust_env is False
+        inner = transport or ProxyRouting(verify=verify, proxy=proxy, trust_env=trust_env)
         wrapped = RetryTransport(inner, retry or RetryPolicy(), on_retry=on_retry, on_throttle=on_throttle)
         self._retry = wrapped
         self._http = httpx.Client(
@@ -97,6 +108,22 @@ class OCPReader:
         if request.method == "POST" and url in (self.base_url + EXPORT_PATH, self._token_url):
             return
         raise ReadOnlyViolation(f"read-only session refused {request.method} {url}")
+
+    def _read_date(self, response: httpx.Response) -> None:
+        try:
+            when = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            return  # no Date, or one that is not an HTTP date: keep what an earlier answer said
+        if when.tzinfo is None:  # "-0000": RFC 5322's UTC of unknown origin
+            when = when.replace(tzinfo=dt.UTC)
+        self._server_offset = when.timestamp() - time.time()
+
+    def server_time(self) -> dt.datetime | None:
+        """OCP's clock now, by the ``Date`` header of its latest answer (to the second), or None before
+        any answer carried one. Change freezes are checked by this clock as well as the local one."""
+        if self._server_offset is None:
+            return None
+        return dt.datetime.fromtimestamp(time.time() + self._server_offset, dt.UTC)
 
     def __enter__(self) -> OCPReader:
         return self

@@ -14,6 +14,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from sys import intern
 from typing import Any
 
 from numsync.core.model import FIELDS, PLAIN_E164, Field, NumberRecord, normalize_number, normalize_value
@@ -255,11 +256,13 @@ def _record(
     for f, column in field_columns:
         value = normalize_value(f, cells[column])
         if value is not None:
-            values[f] = value
+            # one string per distinct value (a tenant repeats a few miniapps, locales, sets): a 1M-row export
+            # then fits in well under 1 GB; notes rarely repeat, and interning each would only cost time
+            values[f] = value if f is Field.NOTE else intern(value)
     listed = raw_number.strip()
     return NumberRecord(
         number=number,
-        group_id=cells[index[GROUP_ID]].strip(),
+        group_id=intern(cells[index[GROUP_ID]].strip()),
         fields=values,
         listed_as=None if listed == number else listed,
     )

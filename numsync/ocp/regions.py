@@ -64,3 +64,20 @@ def host_of(url: str) -> str:
 def token_url_for(base_url: str, realm: str = DEFAULT_REALM) -> str:
     """The token endpoint on the host of ``base_url`` (``https://h/integrations`` → ``https://h/auth/…/token``)."""
     return token_url_on(host_of(base_url), realm)
+
+
+def documented_token_host(api_host: str, token_host: str, region: Region | None = None) -> bool:
+    """Whether the vendor documents logging in on ``token_host`` for the API on ``api_host`` (hostnames).
+
+    The documented pairs: each region's API host with its token host (US2: ``auth.us2-m.ocp.ai``), and
+    for a region with no documented API URL (CA1, FRANKFURT) its token host with any API host.
+    """
+    for name, endpoints in REGIONS.items():
+        documented = urlsplit(endpoints.token_host).hostname
+        if token_host != documented:
+            continue
+        if endpoints.base_url is None and region == name:
+            return True
+        if endpoints.base_url is not None and urlsplit(endpoints.base_url).hostname == api_host:
+            return True
+    return False

@@ -153,25 +153,32 @@ def render_junit(report: DriftReport) -> str:
         suite = ET.SubElement(
             suites,
             "testsuite",
-            name=f"drift.{env.environment}",
+            name=visible(f"drift.{env.environment}"),
             tests=str(len(env.items) + env.in_sync),
             failures=str(len(active)),
             timestamp=report.generated_at,
         )
         for item in env.items:
+            # visible(): XML 1.0 cannot hold most control characters at all, escaped or not
             case = ET.SubElement(
-                suite, "testcase", classname=f"drift.{env.environment}.{item.group_id}", name=item.number
+                suite,
+                "testcase",
+                classname=visible(f"drift.{env.environment}.{item.group_id}"),
+                name=visible(item.number),
             )
             if item.suppressed_by:
-                ET.SubElement(case, "skipped", message=f"suppressed: {item.suppressed_by}")
+                ET.SubElement(case, "skipped", message=visible(f"suppressed: {item.suppressed_by}"))
             else:
                 failure = ET.SubElement(
-                    case, "failure", message=f"{item.kind.value}: {describe(item)}", type=item.kind.value
+                    case, "failure", message=visible(f"{item.kind.value}: {describe(item)}"), type=item.kind.value
                 )
-                failure.text = f"{describe(item)}\nfirst seen {item.first_seen}"
+                failure.text = f"{visible(describe(item))}\nfirst seen {item.first_seen}"
         if env.in_sync:
             ET.SubElement(
-                suite, "testcase", classname=f"drift.{env.environment}", name=f"{env.in_sync} number(s) in sync"
+                suite,
+                "testcase",
+                classname=visible(f"drift.{env.environment}"),
+                name=f"{env.in_sync} number(s) in sync",
             )
         notices = suppression_notices(env)
         if notices:
@@ -229,6 +236,11 @@ th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left;font-size:14px}} th
 """
 
 
+def _h(value: str) -> str:
+    """Data in the page: HTML-escaped, and invisible or layout-changing characters as visible escapes."""
+    return html.escape(visible(value))
+
+
 def _summary_table(report: DriftReport) -> str:
     head = "<tr><th>environment</th><th>group</th>" + "".join(f"<th>{k.value}</th>" for k in DriftKind) + "</tr>"
     body = []
@@ -237,7 +249,7 @@ def _summary_table(report: DriftReport) -> str:
         for g in groups or ["—"]:
             c = counts(i for i in env.active if i.group_id == g)
             body.append(
-                f"<tr><th>{html.escape(env.environment)}</th><th>{html.escape(g)}</th>"
+                f"<tr><th>{_h(env.environment)}</th><th>{_h(g)}</th>"
                 + "".join(f"<td>{c[k.value]}</td>" for k in DriftKind)
                 + "</tr>"
             )
@@ -266,8 +278,8 @@ def render_html(report: DriftReport) -> str:
         for item in env.items:
             cls = ' class="suppressed"' if item.suppressed_by else ""
             rows.append(
-                f'<tr data-kind="{item.kind.value}"{cls}><td>{html.escape(env.environment)}</td><td><code>{html.escape(item.number)}</code></td>'
-                f'<td class="kind">{item.kind.value}</td><td>{html.escape(item.group_id)}</td><td>{html.escape(describe(item))}</td>'
+                f'<tr data-kind="{item.kind.value}"{cls}><td>{_h(env.environment)}</td><td><code>{_h(item.number)}</code></td>'
+                f'<td class="kind">{item.kind.value}</td><td>{_h(item.group_id)}</td><td>{_h(describe(item))}</td>'
                 f"<td>{html.escape(_age(item, report.generated_at))}</td></tr>"
             )
     return _PAGE.format(

@@ -46,6 +46,9 @@ class Observer:
     def desired_loaded(self, numbers: int, files: int, seconds: float) -> None:
         """The desired files were loaded: ``numbers`` numbers from ``files`` files in ``seconds``."""
 
+    def clock_skewed(self, warning: str) -> None:
+        """This machine's clock and OCP's (its Date header) differ by more than five minutes; ``warning`` says how."""
+
 
 class PlanObserver(Observer):
     """Events of ``plan``, in the order they happen."""

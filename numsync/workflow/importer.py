@@ -11,7 +11,6 @@ before the first is written.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -22,6 +21,7 @@ import phonenumbers
 
 from numsync.core.model import FIELDS, Field, NumberRecord
 from numsync.core.paths import write_no_follow
+from numsync.core.yamlsrc import double_quoted
 from numsync.errors import UnsafePathError
 
 MODELINE = "# yaml-language-server: $schema={schema}\n"
@@ -44,7 +44,7 @@ def schema_modeline(folder: Path) -> str | None:
 
 
 def _quote(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return double_quoted(value)  # what live holds, invisible characters as visible escapes
 
 
 #: The keys :func:`shared_defaults` may move into a file's ``defaults``: values many numbers of a

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import yaml
 
-from numsync.config import Environment
+from numsync.config import Environment, is_loopback
 from numsync.core import yamlsrc
 from numsync.core.model import NumberRecord
 from numsync.core.paths import write_no_follow
@@ -47,6 +47,12 @@ def check_base_url(url: str) -> None:
         )
     if parts.username or parts.password:
         raise InputError("--base-url must not hold credentials; give them in OCP_USERNAME and OCP_PASSWORD")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InputError(
+            f"--base-url {url!r} uses http:// to {parts.hostname}, which is not this machine: the password and tokens "
+            "would cross the network in cleartext; use https:// (for a trusted lab network, write numsync.yaml by "
+            "hand with allow_insecure_http: true)"
+        )
 
 
 def discovery_environment(name: str, region: str, base_url: str | None, config_path: Path) -> Environment:

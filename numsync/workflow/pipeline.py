@@ -94,7 +94,7 @@ def connect(
     creds = credentials or Credentials.from_env(variables=env.credentials)
     options.setdefault("retry", env.retry)
     auth = _auth(env, creds, on_otp_wait)
-    return OCPClient(env.base_url, auth, timeout=env.timeout, verify=env.ca_bundle or True, **options)
+    return OCPClient(env.base_url, auth, timeout=env.timeout, verify=env.ca_bundle or True, proxy=env.proxy, **options)
 
 
 def connect_readonly(
@@ -109,7 +109,7 @@ def connect_readonly(
     creds = credentials or Credentials.from_env(variables=env.credentials)
     options.setdefault("retry", env.retry)
     auth = _auth(env, creds, on_otp_wait)
-    return OCPReader(env.base_url, auth, timeout=env.timeout, verify=env.ca_bundle or True, **options)
+    return OCPReader(env.base_url, auth, timeout=env.timeout, verify=env.ca_bundle or True, proxy=env.proxy, **options)
 
 
 def check_token_lifetime(credentials: Credentials, needed: float, warn: Callable[[str], None]) -> bool:
@@ -278,6 +278,7 @@ def apply_with_recovery(
     on_sending: Callable[[int, int, Sequence[OperationRow]], None] | None = None,
     on_settled: Callable[[Settled], None] | None = None,
     should_stop: Callable[[], str | None] | None = None,
+    before_phase: Callable[[int], str | None] | None = None,
     max_rounds: int = 5,
     concurrency: Concurrency | int = 1,
     on_throttled: Callable[[Throttled], None] | None = None,
@@ -292,8 +293,10 @@ def apply_with_recovery(
     refused; if live now needs changes elsewhere, the run stops (someone else is changing
     the tenant). With ``live`` (the export the plan was made from), every phase after the
     first starts only when live moved as the rows sent predict (watch.py), else the run stops.
-    ``concurrency``: files of a phase in flight at once (see apply.py), kept lowered across rounds
-    once OCP answered 429. Returns the combined result; ``interrupted`` says why it stopped early.
+    ``before_phase(p)`` (the change freeze, checked again) is asked before that, and a reason it
+    names stops the run the same way. ``concurrency``: files of a phase in flight at once (see
+    apply.py), kept lowered across rounds once OCP answered 429. Returns the combined result;
+    ``interrupted`` says why it stopped early, if it did.
     """
     limiter = concurrency if isinstance(concurrency, Concurrency) else Concurrency(concurrency)
     planned_numbers = {c.number for c in the_plan.changes}
@@ -301,6 +304,9 @@ def apply_with_recovery(
     total = ApplyResult(concurrency=limiter.limit)
     current = the_plan
     watch = LiveWatch(env, client, live, on_settled) if live is not None else None
+
+    def phase_check(phase: int) -> str | None:
+        return (before_phase(phase) if before_phase else None) or (watch.check(phase) if watch else None)
 
     def batch_done(outcome: BatchOutcome) -> None:
         if watch:
@@ -315,7 +321,7 @@ def apply_with_recovery(
             on_batch=batch_done,
             on_sending=on_sending,
             should_stop=should_stop,
-            before_phase=watch.check if watch else None,
+            before_phase=phase_check if watch or before_phase else None,
             concurrency=limiter,
             on_throttled=on_throttled,
         )

@@ -165,22 +165,33 @@ class Plan:
             raise PlanFileError(
                 f"plan format version {data.get('format_version')!r} is not {PLAN_FORMAT_VERSION}; make the plan again with this numsync"
             )
+        where = "phases"  # the part being read, for a message that says where the file is wrong
         try:
-            phases = [
-                Phase(tuple(Batch(tuple(OperationRow.from_json(r) for r in batch)) for batch in phase))
-                for phase in data["phases"]
-            ]
-            changes = [
-                ChangeSummary(
-                    c["number"],
-                    ChangeKind(c["kind"]),
-                    c["group_id"],
-                    {FIELD_OF_COLUMN[k]: (v["live"], v["desired"]) for k, v in c["fields"].items()},
-                    c.get("live_group_id"),
-                    c.get("delete_on"),
+            phases = []
+            for p, phase in enumerate(data["phases"]):
+                batches = []
+                for b, batch in enumerate(phase):
+                    rows = []
+                    for r, row in enumerate(batch):
+                        where = f"phases[{p}][{b}][{r}]"
+                        rows.append(OperationRow.from_json(row))
+                    batches.append(Batch(tuple(rows)))
+                phases.append(Phase(tuple(batches)))
+            where = "changes"
+            changes = []
+            for i, c in enumerate(data["changes"]):
+                where = f"changes[{i}]"
+                changes.append(
+                    ChangeSummary(
+                        c["number"],
+                        ChangeKind(c["kind"]),
+                        c["group_id"],
+                        {FIELD_OF_COLUMN[k]: (v["live"], v["desired"]) for k, v in c["fields"].items()},
+                        c.get("live_group_id"),
+                        c.get("delete_on"),
+                    )
                 )
-                for c in data["changes"]
-            ]
+            where = "retiring"
             retiring = [
                 Retiring(
                     r["number"],
@@ -190,10 +201,12 @@ class Plan:
                 )
                 for r in data.get("retiring", [])
             ]
+            where = "overrides"
             overrides = [
                 RecordedOverride(str(o["flag"]), str(o["by"]), str(o["reason"])) for o in data.get("overrides", [])
             ]
             Overrides.of_flags(o.flag for o in overrides)  # a flag that lifts no check: not a plan numsync made
+            where = "the top level"
             return cls(
                 environment=data["environment"],
                 phases=phases,
@@ -215,10 +228,12 @@ class Plan:
                 planned_on=data.get("planned_on"),
             )
         except KeyError as exc:
-            raise PlanFileError(f"not a numsync plan: it lacks {exc}") from None
+            raise PlanFileError(f"not a numsync plan: {where} lacks {exc}") from None
         except (TypeError, ValueError, AttributeError) as exc:
             # in words, not a Python repr: "'bogus' is not a valid ChangeKind", "string indices must be integers"
-            raise PlanFileError(f"not a numsync plan: a value has the wrong shape or kind ({exc})") from None
+            raise PlanFileError(
+                f"not a numsync plan: at {where}, a value has the wrong shape or kind ({exc})"
+            ) from None
 
 
 def load_plan(path: Path) -> Plan:
@@ -234,6 +249,8 @@ def load_plan_with_data(path: Path) -> tuple[Plan, dict[str, Any]]:
     except PlanFileError as exc:
         said = str(exc).removeprefix("not a numsync plan: ")
         raise PlanFileError(f"{path} is not a numsync plan: {said}") from None
+    except RecursionError:  # "[[[[…": JSON nested deeper than Python's stack; no plan is
+        raise PlanFileError(f"{path} is not a numsync plan: its JSON is nested too deeply to read") from None
     except ValueError as exc:  # bad JSON or UTF-8
         raise PlanFileError(f"{path} is not a numsync plan: {exc}") from None
 

@@ -137,6 +137,14 @@ def freeze_decision(active: str | None, reason: str | None) -> bool:
     )
 
 
+def freeze_began(phase: int, active: str) -> str:
+    """Why apply stops before ``phase``: a change freeze began during the run (no --override-freeze was given)."""
+    return (
+        f"stopped before phase {phase}: a change freeze began during the apply: {active}. Nothing more was sent; "
+        'run plan after the window, or apply with --override-freeze "<why>"'
+    )
+
+
 def confirmation_needed(*, saved_plan: bool, auto_approve: bool) -> bool:
     """Whether a person must confirm: a fresh plan yes, unless --auto-approve; a saved plan was reviewed already."""
     return not saved_plan and not auto_approve

@@ -48,7 +48,8 @@ def rehearse(plan: Plan, env: Environment, live_csv: bytes, desired: Mapping[str
         limits = [f"--limit={op.value}={n}" for op, n in env.limits.items()]
         with EmulatorProcess("--from-csv", str(export), *limits) as emulator:
             auth = OCPAuth(emulator.token_url, REHEARSAL_CREDENTIALS)
-            with OCPClient(emulator.base_url, auth, timeout=env.timeout) as client:
+            # the emulator is a local child process: never through the environment's proxy
+            with OCPClient(emulator.base_url, auth, timeout=env.timeout, trust_env=False) as client:
                 result = apply_plan(plan, client)
                 after = client.export_records().records
     return Rehearsal(result, diff(desired, after, env.groups, plan.scope))  # a partial plan converges within its scope

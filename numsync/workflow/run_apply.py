@@ -14,6 +14,7 @@ written ahead (``sending`` before each PUT, then its outcome) and always ends wi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 from numsync.config import Environment
 from numsync.core import safety
 from numsync.core.diff import Diff, Scope
+from numsync.core.freeze import check_clocks
 from numsync.core.model import NumberRecord
 from numsync.core.policy import StaleReview
 from numsync.errors import AuthError, NumsyncError, ReviewRefusal, StalePlanError
@@ -234,14 +236,25 @@ def _run_apply(
         refusal = policy.safety_refusal(safety.check(fresh, env, overrides), request.environ)
         if refusal:
             raise refusal
-        frozen = env.freeze.active()
-        if policy.freeze_decision(frozen, request.override_freeze):
+        clocks = check_clocks(env.freeze, dt.datetime.now(dt.UTC), client.server_time())
+        if clocks.skew_warning:
+            journal.write("clock-skew", seconds=round(clocks.skew.total_seconds()) if clocks.skew else None)
+            observer.clock_skewed(clocks.skew_warning)
+        frozen = clocks.active
+        overridden = policy.freeze_decision(frozen, request.override_freeze)
+        if overridden:
             assert frozen and request.override_freeze  # freeze_decision says so
             journal.write("freeze-override", freeze=frozen, reason=request.override_freeze)
             observer.freeze_overridden(frozen, request.override_freeze)
         reviewed_already = request.plan_file is not None or reviewed is not None  # its changes were reviewed
         if policy.confirmation_needed(saved_plan=reviewed_already, auto_approve=request.auto_approve):
             policy.confirm(f"Apply these changes to {env.name}?", interactive=request.interactive, ask=confirm)
+            later = None if overridden else check_clocks(env.freeze, dt.datetime.now(dt.UTC), client.server_time())
+            if later and policy.freeze_decision(later.active, request.override_freeze):  # a window opened meanwhile
+                assert later.active and request.override_freeze
+                overridden = True
+                journal.write("freeze-override", freeze=later.active, reason=request.override_freeze)
+                observer.freeze_overridden(later.active, request.override_freeze)
         observer.applying(env.name, env.base_url)
         journal.write(
             "apply-start",
@@ -281,6 +294,19 @@ def _run_apply(
             journal.write("replan", reason=why, summary=remaining_plan.summary_line())
             observer.replanned(remaining_plan, why)
 
+        def freeze_began(phase: int) -> str | None:
+            """Before each phase after the first: a window that opened since (by either clock) stops the run."""
+            nonlocal overridden
+            now = check_clocks(env.freeze, dt.datetime.now(dt.UTC), client.server_time())
+            if not now.active or overridden:
+                return None
+            if (request.override_freeze or "").strip():  # given for the run: it covers a window that opens during it
+                overridden = True
+                journal.write("freeze-override", freeze=now.active, reason=request.override_freeze, phase=phase)
+                observer.freeze_overridden(now.active, request.override_freeze or "")
+                return None
+            return policy.freeze_began(phase, now.active)
+
         def on_settled(settled: Settled) -> None:
             journal.write("settled", exports=settled.exports, seconds=round(settled.seconds, 3))
             observer.settled(settled.exports, settled.seconds)
@@ -299,6 +325,7 @@ def _run_apply(
                 should_stop=request.should_stop,
                 concurrency=concurrency,
                 on_throttled=on_throttled,
+                before_phase=freeze_began,
             )
             observer.applied(result, desired)
             remaining = verify_settled(

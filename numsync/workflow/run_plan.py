@@ -6,6 +6,7 @@ refused plan would have done; the refusals come last, rehearsal before safety.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from numsync.config import Environment
 from numsync.core import safety
 from numsync.core.diff import Scope
+from numsync.core.freeze import check_clocks
 from numsync.errors import RehearsalFailed
 from numsync.ocp import Credentials
 from numsync.ocp.csvcodec import read_export
@@ -85,7 +87,10 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     the_plan = plan_environment(env, desired, live, request.scope).plan
     the_plan.overrides = recorded
     violations = safety.check(the_plan, env, request.overrides)
-    frozen = env.freeze.active()
+    clocks = check_clocks(env.freeze, dt.datetime.now(dt.UTC), client.server_time())
+    if clocks.skew_warning:
+        observer.clock_skewed(clocks.skew_warning)
+    frozen = clocks.active
     # plan still runs in a freeze (review goes on); apply is the one that refuses
     notices = [policy.freeze_notice(frozen)] if frozen and not the_plan.empty else []
     observer.planned(the_plan, violations, notices)

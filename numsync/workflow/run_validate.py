@@ -43,6 +43,7 @@ def run_validate(request: ValidateRequest) -> ValidateOutcome:
     try:
         config = load_config(request.config_path, cache=request.cache)
         names = [request.env_name] if request.env_name else list(config.environments)
+        problems += config.warnings
     except ConfigError as exc:
         problems += exc.problems
     for name in names:
