@@ -283,13 +283,25 @@ def _retire(result: Diff, have: NumberRecord, policy: GroupPolicy, today: dt.dat
     marked_on = mark.marked_on(have.get(mark.field))
     if marked_on is not None and marked_on > today:
         marked_on = None  # no run marked it: a date to come would keep the number forever; mark it afresh
+    miniapp = have.get(Field.MINIAPP_ID)
+    if marked_on is not None and today >= marked_on + grace and miniapp:
+        # due, but someone attached it again by hand: it is in use. A released number may be bought by
+        # someone else, so never detach and delete it in one apply; a person decides (apply refuses conflicts).
+        result.conflicts.append(
+            f"{have.number} in group {have.group_id!r} was marked for retirement on {marked_on} and its grace "
+            f"period ended on {marked_on + grace}, but it is attached to miniapp {miniapp!r} again, so someone "
+            f"is using it; numsync will not detach and delete it. To keep it, put it back in a desired file; "
+            f"to let it go, detach it by hand (the next apply deletes it) or clear its {mark.field.yaml_key} "
+            f"mark (the next apply retires it afresh, with a new grace period)"
+        )
+        return
     if marked_on is not None and today >= marked_on + grace:
         result.retiring.append(Retiring(have.number, have.group_id, marked_on, marked_on + grace))
         result.changes.append(Change(have.number, ChangeKind.DELETE, None, have, field_changes(None, have)))
         return
     if marked_on is not None:
         result.retiring.append(Retiring(have.number, have.group_id, marked_on, marked_on + grace))
-        if not have.get(Field.MINIAPP_ID):
+        if not miniapp:
             return  # detached and marked: nothing to do until the grace period ends
     keep = {f: v for f, v in have.fields.items() if f is not Field.MINIAPP_ID}
     target = NumberRecord(have.number, have.group_id, keep | {mark.field: mark.value(marked_on or today)})
