@@ -17,6 +17,8 @@ from numsync.core.model import Field, NumberRecord, normalize_value
 from numsync.core.policy import GroupPolicy, RetireMark
 from numsync.emulator.process import EmulatorProcess
 from numsync.errors import ConfigError
+from numsync.ocp.compile import chain
+from numsync.ocp.vocabulary import Operation
 
 RETIRING = '{prune: true, retire_after: 14d, retire_mark: {field: note, value: "retiring since {date}"}}'
 
@@ -188,6 +190,7 @@ def test_the_diff_retires_by_the_mark_s_own_date() -> None:
     [redo] = diff({}, [again], groups, today=dt.date(2026, 12, 5)).changes
     assert redo.kind is ChangeKind.RETIRE and [c.field for c in redo.fields] == [Field.MINIAPP_ID]
     assert redo.delete_on == dt.date(2026, 12, 16)
+    assert [(r.operation, r.values) for r in chain(redo)] == [(Operation.DETACH, {"GROUP_ID": "g"})]  # the guard
     # re-attached by hand and found after the grace: in use, so a conflict that names it, never a Detach + Delete
     due = diff({}, [again], groups, today=dt.date(2026, 12, 16))
     assert not due.changes and not due.retiring
