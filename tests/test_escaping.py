@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
 
 from numsync.core.diff import ChangeKind, ChangeSummary
 from numsync.core.drift import DriftItem, DriftKind, DriftReport, EnvironmentDrift, FieldDrift
 from numsync.core.model import Field
 from numsync.gitlab import truncate
+from numsync.ocp.vocabulary import Operation
 from numsync.reports import drift as drift_reports
 from numsync.reports import markdown, text
+from numsync.reports import results as result_files
 from numsync.reports.escaping import visible
 from numsync.workflow.plan import Plan
+from numsync.workflow.results import Outcome, ResultRow, Results, read_results
 
 #: What a tenant editor can put in NOTE, APPLICATION_TAG or GROUP_ID.
 HOSTILE = [
@@ -91,3 +99,56 @@ def test_a_truncated_note_ends_its_table_and_closes_its_blocks() -> None:
     assert cut.count("<details>") == cut.count("</details>")
     fenced = truncate("```\n" + "line\n" * 500 + "```\n", 500, pointer)
     assert fenced.count("```") % 2 == 0
+
+
+#: Every character XML 1.0 cannot hold, or a reader would be misled by: C0 and C1 controls, DEL,
+#: the noncharacters U+FFFE/U+FFFF, a lone surrogate (from a JSON escape), bidi, separators.
+XML_HOSTILE = "".join(chr(c) for c in range(0x20)) + "\x7f\x85\x9b\ufffe\uffff\ud800\udfff\u202e\u2066\u2028 <&]]>\"'"
+
+
+def _well_formed_and_shown(rendered: str) -> ET.Element:
+    root = ET.fromstring(rendered.encode("utf-8", "surrogatepass"))  # raises on any character XML cannot hold
+    everything = " ".join([*(v for e in root.iter() for v in e.attrib.values()), *(t for t in root.itertext())])
+    for char in ("\x00", "\x1b", "\x9b", "\ufffe", "\uffff", "\ud800", "\u202e", "\u2028"):
+        assert char not in everything, repr(char)
+    assert "\\ufffe" in everything and "\\ud800" in everything and "\\u202e" in everything  # shown, not dropped
+    assert "<&]]>" in everything  # markup from data is text, not markup
+    return root
+
+
+def test_drift_junit_is_well_formed_xml_for_any_live_value() -> None:
+    item = DriftItem(
+        f"prod{XML_HOSTILE}",
+        f"+12015550100{XML_HOSTILE}",
+        DriftKind.CHANGED,
+        f"g{XML_HOSTILE}",
+        f"g{XML_HOSTILE}",
+        (FieldDrift("note", f"want{XML_HOSTILE}", f"have{XML_HOSTILE}"),),
+        first_seen=f"2026-12-01{XML_HOSTILE}",
+    )
+    suppressed = replace(item, number="+12015550101", suppressed_by=f"ticket{XML_HOSTILE}")
+    report = DriftReport("2026-12-01T00:00:00+00:00", [EnvironmentDrift(f"prod{XML_HOSTILE}", [item, suppressed])])
+    _well_formed_and_shown(drift_reports.render_junit(report))
+
+
+def test_apply_junit_is_well_formed_xml_for_any_value() -> None:
+    rows = [
+        ResultRow(f"+12015550100{XML_HOSTILE}", Operation.UPDATE, 1, 1, Outcome.FAILED, f"OCP: {XML_HOSTILE}"),
+        ResultRow("+12015550101", Operation.DELETE, 2, 1, Outcome.NOT_SENT, "", f"desired/{XML_HOSTILE}.yaml:3"),
+        ResultRow("+12015550102", Operation.UPDATE, 1, 1, Outcome.APPLIED),
+    ]
+    root = _well_formed_and_shown(result_files.render_junit(Results(f"prod{XML_HOSTILE}", rows)))
+    assert [c.get("name") for c in root.iter("testcase")][-1] == "1 number(s) applied"
+
+
+def test_the_results_csv_neutralizes_a_formula_in_every_data_cell_the_environment_too(tmp_path: Path) -> None:
+    rows = [ResultRow("+12015550100", Operation.UPDATE, 1, 1, Outcome.FAILED, "=1+1", "@SUM(A1)")]
+    cells = list(csv.reader(io.StringIO(result_files.render_csv(Results("=HYPERLINK(1)", rows)), newline="")))
+    row = dict(zip(cells[0], cells[1], strict=True))
+    assert row["environment"] == "'=HYPERLINK(1)" and row["message"] == "'=1+1" and row["desired_at"] == "'@SUM(A1)"
+    assert row["number"] == "+12015550100"  # an E.164 NUMBER keeps its +
+
+    for name in ("=HYPERLINK(1)", "'=x", "prod"):  # --retry-failed reads the name back exactly, for its check
+        path = tmp_path / f"results-{len(name)}.csv"
+        path.write_text(result_files.render_csv(Results(name, rows)), "utf-8")
+        assert read_results(path).environment == name

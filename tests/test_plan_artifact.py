@@ -128,7 +128,7 @@ def test_the_artifact_lists_every_batch_with_its_rows() -> None:
         ],
         [
             [
-                {"OPERATION": "Detach", "NUMBER": "+12015550100"},  # an update: its miniapp removed
+                {"OPERATION": "Detach", "GROUP_ID": "a", "NUMBER": "+12015550100"},  # an update: its miniapp removed
                 {"OPERATION": "Delete", "GROUP_ID": "a", "NUMBER": "+12015550103"},
                 {"OPERATION": "Create", "GROUP_ID": "b", "NUMBER": "+12015550109", "PROVIDER": "twilio"},
                 {"OPERATION": "Attach", "NUMBER": "+12015550108", "MINIAPP_ID": "app-2", "LOCALE": "en-US"},

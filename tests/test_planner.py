@@ -71,7 +71,7 @@ CASES = {
     "miniapp X -> none -> Detach": (
         [rec(locale="en-US")],
         [rec(miniapp_id=APP_X, locale="en-US")],
-        [[("Detach", N, {})]],
+        [[("Detach", N, {"GROUP_ID": "ocp-qa"})]],
     ),
     "miniapp X -> Y -> Update MINIAPP_ID": (
         [rec(miniapp_id=APP_Y, locale="en-US")],
@@ -111,7 +111,7 @@ CASES = {
     "detach plus other fields -> Detach, then Update": (
         [rec(note="n")],
         [rec(miniapp_id=APP_X)],
-        [[("Detach", N, {})], [("Update", N, {"NOTE": "n"})]],
+        [[("Detach", N, {"GROUP_ID": "ocp-qa"})], [("Update", N, {"NOTE": "n"})]],
     ),
     "group change -> replace: Detach, Delete, Create, state": (
         [rec(group="sales", miniapp_id=APP_Y, locale="en-US")],

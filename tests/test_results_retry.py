@@ -152,7 +152,10 @@ def test_scoped_plan_and_apply_touch_only_what_is_in_scope(tmp_path: Path, emula
     assert pruned in numbers  # out of scope: not pruned
 
     markdown = run(config, "plan", "--group", "ocp-qa", "--format", "markdown")
-    assert ":warning: **Partial run** (as Terraform's `-target`): `Partial run: only group(s) ocp-qa" in markdown.output
+    assert ":warning: **Partial run** (as Terraform's `-target`): only group(s) `ocp-qa` are planned." in (
+        markdown.output
+    )
+    assert markdown.output.count("Partial run") == 1  # said once
 
     nothing = run(config, "plan", "--number", uk[0].number)
     assert "No changes in scope (1 number(s) in scope in sync)." in nothing.output

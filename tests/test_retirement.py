@@ -17,6 +17,8 @@ from numsync.core.model import Field, NumberRecord, normalize_value
 from numsync.core.policy import GroupPolicy, RetireMark
 from numsync.emulator.process import EmulatorProcess
 from numsync.errors import ConfigError
+from numsync.ocp.compile import chain
+from numsync.ocp.vocabulary import Operation
 
 RETIRING = '{prune: true, retire_after: 14d, retire_mark: {field: note, value: "retiring since {date}"}}'
 
@@ -91,6 +93,46 @@ def test_a_removed_number_is_detached_and_marked_deleted_only_after_the_grace_an
     assert [e["OPERATION"] for e in _log(emulator) if e["NUMBER"] == gone.number][-1] == "Delete"
 
 
+def test_a_due_number_attached_again_by_hand_is_a_conflict_not_a_release(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    qa = sorted((r for r in live_records(emulator) if r.group_id == "ocp-qa"), key=lambda r: r.number)
+    gone = next(r for r in qa if r.get(Field.MINIAPP_ID))
+    miniapp = gone.get(Field.MINIAPP_ID)
+    config = workspace(tmp_path, emulator.base_url, {"ocp-qa": RETIRING})
+    keep = [r for r in qa if r.number != gone.number]
+    write_desired(tmp_path, keep, ["ocp-qa"])
+    with _day("2026-12-02"):
+        assert run(config, "apply", "--auto-approve").exit_code == 0  # detached and marked
+    assert emulator.numbers()[gone.number]["MINIAPP_ID"] == ""
+    # someone attaches it again on the tenant: it is in use
+    httpx.patch(f"{emulator.url}/_emulator/numbers/{gone.number}", json={"MINIAPP_ID": miniapp}).raise_for_status()
+
+    logged = len(_log(emulator))
+    with _day("2026-12-16"):  # the grace has ended
+        planned = run(config, "plan")
+        assert planned.exit_code == 1, planned.output
+        assert "Conflicts (numsync will not resolve these):" in planned.output
+        assert f"{gone.number} in group 'ocp-qa' was marked for retirement on 2026-12-02" in planned.output
+        assert f"attached to miniapp {miniapp!r} again" in planned.output
+        assert "put it back in a desired file" in planned.output and "detach it by hand" in planned.output
+        assert f"- {gone.number}" not in planned.output  # no Delete, no Detach planned
+        markdown = run(config, "plan", "--format", "markdown")
+        assert f"attached to miniapp {miniapp!r} again" in markdown.output
+        refused = run(config, "apply", "--auto-approve")
+        assert refused.exit_code == 1, refused.output
+        assert "conflict" in refused.output
+    assert _log(emulator)[logged:] == []  # nothing sent
+    assert emulator.numbers()[gone.number]["MINIAPP_ID"] == miniapp
+
+    # a person decides: detached by hand, the next apply deletes it as the retirement said
+    httpx.patch(f"{emulator.url}/_emulator/numbers/{gone.number}", json={"MINIAPP_ID": ""}).raise_for_status()
+    with _day("2026-12-16"):
+        deleted = run(config, "apply", "--auto-approve")
+        assert deleted.exit_code == 0, deleted.output
+    assert gone.number not in emulator.numbers()
+
+
 def test_protected_numbers_are_never_retired_and_max_deletes_counts_the_deletion_after_the_grace(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
@@ -148,6 +190,12 @@ def test_the_diff_retires_by_the_mark_s_own_date() -> None:
     [redo] = diff({}, [again], groups, today=dt.date(2026, 12, 5)).changes
     assert redo.kind is ChangeKind.RETIRE and [c.field for c in redo.fields] == [Field.MINIAPP_ID]
     assert redo.delete_on == dt.date(2026, 12, 16)
+    assert [(r.operation, r.values) for r in chain(redo)] == [(Operation.DETACH, {"GROUP_ID": "g"})]  # the guard
+    # re-attached by hand and found after the grace: in use, so a conflict that names it, never a Detach + Delete
+    due = diff({}, [again], groups, today=dt.date(2026, 12, 16))
+    assert not due.changes and not due.retiring
+    [conflict] = due.conflicts
+    assert number in conflict and "miniapp 'app'" in conflict and "grace period ended on 2026-12-16" in conflict
 
 
 def test_a_desired_value_that_reads_as_the_retire_mark_is_refused(tmp_path: Path, emulator: EmulatorProcess) -> None:

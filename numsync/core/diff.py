@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from numsync.core.model import FIELDS, Field, NumberRecord
@@ -114,25 +114,30 @@ class Scope:
         """Whether ``number``, in (or moving between) ``group_ids``, is in scope."""
         return number in self.numbers or any(g in self.groups for g in group_ids)
 
-    def describe(self) -> str:
-        """``group(s) a, b and number(s) +1…``: what is in scope, in words."""
+    def describe(self, quote: Callable[[str], str] = str) -> str:
+        """``group(s) a, b and number(s) +1…``: what is in scope, in words; ``quote`` renders each name (data)."""
         parts = []
         if self.groups:
-            parts.append(f"group(s) {', '.join(sorted(self.groups))}")
+            parts.append(f"group(s) {', '.join(quote(g) for g in sorted(self.groups))}")
         if self.numbers:
             shown = sorted(self.numbers)
-            parts.append(f"number(s) {', '.join(shown[:10])}{' …' if len(shown) > 10 else ''}")
+            parts.append(f"number(s) {', '.join(quote(n) for n in shown[:10])}{' …' if len(shown) > 10 else ''}")
         return " and ".join(parts) or "no number"
 
-    def warning(self) -> str:
-        """The sentence every rendering of a scoped plan shows (as Terraform warns of ``-target``)."""
+    def warning(self, quote: Callable[[str], str] = str) -> str:
+        """The sentence every rendering of a scoped plan shows (as Terraform warns of ``-target``): ``Partial run: …``."""
+        return f"Partial run: {self.warning_detail(quote)}"
+
+    def warning_detail(self, quote: Callable[[str], str] = str) -> str:
+        """:meth:`warning` after its ``Partial run:`` lead, for a format that sets the lead apart (Markdown's
+        bold); ``quote`` renders each group and number, which are data (Markdown: a code span)."""
         if not self.groups and not self.numbers:  # only --retry-failed makes one: its file has nothing left
             return (
-                "Partial run with nothing in scope: no number is planned (a retry whose results file has no row "
-                "left that did not end as applied). Run a full plan to compare everything."
+                "nothing in scope, so no number is planned (a retry whose results file has no row left that did "
+                "not end as applied). Run a full plan to compare everything."
             )
         return (
-            f"Partial run: only {self.describe()} are planned. Every other number is neither diffed nor pruned, "
+            f"only {self.describe(quote)} are planned. Every other number is neither diffed nor pruned, "
             "so live may still differ from the desired files elsewhere. Use this for emergencies and retries; "
             "run a full plan afterwards."
         )
@@ -283,13 +288,25 @@ def _retire(result: Diff, have: NumberRecord, policy: GroupPolicy, today: dt.dat
     marked_on = mark.marked_on(have.get(mark.field))
     if marked_on is not None and marked_on > today:
         marked_on = None  # no run marked it: a date to come would keep the number forever; mark it afresh
+    miniapp = have.get(Field.MINIAPP_ID)
+    if marked_on is not None and today >= marked_on + grace and miniapp:
+        # due, but someone attached it again by hand: it is in use. A released number may be bought by
+        # someone else, so never detach and delete it in one apply; a person decides (apply refuses conflicts).
+        result.conflicts.append(
+            f"{have.number} in group {have.group_id!r} was marked for retirement on {marked_on} and its grace "
+            f"period ended on {marked_on + grace}, but it is attached to miniapp {miniapp!r} again, so someone "
+            f"is using it; numsync will not detach and delete it. To keep it, put it back in a desired file; "
+            f"to let it go, detach it by hand (the next apply deletes it) or clear its {mark.field.yaml_key} "
+            f"mark (the next apply retires it afresh, with a new grace period)"
+        )
+        return
     if marked_on is not None and today >= marked_on + grace:
         result.retiring.append(Retiring(have.number, have.group_id, marked_on, marked_on + grace))
         result.changes.append(Change(have.number, ChangeKind.DELETE, None, have, field_changes(None, have)))
         return
     if marked_on is not None:
         result.retiring.append(Retiring(have.number, have.group_id, marked_on, marked_on + grace))
-        if not have.get(Field.MINIAPP_ID):
+        if not miniapp:
             return  # detached and marked: nothing to do until the grace period ends
     keep = {f: v for f, v in have.fields.items() if f is not Field.MINIAPP_ID}
     target = NumberRecord(have.number, have.group_id, keep | {mark.field: mark.value(marked_on or today)})

@@ -89,7 +89,7 @@ Operation upload (``PUT``)
   changed"); empty means "the number's group". The vendor documents GROUP_ID for
   Create only and leaves open whether other rows may carry the group they expect;
   the emulator takes it as that guard, and numsync writes it on every Detach and
-  Delete: a Delete OCP carries out late (after its answer was lost) then fails on a
+  Delete (of a removal, a retirement or an update): a Delete OCP carries out late (after its answer was lost) then fails on a
   number that recovery has meanwhile re-created in its new group, instead of releasing it.
 - Update: MINIAPP_ID must exist and belong to the number's group (setting it
   attaches; ``<NULL>`` detaches); PHONE_NUMBER_SET_ID must be a set of the number's

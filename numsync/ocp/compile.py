@@ -13,7 +13,8 @@ delete     Detach (if attached) → Delete                       (prune only)
 The *state row* sets every other differing field in one row: an Attach when a miniapp
 is added and nothing but LOCALE changes with it, an Update otherwise (an Update with
 MINIAPP_ID attaches, per the vendor doc). Cleared fields are written as ``<NULL>``;
-unchanged ones stay empty ("leave as is").
+unchanged ones stay empty ("leave as is"). Every Detach and Delete carries the GROUP_ID
+the number is expected in (live), a guard OCP checks (docs/reliability.md, "The GROUP_ID guard").
 
 Phase *k* holds the *k*-th operation of every chain, so a number never has two rows in
 one file and dependent operations run in separate, ordered requests. Inside a phase,
@@ -80,10 +81,13 @@ def chain(change: Change) -> list[OperationRow]:
     """The operations for one change, in the order they must run. Raises PlanningError."""
     number = change.number
     if change.kind in (ChangeKind.UPDATE, ChangeKind.RETIRE):  # a retirement: Detach, then the mark's Update
-        listed_as = change.live.listed_as if change.live else None  # address the number as OCP lists it
+        assert change.live is not None
+        listed_as = change.live.listed_as  # address the number as OCP lists it
         ops = []
         if any(c.field is Field.MINIAPP_ID and c.desired is None for c in change.fields):
-            ops.append(OperationRow(Operation.DETACH, number, listed_as=listed_as))
+            # the group it is expected in, as on every removal row: if someone moved it to another group
+            # since the export (one this environment may not manage), OCP refuses the row instead
+            ops.append(OperationRow(Operation.DETACH, number, {GROUP_ID: change.live.group_id}, listed_as))
         row = state_row(number, change.fields, change.desired.get(Field.LOCALE) if change.desired else None, listed_as)
         return ops + ([row] if row else [])
     if change.kind is ChangeKind.DELETE:

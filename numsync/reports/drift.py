@@ -11,7 +11,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from numsync.core.drift import DriftCause, DriftItem, DriftKind, DriftReport, EnvironmentDrift, age_days, counts
-from numsync.reports.escaping import code, visible
+from numsync.reports.escaping import code, visible, xml_document
 from numsync.reports.registry import Format, Registry
 from numsync.reports.text import show
 
@@ -146,44 +146,40 @@ def render_json(report: DriftReport) -> str:
 
 
 def render_junit(report: DriftReport) -> str:
-    """JUnit XML: one test suite per environment, one failing test case per drifted number."""
+    """JUnit XML: one test suite per environment, one failing test case per drifted number.
+
+    Values go in raw: :func:`~numsync.reports.escaping.xml_document` escapes every one of them once.
+    """
     suites = ET.Element("testsuites", name="numsync drift")
     for env in report.environments:
         active = env.active
         suite = ET.SubElement(
             suites,
             "testsuite",
-            name=visible(f"drift.{env.environment}"),
+            name=f"drift.{env.environment}",
             tests=str(len(env.items) + env.in_sync),
             failures=str(len(active)),
             timestamp=report.generated_at,
         )
         for item in env.items:
-            # visible(): XML 1.0 cannot hold most control characters at all, escaped or not
             case = ET.SubElement(
-                suite,
-                "testcase",
-                classname=visible(f"drift.{env.environment}.{item.group_id}"),
-                name=visible(item.number),
+                suite, "testcase", classname=f"drift.{env.environment}.{item.group_id}", name=item.number
             )
             if item.suppressed_by:
-                ET.SubElement(case, "skipped", message=visible(f"suppressed: {item.suppressed_by}"))
+                ET.SubElement(case, "skipped", message=f"suppressed: {item.suppressed_by}")
             else:
                 failure = ET.SubElement(
-                    case, "failure", message=visible(f"{item.kind.value}: {describe(item)}"), type=item.kind.value
+                    case, "failure", message=f"{item.kind.value}: {describe(item)}", type=item.kind.value
                 )
-                failure.text = f"{visible(describe(item))}\nfirst seen {item.first_seen}"
+                failure.text = f"{describe(item)}\nfirst seen {item.first_seen}"
         if env.in_sync:
             ET.SubElement(
-                suite,
-                "testcase",
-                classname=visible(f"drift.{env.environment}"),
-                name=f"{env.in_sync} number(s) in sync",
+                suite, "testcase", classname=f"drift.{env.environment}", name=f"{env.in_sync} number(s) in sync"
             )
         notices = suppression_notices(env)
         if notices:
             ET.SubElement(suite, "system-out").text = "\n".join(notices)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    return xml_document(suites)
 
 
 _COLORS = {

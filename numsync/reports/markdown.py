@@ -117,7 +117,8 @@ def render_plan(
         out[-1] += f" Desired files at commit {code(plan.git_commit[:12])}."
     out.append("")
     if plan.scope is not None:
-        out += [f":warning: **Partial run** (as Terraform's `-target`): {code(plan.scope.warning())}", ""]
+        # the lead once, in bold; the groups and numbers (data) in code spans, numsync's own words as text
+        out += [f":warning: **Partial run** (as Terraform's `-target`): {plan.scope.warning_detail(code)}", ""]
     for notice in notices:
         out += [f":information_source: {code(notice)}", ""]
     if plan.overrides:

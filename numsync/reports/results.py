@@ -3,8 +3,8 @@
 The rows come built from :mod:`numsync.workflow.results`; each format escapes them once, its
 own way: the ``csv`` module quotes, and a cell a spreadsheet would run as a formula gets a
 leading ``'`` (the rule of review.csv; an E.164 NUMBER keeps its ``+``); ``json.dumps`` keeps
-data data; the XML text is written with ElementTree after invisible characters are made
-visible (XML 1.0 cannot carry most controls at all).
+data data; the XML is written by :func:`~numsync.reports.escaping.xml_document`, which makes
+every value visible once (XML 1.0 cannot carry most controls at all).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from numsync.ocp.csvcodec import spreadsheet_safe_cell
-from numsync.reports.escaping import visible
+from numsync.reports.escaping import xml_document
 from numsync.workflow.results import COLUMNS, Outcome, ResultFormat, Results
 
 _DATA = ("message", "desired_at")
@@ -28,7 +28,9 @@ def render_csv(results: Results) -> str:
     writer.writerow(COLUMNS)
     for row in results.rows:
         cells = row.to_json(results.environment)
-        # OCP's message and the file path are data a spreadsheet must not run; the rest numsync wrote itself
+        # OCP's message, the file path and the environment's name are data a spreadsheet must not run;
+        # the rest numsync wrote itself
+        cells["environment"] = environment_cell(results.environment)
         writer.writerow(
             [
                 spreadsheet_safe_cell(column, str(cells[column])) if column in _DATA else str(cells[column])
@@ -36,6 +38,14 @@ def render_csv(results: Results) -> str:
             ]
         )
     return out.getvalue()
+
+
+def environment_cell(environment: str) -> str:
+    """The environment's name as a CSV cell: a leading ``'`` where a spreadsheet would run it, and before
+    a name that starts with ``'`` itself, so that the reader (``--retry-failed``, which checks the name)
+    takes exactly one ``'`` off and gets the name back."""
+    cell = spreadsheet_safe_cell("environment", environment)
+    return "'" + cell if environment.startswith("'") else cell
 
 
 def render_json(results: Results) -> str:
@@ -56,18 +66,18 @@ def render_junit(results: Results) -> str:
     suite = ET.SubElement(
         suites,
         "testsuite",
-        name=f"apply.{visible(results.environment)}",
+        name=f"apply.{results.environment}",
         tests=str(len(failed) + (1 if applied else 0)),
         failures=str(len(failed)),
     )
     for number, rows in failed.items():
-        case = ET.SubElement(suite, "testcase", classname=f"apply.{visible(results.environment)}", name=number)
+        case = ET.SubElement(suite, "testcase", classname=f"apply.{results.environment}", name=number)
         worst = next(r for r in rows if r.outcome is not Outcome.APPLIED)
         failure = ET.SubElement(
             case,
             "failure",
             type=worst.outcome.value,
-            message=visible(f"{worst.operation.value} {worst.outcome.value}: {worst.message}"),
+            message=f"{worst.operation.value} {worst.outcome.value}: {worst.message}",
         )
         lines = [
             f"{r.operation.value} (phase {r.phase}, file {r.batch}): {r.outcome.value}{': ' + r.message if r.message else ''}"
@@ -75,12 +85,12 @@ def render_junit(results: Results) -> str:
         ]
         if rows[0].desired_at:
             lines.append(f"desired at {rows[0].desired_at}")
-        failure.text = "\n".join(visible(line) for line in lines)
+        failure.text = "\n".join(lines)
     if applied:
         ET.SubElement(
             suite,
             "testcase",
-            classname=f"apply.{visible(results.environment)}",
+            classname=f"apply.{results.environment}",
             name=f"{len(applied)} number(s) applied",
         )
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    return xml_document(suites)

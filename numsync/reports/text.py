@@ -74,7 +74,7 @@ def render_plan(plan: Plan) -> str:
         out.append("")
     if plan.conflicts:
         out.append("Conflicts (numsync will not resolve these):")
-        out += [f"  ! {c}" for c in plan.conflicts]
+        out += [f"  ! {visible(c)}" for c in plan.conflicts]  # they name live values: data
         out.append("")
     retired = {r.number: r for r in plan.retiring}
     if plan.changes:
@@ -196,5 +196,5 @@ def render_verify(remaining: Diff) -> str:
     for c in remaining.changes[:50]:
         fields = ", ".join(f"{fc.field.yaml_key} {show(fc.live)} (want {show(fc.desired)})" for fc in c.fields)
         lines.append(f"  {c.number} ({c.kind.value}) {fields}".rstrip())
-    lines += [f"  ! {c}" for c in remaining.conflicts]
+    lines += [f"  ! {visible(c)}" for c in remaining.conflicts]
     return "\n".join(lines)

@@ -304,6 +304,8 @@ def _read_csv(path: Path, text: str) -> Results:
         if len(cells) != len(COLUMNS):
             raise ResultsFileError(f"{path}: row {line} has {len(cells)} cells, not {len(COLUMNS)}")
         row = dict(zip(COLUMNS, cells))
+        if row["environment"].startswith("'"):  # reports.results.environment_cell quoted it for spreadsheets
+            row["environment"] = row["environment"][1:]
         if not row["environment"]:  # else retry_scope could not check it is this environment's file
             raise ResultsFileError(
                 f"{path}: row {line}, column 1 (environment): empty; it names the environment applied to"
