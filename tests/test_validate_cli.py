@@ -595,6 +595,29 @@ def test_a_variable_without_a_value_is_a_warning_offline_and_an_error_where_ocp_
         assert "Traceback" not in outcome.output
 
 
+def test_a_variable_without_a_value_is_named_before_any_credential_is_read(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README promises the ${VAR} refusal comes "before reading any credential": with none set, a newcomer
+    must be told about the variable at its numsync.yaml:line:col, not sent off to set OCP_USERNAME first."""
+    monkeypatch.delenv("NS_UNSET_BASE", raising=False)
+    for name in ("OCP_TOKEN", "OCP_USERNAME", "OCP_PASSWORD", "OCP_OTP", "OCP_TOTP_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    write(tree, "desired/ocp-qa.yaml", GOOD_QA)
+    config = (tree / "numsync.yaml").read_text("utf-8")
+    (tree / "numsync.yaml").write_text(
+        config.replace(
+            "    desired: desired\n", '    base_url: "${NS_UNSET_BASE}/integrations"\n    desired: desired\n'
+        ),
+        encoding="utf-8",
+    )
+    for command in (["plan"], ["apply", "--auto-approve"], ["drift"], ["export"], ["import"]):
+        outcome = CliRunner().invoke(main, command, catch_exceptions=False)
+        assert outcome.exit_code == 1, (command, outcome.output)
+        assert "numsync.yaml:4:15: environment variable NS_UNSET_BASE is not set" in outcome.stderr, command
+        assert "no OCP credentials" not in outcome.stderr, command
+
+
 # --------------------------------------------------------------------------- no quiet no-ops (issue 18, item 9)
 
 

@@ -63,6 +63,7 @@ def run_drift(request: DriftRequest, observer: Observer | None = None) -> DriftO
     report = drift_mod.DriftReport(now, [])
     for env_name in names:
         env = config.environment(env_name)
+        env.require_endpoints()  # a ${VAR} without a value: named before credentials are read
         desired = load_environment_desired(env)
         credentials = Credentials.from_env(request.environ, env.credentials)
         check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)

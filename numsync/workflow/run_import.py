@@ -53,6 +53,7 @@ def run_import(request: ImportRequest, observer: ImportObserver | None = None) -
         raise ImportRefusal(
             f"group(s) {', '.join(unknown)} are not managed by environment {env.name!r}; add them under groups in numsync.yaml first"
         )
+    env.require_endpoints()  # a ${VAR} without a value: named before credentials are read
     credentials = Credentials.from_env(request.environ, env.credentials)
     check_token_lifetime(credentials, policy.needed_seconds(), observer.warned)
     with connect(env, credentials, on_retry=retry_callback(observer), on_otp_wait=observer.waiting_for_code) as client:

@@ -68,6 +68,7 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     """Plan ``request.env``; raises RehearsalFailed or SafetyRefusal after the reports when it must refuse."""
     observer = observer or PlanObserver()
     env = request.env
+    env.require_endpoints()  # a ${VAR} without a value: named before credentials are read
     recorded = policy.record_overrides(request.overrides, request.reason, request.environ, saving=bool(request.save_to))
     desired = load_desired_observed(env, observer)
     credentials = Credentials.from_env(request.environ, env.credentials)
