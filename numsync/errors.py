@@ -249,7 +249,7 @@ class AuthError(RemoteError):
     """OCP refused to issue a token, or no credentials were given. Never contains a secret."""
 
     def explain_unwritten(self) -> str:
-        return f"{self} {NOTHING_WRITTEN}"
+        return f"{str(self).rstrip('.')}. {NOTHING_WRITTEN}"
 
 
 class ExportFormatError(RemoteError, ValueError):

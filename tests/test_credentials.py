@@ -112,6 +112,7 @@ def test_a_bad_secret_in_a_configured_variable_is_a_clear_error_naming_it(
     result = run(config, "--env", "stage", "plan", env={**ENV, "OCP_STAGE_TOTP_SECRET": secret})
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "OCP_STAGE_TOTP_SECRET" in result.output and says in result.output and secret not in result.output
+    assert "(the text under the QR code). Nothing was written." in result.output  # one sentence each, not run on
 
 
 def test_credentials_name_the_variables_they_are_read_from() -> None:
