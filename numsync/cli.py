@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -1320,8 +1321,12 @@ def init(
         echo(f"{len(outcome.groups)} group(s) in the live export of {outcome.discovered_from}:")
         for group_id, count in outcome.groups.items():
             echo(f"  {group_id}: {count} number(s)")
+    # the next command must read the file just written: a bare "numsync import" reads ./numsync.yaml
+    given = Path(ctx.obj["config_path"])
+    config_flag = "" if given == Path(DEFAULT_CONFIG) else f"--config {shlex.quote(str(given))} "
     echo(
-        f"wrote {outcome.path} (environment {outcome.environment!r}, {len(outcome.groups)} group(s)); next: numsync import"
+        f"wrote {outcome.path} (environment {outcome.environment!r}, {len(outcome.groups)} group(s)); "
+        f"next: numsync {config_flag}import"
     )
 
 

@@ -285,6 +285,14 @@ def test_init_with_groups_needs_no_network_and_never_overwrites_without_force(tm
     assert list(load_config(config).environment(None).groups) == ["uk-care"]
 
 
+def test_init_with_another_config_file_says_how_to_import_from_it(tmp_path: Path) -> None:
+    """``next: numsync import`` would read ./numsync.yaml, not the file just written: name it."""
+    config = tmp_path / "tenant.yaml"
+    result = run(config, "init", "--region", "EU1", "--group", "uk-care", env={})
+    assert result.exit_code == 0, result.output
+    assert result.output.rstrip().endswith(f"next: numsync --config {config} import")
+
+
 def test_init_without_groups_asks_for_credentials_and_writes_nothing(tmp_path: Path) -> None:
     config = tmp_path / "numsync.yaml"
     result = run(config, "init", "--region", "EU1", "--base-url", "http://127.0.0.1:9/integrations", env={})
