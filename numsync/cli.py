@@ -601,7 +601,11 @@ class _PlanEcho(_Echo, PlanObserver):
 
     def saved(self, path: Path, *, refused: bool = False) -> None:
         if refused:  # never how to apply a plan that apply would refuse
-            self.note(f"Saved the plan to {path}; apply will refuse it until the safety checks above pass")
+            # the checks are printed after this note, and a saved plan only lifts the overrides it records
+            self.note(
+                f"Saved the plan to {path}; apply will refuse it: it fails the safety check(s) below. To lift one "
+                f'after review, make the plan again with its flag: numsync plan FLAG --reason "<why>" --out {path}'
+            )
         else:
             self.note(f"Saved the plan to {path}; apply it with: numsync apply {path}")
 

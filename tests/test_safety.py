@@ -377,6 +377,11 @@ def test_threshold_exceeded_is_refused_then_applied_with_the_flag(
     assert "0 to create, 0 to update, 0 to attach, 0 to detach, 3 to delete" in planned.output
     assert f"Refused: {message} To apply anyway, pass --override-thresholds." in planned.output
     assert planned.output.index("Plan: ") < planned.output.index("Refused: ")  # the plan is shown first
+    saved = run(config, "plan", "--out", str(tmp_path / "refused.json"))
+    # the note comes before the checks it names, and a saved plan is lifted only by planning again
+    note = saved.output[saved.output.index("Saved the plan") :]
+    assert "safety check(s) below" in note and note.index("safety check(s) below") < note.index("Refused: ")
+    assert 'numsync plan FLAG --reason "<why>" --out' in note and "numsync apply" not in note
     refused = run(config, "apply", "--auto-approve", "--allow-replace", "--allow-small-export")
     assert refused.exit_code == 1 and "--override-thresholds" in refused.output
     assert "nothing was written" in refused.output
