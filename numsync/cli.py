@@ -14,7 +14,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -851,7 +852,7 @@ def apply(
             outcome = apply_and_report(
                 request,
                 observer,
-                lambda question: click.confirm(question, abort=True, err=observer.json_result),
+                lambda question: stop.asking(lambda: click.confirm(question, abort=True, err=observer.json_result)),
                 report=report_path,
             )
         except NumsyncError as exc:
@@ -878,6 +879,23 @@ class _StopOnSignal:
             raise KeyboardInterrupt
         self.reason = f"{signal.Signals(signum).name} received"
         echo(f"{self.reason}: stopping after the file(s) in flight (again to stop at once)", err=True)
+
+    def asking(self, ask: Callable[[], bool]) -> bool:
+        """Ask the confirmation question with the handlers from before: Ctrl-C at the prompt aborts at once,
+        as a "no" would, instead of waiting for an answer to stop "after the files in flight" (there are none)."""
+        with self._suspended():
+            return ask()
+
+    @contextmanager
+    def _suspended(self) -> Iterator[None]:
+        ours = {s: signal.getsignal(s) for s in self._previous}
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        try:
+            yield
+        finally:
+            for signum, handler in ours.items():
+                signal.signal(signum, handler)
 
     def __enter__(self) -> _StopOnSignal:
         if threading.current_thread() is threading.main_thread():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -191,3 +192,34 @@ def test_sigint_ends_the_run_after_the_file_in_flight_and_the_journal_ends(tmp_p
     answered = [e for e in events if e["event"] == "request"]
     assert len(sending) == len(answered) >= 1  # the file in flight finished and was journaled
     assert events[-1]["event"] == "apply-end" and "SIGINT" in str(events[-1]["interrupted"])
+
+
+def test_ctrl_c_at_the_confirmation_prompt_aborts_at_once(tmp_path: Path) -> None:
+    """At "Apply these changes?" on a terminal, SIGINT is the user's no: apply ends at once, nothing sent,
+    rather than saying it stops "after the files in flight" (there are none) and waiting for an answer."""
+    with emulator_process() as emulator:
+        config = edited_uk_care(tmp_path, emulator, 1, "apply_concurrency: 1")
+        primary, secondary = pty.openpty()  # a terminal on stdin, so apply asks
+        child = subprocess.Popen(
+            [sys.executable, "-m", "numsync", "--config", str(config), "apply"],
+            env=os.environ | CREDENTIALS,
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        os.close(secondary)
+        try:
+            output = b""
+            deadline = time.monotonic() + 60
+            while b"[y/N]" not in output:
+                assert time.monotonic() < deadline and child.poll() is None, output
+                output += os.read(child.stdout.fileno(), 4096)  # type: ignore[union-attr]
+            child.send_signal(signal.SIGINT)
+            rest, _ = child.communicate(timeout=20)  # without the fix it waits for an answer: TimeoutExpired
+        finally:
+            child.kill()
+            os.close(primary)
+        text = (output + rest).decode()
+        assert child.returncode == 1, text
+        assert "Aborted" in text and "stopping after the file(s) in flight" not in text
+        assert puts(emulator) == 0

@@ -72,10 +72,15 @@ def test_a_byte_that_is_not_utf8_is_named_by_its_offset_in_the_whole_body(size: 
     good = (HEADER + "+442079460001,uk-care,GB,,,en-GB,,,é\r\n").encode()
     data = good + b"+442079460002,uk-care,GB,,,en-GB,,,\xff\r\n"
     at = len(good) + data[len(good) :].index(b"\xff")
-    assert f"not UTF-8 text (byte {at})" in error_of(data, size)
-    assert f"not UTF-8 text (byte {at})" in error_of(data)
+    assert f"export row 2, column NOTE is not UTF-8 text (byte {at})" in error_of(data, size)
+    assert f"export row 2, column NOTE is not UTF-8 text (byte {at})" in error_of(data)
     # a character cut off at the very end
-    assert f"byte {len(good)}" in error_of(good + "é".encode()[:1], size)
+    assert f"export row 2, column NUMBER is not UTF-8 text (byte {len(good)})" in error_of(
+        good + "é".encode()[:1], size
+    )
+    # in the header: named as such
+    bad_header = HEADER.replace("NOTE", "NO\udcffTE").encode("utf-8", "surrogateescape")
+    assert "the export header is not UTF-8 text (byte" in error_of(bad_header + good[len(HEADER) :], size)
 
 
 def test_a_chunk_source_that_breaks_passes_its_error_through(export_sample: bytes) -> None:

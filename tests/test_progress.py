@@ -21,7 +21,9 @@ def test_the_style_follows_the_terminal_ci_and_no_color() -> None:
     assert progress_style({}, True) is ProgressStyle.LIVE
     assert progress_style({}, False) is ProgressStyle.PLAIN
     assert progress_style({"CI": "true"}, True) is ProgressStyle.PLAIN
-    assert progress_style({"NO_COLOR": ""}, True) is ProgressStyle.PLAIN  # set, even empty (no-color.org)
+    assert progress_style({"NO_COLOR": "1"}, True) is ProgressStyle.PLAIN
+    # no-color.org: NO_COLOR counts "when present and not an empty string"; an empty one is as if unset
+    assert progress_style({"NO_COLOR": ""}, True) is ProgressStyle.LIVE
     assert progress_style({"NUMSYNC_PROGRESS": "never"}, True) is ProgressStyle.OFF
 
 

@@ -16,11 +16,12 @@ MINIAPP_ID attaches, per the vendor doc). Cleared fields are written as ``<NULL>
 unchanged ones stay empty ("leave as is"). Every Detach and Delete carries the GROUP_ID
 the number is expected in (live), a guard OCP checks (docs/reliability.md, "The GROUP_ID guard").
 
-Phase *k* holds the *k*-th operation of every chain, so a number never has two rows in
-one file and dependent operations run in separate, ordered requests. Inside a phase,
-operations of different numbers are independent: one file carries up to each
-operation's limit of each type, so a phase needs max over types of ⌈count/limit⌉ files
-— the lower bound.
+:func:`schedule` packs the chains into files: a chain's operations go in strictly later
+files (so a number never has two rows in one file and dependent operations run in
+separate, ordered requests), a file carries up to each operation's limit of each type, and
+a later operation may ride in the same file as another number's earlier one.
+:func:`phases_of` then groups consecutive files into phases while no number repeats;
+docs/semantics.md ("Phases and files") explains the schedule and its lower bound.
 """
 
 from __future__ import annotations

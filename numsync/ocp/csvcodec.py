@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from sys import intern
@@ -76,7 +77,7 @@ def parse_export_stream(chunks: Iterable[bytes]) -> ExportRead:
     The CSV reader pulls bytes as it needs them, so the body is never held whole — neither as
     bytes nor as text — only the records made from it. The checks and messages are those of
     :func:`read_export`; a body that is not UTF-8 is reported at its first bad byte, counted
-    from 0 over the whole body, when the reader gets there (rows before it are checked first).
+    from 0 over the whole body, with the row and column it is in (rows before it are checked first).
     An exception the chunks raise (a connection broken mid-body) passes through unchanged.
     """
     stream = _ExportBytes(iter(chunks))
@@ -84,13 +85,19 @@ def parse_export_stream(chunks: Iterable[bytes]) -> ExportRead:
     if head.decode("utf-8-sig", errors="replace").lstrip()[:1] == "<":
         raise ExportFormatError(f"the export is an HTML or XML page, not CSV; it starts with {preview(head)}")
     # newline="" recognizes line ends as the csv module wants; the BOM is dropped by utf-8-sig
-    reader = csv.reader(io.TextIOWrapper(io.BufferedReader(stream), encoding="utf-8-sig", newline=""), strict=True)
+    # surrogateescape: a bad byte reaches the reader as a lone surrogate, so _rows can name its row and column;
+    # the stream itself has found it (stream.bad_byte) by then, and the body is refused either way
+    text = io.TextIOWrapper(io.BufferedReader(stream), encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(text, strict=True)
     try:
         header = next(reader)
     except StopIteration:
+        _refuse_bad_byte(stream)
         raise ExportFormatError("the export is empty: not even a header row") from None
     except csv.Error as exc:
         raise ExportFormatError(f"the export header is not CSV ({exc}); it starts with {preview(head)}") from None
+    if stream.bad_byte is not None and any(_ESCAPED.search(cell) for cell in header):
+        _refuse_bad_byte(stream, "the export header")
     columns = [name.strip().upper() for name in header]
     _check_names_unique(header, columns)
     missing = [c for c in REQUIRED_EXPORT_COLUMNS if c not in columns]
@@ -99,7 +106,8 @@ def parse_export_stream(chunks: Iterable[bytes]) -> ExportRead:
             f"the export lacks column(s) {', '.join(missing)}; its header is {', '.join(columns) or '(empty)'}"
         )
     index = {name: columns.index(name) for name in REQUIRED_EXPORT_COLUMNS}
-    records = _rows(reader, columns, index)
+    records = _rows(reader, columns, index, stream)
+    _refuse_bad_byte(stream)  # a bad byte in no cell (a blank row, a cut-off last character)
     unnamed = [str(position) for position, name in enumerate(columns, 1) if not name]
     warnings: tuple[str, ...] = ()
     if unnamed:
@@ -115,11 +123,24 @@ def parse_export_stream(chunks: Iterable[bytes]) -> ExportRead:
 HEAD_BYTES = 120
 
 
+#: A byte that is not UTF-8, as the surrogateescape error handler passes it on.
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+def _refuse_bad_byte(stream: _ExportBytes, where: str = "the export") -> None:
+    """Raises ExportFormatError when the body held a byte that is not UTF-8; ``where``: its row and column, if known."""
+    if stream.bad_byte is not None:
+        raise ExportFormatError(
+            f"{where} is not UTF-8 text (byte {stream.bad_byte}); the body starts with {preview(stream.head)}. "
+            "OCP exports UTF-8: export again, and if the byte stays, fix that value in OCP"
+        )
+
+
 class _ExportBytes(io.RawIOBase):
     """The export body as a readable stream over its chunks, checked to be UTF-8 as it passes.
 
-    ``head``: the first :data:`HEAD_BYTES` bytes and one more (or all, if fewer), read on creation. A byte
-    that is not UTF-8 raises ExportFormatError naming its offset in the whole body.
+    ``head``: the first :data:`HEAD_BYTES` bytes and one more (or all, if fewer), read on creation.
+    ``bad_byte``: the offset in the whole body of the first byte that is not UTF-8, once read past.
     """
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
@@ -130,6 +151,7 @@ class _ExportBytes(io.RawIOBase):
         self._offset = 0  # bytes of the body checked so far
         self._utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         self._ended = False
+        self.bad_byte: int | None = None
         self.head = b""
         while len(self.head) <= HEAD_BYTES:  # one byte more: a preview then says the body goes on ("…")
             chunk = self._next()
@@ -151,13 +173,12 @@ class _ExportBytes(io.RawIOBase):
         return None
 
     def _check(self, chunk: bytes, *, final: bool = False) -> None:
-        carried = len(self._utf8.getstate()[0])  # an unfinished character from the chunk before
-        try:
-            self._utf8.decode(chunk, final)
-        except UnicodeDecodeError as exc:
-            where = self._offset - carried + exc.start
-            shown = preview(self.head or chunk)
-            raise ExportFormatError(f"the export is not UTF-8 text (byte {where}); it starts with {shown}") from None
+        if self.bad_byte is None:  # the first bad byte is the one reported; past it nothing is checked
+            carried = len(self._utf8.getstate()[0])  # an unfinished character from the chunk before
+            try:
+                self._utf8.decode(chunk, final)
+            except UnicodeDecodeError as exc:
+                self.bad_byte = self._offset - carried + exc.start
         self._offset += len(chunk)
 
     def readable(self) -> bool:
@@ -202,7 +223,9 @@ def _check_unnamed_cells(cells: Sequence[str], unnamed: Sequence[int], row_no: i
             )
 
 
-def _rows(reader: Iterable[list[str]], columns: list[str], index: dict[str, int]) -> list[NumberRecord]:
+def _rows(
+    reader: Iterable[list[str]], columns: list[str], index: dict[str, int], stream: _ExportBytes
+) -> list[NumberRecord]:
     records: list[NumberRecord] = []
     seen: dict[str, int] = {}
     row_no = 0
@@ -213,6 +236,11 @@ def _rows(reader: Iterable[list[str]], columns: list[str], index: dict[str, int]
             if not "".join(cells).strip():  # every cell blank (one C call rather than one per cell)
                 continue
             row_no += 1
+            if stream.bad_byte is not None:  # read ahead of the reader: find the row and cell that hold it
+                for position, cell in enumerate(cells):
+                    if _ESCAPED.search(cell):
+                        name = columns[position] if position < len(columns) and columns[position] else position + 1
+                        _refuse_bad_byte(stream, f"export row {row_no}, column {name}")
             if len(cells) != len(columns):
                 raise ExportFormatError(
                     f"export row {row_no} has {len(cells)} cells but the header has {len(columns)}; "

@@ -55,7 +55,8 @@ def progress_style(environ: Mapping[str, str], stderr_is_terminal: bool) -> Prog
     """Redrawn progress only on a terminal outside CI without NO_COLOR (https://no-color.org); else plain lines."""
     if environ.get("NUMSYNC_PROGRESS", "").lower() == "never":
         return ProgressStyle.OFF
-    if stderr_is_terminal and not environ.get("CI") and "NO_COLOR" not in environ:
+    # no-color.org: NO_COLOR counts when present and not empty, so an exported-but-empty one is as if unset
+    if stderr_is_terminal and not environ.get("CI") and not environ.get("NO_COLOR"):
         return ProgressStyle.LIVE
     return ProgressStyle.PLAIN
 
