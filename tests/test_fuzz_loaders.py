@@ -342,6 +342,15 @@ def test_an_unknown_yaml_tag_is_a_located_problem_not_a_crash() -> None:
     assert "'tag:yaml.org,2002:python/object:os.system' is not allowed" in problem.message
 
 
+def test_a_yaml_tag_on_a_mapping_or_list_is_a_located_problem_as_on_a_value() -> None:
+    """``!!set``, ``!!omap`` or ``!!python/object`` on a collection used to be dropped silently: the file loaded."""
+    text = 'group_id: g\nnumbers: !!set {"+12015550123"}\nx: !!python/object:os.system [1]\ny: !!map {}\n'
+    _state, problems = load_text(text, "d.yaml")
+    tags = [(p.location.line, p.location.column, p.message) for p in problems if p.check == "yaml-tag"]
+    assert [(line, column) for line, column, _ in tags] == [(2, 10), (3, 4)], problems
+    assert "'tag:yaml.org,2002:set' is not allowed" in tags[0][2]
+
+
 @settings(FUZZ, max_examples=60)
 @given(
     st.one_of(

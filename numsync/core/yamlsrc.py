@@ -41,6 +41,7 @@ _VALUE_TAG = "tag:yaml.org,2002:value"  # a plain "=" key: SafeConstructor reads
 #: days); libyaml itself stops at 1,000, but building is recursive and Python's stack ends first.
 MAX_DEPTH = 32
 _SHARING_HINT = "write the values out (in a desired file, values that numbers share go under its defaults:)"
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")  # what an untagged (or !!map, !!seq) one gets
 _TYPE_NAMES = {
     "tag:yaml.org,2002:int": "an integer",
     "tag:yaml.org,2002:float": "a number",
@@ -152,6 +153,8 @@ class _Builder:
                 "(a desired file: numbers, then each number's fields): flatten it"
             )
             raise YamlSyntaxError(Problem(_location(self.path, node.start_mark), message, "yaml-depth"))
+        if node.tag not in _COLLECTION_TAGS:  # !!set, !!omap, !!python/object on a mapping or list
+            self.refuse_tag(node)
         if isinstance(node, yaml.SequenceNode):
             items = YamlList(self.build(child, depth + 1) for child in node.value)
             items.location = _location(self.path, node.start_mark)
