@@ -101,6 +101,16 @@ def test_a_truncated_note_ends_its_table_and_closes_its_blocks() -> None:
     assert fenced.count("```") % 2 == 0
 
 
+def test_a_truncated_note_closes_its_details_whatever_the_data_says() -> None:
+    """A live value "</details>" (in a code span, so only text) used to count as closing the block: the cut left it open."""
+    rows = "\n".join(f"| `+1201555{i:04d}` | `</details>` |" for i in range(400))
+    body = f"<details><summary>ops</summary>\n\n| number | note |\n|---|---|\n{rows}\n\n</details>\n"
+    cut = truncate(body, 2000, "POINTER\n")
+    assert cut[: cut.index("POINTER")].endswith("\n\n</details>\n\n")
+    opened = truncate("| `<details>` |\n" * 400, 2000, "POINTER\n")
+    assert "</details>" not in opened  # nor does "<details>" in data open one
+
+
 #: Every character XML 1.0 cannot hold, or a reader would be misled by: C0 and C1 controls, DEL,
 #: the noncharacters U+FFFE/U+FFFF, a lone surrogate (from a JSON escape), bidi, separators.
 XML_HOSTILE = "".join(chr(c) for c in range(0x20)) + "\x7f\x85\x9b\ufffe\uffff\ud800\udfff\u202e\u2066\u2028 <&]]>\"'"
