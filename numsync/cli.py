@@ -39,6 +39,7 @@ from numsync.reports import plan_formats as plan_reports
 from numsync.reports import plan_json, text
 from numsync.reports import plandiff as plandiff_reports
 from numsync.reports import problems as problem_reports
+from numsync.reports.escaping import visible
 from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow import policy
 from numsync.workflow.apply import ApplyResult, BatchOutcome
@@ -1319,7 +1320,7 @@ def init(
     if outcome.discovered_from:
         echo(f"{len(outcome.groups)} group(s) in the live export of {outcome.discovered_from}:")
         for group_id, count in outcome.groups.items():
-            echo(f"  {group_id}: {count} number(s)")
+            echo(f"  {visible(group_id)}: {count} number(s)")  # a live value: no bidi override or forged line
     echo(
         f"wrote {outcome.path} (environment {outcome.environment!r}, {len(outcome.groups)} group(s)); next: numsync import"
     )
