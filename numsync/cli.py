@@ -41,6 +41,7 @@ from numsync.reports import plan_formats as plan_reports
 from numsync.reports import plan_json, text
 from numsync.reports import plandiff as plandiff_reports
 from numsync.reports import problems as problem_reports
+from numsync.reports.escaping import visible
 from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow import policy
 from numsync.workflow.apply import ApplyResult, BatchOutcome
@@ -1342,7 +1343,7 @@ def init(
     if outcome.discovered_from:
         echo(f"{len(outcome.groups)} group(s) in the live export of {outcome.discovered_from}:")
         for group_id, count in outcome.groups.items():
-            echo(f"  {group_id}: {count} number(s)")
+            echo(f"  {visible(group_id)}: {count} number(s)")  # a live value: no bidi override or forged line
     # the next command must read the file just written: a bare "numsync import" reads ./numsync.yaml
     given = Path(ctx.obj["config_path"])
     config_flag = "" if given == Path(DEFAULT_CONFIG) else f"--config {shlex.quote(str(given))} "

@@ -74,7 +74,9 @@ def truncate(markdown: str, max_chars: int, pointer: str) -> str:
     closing = []
     if sum(1 for line in head.splitlines() if line.lstrip().startswith("```")) % 2:
         closing.append("```")  # a fenced block left open
-    if head.count("<details>") > head.count("</details>"):
+    # only the renderer's own block lines count: a live value "</details>" sits inside a table row's code span
+    lines = head.splitlines()
+    if sum(line.startswith("<details>") for line in lines) > sum(line == "</details>" for line in lines):
         closing.append("</details>")
     # a blank line ends a table (and a paragraph) before the pointer: it must never read as a row
     return "\n\n".join([head, *closing, pointer])

@@ -269,6 +269,25 @@ def test_init_then_import_plans_no_changes(tmp_path: Path, emulator: EmulatorPro
     assert plan.exit_code == 0 and "No changes" in plan.output, plan.output
 
 
+def test_init_shows_a_live_group_id_with_invisible_characters_as_escapes(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    """init listed each live GROUP_ID raw on stdout: a U+202E reordered the line, a newline forged another one."""
+    hostile = "rtl\u202egroup\nforged: 99 number(s)"
+    httpx.post(
+        f"{emulator.url}/_emulator/numbers", json={"NUMBER": "+12015559901", "GROUP_ID": hostile}
+    ).raise_for_status()
+    config = tmp_path / "numsync.yaml"
+
+    result = run(
+        config, "init", "--region", "EU1", "--base-url", emulator.base_url, env={"OCP_TOKEN": emulator.token()}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "  rtl\\u202egroup\\nforged: 99 number(s): 1 number(s)\n" in result.output
+    assert "\u202e" not in result.output and "\nforged" not in result.output
+
+
 def test_init_with_groups_needs_no_network_and_never_overwrites_without_force(tmp_path: Path) -> None:
     config = tmp_path / "numsync.yaml"
     assert run(config, "init", "--region", "EU9", "--group", "ocp-qa", env={}).exit_code == 1

@@ -442,6 +442,26 @@ def test_a_refusal_that_echoes_the_password_or_code_does_not_leak_them() -> None
     assert password not in message and "246810" not in message
 
 
+def test_the_words_of_a_refusal_are_shown_on_one_line_with_visible_escapes() -> None:
+    """OCP's error_description (or message) was put into the error raw: its newline forged a line of the
+    CLI's output (a "Verified …" that never happened), and a U+202E reordered what followed."""
+    said = "Invalid\nVerified: live now matches desired.\u202eX"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return httpx.Response(401, json={"error": "invalid_grant", "error_description": said})
+        return httpx.Response(400, json={"error": "bad", "message": said})
+
+    for credentials in (DEMO, Credentials(token="t" * 20)):
+        auth = OCPAuth(TOKEN_URL, credentials, ledger=fresh_ledger())
+        with OCPReader(BASE, auth, transport=httpx.MockTransport(handler), retry=FAST) as client:
+            with pytest.raises((AuthError, ApiError)) as caught:
+                client.export()
+        message = str(caught.value)
+        assert "\n" not in message and "\u202e" not in message, message
+        assert "Invalid\\nVerified: live now matches desired.\\u202eX" in message, message
+
+
 def test_a_lost_login_answer_is_not_resent_with_the_same_code() -> None:
     """The first token request reaches OCP but its answer is lost: the retry carries another code (TOTP secret),
     and with OCP_OTP's single code there is none, which the error says."""

@@ -321,3 +321,44 @@ def test_drift_cli_end_to_end(tmp_path: Path) -> None:
         assert bad.exit_code == 1 and "pdf" in bad.output  # usage errors are errors, never "drift"
         no_creds = runner.invoke(main, args, env={"OCP_USERNAME": "", "OCP_PASSWORD": "", "OCP_TOKEN": ""})
         assert no_creds.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        ("nope", "line 1 column 1"),
+        ('{"environments": [{"items": [{"x": 1}]}]}', "'format_version' is a required property"),
+        ("[" * 100_000, "nested too deeply"),
+        (None, "environments.0.items.0.first_seen: 'last week' is not an ISO-8601 timestamp with a time zone"),
+        (
+            None,
+            "environments.0.items.0.first_seen: '2026-11-01T08:00:00' is not an ISO-8601 timestamp with a time zone",
+        ),
+    ],
+)
+def test_a_previous_report_that_is_not_one_is_refused_where_it_is_wrong(
+    tmp_path: Path, content: str | None, said: str
+) -> None:
+    """``drift --previous`` with a file that is no drift report used to end in a KeyError, JSONDecodeError or
+    (a first_seen that is not a timestamp) a ValueError traceback from the age column; now a located refusal,
+    before any request (the base_url below answers nothing)."""
+    if content is None:
+        first = drift_mod.DriftReport("2026-11-30T12:00:00+00:00", [env_drift([rec("+12015550100", note="x")], [])])
+        drift_mod.age(first.environments[0], {}, first.generated_at)
+        data = json.loads(reports.render_json(first))
+        data["environments"][0]["items"][0]["first_seen"] = said.split("'")[1]
+        content = json.dumps(data)
+    (tmp_path / "previous.json").write_text(content)
+    config = tmp_path / "numsync.yaml"
+    config.write_text(
+        "environments:\n  p:\n    base_url: http://127.0.0.1:9/integrations\n    desired: desired\n    groups: {ocp-qa: {}}\n"
+    )
+    (tmp_path / "desired").mkdir()
+    result = CliRunner().invoke(
+        main, ["--config", str(config), "drift", "--previous", str(tmp_path / "previous.json")], env=CREDENTIALS
+    )
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert f"{tmp_path / 'previous.json'} is not a numsync drift report" in result.output
+    assert said in result.output, result.output
+    assert "Traceback" not in result.output and "127.0.0.1:9" not in result.output

@@ -210,3 +210,32 @@ def test_the_drift_and_review_settings_of_numsync_yaml_are_read_and_checked(tmp_
     said = str(refused.value) + "\n".join(refused.value.details)
     assert "on_stale_review: 'maybe' is not one of ['refuse', 'repost']" in said
     assert "drift.warn_days: -1 is less than the minimum of 0" in said
+
+
+def test_drift_from_gitlab_skips_an_artifact_that_is_no_drift_report(
+    tmp_path: Path, emulator: EmulatorProcess, stub: GitLabStub
+) -> None:
+    """A scheduled job's drift.json of the wrong shape (a first_seen that is no timestamp) used to reach the age
+    column and end the drift job in a ValueError traceback; it is skipped, with a note, for the run before it."""
+    config, head = repository(tmp_path, emulator)
+    edit_live(emulator, EDITED, "edited on the tenant")
+    first = run(config, "drift", "--format", f"json={tmp_path / 'first.json'}", env=CREDENTIALS)
+    good = json.loads((tmp_path / "first.json").read_text())
+    good["environments"][0]["items"][0]["first_seen"] = "2026-11-20T06:00:00+00:00"
+    bad = json.loads(json.dumps(good))
+    bad["environments"][0]["items"][0]["first_seen"] = "last week"
+    older = stub.add_pipeline(sha=head, source="schedule")
+    stub.add_job(older, "drift: [test]", status="failed", artifacts={"drift.json": json.dumps(good).encode()})
+    newer = stub.add_pipeline(sha=head, source="schedule")
+    broken = stub.add_job(newer, "drift: [test]", status="failed", artifacts={"drift.json": json.dumps(bad).encode()})
+
+    done = run(
+        config, "--env", "test", "drift", "--from-gitlab", "--format", f"json={tmp_path / 'now.json'}", env=ci_env(stub)
+    )
+
+    assert first.exit_code == 2 and done.exit_code == 2, done.output
+    assert f"job #{broken} kept a drift.json that is not a drift report" in done.output
+    assert "'last week' is not an ISO-8601 timestamp" in done.output
+    assert f"of schedule pipeline #{older}" in done.output
+    [now] = json.loads((tmp_path / "now.json").read_text())["environments"][0]["items"]
+    assert now["first_seen"] == "2026-11-20T06:00:00+00:00"

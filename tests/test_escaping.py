@@ -82,10 +82,10 @@ def test_markdown_reports_interpret_nothing_from_data() -> None:
 
 
 def test_json_keeps_data_as_data() -> None:
-    data = json.loads(drift_reports.render_json(hostile_drift()))
-    assert [i["group_id"] for i in data["environments"][0]["items"]] == sorted(HOSTILE, key=lambda v: v)[:0] or [
-        i.group_id for i in hostile_drift().environments[0].items
-    ]
+    rendered = drift_reports.render_json(hostile_drift())
+    items = json.loads(rendered)["environments"][0]["items"]
+    assert [i["group_id"] for i in items] == HOSTILE  # every character back as it was: data, not escapes
+    assert [i["fields"][0]["live"] for i in items] == HOSTILE
 
 
 def test_a_truncated_note_ends_its_table_and_closes_its_blocks() -> None:
@@ -99,6 +99,16 @@ def test_a_truncated_note_ends_its_table_and_closes_its_blocks() -> None:
     assert cut.count("<details>") == cut.count("</details>")
     fenced = truncate("```\n" + "line\n" * 500 + "```\n", 500, pointer)
     assert fenced.count("```") % 2 == 0
+
+
+def test_a_truncated_note_closes_its_details_whatever_the_data_says() -> None:
+    """A live value "</details>" (in a code span, so only text) used to count as closing the block: the cut left it open."""
+    rows = "\n".join(f"| `+1201555{i:04d}` | `</details>` |" for i in range(400))
+    body = f"<details><summary>ops</summary>\n\n| number | note |\n|---|---|\n{rows}\n\n</details>\n"
+    cut = truncate(body, 2000, "POINTER\n")
+    assert cut[: cut.index("POINTER")].endswith("\n\n</details>\n\n")
+    opened = truncate("| `<details>` |\n" * 400, 2000, "POINTER\n")
+    assert "</details>" not in opened  # nor does "<details>" in data open one
 
 
 #: Every character XML 1.0 cannot hold, or a reader would be misled by: C0 and C1 controls, DEL,

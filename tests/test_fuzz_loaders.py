@@ -314,6 +314,25 @@ def test_deeply_nested_yaml_is_a_located_error() -> None:
     assert problems and all(p.location.line == 2 for p in problems)
 
 
+def test_yaml_nested_within_the_parsers_limit_but_past_the_stack_is_a_located_error() -> None:
+    """libyaml stops at 1,000 levels; 900 used to parse, then overflow the builder (a RecursionError traceback)."""
+    for opener, closer in (("[", "]"), ("{a: ", "}")):
+        text = "group_id: g\nnumbers: {}\nx: " + opener * 900 + "1" * (opener != "[") + closer * 900 + "\n"
+        _state, problems = load_text(text, "desired/g.yaml")
+        [problem] = problems
+        assert problem.check == "yaml-depth" and problem.location.line == 3, problem
+        assert "nested deeper than 32 levels" in problem.message
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "numsync.yaml"
+        path.write_text(VALID_CONFIG + "    x: " + "[" * 900 + "]" * 900 + "\n", "utf-8")
+        try:
+            load_config(path)
+        except ConfigError as exc:
+            assert re.search(r"numsync\.yaml:\d+:\d+: .*nested deeper than 32 levels", str(exc)), str(exc)
+        else:
+            raise AssertionError("accepted")
+
+
 def test_an_unknown_yaml_tag_is_a_located_problem_not_a_crash() -> None:
     _state, problems = load_text(
         'group_id: g\nnumbers:\n  "+12015550123": {note: !!python/object:os.system x}\n', "d.yaml"
@@ -321,6 +340,15 @@ def test_an_unknown_yaml_tag_is_a_located_problem_not_a_crash() -> None:
     [problem] = [p for p in problems if p.check == "yaml-tag"]
     assert (problem.location.line, problem.location.column) == (3, 26)
     assert "'tag:yaml.org,2002:python/object:os.system' is not allowed" in problem.message
+
+
+def test_a_yaml_tag_on_a_mapping_or_list_is_a_located_problem_as_on_a_value() -> None:
+    """``!!set``, ``!!omap`` or ``!!python/object`` on a collection used to be dropped silently: the file loaded."""
+    text = 'group_id: g\nnumbers: !!set {"+12015550123"}\nx: !!python/object:os.system [1]\ny: !!map {}\n'
+    _state, problems = load_text(text, "d.yaml")
+    tags = [(p.location.line, p.location.column, p.message) for p in problems if p.check == "yaml-tag"]
+    assert [(line, column) for line, column, _ in tags] == [(2, 10), (3, 4)], problems
+    assert "'tag:yaml.org,2002:set' is not allowed" in tags[0][2]
 
 
 @settings(FUZZ, max_examples=60)

@@ -20,6 +20,7 @@ from numsync.core.policy import GroupPolicy
 from numsync.core.yamlsrc import HIDDEN, double_quoted
 from numsync.emulator.process import EmulatorProcess
 from numsync.errors import DesiredError
+from numsync.workflow.init import check_config_text, render_config
 
 #: What a tenant's editors left in live values: an override, an isolate pair, a C1 CSI, a line separator, ESC.
 NOTE = "Billing \u202eenilcc\u202c \u2066iso\u2069 c1\u009b31m line\u2028sep esc\x1b[0m"
@@ -128,3 +129,16 @@ def test_import_writes_invisible_characters_as_escapes_and_plans_no_changes(
     _assert_escaped((tmp_path / "desired" / "ocp-qa.yaml").read_text("utf-8"))
     plan = run(config, "plan", "--detailed-exitcode")
     assert plan.exit_code == 0 and "No changes" in plan.output, plan.output
+
+
+def test_init_writes_a_live_group_id_with_an_invisible_character_as_an_escape(tmp_path: Path) -> None:
+    """``numsync init`` wrote such a GROUP_ID raw, then its own check of the text refused it (at a line of a
+    numsync.yaml never written), so a tenant with one could not be adopted at all."""
+    groups = {"rtl\u202egroup": 3, "line\u2028sep": None, "ocp-qa": 1}
+    text = render_config("prod", "EU1", groups)
+    assert "\\u202e" in text and "\\u2028" in text
+    assert not HIDDEN.search(text)
+    check_config_text(text, "numsync.yaml")
+    (tmp_path / "numsync.yaml").write_text(text, "utf-8")
+    (tmp_path / "desired").mkdir()
+    assert set(load_config(tmp_path / "numsync.yaml").environment("prod").groups) == set(groups)

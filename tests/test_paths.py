@@ -56,6 +56,20 @@ def test_a_desired_file_linking_elsewhere_inside_the_repository_loads(repo: Path
     assert list(state.records) == ["+12015550123"]
 
 
+@pytest.mark.parametrize("target", ["missing.yaml", "loop.yaml"])
+def test_a_broken_desired_link_is_a_located_error_not_silently_skipped(repo: Path, target: str) -> None:
+    """A dangling or looping ``*.yaml`` link was left out of the files without a word: its group's numbers then
+    counted as unlisted (or, with prune, were blamed on a missing file)."""
+    (repo / "desired" / "b.yaml").write_text(GOOD)
+    link = repo / "desired" / "loop.yaml"  # a link to itself, or to a file that is not there
+    link.symlink_to(target)
+    with pytest.raises(DesiredError) as info:
+        load_desired(repo / "desired", display_root=repo, repository=repo)
+    [problem] = info.value.problems
+    assert (problem.check, str(problem.location)) == ("path-broken", f"desired/{link.name}:1:1")
+    assert f"symbolic link to {target}, which cannot be read" in problem.message
+
+
 def test_without_a_given_repository_the_git_top_level_bounds_the_desired_files(repo: Path, tmp_path: Path) -> None:
     (repo / ".git").mkdir()
     (repo / "shared").mkdir()

@@ -175,3 +175,22 @@ def test_a_replacement_shows_the_old_group_and_every_old_to_new_value_and_a_dele
     md = markdown.render_plan(plan)
     assert "`uk-care` → `ocp-qa`" in md
     assert md.index("`locale`") < md.index("`note`")  # one field order everywhere
+
+
+def test_apply_shows_an_ocp_message_with_visible_escapes() -> None:
+    """OCP's message (an answer's body: remote text) was printed raw: its newline forged a line of its own,
+    e.g. a "Verified" that never happened, and a U+202E reordered the rest of the line."""
+    from numsync.ocp.vocabulary import Operation
+    from numsync.reports.text import render_apply
+    from numsync.workflow.apply import ApplyResult, OperationRow, RowFailure
+
+    hostile = "HTTP 400: bad\nVerified: live now matches desired.\u202e \x1b[31mred"
+    one = ApplyResult(requests=1, failures=[RowFailure(OperationRow(Operation.UPDATE, "+12015550123"), hostile)])
+    two = ApplyResult(
+        requests=1,
+        failures=[RowFailure(OperationRow(Operation.UPDATE, n), hostile) for n in ("+12015550123", "+12015550124")],
+    )
+    for result in (one, two):
+        lines = render_apply(result).splitlines()
+        assert not any(line.startswith("Verified") for line in lines), lines
+        assert lines[-1].endswith("HTTP 400: bad\\nVerified: live now matches desired.\\u202e \\u001b[31mred")

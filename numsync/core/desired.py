@@ -15,6 +15,7 @@ groups, malformed locales) instead of stopping at the first.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -56,7 +57,7 @@ def desired_files(folder: Path) -> list[Path]:
         p
         for p in folder.rglob("*")
         if p.suffix.lower() in YAML_SUFFIXES
-        and p.is_file()
+        and (p.is_file() or (p.is_symlink() and not p.exists()))  # a broken link is reported, not skipped
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
@@ -106,6 +107,9 @@ def load_desired(
     readable: list[tuple[Path, str]] = []
     for file in files:
         shown = shown_path(file, root)
+        if not file.exists():  # a dangling or looping link (desired_files lists them)
+            problems.append(_broken(shown, file))
+            continue
         target = escapes(file, folder, inside)
         if target is not None:
             problems.append(_outside(shown, target, inside))
@@ -153,6 +157,15 @@ def load_part(data: bytes, shown: str, managed: set[str] | None, default_provide
     if _load_text(text, shown, part, managed, default_provider):
         return None
     return part
+
+
+def _broken(shown: str, link: Path) -> Problem:
+    return Problem(
+        Location(shown, 1, 1),
+        f"this file is a symbolic link to {os.readlink(link)}, which cannot be read (it does not exist, or links "
+        "back to itself); restore the file it points to, or remove the link",
+        "path-broken",
+    )
 
 
 def _outside(shown: str, target: Path, repository: Path) -> Problem:

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from numsync.core.diff import ChangeKind, Diff
 from numsync.core.model import NumberRecord
 from numsync.core.policy import Suppression
+from numsync.core.schema import schema_problems
 
 DRIFT_FORMAT_VERSION = 1
 
@@ -271,6 +272,28 @@ def suppress(
         items.append(replace(item, suppressed_by=f"{match.reason} (until {match.until.isoformat()})"))
     drift.items = items
     drift.unused_suppressions = [s for i, s in enumerate(live) if i not in used]
+
+
+def previous_report_problem(data: Any) -> str | None:
+    """Why ``data`` (an earlier JSON report, for ``--previous``) is not a drift report numsync wrote, or None.
+
+    The report comes from a file or a CI artifact: its shape is checked against the drift schema,
+    and every ``first_seen`` must be a timestamp with a zone, since the age column subtracts it.
+    """
+    problems = schema_problems("drift", data, "")
+    if problems:
+        return problems[0].message
+    for e, env in enumerate(data["environments"]):
+        for i, raw in enumerate(env["items"]):
+            seen = raw["first_seen"]
+            try:
+                zoned = not seen or dt.datetime.fromisoformat(seen).tzinfo is not None
+            except ValueError:
+                zoned = False
+            if not zoned:
+                where = f"environments.{e}.items.{i}.first_seen"
+                return f"{where}: {seen!r} is not an ISO-8601 timestamp with a time zone"
+    return None
 
 
 def previous_first_seen(data: Mapping[str, Any]) -> dict[str, str]:

@@ -36,7 +36,12 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"  # a plain "<<" key
 _VALUE_TAG = "tag:yaml.org,2002:value"  # a plain "=" key: SafeConstructor reads it as the text "="
+#: Deepest nesting of mappings and lists built. numsync's files need a handful of levels (a desired
+#: file: numbers → number → field; numsync.yaml: environments → env → freeze → weekly → window →
+#: days); libyaml itself stops at 1,000, but building is recursive and Python's stack ends first.
+MAX_DEPTH = 32
 _SHARING_HINT = "write the values out (in a desired file, values that numbers share go under its defaults:)"
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")  # what an untagged (or !!map, !!seq) one gets
 _TYPE_NAMES = {
     "tag:yaml.org,2002:int": "an integer",
     "tag:yaml.org,2002:float": "a number",
@@ -123,11 +128,7 @@ class _Builder:
         if node.tag == _STR_TAG:  # what SafeConstructor makes of a string, without its bookkeeping (most scalars)
             return node.value, None
         if node.tag not in _TYPE_NAMES:  # an explicit tag (!!python/object, !!binary, !x): nothing numsync reads
-            message = (
-                f"the YAML tag {node.tag!r} is not allowed: numsync reads plain YAML (text, numbers, true/false, "
-                "null, mappings and lists); remove the tag, and quote the value if it is text"
-            )
-            self.problems.append(Problem(_location(self.path, node.start_mark), message, "yaml-tag"))
+            self.refuse_tag(node)
             return node.value, None
         retyped = None
         if not node.style:  # plain: None (pure loader) or '' (libyaml)
@@ -136,19 +137,34 @@ class _Builder:
             return node.value, retyped  # keep dates as the text the author wrote (2026-13-45 too: never constructed)
         return self._constructor.construct_object(node, deep=True), retyped
 
-    def build(self, node: yaml.Node) -> Any:
+    def refuse_tag(self, node: yaml.Node) -> None:
+        message = (
+            f"the YAML tag {node.tag!r} is not allowed: numsync reads plain YAML (text, numbers, true/false, "
+            "null, mappings and lists); remove the tag, and quote the value if it is text"
+        )
+        self.problems.append(Problem(_location(self.path, node.start_mark), message, "yaml-tag"))
+
+    def build(self, node: yaml.Node, depth: int = 1) -> Any:
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)[0]
+        if depth > MAX_DEPTH:
+            message = (
+                f"YAML nested deeper than {MAX_DEPTH} levels of mappings and lists; numsync's files need a few "
+                "(a desired file: numbers, then each number's fields): flatten it"
+            )
+            raise YamlSyntaxError(Problem(_location(self.path, node.start_mark), message, "yaml-depth"))
+        if node.tag not in _COLLECTION_TAGS:  # !!set, !!omap, !!python/object on a mapping or list
+            self.refuse_tag(node)
         if isinstance(node, yaml.SequenceNode):
-            items = YamlList(self.build(child) for child in node.value)
+            items = YamlList(self.build(child, depth + 1) for child in node.value)
             items.location = _location(self.path, node.start_mark)
             items.item_locations = [_location(self.path, child.start_mark) for child in node.value]
             return items
         if isinstance(node, yaml.MappingNode):
-            return self.mapping(node)
+            return self.mapping(node, depth)
         raise TypeError(f"unexpected YAML node {node!r}")  # pragma: no cover
 
-    def mapping(self, node: yaml.MappingNode) -> YamlMap:
+    def mapping(self, node: yaml.MappingNode, depth: int = 1) -> YamlMap:
         path = self.path
         result = YamlMap()
         result.location = _location(path, node.start_mark)
@@ -189,7 +205,7 @@ class _Builder:
                 value, value_scalar = self.scalar(value_node)
                 value_locations[key] = _location(path, value_node.start_mark)
             else:
-                value = self.build(value_node)
+                value = self.build(value_node, depth + 1)
                 value_locations[key] = value.location  # where the nested mapping or sequence starts
             result[key] = value
             key_locations[key] = key_location

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import httpx
 
 from numsync.errors import AuthError
+from numsync.ocp.csvcodec import printable
 from numsync.ocp.otp import OtpPolicy, StepLedger, TotpCodes, check_secret
 from numsync.ocp.retry import READ, RESEND
 from numsync.redaction import SECRETS, Redactor
@@ -282,7 +283,7 @@ def _refusal(response: httpx.Response, credentials: Credentials, code: str | Non
     except ValueError:
         pass
     # a server that echoes what it was sent must not leak it
-    reason = Redactor([*credentials.secrets(), code])(reason)
+    reason = printable(Redactor([*credentials.secrets(), code])(reason))
     detail = f" ({reason})" if reason else ""
     refused = (
         f"OCP refused to log in user {username!r}: HTTP {response.status_code} from {response.request.url}{detail}."

@@ -27,7 +27,7 @@ import httpx
 from numsync.errors import ApiError, ReadOnlyViolation
 from numsync.ocp.answers import read_answer
 from numsync.ocp.auth import PRE_ISSUED, RENEWED, OCPAuth
-from numsync.ocp.csvcodec import ExportRead, parse_export_stream, preview
+from numsync.ocp.csvcodec import ExportRead, parse_export_stream, preview, printable
 from numsync.ocp.retry import READ, STREAMED, RetryPolicy, RetryTransport
 from numsync.ocp.transport import ProxyRouting
 
@@ -243,6 +243,7 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
         renewed=bool(response.extensions.get(RENEWED)),
         pre_issued=bool(response.extensions.get(PRE_ISSUED)),
     )
+    message = printable(message)  # remote text: one line, nothing hidden
     if not message:
         message = f"body starts with {preview(response.content)}"
     hint = f" ({answer.hint})" if answer.hint else ""

@@ -41,6 +41,14 @@ def preview(data: bytes, limit: int = 120) -> str:
     return repr(head) + suffix
 
 
+def printable(text: str) -> str:
+    """``text`` from an answer (OCP's message) on one line: every character that is not printable (line ends,
+    controls, bidi overrides, separators) as a visible escape, so it cannot forge a line or reorder one."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 @dataclass(frozen=True, slots=True)
 class ExportRead:
     """The export read: its records, in file order, and warnings about what was accepted but is odd."""

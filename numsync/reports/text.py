@@ -164,7 +164,8 @@ def render_apply(result: ApplyResult, desired: DesiredState | None = None) -> st
         by_message: dict[str, list[RowFailure]] = {}
         for f in result.failures:
             by_message.setdefault(f.message, []).append(f)
-        for message, failures in by_message.items():
+        for said, failures in by_message.items():
+            message = visible(said)  # OCP's words are remote text: no forged line, no reordering
             labels = [f"{f.row.operation.value} {f.row.number}" for f in failures]
             if len(failures) == 1:
                 out.append(f"  {labels[0]:<24} {message}")

@@ -21,7 +21,7 @@ from typing import Any
 
 from numsync import gitlab
 from numsync.config import Config
-from numsync.core.drift import DriftReport, EnvironmentDrift
+from numsync.core.drift import DriftReport, EnvironmentDrift, previous_report_problem
 from numsync.errors import GitLabError
 from numsync.reports import drift as drift_reports
 
@@ -109,6 +109,10 @@ def _previous_report(
                 report = None
             if not isinstance(report, dict):
                 notes.append(f"job #{job['id']} kept a drift.json that is not a JSON report; skipped")
+                continue
+            problem = previous_report_problem(report)
+            if problem is not None:  # an artifact is input like any file: its ages feed the report
+                notes.append(f"job #{job['id']} kept a drift.json that is not a drift report ({problem}); skipped")
                 continue
             notes.append(f"previous drift report: job #{job['id']} of schedule pipeline #{pipeline['id']}")
             return report

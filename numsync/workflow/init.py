@@ -115,7 +115,7 @@ _RESOLVER = yaml.resolver.Resolver()
 def _scalar(value: str) -> str:
     """``value`` as YAML text: plain when YAML reads it back as that string (``ocp-qa``), else double-quoted (``"no"``, ``"1.0"``)."""
     if not _PLAIN.fullmatch(value):
-        return json.dumps(value, ensure_ascii=False)
+        return yamlsrc.double_quoted(value)  # an invisible character as an escape: raw, numsync.yaml refuses it
     tag = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
     return value if tag == "tag:yaml.org,2002:str" else json.dumps(value)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from numsync.config import Config
 from numsync.core import drift as drift_mod
-from numsync.errors import PlanFileError
+from numsync.errors import InputError, PlanFileError
 from numsync.ocp import Credentials
 from numsync.workflow import policy
 from numsync.workflow.events import Observer, retry_callback
@@ -51,13 +51,32 @@ class DriftOutcome:
         return 2 if self.report.drifted else 0
 
 
+def read_previous(path: Path) -> dict[str, Any]:
+    """The earlier JSON report at ``path`` (``--previous``); InputError, naming the file and the spot, when it is not one."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except RecursionError:  # "[[[[…": nested deeper than Python's stack
+        reason: str | None = "its JSON is nested too deeply to read"
+    except ValueError as exc:  # not JSON, or not UTF-8
+        reason = str(exc)
+    else:
+        reason = drift_mod.previous_report_problem(data)
+    if reason is not None:
+        raise InputError(
+            f"{path} is not a numsync drift report: {reason}; give --previous the drift.json an earlier "
+            "`numsync drift --format json` wrote"
+        )
+    report: dict[str, Any] = data
+    return report
+
+
 def run_drift(request: DriftRequest, observer: Observer | None = None) -> DriftOutcome:
     """Export each environment read-only and classify, attribute, age and suppress its drift."""
     observer = observer or Observer()
     config = request.config
     name = request.env_name
     names = list(config.environments) if name in (None, "all") else [config.environment(name).name]
-    earlier = json.loads(request.previous.read_text("utf-8")) if request.previous else request.previous_report
+    earlier = read_previous(request.previous) if request.previous else request.previous_report
     seen = drift_mod.previous_first_seen(earlier) if earlier else {}
     now = drift_mod.now_utc()
     report = drift_mod.DriftReport(now, [])
