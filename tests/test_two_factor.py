@@ -82,6 +82,7 @@ def test_a_short_or_invalid_totp_secret_is_a_clear_error_naming_the_variable(sec
         Credentials.from_env({"OCP_USERNAME": "u", "OCP_PASSWORD": "p", "OCP_TOTP_SECRET": secret})
     assert "OCP_TOTP_SECRET" in str(caught.value) and says in str(caught.value)
     assert secret not in str(caught.value)
+    assert str(caught.value).endswith(")."), "a full sentence: the CLI adds 'Nothing was written.' after it"
 
 
 def test_a_bad_totp_secret_through_the_cli_exits_1_without_a_traceback(tmp_path: Path) -> None:
