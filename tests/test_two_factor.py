@@ -42,6 +42,17 @@ def test_password_only_login_is_refused_naming_two_factor(tmp_path: Path, emulat
     assert emulator.stats()["put_requests"] == 0 and emulator.stats()["otp_refused"] == 1
 
 
+def test_a_code_sent_in_another_form_field_names_otp_field_in_the_refusal(
+    tmp_path: Path, emulator: EmulatorProcess
+) -> None:
+    """The code goes in `totp` (otp_field:), which OCP does not read: the refusal points at that setting."""
+    path = workspace(tmp_path, emulator.base_url, {"uk-care": False}, "otp_field: totp")
+    (tmp_path / "desired" / "uk-care.yaml").write_text('group_id: uk-care\nnumbers:\n  "+442079460958": {}\n')
+    result = run(path, "plan")
+    assert result.exit_code == 1
+    assert "otp_field" in result.output and "'totp'" in result.output, result.output
+
+
 def test_plan_then_apply_as_two_processes_both_log_in_without_reusing_a_code(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
@@ -82,6 +93,7 @@ def test_a_short_or_invalid_totp_secret_is_a_clear_error_naming_the_variable(sec
         Credentials.from_env({"OCP_USERNAME": "u", "OCP_PASSWORD": "p", "OCP_TOTP_SECRET": secret})
     assert "OCP_TOTP_SECRET" in str(caught.value) and says in str(caught.value)
     assert secret not in str(caught.value)
+    assert str(caught.value).endswith(")."), "a full sentence: the CLI adds 'Nothing was written.' after it"
 
 
 def test_a_bad_totp_secret_through_the_cli_exits_1_without_a_traceback(tmp_path: Path) -> None:

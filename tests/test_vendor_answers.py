@@ -76,6 +76,13 @@ def test_an_answer_that_does_not_say_refused_leaves_the_outcome_unknown_and_stop
     assert result.interrupted is not None and "unknown" in result.interrupted
 
 
+def test_an_unknown_outcome_counts_only_the_rows_after_that_file_as_not_sent() -> None:
+    """The file whose outcome is unknown was sent: of two one-row files, one row was not sent, not two."""
+    result = apply_plan(two_file_plan(), Answering(ExecuteResult(202, None)))
+    assert result.interrupted is not None
+    assert "1 later row(s) were not sent" in result.interrupted, result.interrupted
+
+
 @pytest.mark.parametrize("status", [400, 403, 413, 422])
 def test_a_refusal_before_processing_fails_that_files_rows_and_goes_on(status: int) -> None:
     message = f"upload refused by OCP: HTTP {status}: the user has no licence for numbers"

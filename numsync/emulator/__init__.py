@@ -100,7 +100,8 @@ Operation upload (``PUT``)
 - Detach clears MINIAPP_ID only: LOCALE, set, tag and note are kept. Detaching an
   unattached number succeeds as a no-op.
 - Delete of an attached number fails ("detach it first"); of an unknown one, "unknown number".
-- Every PUT is counted in stats, refused ones and 401s included; the state file is
+- Every PUT that reaches the API is counted in stats, refused ones and 401s included (one a
+  fault answers before processing, `status` or `reset_before`, is not); the state file is
   written when at least one row applied.
 - PUTs may arrive side by side (numsync's ``apply_concurrency``). Each file is checked
   and applied in one step of the event loop, so the rows of two files never interleave

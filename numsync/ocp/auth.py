@@ -22,7 +22,7 @@ import httpx
 
 from numsync.errors import AuthError
 from numsync.ocp.csvcodec import printable
-from numsync.ocp.otp import OtpPolicy, StepLedger, TotpCodes, check_secret
+from numsync.ocp.otp import DEFAULT_OTP_FIELD, OtpPolicy, StepLedger, TotpCodes, check_secret
 from numsync.ocp.retry import READ, RESEND
 from numsync.redaction import SECRETS, Redactor
 
@@ -208,7 +208,7 @@ class OCPAuth(httpx.Auth):
         response = yield self._password_request(sent)
         response.read()
         if response.status_code != 200:
-            raise AuthError(_refusal(response, self.credentials, sent[-1]))
+            raise AuthError(_refusal(response, self.credentials, sent[-1], self.otp.field))
         self._store(response)
 
     def _password_request(self, sent: list[str | None]) -> httpx.Request:
@@ -272,7 +272,9 @@ class OCPAuth(httpx.Auth):
             ) from None
 
 
-def _refusal(response: httpx.Response, credentials: Credentials, code: str | None) -> str:
+def _refusal(
+    response: httpx.Response, credentials: Credentials, code: str | None, field: str = DEFAULT_OTP_FIELD
+) -> str:
     username = credentials.username
     names = credentials.variables
     reason = ""
@@ -294,7 +296,14 @@ def _refusal(response: httpx.Response, credentials: Credentials, code: str | Non
             f"set {names.totp_secret} to the account's TOTP secret (or {names.otp} to a current code). "
             f"Otherwise check {names.username} and {names.password}, or the environment's token_url."
         )
+    # a code in a field the tenant does not read looks to Keycloak like no code at all
+    where = (
+        ""
+        if field == DEFAULT_OTP_FIELD
+        else f" The code went in form field {field!r} (otp_field:); OCP documents {DEFAULT_OTP_FIELD!r}."
+    )
     return (
         f"{refused} Check {names.username}, {names.password} and the two-factor code ({names.totp_secret} or "
         f"{names.otp}; the environment's otp: period must match the tenant's), or the environment's token_url."
+        f"{where}"
     )

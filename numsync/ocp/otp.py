@@ -43,7 +43,7 @@ def check_secret(secret: str, variable: str = "OCP_TOTP_SECRET") -> str:
     import pyotp
 
     cleaned = "".join(secret.split()).upper().rstrip("=")
-    hint = f"set {variable} to the base32 secret shown when two-factor was set up (the text under the QR code)"
+    hint = f"set {variable} to the base32 secret shown when two-factor was set up (the text under the QR code)."
     if len(cleaned) < MIN_SECRET_CHARS:
         raise AuthError(
             f"{variable} is too short to be a TOTP secret ({len(cleaned)} characters, at least {MIN_SECRET_CHARS}); {hint}"

@@ -261,6 +261,7 @@ class _Run:
         self.result = ApplyResult(concurrency=limiter.limit)
         self.failed_numbers: set[str] = set()
         self.total_rows = sum(len(p.rows) for p in plan.phases)
+        self.unknown_rows = 0  # rows of files sent whose outcome is unknown: sent, though neither applied nor failed
         self.in_flight: dict[Future[BatchOutcome], tuple[int, int]] = {}
         self.halt = _Halt()
 
@@ -315,7 +316,8 @@ class _Run:
         return self._finish()
 
     def _done(self) -> int:
-        return self.result.applied + len(self.result.failures) + len(self.result.skipped)
+        """Rows sent or settled: applied, failed, skipped, or sent in a file whose outcome is unknown."""
+        return self.result.applied + len(self.result.failures) + len(self.result.skipped) + self.unknown_rows
 
     def _finish(self) -> ApplyResult:
         self._report_throttles()
@@ -387,6 +389,8 @@ class _Run:
             self.failed_numbers.update(f.row.number for f in outcome.failures)
             if not outcome.ambiguous:
                 result.applied += outcome.rows - len(outcome.failures)
+            else:
+                self.unknown_rows += outcome.rows - len(outcome.failures)
             if outcome.status == 429:  # refused after the client's own retries: slower still
                 self.limiter.throttled()
                 self._report_throttles()
