@@ -254,7 +254,7 @@ def test_markdown_plan_shows_violations_and_no_changes() -> None:
     text = markdown.render_plan(
         plan,
         violations=[
-            "the plan deletes 2 number(s); safety.max_deletes is 1. To apply anyway, pass --override-thresholds."
+            'the plan deletes 2 number(s); safety.max_deletes is 1. To apply anyway after review, make the plan with --override-thresholds and a reason: numsync plan --override-thresholds --reason "<why>" --out plan.json.'
         ],
     )
     assert "Apply would be refused" in text and "\\-\\-override" not in text and "--override-thresholds" in text

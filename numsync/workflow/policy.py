@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from numsync.core.diff import Diff
-from numsync.core.safety import Overrides, RecordedOverride, Violation
+from numsync.core.safety import LiftContext, Overrides, RecordedOverride, Violation
 from numsync.errors import (
     ConfirmationRefusal,
     ConflictRefusal,
@@ -113,12 +113,19 @@ def refuse_conflicts(plan: Plan) -> None:
         )
 
 
-def safety_refusal(violations: Sequence[Violation], environ: Mapping[str, str]) -> SafetyRefusal | None:
-    """The refusal for ``violations`` (None when there are none); in GitLab CI it says how to lift them there."""
+def safety_refusal(
+    violations: Sequence[Violation], environ: Mapping[str, str], context: LiftContext = LiftContext.PLAN
+) -> SafetyRefusal | None:
+    """The refusal for ``violations`` (None when there are none), each saying how to lift it in ``context``;
+    in GitLab CI the one hint after them says how to lift them there (a label, not a flag)."""
     if not violations:
         return None
-    hint = override_hint(violations) if environ.get("GITLAB_CI") else None
-    return SafetyRefusal(f"{len(violations)} safety check(s) failed (above); nothing was written", violations, hint)
+    in_gitlab = bool(environ.get("GITLAB_CI"))
+    hint = override_hint(violations) if in_gitlab else None
+    sentences = [v.message if in_gitlab else v.worded(context) for v in violations]
+    return SafetyRefusal(
+        f"{len(violations)} safety check(s) failed (above); nothing was written", violations, hint, sentences
+    )
 
 
 def freeze_decision(active: str | None, reason: str | None) -> bool:
