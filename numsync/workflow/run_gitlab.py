@@ -241,7 +241,12 @@ def apply_note_body(report: ApplyReport, *, commit: str, job_url: str | None) ->
     if report.message:
         lines += ["", *(f"- {code(line)}" for line in report.message.splitlines() if line.strip())]  # names data
     if report.flags:
-        lines += ["", "To apply anyway after reviewing the plan: " + ", ".join(code(f) for f in report.flags)]
+        # a note on the merge request: the flag is no way out there, the label on a merge request is
+        labels = ", ".join(code(gitlab.override_label(f)) for f in report.flags)
+        lines += [
+            "",
+            f"To apply anyway after reviewing the plan, add the label(s) {labels} to a merge request and run its pipeline again.",
+        ]
     if job_url:
         lines += ["", f"[The apply job]({job_url})"]
     return "\n".join(lines) + "\n"
