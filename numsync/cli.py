@@ -298,6 +298,8 @@ def main(
 ) -> None:
     """numsync: OCP phone numbers as code — validate, plan, apply."""
     _set_verbosity(ctx, quiet, verbose)
+    if warning := policy.progress_setting_warning(os.environ):  # a typo must not quietly mean "by size"
+        echo(f"Warning: {warning}", err=True)
     ctx.obj = {"config_path": config_path, "env_name": env_name, "cache": not no_cache}
 
 

@@ -51,6 +51,21 @@ PROGRESS_MIN_NUMBERS = 5_000
 PROGRESS_MIN_FILES = 10
 
 
+#: The values NUMSYNC_PROGRESS takes (unset: progress by size, on a terminal only).
+PROGRESS_SETTINGS = ("always", "never")
+
+
+def progress_setting_warning(environ: Mapping[str, str]) -> str | None:
+    """What is wrong with ``NUMSYNC_PROGRESS`` (None: unset, empty or a known value); an unknown value is ignored."""
+    value = environ.get("NUMSYNC_PROGRESS", "")
+    if not value or value.lower() in PROGRESS_SETTINGS:
+        return None
+    return (
+        f"NUMSYNC_PROGRESS={value!r} is not one of {', '.join(PROGRESS_SETTINGS)}; it is ignored "
+        "(progress is shown by size). Set it to always or never, or unset it."
+    )
+
+
 def progress_style(environ: Mapping[str, str], stderr_is_terminal: bool) -> ProgressStyle:
     """Redrawn progress only on a terminal outside CI without NO_COLOR (https://no-color.org); else plain lines."""
     if environ.get("NUMSYNC_PROGRESS", "").lower() == "never":
