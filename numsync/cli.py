@@ -300,6 +300,8 @@ def main(
 ) -> None:
     """numsync: OCP phone numbers as code — validate, plan, apply."""
     _set_verbosity(ctx, quiet, verbose)
+    if warning := policy.progress_setting_warning(os.environ):  # a typo must not quietly mean "by size"
+        echo(f"Warning: {warning}", err=True)
     ctx.obj = {"config_path": config_path, "env_name": env_name, "cache": not no_cache}
 
 
@@ -585,7 +587,7 @@ class _PlanEcho(_Echo, PlanObserver):
         say(message, err=self.notes_to_stderr)
 
     def planned(self, plan: Plan, violations: Sequence[safety.Violation], notices: Sequence[str] = ()) -> None:
-        report = plan_reports.PlanReport(plan, [str(v) for v in violations], notices)
+        report = plan_reports.PlanReport(plan)  # the plan carries its notices and failed checks
         for fmt, path in self.outputs:
             rendered = fmt.render(report)
             if path:
@@ -687,7 +689,12 @@ class _ImportEcho(_Echo, ImportObserver):
 @handle_errors
 def show(plan_file: Path, output_format: str) -> None:
     """Render a saved plan, in any of plan's formats (json: the plan as saved, checked and normalized)."""
-    echo(plan_reports.FORMATS.get(output_format).render(plan_reports.PlanReport(load_plan(plan_file))), nl=False)
+    echo(
+        plan_reports.FORMATS.get(output_format).render(
+            plan_reports.PlanReport(load_plan(plan_file), safety.LiftContext.SAVED_PLAN)
+        ),
+        nl=False,
+    )
 
 
 @main.command()

@@ -301,14 +301,22 @@ class SafetyRefusal(NumsyncError, RuntimeError):
     ``hint``: how to lift them where the run happens (e.g. in a GitLab pipeline), shown after them.
     """
 
-    def __init__(self, message: str, violations: Sequence[object] = (), hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        violations: Sequence[object] = (),
+        hint: str | None = None,
+        sentences: Sequence[str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.violations = list(violations)
         self.hint = hint
+        # each violation as worded where the run happens (how to lift it differs); default: str(v)
+        self.sentences = list(sentences) if sentences is not None else [str(v) for v in self.violations]
 
     @property
     def details(self) -> list[str]:
-        return [f"Refused: {v}" for v in self.violations] + ([self.hint] if self.hint else [])
+        return [f"Refused: {s}" for s in self.sentences] + ([self.hint] if self.hint else [])
 
     def explain_unwritten(self) -> str:
         return str(self)

@@ -36,7 +36,7 @@ from numsync.core.policy import GroupPolicy
 from numsync.ocp.vocabulary import FIELD_OF_COLUMN
 from numsync.reports import drift as drift_reports
 from numsync.reports import plan_formats
-from numsync.workflow.plan import Plan, make_plan
+from numsync.workflow.plan import Notice, NoticeKind, Plan, make_plan
 
 #: Deterministic (derandomize) and generous on time: the suite stays well under a minute.
 FUZZ = settings(
@@ -111,8 +111,11 @@ def _render(groups: list[str], desired: dict[str, NumberRecord], live: list[Numb
     env = _env(groups)
     result = diff(desired, live, env.groups)
     plan = make_plan(env, desired, live, result)
-    violations = [str(v) for v in safety.check(plan, env, safety.Overrides())]
-    report = plan_formats.PlanReport(plan, violations, notices=[f"freeze {g!r}" for g in groups])
+    violations = safety.check(plan, env, safety.Overrides())
+    plan.notices = [Notice(NoticeKind.FREEZE, f"freeze {g!r}") for g in groups] + [
+        Notice.of_violation(v) for v in violations
+    ]
+    report = plan_formats.PlanReport(plan)
     drift = DriftReport("2026-12-01T00:00:00+00:00", [classify(env, diff(desired, live, env.groups), live, desired)])
     out = {f"plan.{f.name}": f.render(report) for f in plan_formats.FORMATS.formats}
     out |= {f"drift.{f.name}": f.render(drift) for f in drift_reports.FORMATS.formats}

@@ -86,7 +86,8 @@ def test_a_refusal_is_reported_with_the_flag_that_lifts_it(
     assert run(config, "gitlab", "report-apply", "--report", str(report), env=gitlab_env(gitlab)).exit_code == 0
     [body] = notes(gitlab, "17")
     assert "refused: nothing was written" in body
-    assert "To apply anyway after reviewing the plan: `--allow-replace`" in body
+    # in a merge request the label lifts it, not the flag
+    assert "add the label(s) `numsync::allow-replace` to a merge request" in body and "`--allow-replace`" not in body
 
 
 def test_without_a_token_it_says_how_to_enable_reports(tmp_path: Path, gitlab: GitLabStub) -> None:

@@ -254,7 +254,7 @@ def test_markdown_plan_shows_violations_and_no_changes() -> None:
     text = markdown.render_plan(
         plan,
         violations=[
-            "the plan deletes 2 number(s); safety.max_deletes is 1. To apply anyway, pass --override-thresholds."
+            'the plan deletes 2 number(s); safety.max_deletes is 1. To apply anyway after review, make the plan with --override-thresholds and a reason: numsync plan --override-thresholds --reason "<why>" --out plan.json.'
         ],
     )
     assert "Apply would be refused" in text and "\\-\\-override" not in text and "--override-thresholds" in text
@@ -349,3 +349,21 @@ def test_a_plan_of_the_merge_result_names_source_target_and_merge(gitlab: GitLab
         "Planned for commit `0123456789ab`: the merge of source `555555555555` into target `777777777777`."
         in note["body"]
     )
+
+
+def test_the_note_says_to_add_the_label_not_to_pass_the_flag(tmp_path: Path) -> None:
+    config = tmp_path / "numsync.yaml"
+    config.write_text(
+        "environments:\n  prod:\n    base_url: http://127.0.0.1:9/integrations\n    desired: desired\n"
+        "    groups:\n      ocp-qa: {prune: true}\n    safety: {max_deletes: 1}\n"
+    )
+    result = CliRunner().invoke(
+        main,
+        ["gitlab", "comment", "--plan", str(save(make_plan("prod"), tmp_path)), "--dry-run"],
+        env={"NUMSYNC_GITLAB_TOKEN": None, "NUMSYNC_CONFIG": str(config)},
+    )
+    assert result.exit_code == 0, result.output
+    assert "Apply would be refused" in result.output and "safety.max_deletes is 1" in result.output
+    assert '"numsync::override-thresholds" to the merge request' in result.output
+    # the flag is no way out in a pipeline: the note never tells the reviewer to pass it
+    assert "--reason" not in result.output and "pass --override-thresholds" not in result.output

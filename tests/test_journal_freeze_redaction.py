@@ -293,6 +293,45 @@ def test_apply_in_a_freeze_is_refused_without_writing(tmp_path: Path, instant: s
         assert emulator.numbers()["+12015550101"]["NOTE"] == ""
 
 
+def test_a_freeze_and_a_refusal_are_in_the_saved_plan_and_every_format(tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    with clocks_at("2026-12-25T12:00:00+00:00") as emulator:
+        config = _freeze_workspace(tmp_path, emulator)
+        config.write_text(
+            config.read_text().replace(FREEZE, FREEZE + "    safety: {max_change_percent: 0, min_size: 1}\n")
+        )
+        planned = run(config, "plan", "--out", str(plan_file))
+        assert planned.exit_code == 1, planned.output
+        # the text plan on stdout says both, not only the error after it
+        plan_text = planned.output[: planned.output.index("Saved the plan")]
+        assert "Note: a change freeze is in force (holiday freeze" in plan_text
+        assert "Apply would be refused by these safety checks:" in plan_text
+        notices = json.loads(plan_file.read_text())["notices"]
+        assert [n["kind"] for n in notices] == ["freeze", "safety"]
+        assert notices[1]["flag"] == "--override-thresholds" and "max_change_percent is 0%" in notices[1]["text"]
+        for fmt, freeze, refusal in [
+            ("text", "Note: a change freeze", "Apply would be refused"),
+            ("markdown", "`a change freeze", "**Apply would be refused**"),
+        ]:
+            shown = run(config, "show", str(plan_file), "--format", fmt)
+            assert shown.exit_code == 0, shown.output
+            assert freeze in shown.output and refusal in shown.output
+            # a saved plan is lifted only by planning again: no flag to pass to apply
+            assert (
+                "make the plan again with --override-thresholds" in shown.output
+                and "pass --override" not in shown.output
+            )
+        applied = run(config, "apply", str(plan_file), "--auto-approve")
+        assert applied.exit_code == 1
+        assert "Refused: " in applied.output and "make the plan again with --override-thresholds" in applied.output
+        # the notices are what held at plan time, not a permission: removing one lifts nothing (apply judges afresh)
+        edited = json.loads(plan_file.read_text()) | {"notices": []}
+        plan_file.write_text(json.dumps(edited))
+        again = run(config, "apply", str(plan_file), "--auto-approve")
+        assert again.exit_code == 1 and "Refused: " in again.output and "edited" not in again.output
+        assert emulator.stats()["put_requests"] == 0
+
+
 def test_apply_in_a_freeze_with_a_blank_override_is_refused(tmp_path: Path) -> None:
     with clocks_at("2026-12-25T12:00:00+00:00") as emulator:
         config = _freeze_workspace(tmp_path, emulator)

@@ -11,7 +11,7 @@ from cli_workspace import CREDENTIALS, emulator_process, live_records, run, work
 
 from numsync import cli
 from numsync.core.model import Field
-from numsync.workflow.policy import ProgressStyle, progress_style, worth_showing
+from numsync.workflow.policy import ProgressStyle, progress_setting_warning, progress_style, worth_showing
 
 EXPORTED = re.compile(r"^exported (\d+) live numbers \((\d+\.\d) kB\) in \d+\.\ds$", re.M)
 LOADED = re.compile(r"^loaded (\d+) desired numbers from (\d+) file\(s\) in \d+\.\ds$", re.M)
@@ -25,6 +25,15 @@ def test_the_style_follows_the_terminal_ci_and_no_color() -> None:
     # no-color.org: NO_COLOR counts "when present and not an empty string"; an empty one is as if unset
     assert progress_style({"NO_COLOR": ""}, True) is ProgressStyle.LIVE
     assert progress_style({"NUMSYNC_PROGRESS": "never"}, True) is ProgressStyle.OFF
+
+
+def test_an_unknown_progress_setting_is_named_not_quietly_ignored() -> None:
+    for fine in ({}, {"NUMSYNC_PROGRESS": ""}, {"NUMSYNC_PROGRESS": "always"}, {"NUMSYNC_PROGRESS": "NEVER"}):
+        assert progress_setting_warning(fine) is None
+    warning = progress_setting_warning({"NUMSYNC_PROGRESS": "bogus"})
+    assert warning is not None and "NUMSYNC_PROGRESS='bogus'" in warning and "always or never" in warning
+    result = run(Path("/nonexistent/numsync.yaml"), "schema", env={"NUMSYNC_PROGRESS": "bogus"})
+    assert "Warning: NUMSYNC_PROGRESS='bogus' is not one of always, never" in result.output
 
 
 def test_only_large_stages_are_shown_unless_asked() -> None:

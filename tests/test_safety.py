@@ -110,7 +110,9 @@ def test_environment_max_deletes(limit: int, refused: bool) -> None:
     v = only(violations)
     assert v.flag == THRESHOLD_FLAG
     assert "deletes 3 number(s)" in v.message and f"max_deletes is {limit}" in v.message
-    assert str(v).endswith(f"To apply anyway, pass {THRESHOLD_FLAG}.")
+    assert str(v).endswith(
+        f'make the plan with {THRESHOLD_FLAG} and a reason: numsync plan {THRESHOLD_FLAG} --reason "<why>" --out plan.json.'
+    )
     assert check(the_plan, env, Overrides(override_thresholds=True)) == []
     # The other flags do not lift it.
     assert only(check(the_plan, env, Overrides(allow_replace=True, allow_small_export=True))).flag == THRESHOLD_FLAG
@@ -285,7 +287,9 @@ def test_replacement_needs_allow_replace() -> None:
 
     assert v.flag == REPLACE_FLAG
     assert "1 number(s) change group and would be DELETED and created again" in v.message and number(0) in v.message
-    assert str(v).endswith(f"To apply anyway, pass {REPLACE_FLAG}.")
+    assert str(v).endswith(
+        f'make the plan with {REPLACE_FLAG} and a reason: numsync plan {REPLACE_FLAG} --reason "<why>" --out plan.json.'
+    )
     assert check(the_plan, env, Overrides(allow_replace=True)) == []
     assert only(check(the_plan, env, Overrides(override_thresholds=True, allow_small_export=True))).flag == REPLACE_FLAG
 
@@ -375,7 +379,9 @@ def test_threshold_exceeded_is_refused_then_applied_with_the_flag(
 
     assert planned.exit_code == 1, planned.output
     assert "0 to create, 0 to update, 0 to attach, 0 to detach, 3 to delete" in planned.output
-    assert f"Refused: {message} To apply anyway, pass --override-thresholds." in planned.output
+    assert (
+        f"Refused: {message} To apply anyway after review, make the plan with --override-thresholds" in planned.output
+    )
     assert planned.output.index("Plan: ") < planned.output.index("Refused: ")  # the plan is shown first
     saved = run(config, "plan", "--out", str(tmp_path / "refused.json"))
     # the note comes before the checks it names, and a saved plan is lifted only by planning again
@@ -409,7 +415,7 @@ def test_empty_export_is_refused_then_created_with_allow_small_export(tmp_path: 
         assert planned.exit_code == 1
         assert "3 to create" in planned.output
         assert "the live export holds 0 number(s) in the managed groups but desired lists 3" in planned.output
-        assert "To apply anyway, pass --allow-small-export." in planned.output
+        assert 'numsync plan --allow-small-export --reason "<why>" --out plan.json' in planned.output
         refused = run(config, "apply", "--auto-approve", "--override-thresholds", "--allow-replace")
         assert refused.exit_code == 1 and "--allow-small-export" in refused.output
         assert puts(emulator) == 0 and emulator.numbers() == {}
@@ -472,7 +478,7 @@ def test_replacement_is_destructive_refused_then_applied_with_allow_replace(
     assert planned.exit_code == 1
     assert f"-/+ {moved}  (ocp-qa → us-sales)  replace  DESTRUCTIVE: GROUP_ID cannot be updated" in planned.output
     assert "Refused: 1 number(s) change group and would be DELETED and created again" in planned.output
-    assert "To apply anyway, pass --allow-replace." in planned.output
+    assert 'numsync plan --allow-replace --reason "<why>" --out plan.json' in planned.output
     assert run(config, "apply", "--auto-approve", "--override-thresholds", "--allow-small-export").exit_code == 1
     assert puts(emulator) == 0 and emulator.numbers()[moved]["GROUP_ID"] == "ocp-qa"
 

@@ -14,9 +14,16 @@ from cli_workspace import CREDENTIALS, live_records, workspace, write_desired
 from numsync.config import Environment, load_config
 from numsync.core.diff import Diff
 from numsync.core.fmt import FileResult
-from numsync.core.safety import Violation
+from numsync.core.safety import LiftContext, Violation
 from numsync.emulator.process import EmulatorProcess
-from numsync.errors import ConfirmationRefusal, FreezeRefusal, ImportRefusal, MissingFolderError, TamperedPlanError
+from numsync.errors import (
+    ConfirmationRefusal,
+    FreezeRefusal,
+    ImportRefusal,
+    MissingFolderError,
+    PlanFileError,
+    TamperedPlanError,
+)
 from numsync.ocp.rows import Batch, OperationRow, Phase
 from numsync.ocp.vocabulary import Operation
 from numsync.reports import drift as drift_reports
@@ -25,7 +32,7 @@ from numsync.reports.registry import Format, Registry, UnknownFormat
 from numsync.workflow import policy
 from numsync.workflow.apply import ApplyResult, BatchOutcome, RowFailure
 from numsync.workflow.events import ApplyObserver, FmtObserver, ImportObserver, PlanObserver
-from numsync.workflow.plan import Plan
+from numsync.workflow.plan import Notice, NoticeKind, Plan
 from numsync.workflow.run_apply import ApplyRequest, run_apply
 from numsync.workflow.run_fmt import FmtRequest, run_fmt
 from numsync.workflow.run_import import ImportRequest, run_import
@@ -99,10 +106,23 @@ def test_safety_refusal_lists_each_violation_and_the_gitlab_hint_only_in_gitlab_
     assert policy.safety_refusal([], {"GITLAB_CI": "true"}) is None
     plain = policy.safety_refusal(violations, {})
     assert plain is not None
-    assert plain.details == ["Refused: 3 deletes exceed max_deletes 2. To apply anyway, pass --override-thresholds."]
+    make = 'numsync plan --override-thresholds --reason "<why>" --out plan.json'
+    assert plain.details == [
+        "Refused: 3 deletes exceed max_deletes 2. To apply anyway after review, make the plan with "
+        f"--override-thresholds and a reason: {make}."
+    ]
     assert plain.explain() == "1 safety check(s) failed (above); nothing was written"
+    # apply of a saved plan: a flag to apply would be refused (the plan must record it), so: plan again
+    saved = policy.safety_refusal(violations, {}, LiftContext.SAVED_PLAN)
+    assert saved is not None
+    assert saved.details == [
+        "Refused: 3 deletes exceed max_deletes 2. To apply anyway after review, make the plan again with "
+        f"--override-thresholds and a reason ({make}), then apply that plan."
+    ]
     in_ci = policy.safety_refusal(violations, {"GITLAB_CI": "true"})
     assert in_ci is not None and len(in_ci.details) == 2
+    # in a pipeline the flag is no way out: only the label hint says how
+    assert in_ci.details[0] == "Refused: 3 deletes exceed max_deletes 2." and "--reason" not in in_ci.details[1]
     assert (
         in_ci.details[1].startswith("In GitLab CI:")
         and '"numsync::override-thresholds" to the merge request' in in_ci.details[1]
@@ -167,12 +187,39 @@ def test_the_families_and_their_formats() -> None:
     assert problems.FORMATS.names == ("text", "json", "codequality")
 
 
-def test_every_plan_format_renders_one_input() -> None:
-    report = plan_formats.PlanReport(_plan(), ["max_deletes exceeded"])
-    rendered = {f.name: f.render(report) for f in plan_formats.FORMATS.formats}
+def test_every_notice_reaches_every_plan_format_and_survives_saving() -> None:
+    plan = _plan()
+    plan.notices = [
+        Notice(NoticeKind.FREEZE, "a change freeze is in force: year-end"),
+        Notice(NoticeKind.SAFETY, "max_deletes exceeded.", "--override-thresholds"),
+    ]
+    rendered = {f.name: f.render(plan_formats.PlanReport(plan)) for f in plan_formats.FORMATS.formats}
     assert "No changes." in rendered["text"]
-    assert "`max_deletes exceeded`" in rendered["markdown"]  # the violations reach the Markdown note, as data
-    assert json.loads(rendered["json"])["environment"] == "test"
+    assert "Note: a change freeze is in force: year-end" in rendered["text"]
+    assert (
+        "Apply would be refused by these safety checks:\n  - max_deletes exceeded. To apply anyway" in rendered["text"]
+    )
+    assert "`a change freeze is in force: year-end`" in rendered["markdown"]
+    assert (
+        "Apply would be refused" in rendered["markdown"]
+        and "`max_deletes exceeded. To apply anyway" in rendered["markdown"]
+    )
+    saved = json.loads(rendered["json"])
+    assert saved["environment"] == "test"
+    assert saved["notices"] == [
+        {"kind": "freeze", "text": "a change freeze is in force: year-end"},
+        {"kind": "safety", "text": "max_deletes exceeded.", "flag": "--override-thresholds"},
+    ]
+    # read back (show): the same notices; a saved plan is lifted by planning again, not by a flag to apply
+    again = Plan.from_json(saved)
+    assert again.notices == plan.notices
+    shown = plan_formats.FORMATS.get("text").render(plan_formats.PlanReport(again, LiftContext.SAVED_PLAN))
+    assert "Note: a change freeze is in force" in shown and "make the plan again with --override-thresholds" in shown
+    # a plan saved before notices existed reads as one without any
+    del saved["notices"]
+    assert Plan.from_json(saved).notices == []
+    with pytest.raises(PlanFileError, match=r"at notices\[0\]"):
+        Plan.from_json(json.loads(rendered["json"]) | {"notices": [{"kind": "bogus", "text": "x"}]})
 
 
 def test_the_problems_text_format_keeps_its_scope() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Protocol
 
 from numsync.core.diff import ChangeKind, ChangeSummary
@@ -95,6 +96,13 @@ class RecordedOverride:
         return f"{self.flag} by {self.by}: {self.reason}"
 
 
+class LiftContext(Enum):
+    """Where a violation is shown: the way to lift it differs (the merge-request note words its label itself)."""
+
+    PLAN = "plan"  # numsync plan: make the plan with the flag and a reason
+    SAVED_PLAN = "saved-plan"  # apply or show of a saved plan: it lifts only what it records, so plan again
+
+
 @dataclass(frozen=True, slots=True)
 class Violation:
     """Why the plan must not be applied as is; ``flag`` overrides it (None: no override)."""
@@ -102,9 +110,20 @@ class Violation:
     message: str
     flag: str | None
 
-    def __str__(self) -> str:
-        how = f" To apply anyway, pass {self.flag}." if self.flag else ""
+    def worded(self, context: LiftContext) -> str:
+        """The message and, when a flag lifts it, how to in ``context``."""
+        if self.flag is None:
+            return self.message
+        make = f'numsync plan {self.flag} --reason "<why>" --out plan.json'
+        if context is LiftContext.SAVED_PLAN:
+            # apply of a saved plan honours only the overrides the plan records
+            how = f" To apply anyway after review, make the plan again with {self.flag} and a reason ({make}), then apply that plan."
+        else:
+            how = f" To apply anyway after review, make the plan with {self.flag} and a reason: {make}."
         return self.message + how
+
+    def __str__(self) -> str:
+        return self.worded(LiftContext.PLAN)
 
 
 def _pct(part: int, whole: int) -> float:

@@ -95,13 +95,18 @@ def operation_rows(plan: Plan) -> list[list[str]]:
 
 
 def render_plan(
-    plan: Plan, *, violations: Sequence[str] = (), heading: str = "###", notices: Sequence[str] = ()
+    plan: Plan, *, violations: Sequence[str] | None = None, heading: str = "###", notices: Sequence[str] | None = None
 ) -> str:
     """The plan for a merge request: summary, notices, safety refusals, conflicts, changes, operations.
 
-    ``violations`` are the safety checks the plan fails (sentences, shown as a warning);
-    ``notices`` what else a reviewer must know (a change freeze in force).
+    ``violations`` are the safety checks the plan fails (sentences, shown as a warning; None: those
+    the plan's notices record, worded for a plan being made); ``notices`` what else a reviewer must
+    know (None: the plan's, such as a change freeze in force).
     """
+    if violations is None:
+        violations = [str(v) for v in plan.violations()]
+    if notices is None:
+        notices = plan.notes()
     out = [f"{heading} numsync plan for {code(plan.environment)}", ""]
     if plan.empty and plan.scope is not None:
         out.append(f"**No changes in scope** ({plan.in_sync} number(s) in scope in sync).")

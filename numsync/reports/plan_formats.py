@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+from numsync.core.safety import LiftContext
 from numsync.reports import markdown, plan_json, text
+from numsync.reports.escaping import visible
 from numsync.reports.registry import Format, Registry
 from numsync.workflow.plan import Plan
 
 
 @dataclass(frozen=True, slots=True)
 class PlanReport:
-    """What every plan format renders: the plan and the safety checks it fails (sentences)."""
+    """What every plan format renders: the plan (its notices included) and where it is shown (``context``:
+    how a failed safety check is lifted differs between a plan being made and a saved one)."""
 
     plan: Plan
-    violations: Sequence[str] = ()
-    notices: Sequence[str] = ()
+    context: LiftContext = LiftContext.PLAN
 
 
 def _text(report: PlanReport) -> str:
-    notices = "".join(f"Note: {notice}\n" for notice in report.notices)
-    return text.render_plan(report.plan) + "\n" + notices
+    notes = "".join(f"Note: {notice}\n" for notice in report.plan.notes())
+    violations = report.plan.violations()
+    refused = (
+        "Apply would be refused by these safety checks:\n"
+        + "".join(f"  - {visible(v.worded(report.context))}\n" for v in violations)
+        if violations
+        else ""
+    )
+    return text.render_plan(report.plan) + "\n" + notes + refused
 
 
 def _markdown(report: PlanReport) -> str:
-    return markdown.render_plan(report.plan, violations=report.violations, notices=report.notices)
+    return markdown.render_plan(report.plan, violations=[v.worded(report.context) for v in report.plan.violations()])
 
 
 def _json(report: PlanReport) -> str:

@@ -8,6 +8,7 @@ what a reviewer saw is exactly what ``apply`` uploads. ``live_fingerprint`` and
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -18,7 +19,7 @@ from typing import Any
 from numsync.config import Environment
 from numsync.core.diff import ChangeKind, ChangeSummary, Diff, Retiring, Scope
 from numsync.core.model import FIELDS, NumberRecord
-from numsync.core.safety import Overrides, RecordedOverride
+from numsync.core.safety import Overrides, RecordedOverride, Violation
 from numsync.errors import PlanFileError
 from numsync.ocp.compile import minimum_requests, plan_phases
 from numsync.ocp.rows import Batch, OperationRow, Phase
@@ -53,6 +54,39 @@ def fingerprint(records: Iterable[NumberRecord]) -> str:
     return "sha256:" + h.hexdigest()
 
 
+class NoticeKind(enum.Enum):
+    """What a plan notice is about (the ``kind`` in the plan file)."""
+
+    FREEZE = "freeze"  # a change freeze was in force when the plan was made
+    SAFETY = "safety"  # a safety check the plan fails: apply will refuse it
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What a reviewer must know about a plan, as it stood when the plan was made; every format shows it.
+
+    ``flag``: for a safety notice, the flag that lifts the check (None: no flag does).
+    """
+
+    kind: NoticeKind
+    text: str
+    flag: str | None = None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"kind": self.kind.value, "text": self.text} | (
+            {"flag": self.flag} if self.kind is NoticeKind.SAFETY else {}
+        )
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Notice:
+        flag = data.get("flag")
+        return cls(NoticeKind(data["kind"]), str(data["text"]), None if flag is None else str(flag))
+
+    @classmethod
+    def of_violation(cls, violation: Violation) -> Notice:
+        return cls(NoticeKind.SAFETY, violation.message, violation.flag)
+
+
 @dataclass(slots=True)
 class Plan:
     """Everything ``apply`` needs and a reviewer reads.
@@ -63,7 +97,9 @@ class Plan:
     partial run considered (None: every managed number); ``retiring``: numbers marked for
     retirement earlier (those in their grace period are left alone; those past it are deleted);
     ``overrides``: the safety checks lifted when the plan was made, with who lifted each and why
-    (apply honours these).
+    (apply honours these); ``notices``: what held when the plan was made (a freeze in force, the
+    safety checks it fails), for every format to show; apply judges both afresh, so they are not
+    part of what the tamper check compares.
     """
 
     environment: str
@@ -85,6 +121,7 @@ class Plan:
     scope: Scope | None = None
     retiring: list[Retiring] = field(default_factory=list)
     planned_on: str | None = None  # the UTC day retirements were judged by (ISO), when a group retires
+    notices: list[Notice] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -115,6 +152,14 @@ class Plan:
         """The safety checks this plan's record lifts."""
         return Overrides.of_flags(o.flag for o in self.overrides)
 
+    def violations(self) -> list[Violation]:
+        """The safety checks the plan failed when it was made, as its notices record them."""
+        return [Violation(n.text, n.flag) for n in self.notices if n.kind is NoticeKind.SAFETY]
+
+    def notes(self) -> list[str]:
+        """The notices that are not safety checks (those have their own place in every format)."""
+        return [n.text for n in self.notices if n.kind is not NoticeKind.SAFETY]
+
     def replacements(self) -> list[str]:
         """NUMBERs that change group: destroyed and created again."""
         return [c.number for c in self.changes if c.kind is ChangeKind.REPLACE]
@@ -140,6 +185,7 @@ class Plan:
             "scope": self.scope.to_json() if self.scope is not None else None,
             "retiring": [r.to_json() for r in self.retiring],
             "planned_on": self.planned_on,
+            "notices": [n.to_json() for n in self.notices],
             "changes": [
                 {
                     "number": c.number,
@@ -206,6 +252,10 @@ class Plan:
                 RecordedOverride(str(o["flag"]), str(o["by"]), str(o["reason"])) for o in data.get("overrides", [])
             ]
             Overrides.of_flags(o.flag for o in overrides)  # a flag that lifts no check: not a plan numsync made
+            notices = []
+            for i, n in enumerate(data.get("notices", [])):  # a plan saved before notices has none
+                where = f"notices[{i}]"
+                notices.append(Notice.from_json(n))
             where = "the top level"
             return cls(
                 environment=data["environment"],
@@ -226,6 +276,7 @@ class Plan:
                 scope=Scope.from_json(data["scope"]) if data.get("scope") is not None else None,
                 retiring=retiring,
                 planned_on=data.get("planned_on"),
+                notices=notices,
             )
         except KeyError as exc:
             raise PlanFileError(f"not a numsync plan: {where} lacks {exc}") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from numsync.core.diff import Diff
-from numsync.core.safety import Overrides, RecordedOverride, Violation
+from numsync.core.safety import LiftContext, Overrides, RecordedOverride, Violation
 from numsync.errors import (
     ConfirmationRefusal,
     ConflictRefusal,
@@ -49,6 +49,21 @@ class ProgressStyle(enum.Enum):
 PROGRESS_MIN_BYTES = 1_000_000
 PROGRESS_MIN_NUMBERS = 5_000
 PROGRESS_MIN_FILES = 10
+
+
+#: The values NUMSYNC_PROGRESS takes (unset: progress by size, on a terminal only).
+PROGRESS_SETTINGS = ("always", "never")
+
+
+def progress_setting_warning(environ: Mapping[str, str]) -> str | None:
+    """What is wrong with ``NUMSYNC_PROGRESS`` (None: unset, empty or a known value); an unknown value is ignored."""
+    value = environ.get("NUMSYNC_PROGRESS", "")
+    if not value or value.lower() in PROGRESS_SETTINGS:
+        return None
+    return (
+        f"NUMSYNC_PROGRESS={value!r} is not one of {', '.join(PROGRESS_SETTINGS)}; it is ignored "
+        "(progress is shown by size). Set it to always or never, or unset it."
+    )
 
 
 def progress_style(environ: Mapping[str, str], stderr_is_terminal: bool) -> ProgressStyle:
@@ -114,12 +129,19 @@ def refuse_conflicts(plan: Plan) -> None:
         )
 
 
-def safety_refusal(violations: Sequence[Violation], environ: Mapping[str, str]) -> SafetyRefusal | None:
-    """The refusal for ``violations`` (None when there are none); in GitLab CI it says how to lift them there."""
+def safety_refusal(
+    violations: Sequence[Violation], environ: Mapping[str, str], context: LiftContext = LiftContext.PLAN
+) -> SafetyRefusal | None:
+    """The refusal for ``violations`` (None when there are none), each saying how to lift it in ``context``;
+    in GitLab CI the one hint after them says how to lift them there (a label, not a flag)."""
     if not violations:
         return None
-    hint = override_hint(violations) if environ.get("GITLAB_CI") else None
-    return SafetyRefusal(f"{len(violations)} safety check(s) failed (above); nothing was written", violations, hint)
+    in_gitlab = bool(environ.get("GITLAB_CI"))
+    hint = override_hint(violations) if in_gitlab else None
+    sentences = [v.message if in_gitlab else v.worded(context) for v in violations]
+    return SafetyRefusal(
+        f"{len(violations)} safety check(s) failed (above); nothing was written", violations, hint, sentences
+    )
 
 
 def freeze_decision(active: str | None, reason: str | None) -> bool:

@@ -233,7 +233,9 @@ def _run_apply(
         if fresh.empty:
             recorder.results.complete = True
             return ApplyOutcome(the_plan, results=recorder.results)
-        refusal = policy.safety_refusal(safety.check(fresh, env, overrides), request.environ)
+        # a saved plan lifts only the checks it records: the way out is to make it again, not a flag to apply
+        context = safety.LiftContext.SAVED_PLAN if request.plan_file else safety.LiftContext.PLAN
+        refusal = policy.safety_refusal(safety.check(fresh, env, overrides), request.environ, context)
         if refusal:
             raise refusal
         clocks = check_clocks(env.freeze, dt.datetime.now(dt.UTC), client.server_time())

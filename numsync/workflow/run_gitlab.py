@@ -80,7 +80,7 @@ class CommentOutcome:
 def run_comment(request: CommentRequest) -> CommentOutcome:
     """Build the plan note (with the safety checks of numsync.yaml when there is one) and post or update it."""
     the_plan = load_plan(request.plan_file)
-    violations: list[safety.Violation] = []
+    violations = the_plan.violations()  # as recorded when it was made; numsync.yaml, when here, judges again
     if request.config_path is not None:
         with contextlib.suppress(ConfigError):  # no numsync.yaml here: the note shows the plan without its checks
             violations = safety.check(the_plan, load_config(request.config_path).environment(the_plan.environment))
@@ -88,7 +88,8 @@ def run_comment(request: CommentRequest) -> CommentOutcome:
     footer = [hint[:1].upper() + hint[1:]] if violations else []
     body = gitlab.note_body(
         the_plan.environment,
-        markdown.render_plan(the_plan, violations=[str(v) for v in violations]),
+        # the flag is no way out in a pipeline: the footer names the label that lifts each check
+        markdown.render_plan(the_plan, violations=[v.message for v in violations]),
         # a plan of the merge result records the merge commit it was made at; name that one
         commit=(the_plan.git_commit if request.source and request.target and the_plan.git_commit else None)
         or request.commit,
@@ -240,7 +241,12 @@ def apply_note_body(report: ApplyReport, *, commit: str, job_url: str | None) ->
     if report.message:
         lines += ["", *(f"- {code(line)}" for line in report.message.splitlines() if line.strip())]  # names data
     if report.flags:
-        lines += ["", "To apply anyway after reviewing the plan: " + ", ".join(code(f) for f in report.flags)]
+        # a note on the merge request: the flag is no way out there, the label on a merge request is
+        labels = ", ".join(code(gitlab.override_label(f)) for f in report.flags)
+        lines += [
+            "",
+            f"To apply anyway after reviewing the plan, add the label(s) {labels} to a merge request and run its pipeline again.",
+        ]
     if job_url:
         lines += ["", f"[The apply job]({job_url})"]
     return "\n".join(lines) + "\n"

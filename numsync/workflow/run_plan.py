@@ -31,7 +31,7 @@ from numsync.workflow.pipeline import (
     load_desired_observed,
     plan_environment,
 )
-from numsync.workflow.plan import Plan
+from numsync.workflow.plan import Notice, NoticeKind, Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,9 @@ def run_plan(request: PlanRequest, observer: PlanObserver | None = None) -> Plan
     frozen = clocks.active
     # plan still runs in a freeze (review goes on); apply is the one that refuses
     notices = [policy.freeze_notice(frozen)] if frozen and not the_plan.empty else []
+    # part of the plan, so the saved file, --format json and show say them too (clock skew is judged
+    # again at apply time, against the server then, so a saved one would only mislead)
+    the_plan.notices = [Notice(NoticeKind.FREEZE, n) for n in notices] + [Notice.of_violation(v) for v in violations]
     observer.planned(the_plan, violations, notices)
     if notices:
         observer.freeze_noted(notices[0])
