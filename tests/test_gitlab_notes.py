@@ -15,6 +15,7 @@ from gitlab_stub import BOT, GitLabStub
 from numsync.cli import main
 from numsync.core.diff import ChangeKind, ChangeSummary
 from numsync.core.model import Field
+from numsync.core.safety import RecordedOverride
 from numsync.errors import GitLabError
 from numsync.gitlab import GitLabNotes, MergeRequest, marker, note_body, truncate
 from numsync.ocp.rows import Batch, OperationRow, Phase
@@ -367,3 +368,21 @@ def test_the_note_says_to_add_the_label_not_to_pass_the_flag(tmp_path: Path) -> 
     assert '"numsync::override-thresholds" to the merge request' in result.output
     # the flag is no way out in a pipeline: the note never tells the reviewer to pass it
     assert "--reason" not in result.output and "pass --override-thresholds" not in result.output
+
+
+def test_a_check_the_plan_records_as_lifted_is_not_shown_as_refusing(tmp_path: Path) -> None:
+    """numsync.yaml judges the plan again for the note, with the overrides the plan records (who, why)."""
+    config = tmp_path / "numsync.yaml"
+    config.write_text(
+        "environments:\n  prod:\n    base_url: http://127.0.0.1:9/integrations\n    desired: desired\n"
+        "    groups:\n      ocp-qa: {prune: true}\n    safety: {max_deletes: 1}\n"
+    )
+    the_plan = make_plan("prod")
+    the_plan.overrides = [RecordedOverride("--override-thresholds", "alice", "the numbers were released")]
+    result = CliRunner().invoke(
+        main,
+        ["gitlab", "comment", "--plan", str(save(the_plan, tmp_path)), "--dry-run"],
+        env={"NUMSYNC_GITLAB_TOKEN": None, "NUMSYNC_CONFIG": str(config)},
+    )
+    assert result.exit_code == 0, result.output
+    assert "Apply would be refused" not in result.output and "safety.max_deletes is 1" not in result.output

@@ -83,7 +83,8 @@ def run_comment(request: CommentRequest) -> CommentOutcome:
     violations = the_plan.violations()  # as recorded when it was made; numsync.yaml, when here, judges again
     if request.config_path is not None:
         with contextlib.suppress(ConfigError):  # no numsync.yaml here: the note shows the plan without its checks
-            violations = safety.check(the_plan, load_config(request.config_path).environment(the_plan.environment))
+            env = load_config(request.config_path).environment(the_plan.environment)
+            violations = safety.check(the_plan, env, the_plan.lifted())  # what the plan's record lifts stays lifted
     hint = gitlab.override_hint(violations).removeprefix("In GitLab CI: ")
     footer = [hint[:1].upper() + hint[1:]] if violations else []
     body = gitlab.note_body(
