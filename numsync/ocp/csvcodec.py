@@ -224,19 +224,20 @@ def _rows(reader: Iterable[list[str]], columns: list[str], index: dict[str, int]
     add = records.append
     try:
         for cells in reader:
-            if not "".join(cells).strip():  # every cell blank (one C call rather than one per cell)
-                continue
+            # The per-row work is inline, not in a helper: it runs for every one of 100,000+ rows.
+            listed = cells[at_number].strip() if len(cells) == width else ""
+            if not listed:  # a row with a NUMBER is not blank: only the others are looked at whole
+                if not "".join(cells).strip():  # every cell blank (one C call rather than one per cell)
+                    continue
+                if len(cells) != width:
+                    raise ExportFormatError(
+                        f"export row {row_no + 1} has {len(cells)} cells but the header has {width}; "
+                        "the response may have been cut off"
+                    )
             row_no += 1
-            if len(cells) != width:
-                raise ExportFormatError(
-                    f"export row {row_no} has {len(cells)} cells but the header has {width}; "
-                    "the response may have been cut off"
-                )
             if unnamed:
                 _check_unnamed_cells(cells, unnamed, row_no)
-            # The per-row work is inline, not in a helper: it runs for every one of 100,000+ rows.
             raw_number = cells[at_number]
-            listed = raw_number.strip()
             group_id = groups.get(cells[at_group])
             if group_id is None:
                 group_id = intern(cells[at_group].strip())
