@@ -115,15 +115,18 @@ def load_desired(
         readable.append((file, shown))
     store = DesiredCache(cache_dir) if cache_dir is not None else None
     parts, keys = file_parts(readable, load_part, managed, default_provider, store, workers)
+    read_again = False
     for (file, shown), part in zip(readable, parts):
         # A file read on its own without a problem, that shares no group or number with the
         # files before it, adds exactly what reading it after them would. Any other file is
         # read again here, after them, so its problems are found and worded as always.
         if part is None or not _merge(part, state, managed):
+            read_again = True
             problems += _load_file(file, shown, state, managed, default_provider)
     if problems:
         raise DesiredError(sorted(problems, key=lambda p: (p.location.path, p.location.line, p.location.column)), state)
-    if cache_dir is not None and None not in keys:
+    # Only when every file's content is that of its key (none read again, perhaps changed since).
+    if cache_dir is not None and not read_again and None not in keys:
         state.fingerprint = _tree_fingerprint(DesiredCache(cache_dir, TREE_SUBFOLDER), keys, state)
     return state
 
