@@ -77,7 +77,7 @@ def plan(root: Path) -> dict:
     desired = load_environment_desired(env, display_root=root)  # desired first, as `numsync plan` does
     live = parse_export((root / "live.csv").read_bytes())
     result = diff(desired.records, live, env.groups)
-    the_plan = make_plan(env, desired.records, live, result)
+    the_plan = make_plan(env, desired.records, live, result, desired_hash=desired.fingerprint)  # as plan_environment
     rows = sum(len(p.rows) for p in the_plan.phases)
     return {
         "changes": len(the_plan.changes),

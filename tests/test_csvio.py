@@ -528,3 +528,30 @@ def test_a_listed_number_with_an_extension_keeps_its_own_identity() -> None:
     records = by_number(parse_export(export_csv([row("+12015550128"), row("+1 201-555-0128 ext. 12")])))
     assert set(records) == {"+12015550128", "+12015550128;ext=12"}
     assert records["+12015550128;ext=12"].listed_as == "+1 201-555-0128 ext. 12"
+
+
+@pytest.mark.parametrize("memo_limit", [0, 3, 4096])
+def test_repeated_cells_read_as_each_cell_alone(monkeypatch: pytest.MonkeyPatch, memo_limit: int) -> None:
+    """Cell texts are remembered per column while reading: every row still gets exactly its own cells' values."""
+    from numsync.core.model import normalize_value
+    from numsync.ocp import csvcodec
+
+    monkeypatch.setattr(csvcodec, "MEMO_LIMIT", memo_limit)
+    rng = random.Random(7)
+    texts = ["app-1", " app-1 ", "app-2\r\n", "   ", "", "en-us", "EN_us", "zh-hant-tw", "x" * 3, "Grüße\rzwei"]
+    rows = [
+        [rng.choice([" g1", "g1", "g2 "]), f"+1201555{n:04d}", *[rng.choice(texts) for _ in FIELD_COLUMNS]]
+        for n in range(300)
+    ]
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["GROUP_ID", "NUMBER", *FIELD_COLUMNS])
+    writer.writerows(rows)
+    records = parse_export(out.getvalue().encode())
+    for row, record in zip(rows, records, strict=True):
+        expected = {}
+        for column, cell in zip(FIELD_COLUMNS, row[2:]):
+            value = normalize_value(FIELD_OF_COLUMN[column], cell)
+            if value is not None:
+                expected[FIELD_OF_COLUMN[column]] = value
+        assert (record.number, record.group_id, record.fields) == (row[1], row[0].strip(), expected)

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from numsync.cli import main
 from numsync.config import load_config
 from numsync.core import desired, desiredcache, fileparts
 from numsync.core.desired import DesiredState, load_desired
+from numsync.core.model import FIELDS, Field, NumberRecord
 from numsync.errors import DesiredError
-from numsync.workflow.pipeline import load_environment_desired
+from numsync.workflow.pipeline import load_environment_desired, plan_environment
+from numsync.workflow.plan import fingerprint
 
 US = "group_id: us-east\ndefaults: {locale: en-US, provider: twilio}\nnumbers:\n"
 US_NUMBERS = (
@@ -302,3 +307,166 @@ def test_unused_entries_are_pruned_when_new_ones_are_written(tree: Path, tmp_pat
     assert len(entries(cache)) == 2
     store.prune(now=10**12)
     assert entries(cache) == []
+
+
+# --- the whole-tree entry: the records' fingerprint kept with the cache -------------------------------
+
+
+def tree_entries(cache: Path) -> list[Path]:
+    return sorted((cache / desiredcache.TREE_SUBFOLDER).glob("*.json"))
+
+
+def reference_fingerprint(records: Any) -> str:
+    """The fingerprint as documented (one ``json.dumps`` line per record), written out independently."""
+    h = hashlib.sha256()
+    for r in sorted(records, key=lambda r: r.number):
+        cells = [r.number, r.group_id, *[r.fields.get(f) or "" for f in FIELDS], r.provider or ""]
+        if r.listed_as:
+            cells.append(r.listed_as)
+        h.update((json.dumps(cells, ensure_ascii=False) + "\n").encode())
+    return "sha256:" + h.hexdigest()
+
+
+def random_tree(root: Path, seed: int) -> tuple[Path, list[str]]:
+    """A few files of random numbers, values (quotes, backslashes, non-ASCII, newlines) and defaults."""
+    rng = random.Random(seed)
+    texts = ["app-1", 'say "hi"', "back\\slash", "Grüße ☎", "line 1\\nline 2", "x" * rng.randint(1, 40)]
+    files, groups = {}, []
+    for n in range(rng.randint(1, 6)):
+        group = f"g{seed}-{n}"
+        groups.append(group)
+        lines = [f"group_id: {group}"]
+        if rng.random() < 0.5:
+            lines.append(f"defaults: {{locale: en-US, provider: {rng.choice(['twilio', 'vonage'])}}}")
+        lines.append("numbers:")
+        for k in range(rng.randint(0, 30)):
+            values = {key: rng.choice(texts) for key in ("miniapp_id", "note", "application_tag") if rng.random() < 0.5}
+            if "miniapp_id" in values:
+                values["locale"] = rng.choice(["en-US", "en-gb", "de-DE"])
+            body = ", ".join(f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in values.items())
+            lines.append(f'  "+1201555{n:02d}{k:02d}": {{{body}}}')
+        files[f"f{n}.yaml"] = "\n".join(lines) + "\n"
+    return write_tree(root, files), groups
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_cached_fingerprint_is_the_computed_one_on_random_trees(tmp_path: Path, seed: int, request: Any) -> None:
+    folder, groups = random_tree(tmp_path, seed)
+    cache = tmp_path / "cache"
+    plain = load(folder, managed_groups=groups)
+    assert isinstance(plain, DesiredState), plain
+    assert plain.fingerprint is None  # no cache: the plan computes it
+    computed = fingerprint(plain.records.values())
+    assert computed == reference_fingerprint(plain.records.values())
+    cold = load(folder, cache, managed_groups=groups)
+    assert isinstance(cold, DesiredState) and cold.fingerprint == computed
+    assert len(tree_entries(cache)) == 1
+    request.getfixturevalue("no_parsing")
+    warm = load(folder, cache, managed_groups=groups)
+    assert isinstance(warm, DesiredState) and warm == plain and warm.fingerprint == computed
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda raw: raw[:-7],
+        lambda raw: raw.replace(b"sha256:", b"sha256:0"),  # the header's hash no longer matches
+        lambda raw: b"",
+    ],
+)
+def test_a_corrupt_tree_entry_is_ignored_and_rewritten(tree: Path, tmp_path: Path, damage: Any) -> None:
+    cache = tmp_path / "cache"
+    computed = fingerprint(load(tree).records.values())  # type: ignore[union-attr]
+    load(tree, cache)
+    (entry,) = tree_entries(cache)
+    entry.write_bytes(damage(entry.read_bytes()))
+    again = load(tree, cache)
+    assert isinstance(again, DesiredState) and again.fingerprint == computed
+    trees = desiredcache.DesiredCache(cache, desiredcache.TREE_SUBFOLDER)
+    assert desiredcache.tree_fingerprint(trees.get(entry.stem)) == computed  # rewritten
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda p: p["digest"].__setitem__("fingerprint", "sha256:" + "z" * 64),  # not a fingerprint
+        lambda p: p["digest"].__setitem__("fingerprint", 12),
+        lambda p: p.__setitem__("digest", ["sha256:" + "0" * 64]),
+        lambda p: p.__setitem__("key", "0" * 64),  # foreign: written for another tree
+    ],
+)
+def test_a_well_hashed_tree_entry_of_the_wrong_shape_is_ignored(tree: Path, tmp_path: Path, change: Any) -> None:
+    cache = tmp_path / "cache"
+    computed = fingerprint(load(tree).records.values())  # type: ignore[union-attr]
+    load(tree, cache)
+    (entry,) = tree_entries(cache)
+    rehash(entry, change)
+    again = load(tree, cache)
+    assert isinstance(again, DesiredState) and again.fingerprint == computed
+
+
+def test_a_tree_entry_is_never_used_for_other_files_or_settings(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    (tree / "us.yaml").write_text(US + '  "+12015550123": {miniapp_id: app-3}\n')  # stale: the tree changed
+    changed = load(tree, cache)
+    assert isinstance(changed, DesiredState) and changed.fingerprint == fingerprint(changed.records.values())
+    other = load(tree, cache, default_provider="bandwidth")
+    assert isinstance(other, DesiredState) and other.fingerprint == fingerprint(other.records.values())
+    assert len({changed.fingerprint, other.fingerprint}) == 2
+    assert len(tree_entries(cache)) == 3
+
+
+def test_a_load_with_problems_keeps_no_fingerprint(tree: Path, tmp_path: Path) -> None:
+    (tree / "zz.yaml").write_text('group_id: us-east\nnumbers:\n  "+442079460000": {}\n')
+    cache = tmp_path / "cache"
+    assert isinstance(load(tree, cache), list)
+    assert tree_entries(cache) == []
+
+
+def test_the_plan_records_the_cached_fingerprint_as_the_computed_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: Any
+) -> None:
+    config = cli_workspace(tmp_path)
+    monkeypatch.delenv(desiredcache.ENV_VAR, raising=False)
+    env, uncached = load_config(config).environment("test"), load_config(config, cache=False).environment("test")
+    plain = load_environment_desired(uncached)
+    load_environment_desired(env)  # fills the cache
+    request.getfixturevalue("no_parsing")
+    warm = load_environment_desired(env)
+    assert warm.fingerprint is not None and plain.fingerprint is None
+    live = [NumberRecord("+12015550123", "us-east", {Field.MINIAPP_ID: "old"})]
+    planned = plan_environment(env, warm, live).plan
+    assert planned.desired_hash == fingerprint(plain.records.values()) == warm.fingerprint
+    assert planned.to_json() == plan_environment(uncached, plain, live).plan.to_json()
+
+
+values = st.one_of(st.none(), st.text(min_size=1, max_size=12))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 10**6),
+            st.text(min_size=1, max_size=8),
+            st.lists(values, min_size=5, max_size=5),
+            values,
+            values,
+        ),
+        max_size=40,
+        unique_by=lambda t: t[0],
+    )
+)
+def test_the_fingerprint_is_the_documented_one_on_random_records(rows: list[Any]) -> None:
+    records = [
+        NumberRecord(
+            f"+1201{n:07d}", group, {f: v for f, v in zip(FIELDS, cells) if v}, provider=provider, listed_as=listed
+        )
+        for n, group, cells, provider, listed in rows
+    ]
+    assert fingerprint(records) == reference_fingerprint(records)
+
+
+def test_the_fingerprint_of_more_records_than_one_chunk_is_the_documented_one() -> None:
+    records = [NumberRecord(f"+1201{n:07d}", f"g{n % 7}", {Field.NOTE: f"n{n}"}) for n in range(10_000, 0, -1)]
+    assert fingerprint(records) == reference_fingerprint(records)

@@ -71,7 +71,9 @@ def ignored_values(state: DesiredState, groups: Mapping[str, GroupPolicy]) -> li
 
 def wrong_countries(state: DesiredState, groups: Mapping[str, GroupPolicy]) -> list[Problem]:
     """An error at each number whose region is not among its group's ``countries:`` (groups without it: any)."""
-    problems = []
+    problems: list[Problem] = []
+    if not any(policy.countries for policy in groups.values()):
+        return problems  # most environments: no loop over every number
     for number, record in state.records.items():
         policy = groups.get(record.group_id)
         if policy is None or not policy.countries:
@@ -140,7 +142,9 @@ def sets_in_other_groups(state: DesiredState) -> list[Problem]:
 
 def retire_marks_in_desired(state: DesiredState, groups: Mapping[str, GroupPolicy]) -> list[Problem]:
     """An error wherever a desired value of a retiring group reads as that group's retire mark."""
-    problems = []
+    problems: list[Problem] = []
+    if not any(policy.prune and policy.retire_after is not None for policy in groups.values()):
+        return problems  # no group retires (retirement_mark is None for every record): no loop over every number
     for number, record in state.records.items():
         policy = groups.get(record.group_id)
         if policy is None or policy.retirement_mark(record) is None:

@@ -25,7 +25,7 @@ from typing import Any
 import phonenumbers
 
 from numsync.core import yamlsrc
-from numsync.core.desiredcache import DesiredCache
+from numsync.core.desiredcache import TREE_SUBFOLDER, DesiredCache, tree_fingerprint, tree_key
 from numsync.core.fileparts import file_parts
 from numsync.core.files import encoding_problem, shown_path
 from numsync.core.model import (
@@ -37,6 +37,7 @@ from numsync.core.model import (
     normalize_number,
     normalize_value,
     parse_number,
+    records_fingerprint,
 )
 from numsync.core.paths import escapes, repository_root
 from numsync.core.schema import load_schema, schema_problems
@@ -117,16 +118,36 @@ def load_desired(
         state.files.append(file)
         readable.append((file, shown))
     store = DesiredCache(cache_dir) if cache_dir is not None else None
-    parts = file_parts(readable, load_part, managed, default_provider, store, workers)
+    parts, keys = file_parts(readable, load_part, managed, default_provider, store, workers)
+    read_again = False
     for (file, shown), part in zip(readable, parts):
         # A file read on its own without a problem, that shares no group or number with the
         # files before it, adds exactly what reading it after them would. Any other file is
         # read again here, after them, so its problems are found and worded as always.
         if part is None or not _merge(part, state, managed):
+            read_again = True
             problems += _load_file(file, shown, state, managed, default_provider)
     if problems:
         raise DesiredError(sorted(problems, key=lambda p: (p.location.path, p.location.line, p.location.column)), state)
+    # Only when every file's content is that of its key (none read again, perhaps changed since).
+    if cache_dir is not None and not read_again and None not in keys:
+        state.fingerprint = _tree_fingerprint(DesiredCache(cache_dir, TREE_SUBFOLDER), keys, state)
     return state
+
+
+def _tree_fingerprint(trees: DesiredCache, keys: list[str | None], state: DesiredState) -> str:
+    """The fingerprint of ``state.records``: from the whole-tree entry of these files, else computed and stored.
+
+    The entry's key covers every file's bytes and setting, so a hit restates the records loaded from them.
+    """
+    key = tree_key(k for k in keys if k is not None)
+    cached = tree_fingerprint(trees.get(key))
+    if cached is not None:
+        return cached
+    computed = records_fingerprint(state.records.values())
+    trees.put(key, {"fingerprint": computed})
+    trees.prune()
+    return computed
 
 
 def _merge(part: DesiredState, state: DesiredState, managed: set[str] | None) -> bool:

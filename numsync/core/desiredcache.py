@@ -13,6 +13,11 @@ names the format and carries the SHA-256 of the rest; an entry whose header, has
 or shape is wrong is treated as absent (and overwritten by the next load). Files with
 problems are never stored: their problems are found again on every run.
 
+Beside them, one *whole-tree* entry per load that had no problem (``trees/``), keyed by every
+file's key in load order: the fingerprint of the records loaded (what a plan records as
+``desired_hash``), so a warm plan does not hash 100,000 records again. The same checks apply
+to it, and a value that is not a fingerprint makes it absent.
+
 Correctness never depends on the cache: a miss loads the file as if there were no cache,
 and an unwritable cache folder is skipped silently.
 """
@@ -24,6 +29,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterable
@@ -39,6 +45,10 @@ import yaml
 FORMAT = "numsync-desired-cache 2"
 #: Folder under the cache root that holds desired-file entries.
 SUBFOLDER = "desired"
+#: Folder under the cache root that holds whole-tree entries: the fingerprint of a load's records.
+TREE_SUBFOLDER = "trees"
+#: What a whole-tree entry's key starts from (bumped with its layout).
+TREE_FORMAT = "numsync-desired-tree 1"
 #: Where the cache lives by default: beside numsync.yaml (git-ignored, see README).
 DEFAULT_FOLDER_NAME = ".numsync-cache"
 #: Overrides the cache folder (e.g. one the CI keeps between pipelines).
@@ -91,12 +101,31 @@ def entry_key(data: bytes, shown: str, default_provider: str | None, managed: It
     return h.hexdigest()
 
 
-class DesiredCache:
-    """The entries under ``root`` (``root/desired/<key>.json``)."""
+def tree_key(file_keys: Iterable[str]) -> str:
+    """The key of a whole load: its files' keys in load order (each already covers its bytes and every setting)."""
+    h = hashlib.sha256(TREE_FORMAT.encode())
+    for key in file_keys:
+        h.update(b"\0" + key.encode())
+    return h.hexdigest()
 
-    def __init__(self, root: Path) -> None:
+
+def tree_fingerprint(entry: Any) -> str | None:
+    """The records' fingerprint a whole-tree entry holds, or None when it is not one (never raises)."""
+    value = entry.get("fingerprint") if isinstance(entry, dict) else None
+    if type(value) is not str or not _FINGERPRINT.fullmatch(value):
+        return None
+    return value
+
+
+_FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+class DesiredCache:
+    """The entries under ``root`` (``root/<subfolder>/<key>.json``): desired files', or whole trees'."""
+
+    def __init__(self, root: Path, subfolder: str = SUBFOLDER) -> None:
         self.root = root
-        self.folder = root / SUBFOLDER
+        self.folder = root / subfolder
 
     def get(self, key: str) -> Any:
         """The digest stored under ``key``, or None when absent or not trustworthy (never raises)."""

@@ -135,12 +135,14 @@ def file_parts(
     default_provider: str | None,
     store: DesiredCache | None,
     workers: int | None,
-) -> list[DesiredState | None]:
-    """Per ``(file, shown path)``: its part read on its own (cached, in a worker, or here), or None.
+) -> tuple[list[DesiredState | None], list[str | None]]:
+    """Per ``(file, shown path)``: its part read on its own (cached, in a worker, or here), or None; and its cache key.
 
-    None also for a file that cannot be read: the loader reads it again and reports why.
+    None also for a file that cannot be read: the loader reads it again and reports why. The
+    keys are None without a cache, and for a file that could not be read.
     """
     parts: list[DesiredState | None] = [None] * len(files)
+    keys: list[str | None] = [None] * len(files)
     todo: list[tuple[int, bytes, str, str | None]] = []
     for i, (file, shown) in enumerate(files):
         try:
@@ -148,6 +150,7 @@ def file_parts(
         except OSError:
             continue
         key = entry_key(data, shown, default_provider, managed) if store is not None else None
+        keys[i] = key
         if store is not None and key is not None:
             cached = store.get(key)
             if cached is not None:
@@ -165,7 +168,7 @@ def file_parts(
         parts[i] = part
     if store is not None and todo:
         store.prune()
-    return parts
+    return parts, keys
 
 
 def _here(

@@ -8,12 +8,15 @@ keys. The vendor's wire format (CSV column names, ``<NULL>``, OPERATION values) 
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
 from itertools import islice
+from operator import attrgetter
 
 import phonenumbers
 
@@ -69,6 +72,39 @@ class NumberRecord:
     def get(self, f: Field) -> str | None:
         """The value of ``f``, or None when empty."""
         return self.fields.get(f)
+
+
+#: How json.dumps(..., ensure_ascii=False) writes a string (the C implementation where available).
+_json_string = json.encoder.encode_basestring
+#: Lines hashed at once by :func:`records_fingerprint`: few hash calls, no whole-state text in memory.
+_FINGERPRINT_CHUNK = 4096
+
+
+def records_fingerprint(records: Iterable[NumberRecord]) -> str:
+    """SHA-256 over the normalized records (sorted by NUMBER): equal iff the states are equal.
+
+    Each record is hashed as the line ``json.dumps([NUMBER, GROUP_ID, *FIELDS, PROVIDER],
+    ensure_ascii=False)`` (empty strings for absent values), with the exported NUMBER text
+    appended when it was not E.164 (a saved plan's rows address the number by it). The line is
+    written here from its strings — the same text without a JSON encoder per record — and the
+    lines are hashed a few thousand at a time.
+    """
+    js = _json_string
+    miniapp, locale, number_set, tag, note = FIELDS  # unpacked: one f-string per record, no inner loop
+    h = hashlib.sha256()
+    lines: list[str] = []
+    for r in sorted(records, key=attrgetter("number")):
+        get = r.fields.get
+        listed = f", {js(r.listed_as)}" if r.listed_as else ""
+        lines.append(
+            f"[{js(r.number)}, {js(r.group_id)}, {js(get(miniapp) or '')}, {js(get(locale) or '')}, "
+            f"{js(get(number_set) or '')}, {js(get(tag) or '')}, {js(get(note) or '')}, {js(r.provider or '')}{listed}]\n"
+        )
+        if len(lines) == _FINGERPRINT_CHUNK:
+            h.update("".join(lines).encode())
+            lines.clear()
+    h.update("".join(lines).encode())
+    return "sha256:" + h.hexdigest()
 
 
 def normalize_number(raw: str) -> str:

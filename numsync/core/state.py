@@ -18,7 +18,10 @@ class DesiredState:
     ``locations``: NUMBER → the position of its key; ``files``: the YAML files loaded;
     ``groups``: GROUP_ID → the file that declares it; ``field_locations``: NUMBER → YAML key
     (``locale``, ``provider``, …) → where the value it got stands (on the number itself, or
-    in the file's ``defaults``), for the keys that were set.
+    in the file's ``defaults``), for the keys that were set. ``fingerprint``: the
+    :func:`~numsync.core.model.records_fingerprint` of ``records`` as loaded, when a load through
+    the cache has it (None otherwise); not compared, as it only restates ``records``. Whoever changes
+    ``records`` after the load must set it to None.
     """
 
     records: dict[str, NumberRecord] = field(default_factory=dict)
@@ -26,3 +29,4 @@ class DesiredState:
     files: list[Path] = field(default_factory=list)
     groups: dict[str, Path] = field(default_factory=dict)
     field_locations: dict[str, dict[str, Location]] = field(default_factory=dict)
+    fingerprint: str | None = field(default=None, compare=False)

@@ -231,32 +231,85 @@ def _check_unnamed_cells(cells: Sequence[str], unnamed: Sequence[int], row_no: i
             )
 
 
+#: Distinct cell texts remembered per column while reading an export (beyond it, cells are normalized each time).
+MEMO_LIMIT = 4096
+
+
 def _rows(
     reader: Iterable[list[str]], columns: list[str], index: dict[str, int], stream: _ExportBytes
 ) -> list[NumberRecord]:
     records: list[NumberRecord] = []
     seen: dict[str, int] = {}
     row_no = 0
-    field_columns = tuple((f, index[COLUMN[f]]) for f in FIELDS)  # looked up once, not per row
+    # (field, its column, its memo: cell text → the value normalized and interned, "" for none). A tenant
+    # repeats a few miniapps, locales, sets and groups across all its numbers, so most cells are one dict
+    # lookup, and each distinct value is one string (a 1M-row export then fits in well under 1 GB).
+    # NOTE has no memo: notes rarely repeat.
+    field_columns: tuple[tuple[Field, int, dict[str, str] | None], ...] = tuple(
+        (f, index[COLUMN[f]], {} if f is not Field.NOTE else None) for f in FIELDS
+    )
+    groups: dict[str, str] = {}
     unnamed = [position for position, name in enumerate(columns) if not name]  # empty ones are accepted
+    width = len(columns)
+    at_number, at_group = index[NUMBER], index[GROUP_ID]
+    add = records.append
     try:
         for cells in reader:
-            if not "".join(cells).strip():  # every cell blank (one C call rather than one per cell)
-                continue
-            row_no += 1
-            if stream.bad_byte is not None:  # read ahead of the reader: find the row and cell that hold it
+            # The per-row work is inline, not in a helper: it runs for every one of 100,000+ rows.
+            if stream.bad_byte is not None:  # read ahead of the reader: find the row and cell that hold it (before the
+                # cell count: a body cut at a bad byte is a bad byte, not a short row)
                 for position, cell in enumerate(cells):
                     if _ESCAPED.search(cell):
                         name = columns[position] if position < len(columns) and columns[position] else position + 1
-                        _refuse_bad_byte(stream, f"export row {row_no}, column {name}")
-            if len(cells) != len(columns):
-                raise ExportFormatError(
-                    f"export row {row_no} has {len(cells)} cells but the header has {len(columns)}; "
-                    "the response may have been cut off"
-                )
+                        _refuse_bad_byte(stream, f"export row {row_no + 1}, column {name}")
+            listed = cells[at_number].strip() if len(cells) == width else ""
+            if not listed:  # a row with a NUMBER is not blank: only the others are looked at whole
+                if not "".join(cells).strip():  # every cell blank (one C call rather than one per cell)
+                    continue
+                if len(cells) != width:
+                    raise ExportFormatError(
+                        f"export row {row_no + 1} has {len(cells)} cells but the header has {width}; "
+                        "the response may have been cut off"
+                    )
+            row_no += 1
             if unnamed:
                 _check_unnamed_cells(cells, unnamed, row_no)
-            records.append(_record(cells, index, field_columns, row_no, seen))
+            raw_number = cells[at_number]
+            group_id = groups.get(cells[at_group])
+            if group_id is None:
+                group_id = intern(cells[at_group].strip())
+                if len(groups) < MEMO_LIMIT:
+                    groups[cells[at_group]] = group_id
+            if not listed or not group_id:
+                _blank_required(cells, index, row_no)
+            try:
+                number = normalize_number(raw_number)
+            except NumberFormatError as exc:
+                raise ExportFormatError(f"export row {row_no}: NUMBER {exc}") from None
+            if number in seen:
+                form = f" (as {listed!r})" if listed != number else ""
+                raise ExportFormatError(
+                    f"export row {row_no}: NUMBER {number}{form} is listed again (first in row {seen[number]})"
+                )
+            seen[number] = row_no
+            values: dict[Field, str] = {}
+            for f, column, memo in field_columns:
+                raw = cells[column]
+                if not raw:  # an empty cell is an absent value
+                    continue
+                if memo is None:
+                    value = normalize_value(f, raw) or ""
+                else:
+                    remembered = memo.get(raw)
+                    if remembered is not None:
+                        value = remembered
+                    else:
+                        value = intern(normalize_value(f, raw) or "")
+                        if len(memo) < MEMO_LIMIT:
+                            memo[raw] = value
+                if value:
+                    values[f] = value
+            add(NumberRecord(number, group_id, values, None, None if listed == number else listed))
     except csv.Error as exc:
         raise ExportFormatError(
             f"export row {row_no + 1} is not valid CSV ({exc}); the response may have been cut off"
@@ -264,44 +317,14 @@ def _rows(
     return records
 
 
-def _record(
-    cells: Sequence[str],
-    index: dict[str, int],
-    field_columns: tuple[tuple[Field, int], ...],
-    row_no: int,
-    seen: dict[str, int],
-) -> NumberRecord:
-    raw_number = cells[index[NUMBER]]
+def _blank_required(cells: Sequence[str], index: dict[str, int], row_no: int) -> None:
+    """Raises ExportFormatError for the first of NUMBER, GROUP_ID that is blank in ``cells``."""
     for required in (NUMBER, GROUP_ID):
         if not cells[index[required]].strip():
             raise ExportFormatError(
                 f"export row {row_no}, column {required} (column {index[required] + 1}) is blank; every row of OCP's "
                 "export is one number in one group: export the numbers again from OCP"
             )
-    try:
-        number = normalize_number(raw_number)
-    except NumberFormatError as exc:
-        raise ExportFormatError(f"export row {row_no}: NUMBER {exc}") from None
-    if number in seen:
-        form = f" (as {raw_number.strip()!r})" if raw_number.strip() != number else ""
-        raise ExportFormatError(
-            f"export row {row_no}: NUMBER {number}{form} is listed again (first in row {seen[number]})"
-        )
-    seen[number] = row_no
-    values = {}
-    for f, column in field_columns:
-        value = normalize_value(f, cells[column])
-        if value is not None:
-            # one string per distinct value (a tenant repeats a few miniapps, locales, sets): a 1M-row export
-            # then fits in well under 1 GB; notes rarely repeat, and interning each would only cost time
-            values[f] = value if f is Field.NOTE else intern(value)
-    listed = raw_number.strip()
-    return NumberRecord(
-        number=number,
-        group_id=intern(cells[index[GROUP_ID]].strip()),
-        fields=values,
-        listed_as=None if listed == number else listed,
-    )
 
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

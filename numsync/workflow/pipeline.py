@@ -212,7 +212,15 @@ def plan_environment(
     """Diff and plan one environment, or only ``scope`` of it (raises planner.PlanningError)."""
     result = diff(desired.records, live, env.groups, scope)
     return Planned(
-        make_plan(env, desired.records, live, result, git_commit=git_commit(env.desired), scope=scope),
+        make_plan(
+            env,
+            desired.records,
+            live,
+            result,
+            git_commit=git_commit(env.desired),
+            scope=scope,
+            desired_hash=desired.fingerprint,  # kept with the cache: not hashed again
+        ),
         result,
         desired,
         live,
