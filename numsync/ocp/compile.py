@@ -27,7 +27,6 @@ docs/semantics.md ("Phases and files") explains the schedule and its lower bound
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -137,8 +136,8 @@ def schedule(
     number has at most one row per file), and a file holds at most ``limits[t]`` rows of
     type *t*. Three list schedules are built (see :func:`_list_schedule`) and the shortest
     kept; when it is above the lower bound, :func:`_exact_schedule` searches for a shorter
-    one, within ``budget`` search nodes (:data:`SEARCH_BUDGET`), keeping the list schedule
-    when the budget runs out. docs/semantics.md ("Phases and files") explains both.
+    one, within ``budget`` search nodes (:data:`SEARCH_BUDGET`) and for plans of at most
+    :data:`SEARCH_DEPTH` files, keeping the list schedule otherwise. docs/semantics.md ("Phases and files") explains both.
     """
     if not any(chains):
         return []
@@ -150,7 +149,7 @@ def schedule(
     best = min((forward, guided, backward), key=_count)
     types = [[row.operation for row in c] for c in chains]
     lower = _lower_bound(types, limits)
-    if _count(best) > lower:
+    if lower < _count(best) <= SEARCH_DEPTH:
         exact = _exact_schedule(types, limits, lower, _count(best) - 1, SEARCH_BUDGET if budget is None else budget)
         if exact is not None:
             best = exact
@@ -160,6 +159,8 @@ def schedule(
 #: Search nodes (files tried) the exact search may spend before the list schedule is kept:
 #: enough for every small plan, a bounded cost (well under a second) for a large one.
 SEARCH_BUDGET = 20_000
+#: The most files the exact search is tried for: it recurses once per file.
+SEARCH_DEPTH = 200
 
 
 Placement = list[list[int]]  # placement[i][j]: the 0-based file of chain i's j-th operation
@@ -365,10 +366,18 @@ def _full_files(state: State, limits: Mapping[Operation, int]) -> Iterator[Choic
     per_type = []
     for op, groups in by_type.items():
         groups.sort(key=lambda g: -len(g[0]))
-        take = min(limits[op], sum(k for _, k in groups))
-        per_type.append(list(_splits(groups, take)))
-    for parts in itertools.product(*per_type):
-        yield {s: k for part in parts for s, k in part.items()}
+        per_type.append((groups, min(limits[op], sum(k for _, k in groups))))
+    yield from _product(per_type, {})
+
+
+def _product(per_type: Sequence[tuple[list[tuple[Suffix, int]], int]], so_far: Choice) -> Iterator[Choice]:
+    """Lazily, every combination of one split per type (the splits can be far too many to list)."""
+    if not per_type:
+        yield so_far
+        return
+    (groups, take), rest = per_type[0], per_type[1:]
+    for split in _splits(groups, take):
+        yield from _product(rest, {**so_far, **split})
 
 
 def _splits(groups: Sequence[tuple[Suffix, int]], take: int) -> Iterator[Choice]:
