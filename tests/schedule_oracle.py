@@ -71,18 +71,41 @@ def lower_bound(chains: Sequence[Sequence[Operation]], limits: Mapping[Operation
 
 
 def exact_minimum(chains: Sequence[Sequence[Operation]], limits: Mapping[Operation, int]) -> int:
-    """The fewest files, by breadth-first search over every way to fill each file (small cases only).
+    """The fewest files, by exhaustive search over every way to fill each file (small cases only).
 
     A state is the multiset of (chain, operations done) of unfinished chains; chains with
     the same operations are interchangeable, which keeps the search small. Files may be
     filled with any number of ready rows up to the limit, not just as many as possible.
+    It asks "does it fit in F files?" for F upward from :func:`lower_bound`, depth-first; a
+    state is dropped when the lower bound of what is left exceeds the files left (the bound
+    holds for every schedule, so no state that could fit is dropped).
     """
     start = _state(Counter((tuple(c), 0) for c in chains if c))
-    layer, files = {start}, 0
-    while () not in layer:
-        layer = {after for state in layer for after in _next_states(state, limits)}
+    files = lower_bound(chains, limits)
+    while not _fits(start, files, limits):
         files += 1
     return files
+
+
+def _fits(start: tuple, files: int, limits: Mapping[Operation, int]) -> bool:
+    """Whether ``start`` can finish within ``files`` files: depth-first, remembering states that cannot."""
+    cannot: set[tuple[tuple, int]] = set()
+
+    def fits(state: tuple, left: int) -> bool:
+        if not state:
+            return True
+        if left == 0 or (state, left) in cannot or lower_bound(_left(state), limits) > left:
+            return False
+        if any(fits(after, left - 1) for after in _next_states(state, limits)):
+            return True
+        cannot.add((state, left))
+        return False
+
+    return fits(start, files)
+
+
+def _left(state: tuple) -> list[tuple[Operation, ...]]:
+    return [c[done:] for (c, done), k in state for _ in range(k)]
 
 
 def _state(counts: Counter[tuple[tuple[Operation, ...], int]]) -> tuple:
@@ -93,7 +116,7 @@ def _next_states(state: tuple, limits: Mapping[Operation, int]) -> Iterator[tupl
     groups = [group for group, _ in state]
     have = [k for _, k in state]
     # For each group, how many of its chains take their next step in this file.
-    options = [range(k + 1) for k in have]
+    options = [range(k, -1, -1) for k in have]  # fuller files first: a fit is found sooner
     for take in product(*options):
         if not any(take):
             continue

@@ -255,9 +255,16 @@ def scheduled(shapes: list[tuple[Operation, ...]], limits: dict[Operation, int])
     return got
 
 
-@settings(max_examples=150, deadline=None)
-@given(shapes=st.lists(st.sampled_from(SHAPES), max_size=7), limits=small_limits_st)
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(shapes=st.lists(st.sampled_from(SHAPES), max_size=12), limits=small_limits_st)
 def test_small_schedules_take_the_exact_fewest_files(shapes, limits) -> None:
+    assert len(scheduled(shapes, limits)) == exact_minimum(shapes, limits)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(shapes=st.lists(st.sampled_from(SHAPES), min_size=8, max_size=12), limits=small_limits_st)
+def test_schedules_of_eight_to_twelve_chains_take_the_exact_fewest_files(shapes, limits) -> None:
+    # hypothesis favours short lists; this keeps every case at the size where the list schedules can miss
     assert len(scheduled(shapes, limits)) == exact_minimum(shapes, limits)
 
 
@@ -268,7 +275,8 @@ def test_small_schedules_take_the_exact_fewest_files(shapes, limits) -> None:
 )
 def test_large_schedules_stay_within_one_file_of_the_independent_bound(shapes, limits) -> None:
     # The bound is not always reachable (see test_the_exact_search_sees_what_the_bound_misses), and exact
-    # search is out of reach at this size; a random run found a 300-chain case at bound + 1.
+    # search (the oracle's, and the planner's within its budget) is out of reach at this size; a random run found
+    # a 300-chain case at bound + 1.
     bound = lower_bound(shapes, limits)
     assert bound <= len(scheduled(shapes, limits)) <= bound + 1
 
@@ -301,12 +309,8 @@ def test_a_number_listed_in_another_form_is_addressed_as_listed_until_it_is_crea
     ] == [r for phase in plan_phases(result, DEFAULT_LIMITS) for r in phase.rows]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss: the three list schedules take 5 files where 4 suffice (found by a random run at 9 chains)",
-)
 def test_nine_chains_with_tight_limits_fit_in_four_files() -> None:
-    """A case beyond the small property test's 7 chains: 4 files, the lower bound, reached by hand below."""
+    """The three list schedules take 5 files here (a random run found it); the exact search finds 4, the bound."""
     d, x, c, a, u = Operation.DETACH, Operation.DELETE, Operation.CREATE, Operation.ATTACH, Operation.UPDATE
     shapes = [(d, x), (u,), (c,), (d, x, c, u), (x, c), (c, a), (a,), (c, u), (d, u)]
     limits = {c: 2, u: 1, a: 2, d: 1, x: 1}
@@ -316,5 +320,5 @@ def test_nine_chains_with_tight_limits_fit_in_four_files() -> None:
     chains = {f"+1201555{i:04d}": list(s) for i, s in enumerate(shapes)}
     files = [[(f"+1201555{i:04d}", op) for i, op in rows] for rows in by_hand]
     assert schedule_errors(chains, files, limits) == []
-    assert lower_bound(shapes, limits) == 4  # so 4 is the optimum (exact_minimum agrees, in ~25 s)
+    assert lower_bound(shapes, limits) == exact_minimum(shapes, limits) == 4
     assert len(scheduled(shapes, limits)) == 4

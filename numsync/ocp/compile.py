@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from numsync.core.diff import Change, ChangeKind, Diff, FieldChange
 from numsync.core.model import Field, NumberRecord
@@ -126,13 +127,17 @@ def _removal(live: NumberRecord) -> list[OperationRow]:
     return ops
 
 
-def schedule(chains: Sequence[Sequence[OperationRow]], limits: Mapping[Operation, int]) -> list[Batch]:
-    """Place every chain's operations into the fewest files we can find, in upload order.
+def schedule(
+    chains: Sequence[Sequence[OperationRow]], limits: Mapping[Operation, int], budget: int | None = None
+) -> list[Batch]:
+    """Place every chain's operations into the fewest files, in upload order.
 
     Rules of a valid schedule: a chain's operations go in strictly increasing files (so a
     number has at most one row per file), and a file holds at most ``limits[t]`` rows of
     type *t*. Three list schedules are built (see :func:`_list_schedule`) and the shortest
-    kept; docs/semantics.md ("Phases and files") argues why that reaches the optimum.
+    kept; when it is above the lower bound, :func:`_exact_schedule` searches for a shorter
+    one, within ``budget`` search nodes (:data:`SEARCH_BUDGET`) and for plans of at most
+    :data:`SEARCH_DEPTH` files, keeping the list schedule otherwise. docs/semantics.md ("Phases and files") explains both.
     """
     if not any(chains):
         return []
@@ -141,8 +146,21 @@ def schedule(chains: Sequence[Sequence[OperationRow]], limits: Mapping[Operation
     # Forward again, most urgent first where "urgent" is the backward schedule's latest file.
     latest = max(f for files in backward for f in files)
     guided = _list_schedule(chains, limits, lambda i, j: backward[i][j] - latest)
-    best = min((forward, guided, backward), key=lambda placed: max(f for files in placed for f in files))
+    best = min((forward, guided, backward), key=_count)
+    types = [[row.operation for row in c] for c in chains]
+    lower = _lower_bound(types, limits)
+    if lower < _count(best) <= SEARCH_DEPTH:
+        exact = _exact_schedule(types, limits, lower, _count(best) - 1, SEARCH_BUDGET if budget is None else budget)
+        if exact is not None:
+            best = exact
     return _files(chains, best)
+
+
+#: Search nodes (files tried) the exact search may spend before the list schedule is kept:
+#: enough for every small plan, a bounded cost (well under a second) for a large one.
+SEARCH_BUDGET = 20_000
+#: The most files the exact search is tried for: it recurses once per file.
+SEARCH_DEPTH = 200
 
 
 Placement = list[list[int]]  # placement[i][j]: the 0-based file of chain i's j-th operation
@@ -189,8 +207,12 @@ def _reversed(chains: Sequence[Sequence[OperationRow]], flipped: Placement) -> P
     return [[last - f for f in reversed(files)] for files in flipped]
 
 
+def _count(placed: Placement) -> int:
+    return max(f for files in placed for f in files) + 1
+
+
 def _files(chains: Sequence[Sequence[OperationRow]], placed: Placement) -> list[Batch]:
-    count = max(f for files in placed for f in files) + 1
+    count = _count(placed)
     rows: list[list[OperationRow]] = [[] for _ in range(count)]
     for c, files in zip(chains, placed, strict=True):
         for row, f in zip(c, files, strict=True):
@@ -234,24 +256,158 @@ def plan_phases(result: Diff, limits: Mapping[Operation, int]) -> list[Phase]:
 def minimum_requests(phases: Sequence[Phase], limits: Mapping[Operation, int]) -> int:
     """A lower bound on the PUTs of any schedule of these rows, computed from the rows alone.
 
-    The rows of each number, in upload order, are its chain. An operation of type *t* with
-    *a* operations before it and *b* after it in its chain fits only in files a+1 … F-b, so
-    F ≥ a + b + ⌈#(such operations)/limit[t]⌉ for every t, a, b. That covers
-    ⌈count/limit⌉ per type (a = b = 0) and the longest chain.
+    The rows of each number, in upload order, are its chain; see :func:`_lower_bound`.
     """
     chains: dict[str, list[Operation]] = {}
     for phase in phases:
         for row in phase.rows:
             chains.setdefault(row.number, []).append(row.operation)
-    positions: dict[Operation, list[tuple[int, int]]] = {op: [] for op in Operation}
-    for ops in chains.values():
-        for j, op in enumerate(ops):
-            positions[op].append((j, len(ops) - 1 - j))
+    return _lower_bound(list(chains.values()), limits)
+
+
+def _lower_bound(chains: Sequence[Sequence[Operation]], limits: Mapping[Operation, int]) -> int:
+    """The fewest files any schedule of ``chains`` needs, by counting alone.
+
+    An operation of type *t* with *a* operations before it and *b* after it in its chain
+    fits only in files a+1 … F-b, so F ≥ a + b + ⌈#(such operations)/limit[t]⌉ for every
+    t, a, b. That covers ⌈count/limit⌉ per type (a = b = 0) and the longest chain.
+    """
+    return _suffix_bound(Counter(tuple(c) for c in chains if c), limits)
+
+
+Suffix = tuple[Operation, ...]  # the operations of a chain still to place
+
+
+def _suffix_bound(suffixes: Mapping[Suffix, int], limits: Mapping[Operation, int]) -> int:
+    """:func:`_lower_bound` of chains given as counts of identical ones (zero counts are ignored)."""
+    positions: dict[Operation, Counter[tuple[int, int]]] = {}
+    for ops, k in suffixes.items():
+        if k:
+            for j, op in enumerate(ops):
+                positions.setdefault(op, Counter())[(j, len(ops) - 1 - j)] += k
     bound = 0
     for op, spots in positions.items():
         for a in {a for a, _ in spots}:
             for b in {b for _, b in spots}:
-                count = sum(1 for x, y in spots if x >= a and y >= b)
+                count = sum(k for (x, y), k in spots.items() if x >= a and y >= b)
                 if count:
                     bound = max(bound, a + b + math.ceil(count / limits[op]))
     return bound
+
+
+State = tuple[tuple[Suffix, int], ...]  # how many chains have each remaining suffix, sorted
+Choice = dict[Suffix, int]  # how many chains of each remaining suffix advance in one file
+
+
+def _exact_schedule(
+    chains: Sequence[Sequence[Operation]], limits: Mapping[Operation, int], lower: int, upper: int, budget: int
+) -> Placement | None:
+    """The fewest files from ``lower`` to ``upper``, by exact search; None if none fits or the budget ran out.
+
+    Iterative deepening over the file count F: a depth-first search places one file at a
+    time. Two facts keep it small. Chains with the same operations left are interchangeable,
+    so a state is how many chains have each remaining suffix. And every file can be taken
+    as full as the ready operations allow (per type, ``min(limit, ready)``): in any schedule,
+    moving a ready operation into free room of an earlier file keeps it valid, so some
+    fewest-files schedule is full that way; only *which* chains advance is searched. A
+    state is cut when its lower bound does not fit in the files left, or when it failed
+    before with at least as many files left.
+    """
+    start: State = _state_of(Counter(tuple(c) for c in chains if c))
+    failed: dict[State, int] = {}  # state -> the most files left with which it was found not to fit
+    spent = 0
+
+    def fits(state: State, left: int, path: list[Choice]) -> bool:
+        nonlocal spent
+        if not state:
+            return True
+        if left <= 0 or failed.get(state, -1) >= left or _suffix_bound(dict(state), limits) > left:
+            return False
+        spent += 1
+        if spent > budget:
+            raise _BudgetSpent
+        for choice in _full_files(state, limits):
+            after: Counter[Suffix] = Counter(dict(state))
+            for suffix, k in choice.items():
+                after[suffix] -= k
+                if len(suffix) > 1:
+                    after[suffix[1:]] += k
+            path.append(choice)
+            if fits(_state_of(after), left - 1, path):
+                return True
+            path.pop()
+        failed[state] = left
+        return False
+
+    for files in range(lower, upper + 1):
+        path: list[Choice] = []
+        try:
+            if fits(start, files, path):
+                return _placement_of(chains, path)
+        except _BudgetSpent:
+            return None
+    return None
+
+
+class _BudgetSpent(Exception):
+    """The exact search spent its node budget: keep the list schedule."""
+
+
+def _state_of(counts: Mapping[Suffix, int]) -> State:
+    order = {op: k for k, op in enumerate(OPERATION_ORDER)}
+    return tuple(sorted(((s, k) for s, k in counts.items() if k), key=lambda e: [order[op] for op in e[0]]))
+
+
+def _full_files(state: State, limits: Mapping[Operation, int]) -> Iterator[Choice]:
+    """Every file that advances ``min(limit, ready)`` chains of each type, longest remaining chains tried first."""
+    by_type: dict[Operation, list[tuple[Suffix, int]]] = {}
+    for suffix, k in state:
+        by_type.setdefault(suffix[0], []).append((suffix, k))
+    per_type = []
+    for op, groups in by_type.items():
+        groups.sort(key=lambda g: -len(g[0]))
+        per_type.append((groups, min(limits[op], sum(k for _, k in groups))))
+    yield from _product(per_type, {})
+
+
+def _product(per_type: Sequence[tuple[list[tuple[Suffix, int]], int]], so_far: Choice) -> Iterator[Choice]:
+    """Lazily, every combination of one split per type (the splits can be far too many to list)."""
+    if not per_type:
+        yield so_far
+        return
+    (groups, take), rest = per_type[0], per_type[1:]
+    for split in _splits(groups, take):
+        yield from _product(rest, {**so_far, **split})
+
+
+def _splits(groups: Sequence[tuple[Suffix, int]], take: int) -> Iterator[Choice]:
+    """Every way to advance ``take`` chains from ``groups`` (suffix, count), the first groups filled first."""
+    if not groups:
+        if take == 0:
+            yield {}
+        return
+    (suffix, k), rest = groups[0], groups[1:]
+    room = sum(n for _, n in rest)
+    for here in range(min(k, take), max(0, take - room) - 1, -1):
+        for tail in _splits(rest, take - here):
+            yield {suffix: here, **tail} if here else tail
+
+
+def _placement_of(chains: Sequence[Sequence[Operation]], path: Sequence[Choice]) -> Placement:
+    """Which file each operation is in, given how many chains of each suffix advance per file."""
+    placed: Placement = [[-1] * len(c) for c in chains]
+    waiting: dict[Suffix, list[int]] = {}
+    for i, c in enumerate(chains):
+        if c:
+            waiting.setdefault(tuple(c), []).append(i)
+    for file, choice in enumerate(path):
+        moved = []
+        for suffix, k in choice.items():
+            for _ in range(k):
+                i = waiting[suffix].pop()
+                placed[i][len(chains[i]) - len(suffix)] = file
+                if len(suffix) > 1:
+                    moved.append((suffix[1:], i))
+        for suffix, i in moved:
+            waiting.setdefault(suffix, []).append(i)
+    return placed
