@@ -322,3 +322,15 @@ def test_nine_chains_with_tight_limits_fit_in_four_files() -> None:
     assert schedule_errors(chains, files, limits) == []
     assert lower_bound(shapes, limits) == exact_minimum(shapes, limits) == 4
     assert len(scheduled(shapes, limits)) == 4
+
+
+def test_a_search_out_of_budget_keeps_the_list_schedule() -> None:
+    """With no search budget the nine chains keep the list schedule: one file above the fewest, still valid."""
+    d, x, c, a, u = Operation.DETACH, Operation.DELETE, Operation.CREATE, Operation.ATTACH, Operation.UPDATE
+    shapes = [(d, x), (u,), (c,), (d, x, c, u), (x, c), (c, a), (a,), (c, u), (d, u)]
+    limits = {c: 2, u: 1, a: 2, d: 1, x: 1}
+    files = schedule(rows_for(shapes), limits, budget=0)
+    chains = {f"+1201555{i:04d}": list(s) for i, s in enumerate(shapes)}
+    got = [[(r.number, r.operation) for r in batch.rows] for batch in files]
+    assert schedule_errors(chains, got, limits) == []
+    assert len(got) == exact_minimum(shapes, limits) + 1

@@ -157,7 +157,7 @@ def schedule(
 
 
 #: Search nodes (files tried) the exact search may spend before the list schedule is kept:
-#: enough for every small plan, a bounded cost (well under a second) for a large one.
+#: enough for every small plan, and a bound on what a large one can cost (not measured at that bound).
 SEARCH_BUDGET = 20_000
 #: The most files the exact search is tried for: it recurses once per file.
 SEARCH_DEPTH = 200
