@@ -288,31 +288,30 @@ class _Run:
                 self._collect()
             if self.halt.error is not None:
                 raise self.halt.error
+            left = self.total_rows - self._done()
             if self.halt.stop is not None:
                 sp, sb = self.halt.stop_at
-                result.interrupted = (
-                    f"stopped before phase {sp} batch {sb}: {self.halt.stop}. {self.total_rows - self._done()} row(s) "
-                    "were not sent; every file sent before finished. Run plan again: it starts from the live state."
+                return self._stopped(
+                    f"stopped before phase {sp} batch {sb}: {self.halt.stop}. {left} row(s) were not sent; every file "
+                    "sent before finished. Run plan again: it starts from the live state.",
+                    stopped=True,
                 )
-                result.stopped = True
-                return self._finish()
-            if self.halt.refused_all is not None:
-                first = self.halt.refused_all
-                result.interrupted = (
+            if (first := self.halt.refused_all) is not None:
+                return self._stopped(
                     f"stopped after phase {first.phase} batch {first.batch}: {first.error}. OCP would refuse every "
-                    f"later file for the same reason, so {self.total_rows - self._done()} later row(s) were not sent; "
-                    "fix it, then run plan again."
+                    f"later file for the same reason, so {left} later row(s) were not sent; fix it, then run plan again.",
+                    stopped=True,
                 )
-                result.stopped = True
-                return self._finish()
-            if self.halt.ambiguous is not None:
-                first = self.halt.ambiguous
-                result.interrupted = (
+            if (first := self.halt.ambiguous) is not None:
+                return self._stopped(
                     f"stopped after phase {first.phase} batch {first.batch}: {first.error}. The outcome of that file is "
-                    f"unknown; {self.total_rows - self._done()} later row(s) were not sent. Run plan again: it starts "
-                    "from the live state."
+                    f"unknown; {left} later row(s) were not sent. Run plan again: it starts from the live state.",
+                    stopped=False,  # not stopped for good: the caller settles live and plans the rest
                 )
-                return self._finish()
+        return self._finish()
+
+    def _stopped(self, why: str, *, stopped: bool) -> ApplyResult:
+        self.result.interrupted, self.result.stopped = why, stopped
         return self._finish()
 
     def _done(self) -> int:

@@ -61,17 +61,15 @@ class DriftContext:
     notes: list[str] = field(default_factory=list)
 
 
+def _unset(api_url: str | None, project: str | None, token_variable: str, token: str | None) -> list[str]:
+    """The names of the CI variables (and the token's) that GitLab calls need and that have no value."""
+    given = (("CI_API_V4_URL", api_url), ("CI_PROJECT_ID", project), (token_variable, token))
+    return [name for name, value in given if not value]
+
+
 def fetch_drift_context(request: DriftContextRequest) -> DriftContext:
     """The previous report and the last applied commit for ``request.environment``; missing ones are notes, not errors."""
-    missing = [
-        name
-        for name, value in (
-            ("CI_API_V4_URL", request.api_url),
-            ("CI_PROJECT_ID", request.project),
-            (request.token_variable, request.token),
-        )
-        if not value
-    ]
+    missing = _unset(request.api_url, request.project, request.token_variable, request.token)
     if missing:
         return DriftContext(notes=[f"{', '.join(missing)} not set: drift runs without --previous and --last-applied"])
     assert request.api_url and request.project and request.token
@@ -174,15 +172,7 @@ def issue_body(report: DriftReport, env: EnvironmentDrift, *, job_url: str | Non
 
 def sync_drift_issue(request: DriftIssueRequest, report: DriftReport) -> list[DriftIssueOutcome]:
     """Keep each reported environment's drift issue up to date (raises GitLabError when GitLab refuses)."""
-    missing = [
-        name
-        for name, value in (
-            ("CI_API_V4_URL", request.api_url),
-            ("CI_PROJECT_ID", request.project),
-            (request.token_variable, request.token),
-        )
-        if not value
-    ]
+    missing = _unset(request.api_url, request.project, request.token_variable, request.token)
     if missing:
         raise GitLabError(f"drift.gitlab_issue is on, but {', '.join(missing)} not set: no issue could be kept")
     assert request.api_url and request.project and request.token
