@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from numsync.cli import main
 from numsync.config import load_config
-from numsync.core import desired, desiredcache, fileparts
+from numsync.core import desired, desiredcache, fileparts, located
 from numsync.core.desired import DesiredState, load_desired
 from numsync.core.model import FIELDS, Field, NumberRecord
+from numsync.core.yamlsrc import Location
 from numsync.errors import DesiredError
 from numsync.workflow.pipeline import load_environment_desired, plan_environment
 from numsync.workflow.plan import fingerprint
@@ -110,11 +111,16 @@ def test_a_corrupt_entry_is_ignored_and_rewritten(tree: Path, tmp_path: Path, da
     assert all(desiredcache.DesiredCache(cache).get(e.stem) is not None for e in entries(cache))  # rewritten
 
 
-def rehash(entry: Path, change: Any) -> None:
-    """Rewrite ``entry`` with ``change`` applied to its JSON and a header that matches again."""
-    payload = json.loads(entry.read_bytes().partition(b"\n")[2])
+def rehash(entry: Path, change: Any, change_located: Any = None) -> None:
+    """Rewrite ``entry`` with ``change`` applied to its JSON (and ``change_located`` to its located JSON) and a
+    header that matches again."""
+    document, _, located = entry.read_bytes().partition(b"\n")[2].partition(b"\n")
+    payload = json.loads(document)
     change(payload)
-    body = json.dumps(payload).encode()
+    if change_located is not None:
+        located = change_located(json.loads(located)) if located else located
+        located = located if isinstance(located, bytes) else json.dumps(located).encode()
+    body = json.dumps(payload).encode() + b"\n" + located
     entry.write_bytes(f"{desiredcache.FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode() + body)
 
 
@@ -125,8 +131,9 @@ def rehash(entry: Path, change: Any) -> None:
         lambda p: p["digest"].__setitem__("numbers", "nope"),
         lambda p: p["digest"]["numbers"][1].__setitem__(0, -1),  # a provider index below the table
         lambda p: p["digest"]["numbers"][0].__setitem__(0, -2),  # a number index below the table
-        lambda p: p["digest"]["numbers"][3].pop(),  # columns of different lengths
-        lambda p: p["digest"]["numbers"][3].__setitem__(0, "ab"),  # pairs that are not indexes
+        lambda p: p["digest"]["numbers"][2].pop(),  # columns of different lengths
+        lambda p: p["digest"]["numbers"][2].__setitem__(0, "ab"),  # pairs that are not indexes
+        lambda p: p["digest"]["numbers"][0].__setitem__(1, p["digest"]["numbers"][0][0]),  # a number twice
         lambda p: p["digest"].pop("group"),
         lambda p: p.__setitem__("digest", None),
         lambda p: p.__setitem__("key", "0" * 64),  # foreign: written for another file
@@ -470,3 +477,89 @@ def test_the_fingerprint_is_the_documented_one_on_random_records(rows: list[Any]
 def test_the_fingerprint_of_more_records_than_one_chunk_is_the_documented_one() -> None:
     records = [NumberRecord(f"+1201{n:07d}", f"g{n % 7}", {Field.NOTE: f"n{n}"}) for n in range(10_000, 0, -1)]
     assert fingerprint(records) == reference_fingerprint(records)
+
+
+# --- places decoded on first use: a warm plan decodes none --------------------------------------------
+
+
+@pytest.fixture
+def decoded_parts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The shown path of every part whose places are decoded from here on."""
+    seen: list[str] = []
+    real = located._decoded
+
+    def counting(text: bytes, shown: str, *rest: Any) -> Any:
+        seen.append(shown)
+        return real(text, shown, *rest)
+
+    monkeypatch.setattr(located, "_decoded", counting)
+    return seen
+
+
+def test_a_warm_plan_decodes_no_places_and_a_message_decodes_one_file(
+    tree: Path, tmp_path: Path, request: Any, decoded_parts: list[str]
+) -> None:
+    cache = tmp_path / "cache"
+    plain = load(tree)
+    load(tree, cache)
+    request.getfixturevalue("no_parsing")
+    warm = load(tree, cache)
+    assert isinstance(warm, DesiredState) and isinstance(plain, DesiredState)
+    assert warm.records == plain.records and "+12015550123" in warm.locations and len(warm.field_locations) == 5
+    assert decoded_parts == []
+    assert warm.locations["+442079460001"] == plain.locations["+442079460001"]
+    assert warm.field_locations["+442079460000"] == plain.field_locations["+442079460000"]
+    assert decoded_parts == ["desired/gb.yaml"]  # once per file, for all its numbers
+    assert warm == plain
+    assert decoded_parts == ["desired/gb.yaml", "desired/us.yaml"]
+
+
+@pytest.mark.parametrize(
+    "change_located",
+    [
+        lambda lo: b"not json",
+        lambda lo: lo[:3],  # a column missing
+        lambda lo: [lo[0], lo[1][:-1], lo[2], lo[3]],  # a key place missing
+        lambda lo: [lo[0][:-1], *lo[1:]],  # an odd number of line/column integers
+        lambda lo: [lo[0], [-1] * len(lo[1]), lo[2], lo[3]],  # a negative index reads another place
+        lambda lo: [lo[0], [99] * len(lo[1]), lo[2], lo[3]],  # past the table
+        lambda lo: [["3", 1], *lo[1:]],  # a line that is not an integer
+        lambda lo: [lo[0], lo[1], [[0]] * len(lo[2]), [[]] * len(lo[3])],  # keys without places
+        lambda lo: [lo[0], lo[1], [[len(lo[0])]] * len(lo[2]), [[0]] * len(lo[3])],  # a key that is not text
+        lambda lo: {"places": lo},
+    ],
+)
+def test_located_text_of_the_wrong_shape_reads_the_file_again(
+    tree: Path, tmp_path: Path, change_located: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = load(tree)
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    for entry in entries(cache):
+        rehash(entry, lambda p: None, change_located)
+    parsed: list[str] = []
+    real = desired.load_part
+    monkeypatch.setattr(
+        desired, "load_part", lambda data, shown, *rest: parsed.append(shown) or real(data, shown, *rest)
+    )
+    warm = load(tree, cache)
+    assert parsed == []  # the records are the entry's: only the places are read again, when asked
+    assert isinstance(warm, DesiredState) and isinstance(plain, DesiredState)
+    assert dict(warm.locations) == dict(plain.locations)
+    assert dict(warm.field_locations) == dict(plain.field_locations)
+    assert sorted(parsed) == ["desired/gb.yaml", "desired/us.yaml"]
+
+
+def test_located_text_of_the_wrong_shape_for_a_file_changed_since_points_at_its_first_line(
+    tree: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    for entry in entries(cache):
+        rehash(entry, lambda p: None, lambda lo: b"[]")
+    warm = load(tree, cache)
+    (tree / "us.yaml").write_text(US + '  "+12015550123": {miniapp_id: app-3}\n')  # after the load, before a message
+    assert isinstance(warm, DesiredState)
+    assert warm.locations["+12015550126"] == Location("desired/us.yaml", 1, 1)
+    assert warm.field_locations["+12015550126"] == {}
+    assert warm.locations["+442079460001"].line > 1  # gb.yaml is unchanged: read again for its places

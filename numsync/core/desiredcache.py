@@ -6,11 +6,13 @@ default_provider, the cache format, numsync's version and the source of its desi
 the shipped schemas, and the phonenumbers and PyYAML releases (their rules decide validity
 and typing). Change any of them and the key changes: an entry is never stale, only unused.
 
-An entry holds the file's *digest* (:mod:`numsync.core.desired`): the group and, per number,
-its E.164 form, provider, fields and the line/column of its key and values — plain strings,
-integers and lists, written as JSON (reading a cache file never runs code). Its first line
-names the format and carries the SHA-256 of the rest; an entry whose header, hash, JSON, key
-or shape is wrong is treated as absent (and overwritten by the next load). Files with
+An entry holds the file's *digest* (:mod:`numsync.core.fileparts`): the group and, per number,
+its E.164 form, provider and fields — plain strings, integers and lists, written as JSON
+(reading a cache file never runs code) — and, on the line after it, its *located* text: the
+line/column of each key and value, as JSON read only when a message needs a place
+(:mod:`numsync.core.located`). Its first line names the format and carries the SHA-256 of the
+rest; an entry whose header, hash, JSON, key or shape is wrong is treated as absent (and
+overwritten by the next load). Files with
 problems are never stored: their problems are found again on every run.
 
 Beside them, one *whole-tree* entry per load that had no problem (``trees/``), keyed by every
@@ -42,7 +44,7 @@ import phonenumbers
 import yaml
 
 #: Bumped whenever the digest's layout changes (old entries then never match).
-FORMAT = "numsync-desired-cache 2"
+FORMAT = "numsync-desired-cache 3"
 #: Folder under the cache root that holds desired-file entries.
 SUBFOLDER = "desired"
 #: Folder under the cache root that holds whole-tree entries: the fingerprint of a load's records.
@@ -129,6 +131,12 @@ class DesiredCache:
 
     def get(self, key: str) -> Any:
         """The digest stored under ``key``, or None when absent or not trustworthy (never raises)."""
+        found = self.read(key)
+        return found[0] if found is not None else None
+
+    def read(self, key: str) -> tuple[Any, bytes] | None:
+        """The digest stored under ``key`` and the bytes attached to it, or None when absent or not trustworthy
+        (never raises)."""
         try:
             raw = (self.folder / f"{key}.json").read_bytes()
         except OSError:
@@ -136,15 +144,16 @@ class DesiredCache:
         header, sep, payload = raw.partition(b"\n")
         if not sep or header != f"{FORMAT} {hashlib.sha256(payload).hexdigest()}".encode():
             return None
+        document, _, attached = payload.partition(b"\n")
         try:
-            entry = json.loads(payload)
+            entry = json.loads(document)
         except ValueError:
             return None
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None  # foreign: another key's entry copied under this name
         with contextlib.suppress(OSError):
             os.utime(self.folder / f"{key}.json")  # in use: see prune
-        return entry.get("digest")
+        return entry.get("digest"), attached
 
     def prune(self, now: float | None = None) -> None:
         """Delete the entries no load has used for :data:`MAX_UNUSED_SECONDS` (never raises)."""
@@ -156,9 +165,11 @@ class DesiredCache:
         except OSError:
             return
 
-    def put(self, key: str, digest: Any) -> None:
-        """Store ``digest`` under ``key`` atomically; a folder that cannot be written is skipped."""
-        payload = json.dumps({"key": key, "digest": digest}, ensure_ascii=False, separators=(",", ":")).encode()
+    def put(self, key: str, digest: Any, attached: bytes = b"") -> None:
+        """Store ``digest`` (and ``attached``: bytes read back as they are) under ``key`` atomically; a folder
+        that cannot be written is skipped."""
+        document = json.dumps({"key": key, "digest": digest}, ensure_ascii=False, separators=(",", ":")).encode()
+        payload = document + b"\n" + attached  # the JSON has no raw line break: the first one ends it
         header = f"{FORMAT} {hashlib.sha256(payload).hexdigest()}\n".encode()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

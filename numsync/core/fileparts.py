@@ -11,6 +11,7 @@ the cache is JSON and a worker's reply is a list of strings and integers.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 from collections import deque
@@ -19,9 +20,10 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from numsync.core.desiredcache import DesiredCache, entry_key
+from numsync.core.located import Located, PartPlaces, Reread
 from numsync.core.model import FIELDS, NumberRecord, memo_mark, memoize, memoized_since
 from numsync.core.state import DesiredState
 from numsync.core.yamlsrc import Location
@@ -36,7 +38,6 @@ PARALLEL_MIN_BYTES = 1_000_000
 CHUNKS_PER_WORKER = 8
 
 _FIELD_INDEX = {f: i for i, f in enumerate(FIELDS)}
-_new_location = partial(tuple.__new__, Location)
 
 
 def available_cpus() -> int:
@@ -47,14 +48,19 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def encode(part: DesiredState, normalized: list[tuple[str, str]]) -> dict[str, Any]:
-    """``part`` as plain values: tables of its distinct texts, locations and (field, value) pairs, and its numbers.
+def encode(part: DesiredState, normalized: list[tuple[str, str]]) -> tuple[dict[str, Any], bytes]:
+    """``part`` as plain values: its *digest* (records) and its *located* text (where they stand).
 
-    ``numbers`` holds six columns, one item per number: its text, provider (0: none, else text
-    index + 1), key location, [pair, …], [key, …] and [location, …] of its values — every item an
-    index into a table, so a value many numbers share is stored once and read back as one string. ``normalized``: the (text, E.164) pairs reading
+    The digest holds tables of the part's distinct texts and (field, value) pairs, and
+    ``numbers``: three columns, one item per number: its text, provider (0: none, else text
+    index + 1) and [pair, …] — every item an index into a table, so a value many numbers share
+    is stored once and read back as one string. ``normalized``: the (text, E.164) pairs reading
     the file taught :func:`~numsync.core.model.normalize_number`, taught again on decoding, so
     the export that follows finds its numbers normalized as after a parse here.
+
+    The located text is JSON ``[places, key_at, keys_of, places_of]``: the distinct (line, column)
+    pairs, flat, and per number its key's place and the [key text, …] and [place, …] of its
+    values. It stays text until a message needs a place (:mod:`~numsync.core.located`).
     """
     texts: dict[str, int] = {}
     places: dict[tuple[int, int], int] = {}
@@ -67,62 +73,69 @@ def encode(part: DesiredState, normalized: list[tuple[str, str]]) -> dict[str, A
         return places.setdefault((loc.line, loc.column), len(places))
 
     ((group_id, _),) = part.groups.items()
-    columns: list[list[Any]] = [[], [], [], [], [], []]
-    number_at, provider_of, key_at, fields_of, keys_of, places_of = columns
+    number_at: list[int] = []
+    provider_of: list[int] = []
+    fields_of: list[list[int]] = []
+    key_at: list[int] = []
+    keys_of: list[list[int]] = []
+    places_of: list[list[int]] = []
     for number, record in part.records.items():
         located = part.field_locations[number]
         number_at.append(text(number))
         provider_of.append(0 if record.provider is None else text(record.provider) + 1)
-        key_at.append(place(part.locations[number]))
         fields_of.append([pairs.setdefault((_FIELD_INDEX[f], text(v)), len(pairs)) for f, v in record.fields.items()])
+        key_at.append(place(part.locations[number]))
         keys_of.append([text(key) for key in located])
         places_of.append([place(loc) for loc in located.values()])
-    return {
+    digest = {
         "group": group_id,
         "texts": list(texts),
-        "places": [n for at in places for n in at],
         "pairs": [n for pair in pairs for n in pair],
-        "numbers": columns,
+        "numbers": [number_at, provider_of, fields_of],
         "normalized": [text(n) for pair in normalized for n in pair],
     }
+    flat = [n for at in places for n in at]
+    return digest, json.dumps([flat, key_at, keys_of, places_of], separators=(",", ":")).encode()
 
 
-def decode(digest: Any, shown: str) -> DesiredState | None:
-    """The part :func:`encode` gave ``digest`` for, its locations in ``shown``; None when ``digest`` is malformed."""
+def decode(digest: Any, located: bytes, shown: str, reread: Reread | None = None) -> DesiredState | None:
+    """The part :func:`encode` gave ``digest`` and ``located`` for, in ``shown``; None when ``digest`` is malformed.
+
+    ``located`` is decoded when a place is first asked for (``reread``: see :mod:`~numsync.core.located`).
+    """
     try:
-        return _decode(digest, shown)
+        return _decode(digest, located, shown, reread)
     except (TypeError, ValueError, KeyError, IndexError):
         return None
 
 
-def _decode(digest: dict[str, Any], shown: str) -> DesiredState | None:
-    group_id, texts, places, pairs = digest["group"], digest["texts"], digest["places"], digest["pairs"]
-    # Every string and integer a part holds comes from these tables: checking them checks the types of all.
-    if type(group_id) is not str or not set(map(type, texts)) <= {str}:
+def _decode(digest: dict[str, Any], located: bytes, shown: str, reread: Reread | None) -> DesiredState | None:
+    group_id, texts, pairs = digest["group"], digest["texts"], digest["pairs"]
+    # Every string and integer a record holds comes from these tables: checking them checks the types of all.
+    if type(group_id) is not str or not set(map(type, texts)) <= {str} or type(located) is not bytes:
         return None
-    if not set(map(type, places)) <= {int} or not set(map(type, pairs)) <= {int} or min(pairs, default=0) < 0:
+    if not set(map(type, pairs)) <= {int} or min(pairs, default=0) < 0:
         return None
-    # tuple.__new__ over zip: ~370,000 locations per 100,000 numbers, built without a Python call each
-    locations = list(map(_new_location, zip(repeat(shown), places[::2], places[1::2])))
     values = [(FIELDS[f], texts[t]) for f, t in zip(pairs[::2], pairs[1::2])]
     providers = [None, *texts]
-    number_at, provider_of, key_at, fields_of, keys_of, places_of = digest["numbers"]
+    number_at, provider_of, fields_of = digest["numbers"]
     if len({len(column) for column in digest["numbers"]}) != 1:
         return None
-    if min(number_at, default=0) < 0 or min(provider_of, default=0) < 0 or min(key_at, default=0) < 0:
+    if min(number_at, default=0) < 0 or min(provider_of, default=0) < 0:
         return None  # a negative index would read another table entry, not fail
     # Column by column through map and zip: no Python-level step per number but NumberRecord's own.
-    text, place, value = texts.__getitem__, locations.__getitem__, values.__getitem__
+    text, value = texts.__getitem__, values.__getitem__
     numbers = list(map(text, number_at))
     fields = map(dict, map(map, repeat(value), fields_of))
-    records = map(NumberRecord, numbers, repeat(group_id), fields, map(providers.__getitem__, provider_of))
-    located = map(dict, map(zip, map(map, repeat(text), keys_of), map(map, repeat(place), places_of)))
-    part = DesiredState(
-        records=dict(zip(numbers, records)),
-        locations=dict(zip(numbers, map(place, key_at))),
-        groups={group_id: Path(shown)},
-        field_locations=dict(zip(numbers, located)),
+    records = dict(
+        zip(numbers, map(NumberRecord, numbers, repeat(group_id), fields, map(providers.__getitem__, provider_of)))
     )
+    if len(records) != len(numbers):
+        return None  # a number twice: the located columns would not line up
+    part = DesiredState(records=records, groups={group_id: Path(shown)})
+    places = PartPlaces(shown, numbers, texts, located, reread)
+    cast(Located[Location], part.locations).add_part(places)
+    cast(Located[dict[str, Location]], part.field_locations).add_part(places)
     normalized = list(map(texts.__getitem__, digest["normalized"]))
     memoize(zip(normalized[::2], normalized[1::2]))
     return part
@@ -152,9 +165,9 @@ def file_parts(
         key = entry_key(data, shown, default_provider, managed) if store is not None else None
         keys[i] = key
         if store is not None and key is not None:
-            cached = store.get(key)
+            cached = store.read(key)
             if cached is not None:
-                parts[i] = decode(cached, shown)
+                parts[i] = decode(*cached, shown, partial(_reread, file, shown, key, load, managed, default_provider))
                 if parts[i] is not None:
                     continue
         todo.append((i, data, shown, key))
@@ -171,6 +184,20 @@ def file_parts(
     return parts, keys
 
 
+def _reread(
+    file: Path, shown: str, key: str | None, load: PartLoader, managed: set[str] | None, default_provider: str | None
+) -> tuple[dict[str, Location], dict[str, dict[str, Location]]] | None:
+    """``file`` read again for its places, if its bytes still give ``key`` (a located text of the wrong shape)."""
+    try:
+        data = file.read_bytes()
+    except OSError:
+        return None
+    if key is not None and entry_key(data, shown, default_provider, managed) != key:
+        return None
+    part = load(data, shown, managed, default_provider)
+    return (dict(part.locations), dict(part.field_locations)) if part is not None else None
+
+
 def _here(
     item: tuple[int, bytes, str, str | None],
     load: PartLoader,
@@ -182,8 +209,12 @@ def _here(
     mark = memo_mark()
     part = load(data, shown, managed, default_provider)
     if part is not None and store is not None and key is not None:
-        store.put(key, encode(part, memoized_since(mark)))
+        store.put(key, *encode(part, memoized_since(mark)))
     return part
+
+
+#: What a worker sends back per file: its digest and located text, or None when it has a problem.
+Reply = tuple[dict[str, Any], bytes] | None
 
 
 def _worker(
@@ -192,17 +223,17 @@ def _worker(
     managed: set[str] | None,
     default_provider: str | None,
     cache_root: Path | None,
-) -> list[Any]:
-    """In a worker process: each file's digest (None when it has a problem), stored in the cache too."""
+) -> list[Reply]:
+    """In a worker process: each file's digest and located text (None when it has a problem), stored in the cache too."""
     store = DesiredCache(cache_root) if cache_root is not None else None
-    out = []
+    out: list[Reply] = []
     for _, data, shown, key in chunk:
         mark = memo_mark()
         part = load(data, shown, managed, default_provider)
-        digest = encode(part, memoized_since(mark)) if part is not None else None
-        if digest is not None and store is not None and key is not None:
-            store.put(key, digest)
-        out.append(digest)
+        reply = encode(part, memoized_since(mark)) if part is not None else None
+        if reply is not None and store is not None and key is not None:
+            store.put(key, *reply)
+        out.append(reply)
     return out
 
 
@@ -227,7 +258,8 @@ def _in_workers(
     with ProcessPoolExecutor(max_workers=cpus, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = deque(pool.submit(_worker, chunk, load, managed, default_provider, root) for chunk in chunks)
         for chunk in chunks:
-            digests = futures.popleft().result()  # popped: a digest is freed once decoded, not kept to the end
-            parts += [decode(digest, item[2]) if digest is not None else None for item, digest in zip(chunk, digests)]
-            del digests
+            replies = futures.popleft().result()  # popped: a reply is freed once decoded, not kept to the end
+            # a worker's reply is not re-read from the file: it was made from these very bytes
+            parts += [decode(*reply, item[2]) if reply is not None else None for item, reply in zip(chunk, replies)]
+            del replies
     return parts
