@@ -28,7 +28,7 @@ from numsync.ocp.auth import DEFAULT_ACCESS_LIFETIME, token_lifetime
 from numsync.ocp.rows import OperationRow
 from numsync.workflow.apply import ApplyResult, BatchOutcome, Concurrency, Throttled, apply_plan
 from numsync.workflow.events import Observer
-from numsync.workflow.plan import Plan, fingerprint, make_plan
+from numsync.workflow.plan import Plan, make_plan
 from numsync.workflow.policy import token_warning
 from numsync.workflow.settle import Settled, settle
 from numsync.workflow.watch import LiveWatch
@@ -247,8 +247,9 @@ def check_scope(scope: Scope, env: Environment, desired: Mapping[str, NumberReco
         raise ScopeError("; ".join(problems))
 
 
-def check_fresh(plan: Plan, env: Environment, desired: Mapping[str, NumberRecord], live: list[NumberRecord]) -> None:
-    """Raise StalePlanError unless ``plan`` was made for ``env`` from exactly this desired and live state."""
+def check_fresh(plan: Plan, env: Environment, now: Plan) -> None:
+    """Raise StalePlanError unless ``plan`` was made for ``env`` from exactly the desired and live state ``now``
+    was just planned from (their fingerprints: ``now`` has them already, so nothing is hashed again)."""
     if plan.environment != env.name:
         raise StalePlanError(f"the plan is for environment {plan.environment!r}, not {env.name!r}")
     reasons = []
@@ -259,9 +260,9 @@ def check_fresh(plan: Plan, env: Environment, desired: Mapping[str, NumberRecord
             f"it was made {made}, and retirements (retire_after) are judged by the day"
             + (f" (today is {today.isoformat()})" if today else "")
         )
-    if fingerprint(r for r in live if r.group_id in env.groups) != plan.live_fingerprint:
+    if now.live_fingerprint != plan.live_fingerprint:
         reasons.append("the live numbers changed since it was made")
-    if fingerprint(desired.values()) != plan.desired_hash:
+    if now.desired_hash != plan.desired_hash:
         reasons.append("the desired files changed since it was made")
     if reasons:
         raise StalePlanError(f"plan is stale: {' and '.join(reasons)}; run plan again")

@@ -24,7 +24,6 @@ from numsync.config import Environment
 from numsync.core import safety
 from numsync.core.diff import Diff, Scope
 from numsync.core.freeze import check_clocks
-from numsync.core.model import NumberRecord
 from numsync.core.policy import StaleReview
 from numsync.errors import AuthError, NumsyncError, ReviewRefusal, StalePlanError
 from numsync.ocp import Credentials
@@ -210,7 +209,7 @@ def _run_apply(
             the_plan, as_saved = saved
             overrides = policy.saved_plan_overrides(the_plan.lifted(), request.overrides)
             try:
-                check_fresh(the_plan, env, desired.records, live)
+                check_fresh(the_plan, env, fresh)
             except StalePlanError as stale:  # say what changed between what was reviewed and now
                 lines = render_text(compare_plans(the_plan, fresh)).splitlines()
                 raise StalePlanError(str(stale), [f"  {line}" for line in lines]) from None
@@ -218,7 +217,7 @@ def _run_apply(
         elif reviewed is not None:
             assert request.review is not None
             overrides = policy.saved_plan_overrides(reviewed.plan.lifted(), request.overrides)
-            the_plan = _reviewed_or_refuse(request.review, reviewed, fresh, env, desired.records, live, observer)
+            the_plan = _reviewed_or_refuse(request.review, reviewed, fresh, env, observer)
             journal.write("reviewed", source=reviewed.source.where(), plan=the_plan.summary_line())
         else:
             overrides = request.overrides
@@ -368,15 +367,13 @@ def _reviewed_or_refuse(
     reviewed: ReviewedPlan,
     fresh: Plan,
     env: Environment,
-    desired: Mapping[str, NumberRecord],
-    live: list[NumberRecord],
     observer: ApplyObserver,
 ) -> Plan:
     """The plan to apply for a reviewed plan (see reviewed.py), or ReviewRefusal when a plan made now differs."""
     where = reviewed.source.where()
     edited: list[str] = []
     try:
-        check_fresh(reviewed.plan, env, desired, live)
+        check_fresh(reviewed.plan, env, fresh)
         inputs_fresh = True
         # the same inputs, yet not what planning them gives now: numsync.yaml changed since (or the file was edited)
         edited = edited_parts(reviewed.data, fresh)
