@@ -13,6 +13,7 @@ from schedule_oracle import SHAPES, exact_minimum, lower_bound, schedule_errors
 from numsync.core.diff import ChangeKind, diff
 from numsync.core.model import Field, NumberRecord
 from numsync.core.policy import GroupPolicy
+from numsync.ocp import compile as compile_module
 from numsync.ocp.compile import PlanningError, chain, minimum_requests, plan_phases, schedule
 from numsync.ocp.rows import OperationRow
 from numsync.ocp.vocabulary import DEFAULT_LIMITS, NULL, Operation
@@ -334,3 +335,19 @@ def test_a_search_out_of_budget_keeps_the_list_schedule() -> None:
     got = [[(r.number, r.operation) for r in batch.rows] for batch in files]
     assert schedule_errors(chains, got, limits) == []
     assert len(got) == exact_minimum(shapes, limits) + 1
+
+
+def test_the_search_budget_counts_every_state_it_looks_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan of thousands of chains has thousands of next files per state: the budget bounds them all.
+
+    (Counting only the states it expanded let this plan, scaled further, search for 45 s.)"""
+    d, x, c, a, u = Operation.DETACH, Operation.DELETE, Operation.CREATE, Operation.ATTACH, Operation.UPDATE
+    shapes = [(x,), (c, a), (x, c, u), (d, u), (a,), (d, u), (d, x, c, a)] * 100
+    limits = {c: 15, u: 5, a: 15, d: 5, x: 5}
+    looked_at = []
+    real = compile_module._suffix_bound
+    monkeypatch.setattr(compile_module, "_suffix_bound", lambda *args: looked_at.append(1) or real(*args))
+    files = schedule(rows_for(shapes), limits, budget=300)
+    assert 0 < len(looked_at) <= 300 + 1  # the list schedules call it once for the lower bound
+    chains = {f"+1201555{i:04d}": list(s) for i, s in enumerate(shapes)}
+    assert schedule_errors(chains, [[(r.number, r.operation) for r in b.rows] for b in files], limits) == []

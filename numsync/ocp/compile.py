@@ -156,8 +156,9 @@ def schedule(
     return _files(chains, best)
 
 
-#: Search nodes (files tried) the exact search may spend before the list schedule is kept:
-#: enough for every small plan, and a bound on what a large one can cost (not measured at that bound).
+#: States the exact search may look at (cut ones too) before the list schedule is kept: enough
+#: for every small plan, and a bound on what a large one costs (about 3 s of CPU when spent whole,
+#: benchmarks/schedule_budget.py). Counted, not timed, so a plan does not depend on the machine.
 SEARCH_BUDGET = 20_000
 #: The most files the exact search is tried for: it recurses once per file.
 SEARCH_DEPTH = 200
@@ -321,11 +322,11 @@ def _exact_schedule(
         nonlocal spent
         if not state:
             return True
-        if left <= 0 or failed.get(state, -1) >= left or _suffix_bound(dict(state), limits) > left:
-            return False
-        spent += 1
+        spent += 1  # every state looked at, cut or not: a state of many chains has thousands of next files
         if spent > budget:
             raise _BudgetSpent
+        if left <= 0 or failed.get(state, -1) >= left or _suffix_bound(dict(state), limits) > left:
+            return False
         for choice in _full_files(state, limits):
             after: Counter[Suffix] = Counter(dict(state))
             for suffix, k in choice.items():
