@@ -157,6 +157,10 @@ def test_the_emulators_own_role_refusal_stops_apply(tmp_path: Path) -> None:
     assert result.exit_code == 1 and stats["put_requests"] == 1
     assert "has role VIEWER" in result.output and "role cannot write numbers" in result.output
     assert "2 later row(s) were not sent" in result.output
+    # the summary counts the whole plan: the file refused, and the two never sent
+    assert "Applied 0 of 3 operation(s) in 1 request(s), 1 failed, 0 skipped, 2 not sent or of unknown outcome." in (
+        result.output
+    )
 
 
 def test_a_403_for_a_group_fails_that_file_only(tmp_path: Path) -> None:

@@ -155,9 +155,11 @@ def render_apply(result: ApplyResult, desired: DesiredState | None = None) -> st
 
     With ``desired``, each refused row is followed by the file:line:col of the YAML to fix.
     """
-    total = result.applied + len(result.failures) + len(result.skipped)
+    total = max(result.planned, result.applied + len(result.failures) + len(result.skipped))
+    unsent = f", {result.unsent} not sent or of unknown outcome" if result.unsent else ""
     out = [
-        f"Applied {result.applied} of {total} operation(s) in {result.requests} request(s), {len(result.failures)} failed, {len(result.skipped)} skipped."
+        f"Applied {result.applied} of {total} operation(s) in {result.requests} request(s), "
+        f"{len(result.failures)} failed, {len(result.skipped)} skipped{unsent}."
     ]
     if result.failures:
         out.append("Failed:")

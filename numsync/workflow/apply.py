@@ -89,6 +89,8 @@ class ApplyResult:
     ``applied``: rows OCP accepted (or did not report as failed); ``failures``: rows that
     failed with the reason; ``skipped``: rows not sent because an earlier row of the same
     number failed; ``interrupted``: the sentence explaining why the run stopped early, if it did.
+    ``planned``: the rows of the plan applied; those neither applied, failed nor skipped were
+    not sent (the run stopped first) or their outcome is unknown.
     """
 
     requests: int = 0
@@ -100,6 +102,12 @@ class ApplyResult:
     stopped: bool = False  # by a signal, another writer or a refusal of every file: nothing more is to be sent
     concurrency: int = 1  # files in flight at once at the end of the run (lower than configured after a 429)
     throttled: int = 0  # times OCP answered 429 (each may have halved the concurrency)
+    planned: int = 0
+
+    @property
+    def unsent(self) -> int:
+        """Rows of the plan neither applied, failed nor skipped: not sent, or sent with an outcome unknown."""
+        return max(0, self.planned - self.applied - len(self.failures) - len(self.skipped))
 
     @property
     def ok(self) -> bool:
@@ -258,9 +266,9 @@ class _Run:
     ) -> None:
         self.plan, self.client, self.limiter = plan, client, limiter
         self.on_batch, self.on_sending, self.on_throttled = on_batch, on_sending, on_throttled
-        self.result = ApplyResult(concurrency=limiter.limit)
-        self.failed_numbers: set[str] = set()
         self.total_rows = sum(len(p.rows) for p in plan.phases)
+        self.result = ApplyResult(concurrency=limiter.limit, planned=self.total_rows)
+        self.failed_numbers: set[str] = set()
         self.unknown_rows = 0  # rows of files sent whose outcome is unknown: sent, though neither applied nor failed
         self.in_flight: dict[Future[BatchOutcome], tuple[int, int]] = {}
         self.halt = _Halt()

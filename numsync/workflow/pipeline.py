@@ -310,7 +310,7 @@ def apply_with_recovery(
     limiter = concurrency if isinstance(concurrency, Concurrency) else Concurrency(concurrency)
     planned_numbers = {c.number for c in the_plan.changes}
     total_rows = sum(len(p.rows) for p in the_plan.phases)
-    total = ApplyResult(concurrency=limiter.limit)
+    total = ApplyResult(concurrency=limiter.limit, planned=total_rows)
     current = the_plan
     watch = LiveWatch(env, client, live, on_settled) if live is not None else None
 
