@@ -489,3 +489,15 @@ def test_a_lost_login_answer_is_not_resent_with_the_same_code() -> None:
     assert (
         sent == ["123456"] and "OCP_OTP holds one code" in str(caught.value) and "OCP_TOTP_SECRET" in str(caught.value)
     )
+
+
+@pytest.mark.parametrize("code", ["abc", "12345", "12 34 56", "１２３４５６", "12345678901", "123456\n7"])
+def test_an_ocp_otp_that_is_no_code_is_refused_before_anything_is_sent(code: str) -> None:
+    with pytest.raises(AuthError) as refused:
+        Credentials.from_env({"OCP_USERNAME": "demo", "OCP_PASSWORD": "pw", "OCP_OTP": code})
+    assert "OCP_OTP is not a one-time code" in str(refused.value) and code.strip() not in str(refused.value)
+
+
+def test_an_ocp_otp_of_six_or_eight_digits_is_taken_without_its_spaces() -> None:
+    for code in ("123456", " 12345678\n"):
+        assert Credentials.from_env({"OCP_USERNAME": "u", "OCP_PASSWORD": "p", "OCP_OTP": code}).otp == code.strip()

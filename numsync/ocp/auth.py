@@ -22,7 +22,7 @@ import httpx
 
 from numsync.errors import AuthError
 from numsync.ocp.csvcodec import printable
-from numsync.ocp.otp import DEFAULT_OTP_FIELD, OtpPolicy, StepLedger, TotpCodes, check_secret
+from numsync.ocp.otp import DEFAULT_OTP_FIELD, OtpPolicy, StepLedger, TotpCodes, check_code, check_secret
 from numsync.ocp.retry import READ, RESEND
 from numsync.redaction import SECRETS, Redactor
 
@@ -89,10 +89,11 @@ class Credentials:
             return cls(token=env[names.token].strip(), variables=names)
         if env.get(names.username) and env.get(names.password):
             secret = env.get(names.totp_secret, "").strip()
+            code = env.get(names.otp, "").strip()
             return cls(
                 username=env[names.username],
                 password=env[names.password],
-                otp=env.get(names.otp, "").strip() or None,
+                otp=check_code(code, names.otp) if code else None,
                 totp_secret=check_secret(secret, names.totp_secret) if secret else None,
                 variables=names,
             )

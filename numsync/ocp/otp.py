@@ -55,6 +55,18 @@ def check_secret(secret: str, variable: str = "OCP_TOTP_SECRET") -> str:
     return cleaned
 
 
+def check_code(code: str, variable: str = "OCP_OTP") -> str:
+    """``code`` without surrounding spaces. Raises AuthError naming ``variable`` unless it is 6 to 10 digits
+    (what authenticator apps show), so a wrong value is not sent to OCP as a login attempt."""
+    cleaned = code.strip()
+    if not (cleaned.isascii() and cleaned.isdigit() and 6 <= len(cleaned) <= 10):
+        raise AuthError(
+            f"{variable} is not a one-time code (6 to 10 digits, as the authenticator app shows); set it to the "
+            "current code, or set the TOTP secret instead so numsync makes the codes itself"
+        )
+    return cleaned
+
+
 def code_at(secret: str, step: int, period: int) -> str:
     """The six-digit TOTP code of time step ``step`` (``step * period`` seconds since the epoch)."""
     import pyotp
