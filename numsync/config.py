@@ -199,7 +199,14 @@ def _url_problems(key: str, url: str, where: Location, *, insecure_ok: bool = Tr
                 where, f"{key} must not hold credentials; give them in OCP_USERNAME and OCP_PASSWORD", "config-endpoint"
             )
         ]
-    del port
+    if port is None and parts.netloc.endswith(":"):  # "host:" - urlsplit takes it as no port, httpx refuses it
+        return [
+            Problem(
+                where,
+                f"{key} {url!r} has a ':' but no port after it; give the port, or drop the ':'",
+                "config-endpoint",
+            )
+        ]
     if parts.scheme == "http" and not insecure_ok and not is_loopback(parts.hostname):
         return [
             Problem(

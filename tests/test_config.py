@@ -666,3 +666,19 @@ def test_type_errors_read_as_yaml_not_python(tmp_path: Path, line: str, message:
         f"environments:\n  prod:\n    region: EU1\n    desired: desired\n    groups: {{ocp-qa: {{}}}}\n{line}\n",
     )
     assert message in [p.message for p in problems_of(path)]
+
+
+def test_a_base_url_with_a_colon_but_no_port_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        environments:
+          prod:
+            base_url: http://127.0.0.1:/integrations
+            desired: d
+            groups: {g: }
+        """,
+    )
+    [problem] = problems_of(path)
+    assert problem.check == "config-endpoint" and "no port after it" in problem.message
+    assert (problem.location.line, problem.location.column) == (3, 15)  # the value
