@@ -136,9 +136,20 @@ class ProxyRouting(httpx.BaseTransport):
         transport = self._through.get(proxy)
         if transport is None:
             transport = self._through[proxy] = httpx.HTTPTransport(verify=self._verify, proxy=proxy)
-        return transport.handle_request(request)
+        try:
+            return transport.handle_request(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # the same kind of error (the retry layer still sees "nothing was sent"), naming the proxy it went to:
+            # "connection refused" alone reads as OCP being down
+            raise type(exc)(f"through proxy {_without_password(proxy)}: {exc}", request=request) from exc
 
     def close(self) -> None:
         self._direct.close()
         for transport in self._through.values():
             transport.close()
+
+
+def _without_password(proxy: str) -> str:
+    """``proxy`` as it may be shown: its user name kept, its password left out."""
+    url = httpx.URL(proxy)
+    return str(url.copy_with(password=None)) if url.password else proxy
