@@ -230,3 +230,16 @@ def test_a_desired_folder_linking_out_of_the_repository_is_refused_at_its_line(r
     assert f"desired: {repo.resolve() / 'desired'} is a symbolic link to {(tmp_path / 'outside').resolve()}" in str(
         problem
     )
+
+
+def test_a_linked_subfolder_of_desired_is_a_located_error_not_silently_skipped(repo: Path) -> None:
+    """The walk does not enter a linked folder: its files' numbers would have counted as unlisted."""
+    (repo / "desired" / "b.yaml").write_text(GOOD.replace("+12015550123", "+12015550124").replace("ocp-qa", "ocp-b"))
+    (repo / "shared").mkdir()
+    (repo / "shared" / "qa.yaml").write_text(GOOD)
+    (repo / "desired" / "teams").symlink_to(repo / "shared", target_is_directory=True)
+    with pytest.raises(DesiredError) as info:
+        load_desired(repo / "desired", display_root=repo, repository=repo)
+    [problem] = info.value.problems
+    assert (problem.check, str(problem.location)) == ("path-linked-folder", "desired/teams:1:1")
+    assert "move the folder in, or link each file instead" in problem.message

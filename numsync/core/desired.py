@@ -63,6 +63,24 @@ def desired_files(folder: Path) -> list[Path]:
     )
 
 
+def linked_folders(folder: Path) -> list[Path]:
+    """The symbolic links to folders under ``folder`` (hidden ones skipped): the walk does not enter them."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_symlink() and p.is_dir() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
+def _linked_folder(shown: str, link: Path) -> Problem:
+    return Problem(
+        Location(shown, 1, 1),
+        f"this folder is a symbolic link to {os.readlink(link)}; numsync does not read desired files through a linked "
+        "folder (its files would be left out without a word): move the folder in, or link each file instead",
+        "path-linked-folder",
+    )
+
+
 def load_desired(
     folder: Path,
     *,
@@ -105,6 +123,7 @@ def load_desired(
             ]
         )
     inside = repository or repository_root(folder)
+    problems += [_linked_folder(shown_path(link, root), link) for link in linked_folders(folder)]
     readable: list[tuple[Path, str]] = []
     for file in files:
         shown = shown_path(file, root)
