@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -306,12 +308,13 @@ def make_plan(
     """
     phases = plan_phases(result, env.limits)
     scoped = [r for r in live if r.group_id in env.groups]
-    live_counts = {g: 0 for g in env.groups}
-    for r in scoped:
-        live_counts[r.group_id] += 1
-    desired_counts = {g: 0 for g in env.groups}
-    for r in desired.values():
-        desired_counts[r.group_id] = desired_counts.get(r.group_id, 0) + 1
+    # Counter counts in C and keeps first-seen order, so the keys come out as the plain loops made them:
+    # env's groups first, then any other desired group in the order the records name it
+    by_group = attrgetter("group_id")
+    live_counts = dict.fromkeys(env.groups, 0)
+    live_counts.update(Counter(map(by_group, scoped)))
+    desired_counts = dict.fromkeys(env.groups, 0)
+    desired_counts.update(Counter(map(by_group, desired.values())))
     return Plan(
         environment=env.name,
         phases=phases,
