@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from schedule_oracle import SHAPES, exact_minimum, lower_bound, schedule_errors
 
-from numsync.core.diff import ChangeKind, diff
+from numsync.core.diff import ChangeKind, Scope, diff
 from numsync.core.model import Field, NumberRecord
 from numsync.core.policy import GroupPolicy
 from numsync.ocp import compile as compile_module
@@ -351,3 +351,36 @@ def test_the_search_budget_counts_every_state_it_looks_at(monkeypatch: pytest.Mo
     assert 0 < len(looked_at) <= 300 + 1  # the list schedules call it once for the lower bound
     chains = {f"+1201555{i:04d}": list(s) for i, s in enumerate(shapes)}
     assert schedule_errors(chains, [[(r.number, r.operation) for r in b.rows] for b in files], limits) == []
+
+
+_records = st.builds(
+    lambda n, group, values: NumberRecord(f"+120155501{n:02d}", group, values, "twilio"),
+    st.integers(0, 15),
+    st.sampled_from(["ocp-qa", "uk-care", "sales", "elsewhere"]),
+    st.dictionaries(st.sampled_from([Field.MINIAPP_ID, Field.NOTE, Field.LOCALE]), st.sampled_from(["a", "b"])),
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(desired=st.lists(_records, max_size=12), live=st.lists(_records, max_size=12), ignore=st.booleans())
+def test_the_diffs_in_sync_pass_gives_what_the_careful_loop_gives(desired, live, ignore) -> None:
+    """Unscoped, in-sync numbers are counted in a first pass; a scope holding every number takes the loop for all."""
+    groups = {
+        **GROUPS,
+        "uk-care": GroupPolicy("uk-care", ignore_fields=frozenset({Field.NOTE}) if ignore else frozenset()),
+    }
+    wanted = {r.number: r for r in desired if r.group_id != "elsewhere"}
+    live = list({r.number: r for r in live}.values())  # an export lists a number once
+    everything = Scope(numbers=frozenset(wanted) | {r.number for r in live})
+    fast, careful = diff(wanted, live, groups), diff(wanted, live, groups, everything)
+    assert careful.excluded == 0
+    assert [(c.number, c.kind, c.fields) for c in fast.changes] == [
+        (c.number, c.kind, c.fields) for c in careful.changes
+    ]
+    assert (fast.in_sync, fast.unmanaged, fast.conflicts, fast.out_of_scope, fast.retiring) == (
+        careful.in_sync,
+        careful.unmanaged,
+        careful.conflicts,
+        careful.out_of_scope,
+        careful.retiring,
+    )

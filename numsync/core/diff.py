@@ -230,12 +230,13 @@ def diff(
     no unmanaged report, no conflict. ``today`` (UTC; default: now) dates retirements.
     """
     result = Diff(today=retirement_day(groups, today))
-    live_by_number: dict[str, NumberRecord] = {}
+    live = live if isinstance(live, list) else list(live)
+    live_by_number = {record.number: record for record in live if record.group_id in groups}
     conflicted: set[str] = set()
-    for record in live:
+    for record in live if len(live_by_number) < len(live) else ():  # the numbers of groups not managed here
         if record.group_id in groups:
-            live_by_number[record.number] = record
-        elif record.number in desired:
+            continue
+        if record.number in desired:
             wanted = desired[record.number].group_id
             conflicted.add(record.number)  # it exists: never plan a Create for it
             if scope is not None and not scope.includes(record.number, wanted, record.group_id):
@@ -246,7 +247,21 @@ def diff(
             )
         else:
             result.out_of_scope += 1
-    for number in sorted(desired.keys() | live_by_number.keys()):
+    numbers = desired.keys() | live_by_number.keys()
+    if scope is None:
+        # Most numbers are in sync (same group, equal fields): found in one tight pass and counted, so only
+        # the others are sorted and go through the loop below (which would count them the same way).
+        synced = {
+            number
+            for number, want in desired.items()
+            if (have := live_by_number.get(number)) is not None
+            and want.group_id == have.group_id
+            and want.fields == have.fields
+        }
+        synced -= conflicted
+        result.in_sync += len(synced)
+        numbers -= synced
+    for number in sorted(numbers):
         if number in conflicted:
             continue
         want, have = desired.get(number), live_by_number.get(number)
