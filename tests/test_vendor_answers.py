@@ -284,3 +284,14 @@ def test_a_404_from_the_client_stops_apply_after_one_file() -> None:
     assert (
         result.interrupted is not None and "base_url" in result.interrupted and "1 later row(s)" in result.interrupted
     )
+
+
+@pytest.mark.parametrize(("status", "worded"), [(502, "failed at OCP, outcome unknown"), (403, "refused by OCP")])
+def test_an_upload_error_is_called_a_refusal_only_when_it_is_one(status: int, worded: str) -> None:
+    body = json.dumps({"error": "e", "message": "vendor text"}).encode()
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, content=body))
+    auth = OCPAuth("http://ocp.test/token", Credentials(token="pre-issued"))
+    with OCPClient("http://ocp.test/integrations", auth, transport=transport) as client:
+        with pytest.raises(ApiError) as caught:
+            client.execute(b"OPERATION,NUMBER\r\n")
+    assert str(caught.value).startswith(f"upload {worded}: HTTP {status}") and "vendor text" in str(caught.value)

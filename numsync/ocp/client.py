@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from numsync.errors import ApiError, ReadOnlyViolation
-from numsync.ocp.answers import read_answer
+from numsync.ocp.answers import REFUSED_BEFORE_PROCESSING, read_answer
 from numsync.ocp.auth import PRE_ISSUED, RENEWED, OCPAuth
 from numsync.ocp.csvcodec import ExportRead, parse_export_stream, preview, printable
 from numsync.ocp.retry import READ, STREAMED, RetryPolicy, RetryTransport
@@ -247,8 +247,13 @@ def _raise_for_status(response: httpx.Response, what: str) -> None:
     if not message:
         message = f"body starts with {preview(response.content)}"
     hint = f" ({answer.hint})" if answer.hint else ""
+    # a 5xx, 402, 409 ... is no refusal: OCP may have processed an upload (apply then reads live again)
+    if response.status_code in REFUSED_BEFORE_PROCESSING:
+        verb = "refused by OCP"
+    else:
+        verb = "failed at OCP, outcome unknown" if what == "upload" else "failed at OCP"
     raise ApiError(
-        f"{what} refused by OCP: HTTP {response.status_code}{hint}: {message}",
+        f"{what} {verb}: HTTP {response.status_code}{hint}: {message}",
         status=response.status_code,
         every_file=answer.every_file,
     )

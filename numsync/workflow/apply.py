@@ -313,7 +313,8 @@ class _Run:
             if (first := self.halt.ambiguous) is not None:
                 return self._stopped(
                     f"stopped after phase {first.phase} batch {first.batch}: {first.error}. The outcome of that file is "
-                    f"unknown; {left} later row(s) were not sent. Run plan again: it starts from the live state.",
+                    f"unknown; {left} later row(s) were not sent yet. What is left is planned from live state read "
+                    "again (numsync apply does that itself).",
                     stopped=False,  # not stopped for good: the caller settles live and plans the rest
                 )
         return self._finish()
