@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sys import intern
 from typing import Any
 
-from numsync.core.model import FIELDS, PLAIN_E164, Field, NumberRecord, normalize_number, normalize_value
+from numsync.core.model import FIELDS, KNOWN_E164, PLAIN_E164, Field, NumberRecord, normalize_number, normalize_value
 from numsync.errors import ExportFormatError, NumberFormatError
 from numsync.ocp.rows import OperationRow
 from numsync.ocp.vocabulary import (
@@ -253,6 +253,7 @@ def _rows(
     width = len(columns)
     at_number, at_group = index[NUMBER], index[GROUP_ID]
     add = records.append
+    known = KNOWN_E164.get  # the numbers the desired files named: no call per row
     try:
         for cells in reader:
             # The per-row work is inline, not in a helper: it runs for every one of 100,000+ rows.
@@ -283,7 +284,7 @@ def _rows(
             if not listed or not group_id:
                 _blank_required(cells, index, row_no)
             try:
-                number = normalize_number(raw_number)
+                number = known(raw_number) or normalize_number(raw_number)
             except NumberFormatError as exc:
                 raise ExportFormatError(f"export row {row_no}: NUMBER {exc}") from None
             if number in seen:
