@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from numsync.cli import main
 from numsync.config import load_config
 from numsync.core import desired, desiredcache, fileparts, located
+from numsync.core.checks import check_desired
 from numsync.core.desired import DesiredState, load_desired
 from numsync.core.model import FIELDS, Field, NumberRecord
 from numsync.core.yamlsrc import Location
@@ -563,3 +564,14 @@ def test_located_text_of_the_wrong_shape_for_a_file_changed_since_points_at_its_
     assert warm.locations["+12015550126"] == Location("desired/us.yaml", 1, 1)
     assert warm.field_locations["+12015550126"] == {}
     assert warm.locations["+442079460001"].line > 1  # gb.yaml is unchanged: read again for its places
+
+
+def test_the_checks_of_a_clean_warm_tree_decode_no_places(
+    tree: Path, tmp_path: Path, request: Any, decoded_parts: list[str]
+) -> None:
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    request.getfixturevalue("no_parsing")
+    warm = load(tree, cache)
+    assert isinstance(warm, DesiredState) and warm.records["+12015550123"].get(Field.PHONE_NUMBER_SET_ID) == "us-set"
+    assert check_desired(warm) == [] and decoded_parts == []  # what numsync validate runs on every number

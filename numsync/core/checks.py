@@ -114,20 +114,26 @@ def missing_providers(state: DesiredState) -> list[Problem]:
 
 def sets_in_other_groups(state: DesiredState) -> list[Problem]:
     """An error wherever a group uses a phone number set that an earlier file's group already uses."""
-    owners: dict[str, tuple[str, Location]] = {}
+    owners: dict[str, tuple[str, str]] = {}  # set → the group that uses it first, and its first number there
     reported: set[Location] = set()
     problems = []
     key = Field.PHONE_NUMBER_SET_ID.yaml_key
+
+    def written(number: str) -> Location:  # looked up only for a finding: a warm load decodes no place for the rest
+        where = state.field_locations.get(number, {}).get(key)
+        return where if where is not None else state.locations[number]  # unknown: point at the number
+
     for number, record in state.records.items():
         set_id = record.get(Field.PHONE_NUMBER_SET_ID)
         if set_id is None:
             continue
-        where = state.field_locations.get(number, {}).get(key)
-        if where is None:  # where the set was written is unknown: point at the number
-            where = state.locations[number]
-        owner, first = owners.setdefault(set_id, (record.group_id, where))
-        if owner == record.group_id or where in reported:
+        owner, first_number = owners.setdefault(set_id, (record.group_id, number))
+        if owner == record.group_id:
+            continue
+        where = written(number)
+        if where in reported:
             continue  # a set given in defaults is reported once, at the defaults line
+        first = written(first_number)
         reported.add(where)
         problems.append(
             Problem(
