@@ -149,6 +149,16 @@ def test_a_well_hashed_entry_of_the_wrong_shape_is_ignored(tree: Path, tmp_path:
     assert load(tree, cache) == plain
 
 
+def test_a_well_hashed_entry_nested_deeper_than_the_json_decoder_goes_is_ignored(tree: Path, tmp_path: Path) -> None:
+    plain = load(tree)
+    cache = tmp_path / "cache"
+    load(tree, cache)
+    for entry in entries(cache):
+        body = b"[" * 100_000 + b"]" * 100_000 + b"\n"
+        entry.write_bytes(f"{desiredcache.FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode() + body)
+    assert load(tree, cache) == plain  # not a RecursionError
+
+
 def test_an_entry_copied_under_another_files_key_is_ignored(tmp_path: Path) -> None:
     folder = write_tree(tmp_path, {"us.yaml": US + US_NUMBERS})
     cache = tmp_path / "cache"
@@ -528,6 +538,9 @@ def test_a_warm_plan_decodes_no_places_and_a_message_decodes_one_file(
         lambda lo: [lo[0], lo[1], [[0]] * len(lo[2]), [[]] * len(lo[3])],  # keys without places
         lambda lo: [lo[0], lo[1], [[len(lo[0])]] * len(lo[2]), [[0]] * len(lo[3])],  # a key that is not text
         lambda lo: {"places": lo},
+        lambda lo: [[0, 0] * (len(lo[0]) // 2), *lo[1:]],  # line 0, column 0: no place in a file
+        lambda lo: [[-n for n in lo[0]], *lo[1:]],  # negative lines and columns
+        lambda lo: b"[" * 100_000 + b"]" * 100_000,  # nested deeper than the JSON decoder goes
     ],
 )
 def test_located_text_of_the_wrong_shape_reads_the_file_again(

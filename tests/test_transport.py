@@ -297,6 +297,11 @@ def test_the_proxy_setting_wins_and_its_password_is_never_printed(
     assert failed.exit_code == 1
     assert "Pr0xy-Pa55" not in failed.output and "b3BzOlByMHh5LVBhNTU=" not in failed.output
     assert "through proxy http://127.0.0.1:9" in failed.output  # not "connection refused" as if OCP were down
+    # a proxy whose login is a token alone (token@host): the token is no password, and is never shown either
+    token_only = workspace(tmp_path, emulator.base_url, {"uk-care": False}, "proxy: http://S3cr3t-T0ken@127.0.0.1:9")
+    failed = run(token_only, "plan", env={**CREDENTIALS, **_no_ambient_proxy()})  # type: ignore[arg-type]
+    assert failed.exit_code == 1 and "through proxy http://127.0.0.1:9" in failed.output
+    assert "S3cr3t-T0ken" not in failed.output
 
 
 def test_init_refuses_a_remote_http_base_url_before_any_login(tmp_path: Path) -> None:

@@ -125,7 +125,14 @@ def _apply_three_notes(tmp_path: Path, emu_args: tuple[str, ...], faults: list[d
     with emulator_process(*args) as emu:
         # one file at a time: "nothing more is sent" is about files not yet sent (with apply_concurrency above 1,
         # the files of the phase already in flight finish first; test_apply_concurrency covers that)
-        config = workspace(tmp_path, emu.base_url, {"uk-care": False}, "limits: {Update: 1}", "apply_concurrency: 1")
+        config = workspace(
+            tmp_path,
+            emu.base_url,
+            {"uk-care": False},
+            "limits: {Update: 1}",
+            "apply_concurrency: 1",
+            "settle: {interval: 0.2, timeout: 20}",
+        )
         live = [r for r in live_records(emu) if r.group_id == "uk-care"]
         changed = [NumberRecord(r.number, r.group_id, {**r.fields, Field.NOTE: "vendor answers"}) for r in live]
         desired = [c if c.number in UK else r for c, r in zip(changed, live)]
@@ -161,6 +168,15 @@ def test_the_emulators_own_role_refusal_stops_apply(tmp_path: Path) -> None:
     assert "Applied 0 of 3 operation(s) in 1 request(s), 1 failed, 0 skipped, 2 not sent or of unknown outcome." in (
         result.output
     )
+
+
+def test_rows_applied_before_rounds_of_unknown_outcomes_are_counted_in_the_summary(tmp_path: Path) -> None:
+    """The first file is applied, every later one answers 503 until apply gives up: the line still counts the first."""
+    fault = {"target": "put", "kind": "status", "status": 503, "after": 1}
+    result, _, notes = _apply_three_notes(tmp_path, (), [fault])
+    assert result.exit_code == 1 and "gave up after" in result.output
+    assert list(notes.values()).count("vendor answers") == 1  # one row did reach OCP
+    assert "Applied 1 of 3 operation(s)" in result.output and "2 not sent or of unknown outcome." in result.output
 
 
 def test_a_403_for_a_group_fails_that_file_only(tmp_path: Path) -> None:

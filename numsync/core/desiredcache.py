@@ -147,7 +147,7 @@ class DesiredCache:
         document, _, attached = payload.partition(b"\n")
         try:
             entry = json.loads(document)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested deeper than the decoder goes
             return None
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None  # foreign: another key's entry copied under this name

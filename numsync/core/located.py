@@ -61,7 +61,7 @@ class PartPlaces:
         located, self._located = self._located, None
         try:
             self._keys, self._fields = _decoded(located or b"", self.shown, self.numbers, self._texts)
-        except (TypeError, ValueError, KeyError, IndexError):
+        except (TypeError, ValueError, KeyError, IndexError, RecursionError):  # deep nesting: RecursionError
             again = self._reread() if self._reread is not None else None
             if again is not None and all(n in again[0] and n in again[1] for n in self.numbers):
                 self._keys = {n: again[0][n] for n in self.numbers}
@@ -77,8 +77,8 @@ def _decoded(
     located: bytes, shown: str, numbers: list[str], texts: list[str]
 ) -> tuple[dict[str, Location], dict[str, dict[str, Location]]]:
     places, key_at, keys_of, places_of = json.loads(located)
-    if not set(map(type, places)) <= {int} or len(places) % 2:
-        raise ValueError("places")
+    if not set(map(type, places)) <= {int} or len(places) % 2 or min(places, default=1) < 1:
+        raise ValueError("places")  # lines and columns count from 1: 0 or below would be shown as a place
     if not len(key_at) == len(keys_of) == len(places_of) == len(numbers):
         raise ValueError("columns")
     indexes = list(chain(key_at, chain.from_iterable(keys_of), chain.from_iterable(places_of)))

@@ -141,7 +141,7 @@ class ProxyRouting(httpx.BaseTransport):
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             # the same kind of error (the retry layer still sees "nothing was sent"), naming the proxy it went to:
             # "connection refused" alone reads as OCP being down
-            raise type(exc)(f"through proxy {_without_password(proxy)}: {exc}", request=request) from exc
+            raise type(exc)(f"through proxy {_without_userinfo(proxy)}: {exc}", request=request) from exc
 
     def close(self) -> None:
         self._direct.close()
@@ -149,7 +149,8 @@ class ProxyRouting(httpx.BaseTransport):
             transport.close()
 
 
-def _without_password(proxy: str) -> str:
-    """``proxy`` as it may be shown: its user name kept, its password left out."""
+def _without_userinfo(proxy: str) -> str:
+    """``proxy`` as it may be shown: without its ``user:password@`` part, nor a lone ``token@`` (a user name
+    that is a secret, which no redactor knows of)."""
     url = httpx.URL(proxy)
-    return str(url.copy_with(password=None)) if url.password else proxy
+    return str(url.copy_with(userinfo=b"")) if url.userinfo else proxy

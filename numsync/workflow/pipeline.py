@@ -347,6 +347,7 @@ def apply_with_recovery(
             total.applied = total_rows - len(total.failures) - len(total.skipped)
             return total
         total.unknown_outcomes += 1
+        total.applied += result.applied  # kept if a later round gives up, cannot settle or finds another writer
         try:
             settled = settle(client, env)
         except UnsettledError as exc:
