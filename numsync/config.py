@@ -199,6 +199,12 @@ def _url_problems(key: str, url: str, where: Location, *, insecure_ok: bool = Tr
                 where, f"{key} must not hold credentials; give them in OCP_USERNAME and OCP_PASSWORD", "config-endpoint"
             )
         ]
+    if port == 0:
+        return [
+            Problem(
+                where, f"{key} {url!r} has port 0, which no server listens on; give the real port", "config-endpoint"
+            )
+        ]
     if port is None and parts.netloc.endswith(":"):  # "host:" - urlsplit takes it as no port, httpx refuses it
         return [
             Problem(

@@ -682,3 +682,18 @@ def test_a_base_url_with_a_colon_but_no_port_is_refused_at_its_line(tmp_path: Pa
     [problem] = problems_of(path)
     assert problem.check == "config-endpoint" and "no port after it" in problem.message
     assert (problem.location.line, problem.location.column) == (3, 15)  # the value
+
+
+def test_a_base_url_on_port_0_is_refused_at_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        environments:
+          prod:
+            base_url: http://127.0.0.1:0/integrations
+            desired: d
+            groups: {g: }
+        """,
+    )
+    [problem] = problems_of(path)
+    assert problem.check == "config-endpoint" and "port 0" in problem.message

@@ -243,3 +243,13 @@ def test_a_linked_subfolder_of_desired_is_a_located_error_not_silently_skipped(r
     [problem] = info.value.problems
     assert (problem.check, str(problem.location)) == ("path-linked-folder", "desired/teams:1:1")
     assert "move the folder in, or link each file instead" in problem.message
+
+
+def test_a_broken_link_in_desired_not_named_like_a_file_is_a_located_error(repo: Path) -> None:
+    (repo / "desired" / "b.yaml").write_text(GOOD)
+    (repo / "desired" / "teams").symlink_to(repo / "gone", target_is_directory=True)
+    with pytest.raises(DesiredError) as info:
+        load_desired(repo / "desired", display_root=repo, repository=repo)
+    [problem] = info.value.problems
+    assert (problem.check, str(problem.location)) == ("path-linked-folder", "desired/teams:1:1")
+    assert "which is not there" in problem.message

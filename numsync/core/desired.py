@@ -64,19 +64,24 @@ def desired_files(folder: Path) -> list[Path]:
 
 
 def linked_folders(folder: Path) -> list[Path]:
-    """The symbolic links to folders under ``folder`` (hidden ones skipped): the walk does not enter them."""
+    """The symbolic links under ``folder`` that the walk does not enter (hidden ones skipped): to folders, and broken
+    ones not named like a desired file (perhaps a folder once; a broken ``*.yaml`` link is reported as such)."""
     return sorted(
         p
         for p in folder.rglob("*")
-        if p.is_symlink() and p.is_dir() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        if p.is_symlink()
+        and (p.is_dir() or (not p.exists() and p.suffix.lower() not in YAML_SUFFIXES))
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
 
 
 def _linked_folder(shown: str, link: Path) -> Problem:
     return Problem(
         Location(shown, 1, 1),
-        f"this folder is a symbolic link to {os.readlink(link)}; numsync does not read desired files through a linked "
-        "folder (its files would be left out without a word): move the folder in, or link each file instead",
+        f"this {'folder' if link.is_dir() else 'entry'} is a symbolic link to {os.readlink(link)}"
+        + ("" if link.exists() else ", which is not there")
+        + "; numsync does not read desired files through a linked folder (its files would be left out without a "
+        "word): move the folder in, or link each file instead",
         "path-linked-folder",
     )
 
