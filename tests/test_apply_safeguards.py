@@ -194,6 +194,22 @@ def test_sigint_ends_the_run_after_the_file_in_flight_and_the_journal_ends(tmp_p
     assert events[-1]["event"] == "apply-end" and "SIGINT" in str(events[-1]["interrupted"])
 
 
+def _wait_until_reading(pid: int, seconds: float = 10.0) -> None:
+    """Until process ``pid`` sleeps in the kernel (its read of the terminal), or ``seconds`` pass (then go on)."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if wchan.read_text() not in ("", "0"):
+                time.sleep(0.05)  # and still there: not a sleep on the way
+                if wchan.read_text() not in ("", "0"):
+                    return
+        except OSError:  # no /proc: give it a moment instead
+            time.sleep(0.5)
+            return
+        time.sleep(0.01)
+
+
 def test_ctrl_c_at_the_confirmation_prompt_aborts_at_once(tmp_path: Path) -> None:
     """At "Apply these changes?" on a terminal, SIGINT is the user's no: apply ends at once, nothing sent,
     rather than saying it stops "after the files in flight" (there are none) and waiting for an answer."""
@@ -214,6 +230,10 @@ def test_ctrl_c_at_the_confirmation_prompt_aborts_at_once(tmp_path: Path) -> Non
             while b"[y/N]" not in output:
                 assert time.monotonic() < deadline and child.poll() is None, output
                 output += os.read(child.stdout.fileno(), 4096)  # type: ignore[union-attr]
+            # A signal that lands after the prompt is written but before input() blocks in read() is only acted on
+            # at the next one (CPython checks signals on EINTR); a person's Ctrl-C comes later than this test's.
+            # So wait until the child sleeps in its read of the terminal.
+            _wait_until_reading(child.pid)
             child.send_signal(signal.SIGINT)
             rest, _ = child.communicate(timeout=20)  # without the fix it waits for an answer: TimeoutExpired
         finally:
