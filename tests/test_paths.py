@@ -232,24 +232,22 @@ def test_a_desired_folder_linking_out_of_the_repository_is_refused_at_its_line(r
     )
 
 
-def test_a_linked_subfolder_of_desired_is_a_located_error_not_silently_skipped(repo: Path) -> None:
-    """The walk does not enter a linked folder: its files' numbers would have counted as unlisted."""
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [("shared", "move the folder in, or link each file instead"), ("gone", "which is not there")],
+    ids=["to-a-folder", "broken"],
+)
+def test_a_linked_subfolder_of_desired_is_a_located_error_not_silently_skipped(
+    repo: Path, target: str, said: str
+) -> None:
+    """The walk does not enter a linked folder: its files' numbers would have counted as unlisted. A broken link not
+    named like a desired file may have been a folder: the same error."""
     (repo / "desired" / "b.yaml").write_text(GOOD.replace("+12015550123", "+12015550124").replace("ocp-qa", "ocp-b"))
     (repo / "shared").mkdir()
     (repo / "shared" / "qa.yaml").write_text(GOOD)
-    (repo / "desired" / "teams").symlink_to(repo / "shared", target_is_directory=True)
+    (repo / "desired" / "teams").symlink_to(repo / target, target_is_directory=True)
     with pytest.raises(DesiredError) as info:
         load_desired(repo / "desired", display_root=repo, repository=repo)
     [problem] = info.value.problems
     assert (problem.check, str(problem.location)) == ("path-linked-folder", "desired/teams:1:1")
-    assert "move the folder in, or link each file instead" in problem.message
-
-
-def test_a_broken_link_in_desired_not_named_like_a_file_is_a_located_error(repo: Path) -> None:
-    (repo / "desired" / "b.yaml").write_text(GOOD)
-    (repo / "desired" / "teams").symlink_to(repo / "gone", target_is_directory=True)
-    with pytest.raises(DesiredError) as info:
-        load_desired(repo / "desired", display_root=repo, repository=repo)
-    [problem] = info.value.problems
-    assert (problem.check, str(problem.location)) == ("path-linked-folder", "desired/teams:1:1")
-    assert "which is not there" in problem.message
+    assert said in problem.message
